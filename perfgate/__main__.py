@@ -1,0 +1,5 @@
+"""``python -m perfgate`` runs the command line."""
+
+from perfgate.cli import main
+
+main()

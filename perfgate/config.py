@@ -1,0 +1,297 @@
+"""Configuration: ``perfgate.toml`` or ``[tool.perfgate]`` in ``pyproject.toml``.
+
+A *profile* is a named load shape (users, spawn rate, run time, warm-up, ...).
+Six profiles are built in; a config file may override any of their fields or add
+new profiles that ``extends`` one of them, and the command line overrides any
+field again with Locust's own flag names. The outcome is a frozen
+:class:`ResolvedProfile` with every value concrete: it is what the runner runs
+and what the store records.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from perfgate.errors import ConfigError
+
+CONFIG_FILENAME = "perfgate.toml"
+DEFAULT_DB = Path(".perfgate/perfgate.db")
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a Locust-style time string (``90``, ``"90s"``, ``"1h30m"``)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 90, '90s', '5m' or '1h30m'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            seconds = float(text)
+        elif text and _DURATION_PART.sub("", text) == "":
+            factors = {"h": 3600.0, "m": 60.0, "s": 1.0}
+            seconds = sum(float(n) * factors[u] for n, u in _DURATION_PART.findall(text))
+        else:
+            raise ValueError(f"{value!r} is not a duration such as 90, '90s', '5m' or '1h30m'")
+    else:
+        raise ValueError("expected a duration such as 90, '90s', '5m' or '1h30m'")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class StepShape(BaseModel):
+    """A step load: add ``step_users`` every ``step_time`` until the profile's users are reached."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    step_users: int = Field(ge=1)
+    """Users added at each step."""
+    step_time: Duration = Field(gt=0)
+    """Seconds between steps."""
+
+
+class ProfileOverlay(BaseModel):
+    """A profile as written in a config file: every field optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    extends: str | None = None
+    """Built-in profile this one starts from (required for a new profile name)."""
+    locustfile: str | None = None
+    host: str | None = None
+    users: int | None = Field(default=None, ge=1)
+    spawn_rate: float | None = Field(default=None, gt=0)
+    run_time: Duration | None = Field(default=None, gt=0)
+    warmup: Duration | None = None
+    user_classes: dict[str, Annotated[int, Field(ge=1)]] | None = None
+    tags: list[str] | None = None
+    exclude_tags: list[str] | None = None
+    processes: int | None = Field(default=None, ge=1)
+    step: StepShape | None = None
+    stop_timeout: Duration | None = None
+
+
+class ServeConfig(BaseModel):
+    """How to start the service under test."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command: str
+    """Shell command; ``{port}`` is replaced by the port to listen on."""
+    ready_url: str | None = None
+    """URL that answers 2xx once the service is ready; ``{port}`` allowed."""
+    ready_timeout: Duration = 30.0
+    """Seconds to wait for the ready URL."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """Fixed port for ``{port}``; a free one is chosen when unset."""
+
+
+class PerfgateConfig(BaseModel):
+    """The whole configuration file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    db: Path = DEFAULT_DB
+    """SQLite store, relative to the config file's folder."""
+    main_branch: str = "main"
+    profile: str = "smoke"
+    """Profile used when none is named on the command line."""
+    locustfile: str | None = None
+    """Default locustfile for every profile."""
+    host: str | None = None
+    """Default host for every profile."""
+    serve: ServeConfig | None = None
+    profiles: dict[str, ProfileOverlay] = Field(default_factory=dict)
+
+
+class ResolvedProfile(BaseModel):
+    """A profile with every value concrete: what is run and what is recorded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    locustfile: str
+    """Absolute path of the locustfile."""
+    host: str
+    users: int
+    spawn_rate: float
+    run_time: float
+    """Seconds of load, warm-up included."""
+    warmup: float
+    """Seconds at the start whose requests are not measured."""
+    user_classes: dict[str, int] = Field(default_factory=dict)
+    """User class name → weight; empty means every class in the locustfile."""
+    tags: list[str] = Field(default_factory=list)
+    exclude_tags: list[str] = Field(default_factory=list)
+    processes: int = 1
+    step: StepShape | None = None
+    stop_timeout: float = 0.0
+
+    def load_parameters(self) -> dict[str, Any]:
+        """The parameters that must match for two runs to be comparable."""
+        return self.model_dump(include={
+            "users", "spawn_rate", "run_time", "warmup", "user_classes", "tags",
+            "exclude_tags", "step",
+        })
+
+
+BUILTIN_PROFILES: dict[str, ProfileOverlay] = {
+    "smoke": ProfileOverlay(users=5, spawn_rate=5, run_time=15, warmup=2),
+    "light": ProfileOverlay(users=10, spawn_rate=1, run_time=60, warmup=10),
+    "medium": ProfileOverlay(users=20, spawn_rate=2, run_time=300, warmup=15),
+    "heavy": ProfileOverlay(users=50, spawn_rate=5, run_time=600, warmup=15),
+    "spike": ProfileOverlay(users=100, spawn_rate=10, run_time=180, warmup=10),
+    "endurance": ProfileOverlay(users=50, spawn_rate=1, run_time=1800, warmup=60),
+}
+
+
+class Overrides(BaseModel):
+    """Command-line values, named like Locust's flags; ``None`` means not given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    locustfile: str | None = None
+    host: str | None = None
+    users: int | None = Field(default=None, ge=1)
+    spawn_rate: float | None = Field(default=None, gt=0)
+    run_time: Duration | None = Field(default=None, gt=0)
+    warmup: Duration | None = None
+    tags: list[str] | None = None
+    exclude_tags: list[str] | None = None
+    processes: int | None = Field(default=None, ge=1)
+
+
+class LoadedConfig(BaseModel):
+    """A config and where it came from (paths in it are relative to ``root``)."""
+
+    config: PerfgateConfig
+    source: Path | None
+    """The file read, or ``None`` when no file was found."""
+    root: Path
+    """Folder that relative paths are resolved against."""
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / self.config.db
+
+    def resolve(self, profile: str | None = None, overrides: Overrides | None = None) -> ResolvedProfile:
+        """Built-in profile ← config file ← command line, checked and made absolute."""
+        return resolve_profile(self, profile or self.config.profile, overrides or Overrides())
+
+
+def _describe(source: Path | None) -> str:
+    return str(source) if source else "command line"
+
+
+def _validation_message(source: Path | None, error: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(p) for p in (*([prefix] if prefix else []), *item["loc"]))
+        message = item["msg"]
+        if "input" in item and item["type"] not in ("missing",) and not isinstance(item["input"], dict):
+            message += f" (got {item['input']!r})"
+        parts.append(f"{location}: {message}")
+    return f"{_describe(source)}: " + "; ".join(parts)
+
+
+def find_config_file(start: Path) -> Path | None:
+    """The nearest ``perfgate.toml``, or ``pyproject.toml`` with ``[tool.perfgate]``, at or above ``start``."""
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_FILENAME
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            try:
+                data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+                continue
+            if "perfgate" in data.get("tool", {}):
+                return pyproject
+    return None
+
+
+def load_config(path: Path | None = None, start: Path | None = None) -> LoadedConfig:
+    """Read the config file at ``path``, or the nearest one above ``start`` (default: cwd).
+
+    With no file anywhere the defaults apply, rooted at ``start``.
+    """
+    start = (start or Path.cwd()).resolve()
+    if path is not None:
+        path = path.resolve()
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found; check the --config path")
+    else:
+        path = find_config_file(start)
+    if path is None:
+        return LoadedConfig(config=PerfgateConfig(), source=None, root=start)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}; fix the syntax") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    prefix = ""
+    if path.name == "pyproject.toml":
+        data = data.get("tool", {}).get("perfgate", {})
+        prefix = "tool.perfgate"
+    try:
+        config = PerfgateConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_validation_message(path, exc, prefix)) from None
+    return LoadedConfig(config=config, source=path, root=path.parent)
+
+
+def resolve_profile(loaded: LoadedConfig, name: str, overrides: Overrides) -> ResolvedProfile:
+    """Merge built-in profile, config file and command line into a :class:`ResolvedProfile`."""
+    config = loaded.config
+    overlay = config.profiles.get(name)
+    if name in BUILTIN_PROFILES:
+        base = BUILTIN_PROFILES[name]
+    elif overlay is not None:
+        if overlay.extends is None or overlay.extends not in BUILTIN_PROFILES:
+            raise ConfigError(
+                f"{_describe(loaded.source)}: profiles.{name}.extends: a new profile must extend one of "
+                f"{', '.join(BUILTIN_PROFILES)} (got {overlay.extends!r})"
+            )
+        base = BUILTIN_PROFILES[overlay.extends]
+    else:
+        known = sorted({*BUILTIN_PROFILES, *config.profiles})
+        raise ConfigError(f"unknown profile {name!r}; choose one of: {', '.join(known)}")
+
+    merged: dict[str, Any] = {"locustfile": config.locustfile, "host": config.host}
+    for layer in (base, overlay, overrides):
+        if layer is not None:
+            merged.update({k: v for k, v in layer.model_dump(exclude={"extends"}).items() if v is not None})
+
+    if not merged.get("locustfile"):
+        raise ConfigError(f"profile {name!r} has no locustfile: pass -f PATH or set locustfile in {CONFIG_FILENAME}")
+    if not merged.get("host"):
+        raise ConfigError(f"profile {name!r} has no host: pass -H http://127.0.0.1:PORT or set host in {CONFIG_FILENAME}")
+    # A locustfile from the command line is relative to the cwd, one from a file to the file.
+    from_cli = overrides.locustfile is not None
+    locustfile = Path(merged["locustfile"])
+    if not locustfile.is_absolute():
+        locustfile = (Path.cwd() if from_cli else loaded.root) / locustfile
+    merged["locustfile"] = str(locustfile.resolve())
+    merged["warmup"] = merged.get("warmup", 0.0)
+    if merged["warmup"] >= merged["run_time"]:
+        raise ConfigError(
+            f"profile {name!r}: warm-up ({merged['warmup']:g}s) must be shorter than the run time "
+            f"({merged['run_time']:g}s); lower --warmup or raise -t"
+        )
+    try:
+        return ResolvedProfile(name=name, **merged)
+    except ValidationError as exc:
+        raise ConfigError(_validation_message(loaded.source, exc, f"profiles.{name}")) from None

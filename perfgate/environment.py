@@ -1,0 +1,42 @@
+"""The environment fingerprint: what must match for two runs to be compared."""
+
+from __future__ import annotations
+
+import os
+import platform
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+
+from perfgate import __version__
+from perfgate.models import EnvironmentFingerprint
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@lru_cache(maxsize=1)
+def fingerprint() -> EnvironmentFingerprint:
+    """This machine's fingerprint (Locust's version is read without importing it)."""
+    return EnvironmentFingerprint(
+        cpu_model=_cpu_model(),
+        cores=os.cpu_count() or 1,
+        os=f"{platform.system()} {platform.release()}",
+        python=platform.python_version(),
+        locust=_package_version("locust"),
+        perfgate=__version__,
+    )

@@ -1,0 +1,85 @@
+"""One error hierarchy for perfgate, and the exit code each failure domain maps to.
+
+Everything below the CLI raises a subclass of :class:`PerfgateError`; the CLI is the
+only place that catches them, prints their one-line message and exits with
+their ``exit_code``. A message says what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes; documented in the README."""
+
+    OK = 0
+    """Pass: the run was recorded (or the gate found no regression)."""
+    REGRESSION = 1
+    """A regression, a failed budget or a failed correctness check."""
+    USAGE = 2
+    """Usage or configuration error: fix the command, the config or the locustfile."""
+    UNDECIDED = 3
+    """The run or comparison is invalid (or inconclusive under --strict)."""
+    TOOL = 4
+    """Tool or infrastructure error: Locust crashed, the service or store failed."""
+
+
+class PerfgateError(Exception):
+    """Base of every error perfgate reports to a user."""
+
+    exit_code: ExitCode = ExitCode.TOOL
+
+
+class ConfigError(PerfgateError):
+    """The configuration file, a profile or a command-line value is wrong."""
+
+    exit_code = ExitCode.USAGE
+
+
+class LocustfileError(PerfgateError):
+    """The locustfile is missing or cannot be loaded."""
+
+    exit_code = ExitCode.USAGE
+
+
+class StoreError(PerfgateError):
+    """The run store cannot be opened, read or written."""
+
+    exit_code = ExitCode.USAGE
+
+
+class StoreBusyError(StoreError):
+    """The store is locked by another process."""
+
+    exit_code = ExitCode.TOOL
+
+
+class RunNotFoundError(PerfgateError):
+    """No stored run matches what was asked for."""
+
+    exit_code = ExitCode.USAGE
+
+
+class TargetUnreachableError(PerfgateError):
+    """The host under test does not accept connections."""
+
+    exit_code = ExitCode.TOOL
+
+
+class ServiceError(PerfgateError):
+    """The service under test failed to start, become ready or stop."""
+
+    exit_code = ExitCode.TOOL
+
+
+class LoadRunError(PerfgateError):
+    """Locust crashed, hung or produced no results."""
+
+    exit_code = ExitCode.TOOL
+
+
+class GitError(PerfgateError):
+    """A git command failed where perfgate needed its answer."""
+
+    exit_code = ExitCode.TOOL

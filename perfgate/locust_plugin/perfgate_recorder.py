@@ -1,0 +1,155 @@
+"""perfgate's listener-only Locust plugin, passed beside the user's locustfile.
+
+Locust loads it with ``-f user.py,perfgate_recorder.py``; it defines no users,
+so any locustfile runs unmodified. It records every request (no sampling) into
+packed arrays per endpoint, ships a worker's arrays to the master with each
+report, and on the master (or a single local process) writes the whole
+recording once Locust quits, beside Locust's own request count so perfgate can
+check that nothing was lost. While the test runs it writes a small progress file
+each second for perfgate's live display.
+
+It lives alone in its folder because Locust puts a locustfile's folder on
+``sys.path``. It reads its instructions from environment variables set by
+perfgate's runner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import gevent
+from locust import LoadTestShape, events
+from locust.runners import MasterRunner, WorkerRunner
+
+from perfgate.recording import EndpointRecording, Recording, describe_error, write_recording
+
+RESULT_PATH = os.environ.get("PERFGATE_RESULT")
+PROGRESS_PATH = os.environ.get("PERFGATE_PROGRESS")
+RUN_TIME = float(os.environ.get("PERFGATE_RUN_TIME") or 0)
+"""Seconds from the test's start to its end (Locust's own -t starts counting before the test does)."""
+STEP = os.environ.get("PERFGATE_STEP")
+"""``users,spawn_rate,step_users,step_time_s,run_time_s`` when the profile is a step load."""
+
+_recordings: dict[tuple[str, str], EndpointRecording] = {}
+_meta: dict[str, float | int | str | bool | None] = {}
+
+
+def _recording(request_type: str, name: str) -> EndpointRecording:
+    key = (request_type, name)
+    recording = _recordings.get(key)
+    if recording is None:
+        recording = _recordings[key] = EndpointRecording(request_type, name)
+    return recording
+
+
+@events.request.add_listener
+def _on_request(request_type, name, response_time, exception=None, start_time=None, **_kwargs):
+    # The hot path: three appends to packed arrays; everything else happens after the run.
+    recording = _recordings.get((request_type, name))
+    if recording is None:
+        recording = _recording(request_type, name)
+    recording.start_times.append(start_time if start_time is not None else time.time())
+    recording.latencies_ms.append(response_time or 0.0)
+    recording.outcomes.append(0 if exception is None else recording.failure_code(describe_error(exception)))
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(client_id, data, **_kwargs):
+    # Hand over what was recorded since the last report; the master keeps it all.
+    data["perfgate"] = [r.to_message() for r in _recordings.values() if len(r)]
+    _recordings.clear()
+
+
+@events.worker_report.add_listener
+def _on_worker_report(client_id, data, **_kwargs):
+    for message in data.get("perfgate", ()):
+        incoming = EndpointRecording.from_message(message)
+        _recording(incoming.request_type, incoming.name).extend(incoming)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment, **_kwargs):
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    _meta.setdefault("test_start", time.time())
+    if RUN_TIME:
+        gevent.spawn_later(RUN_TIME, _end_test, environment)
+    if PROGRESS_PATH:
+        gevent.spawn(_write_progress, environment)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment, **_kwargs):
+    if not isinstance(environment.runner, WorkerRunner):
+        _meta["test_stop"] = time.time()
+
+
+def _end_test(environment) -> None:
+    # The same path as Locust's own --run-time limit in a headless run.
+    environment.runner.quit()
+
+
+def _write_progress(environment) -> None:
+    path = Path(PROGRESS_PATH)
+    tmp = path.with_name(path.name + ".tmp")
+    while True:
+        total = environment.runner.stats.total
+        progress = {
+            "time": time.time(),
+            "test_start": _meta.get("test_start"),
+            "users": environment.runner.user_count,
+            "requests": total.num_requests,
+            "failures": total.num_failures,
+            "current_rps": total.current_rps,
+            "current_p95_ms": total.get_current_response_time_percentile(0.95),
+        }
+        tmp.write_text(json.dumps(progress))
+        os.replace(tmp, path)
+        gevent.sleep(1.0)
+
+
+@events.quit.add_listener
+def _on_quit(exit_code, **_kwargs):
+    environment = _environment
+    if RESULT_PATH is None or environment is None or isinstance(environment.runner, WorkerRunner):
+        return
+    runner = environment.runner
+    total = runner.stats.total
+    meta = dict(_meta)
+    meta.update(
+        locust_request_count=total.num_requests,
+        locust_failure_count=total.num_failures,
+        locust_exit_code=exit_code,
+        runner=type(runner).__name__,
+        workers=len(runner.clients) if isinstance(runner, MasterRunner) else 0,
+        cpu_warning=bool(getattr(runner, "cpu_warning_emitted", False)
+                         or getattr(runner, "worker_cpu_warning_emitted", False)),
+        exceptions=len(runner.exceptions),
+    )
+    write_recording(Path(RESULT_PATH), Recording(meta=meta, endpoints=list(_recordings.values())))
+
+
+_environment = None
+
+
+@events.init.add_listener
+def _on_init(environment, **_kwargs):
+    global _environment
+    _environment = environment
+
+
+if STEP:
+    _users, _spawn_rate, _step_users, _step_time, _run_time = (float(v) for v in STEP.split(","))
+
+    class PerfgateStepShape(LoadTestShape):
+        """Adds ``step_users`` every ``step_time`` seconds up to the profile's users."""
+
+        def tick(self):
+            elapsed = self.get_run_time()
+            if elapsed >= _run_time:
+                return None
+            users = min(_users, _step_users * (int(elapsed // _step_time) + 1))
+            return int(users), _spawn_rate

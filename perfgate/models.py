@@ -1,0 +1,164 @@
+"""Typed records that cross module boundaries: what a run measured and where it ran."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from perfgate.config import ResolvedProfile
+from perfgate.samples import LatencyHistogram
+
+
+class GitInfo(BaseModel):
+    """The code a run measured."""
+
+    model_config = ConfigDict(frozen=True)
+
+    commit: str | None
+    """Full SHA of HEAD, or ``None`` outside a git repository."""
+    branch: str | None
+    """Current branch, or ``None`` when detached or outside git."""
+    dirty: bool
+    """Tracked files differ from HEAD."""
+
+
+class EnvironmentFingerprint(BaseModel):
+    """Where a run ran; runs on different fingerprints are not compared."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cpu_model: str
+    cores: int
+    os: str
+    python: str
+    locust: str
+    perfgate: str
+
+
+class EndpointStats(BaseModel):
+    """Summary of one endpoint's measured requests (warm-up excluded).
+
+    Latency figures are in milliseconds over successful requests; failures are
+    counted apart so that fast errors cannot make an endpoint look faster.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    method: str
+    name: str
+    count: int
+    """Measured requests, failures included."""
+    failures: int
+    failures_by_type: dict[str, int] = Field(default_factory=dict)
+    rps: float
+    min: float | None
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+    mean: float | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.name}"
+
+    @property
+    def failure_rate(self) -> float:
+        return self.failures / self.count if self.count else 0.0
+
+
+class SecondBucket(BaseModel):
+    """One second of one endpoint, for charts; ``t`` counts from the measurement start."""
+
+    model_config = ConfigDict(frozen=True)
+
+    t: int
+    requests: int
+    failures: int
+    p50: float | None
+    p95: float | None
+
+
+class EndpointResult(BaseModel):
+    """Everything recorded for one endpoint in one run."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    stats: EndpointStats
+    histogram: LatencyHistogram = Field(exclude=True)
+    """Latencies of successful measured requests (ms)."""
+    series: list[SecondBucket] = Field(default_factory=list)
+
+
+class CheckResult(BaseModel):
+    """A correctness check reported by the locustfile (request type ``CHECK``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    passed: bool
+    message: str = ""
+
+
+class ResourceSample(BaseModel):
+    """The service's process tree at one moment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    t: float
+    cpu_percent: float
+    rss_mb: float
+
+
+class ServiceUsage(BaseModel):
+    """CPU and memory of the service under test during the run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cpu_mean: float
+    cpu_max: float
+    rss_mean_mb: float
+    rss_max_mb: float
+    rss_growth_mb: float
+    """Last sample minus first: a hint of a leak when large."""
+    samples: list[ResourceSample] = Field(default_factory=list)
+
+
+class RunRecord(BaseModel):
+    """One load run, as stored."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int | None = None
+    """Assigned by the store."""
+    started_at: datetime
+    duration_s: float
+    """Measured window (after warm-up), seconds."""
+    profile: ResolvedProfile
+    git: GitInfo
+    environment: EnvironmentFingerprint
+    endpoints: list[EndpointResult]
+    checks: list[CheckResult] = Field(default_factory=list)
+    total_requests: int
+    """Measured requests over all endpoints (warm-up excluded)."""
+    total_failures: int
+    achieved_rps: float
+    locust_request_count: int
+    """Locust's own request count over the whole run, warm-up included."""
+    recorded_request_count: int
+    """perfgate's count over the whole run; must equal Locust's."""
+    warmup_excluded: int
+    valid: bool
+    invalid_reasons: list[str] = Field(default_factory=list)
+    service: ServiceUsage | None = None
+    pair_id: str | None = None
+    trial_id: str | None = None
+
+    @property
+    def checks_passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def endpoint(self, key: str) -> EndpointResult | None:
+        return next((e for e in self.endpoints if e.stats.key == key), None)

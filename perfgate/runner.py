@@ -1,0 +1,183 @@
+"""Run Locust headless as a child process and collect its recording.
+
+Locust runs in its own process group (``import locust`` monkey-patches the whole
+interpreter with gevent, so it never runs inside perfgate's process), with
+perfgate's listener-only plugin beside the user's locustfile. The runner checks
+what it can before starting (the locustfile compiles, the host accepts
+connections), follows progress through a file the plugin rewrites every second,
+and kills Locust's process group if it overstays its planned end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from perfgate.config import ResolvedProfile
+from perfgate.errors import ConfigError, LoadRunError, LocustfileError, TargetUnreachableError
+from perfgate.recording import Recording, RecordingFormatError, read_recording
+from perfgate.service import free_port, log_tail, stop_process_group
+
+PLUGIN_PATH = Path(__file__).parent / "locust_plugin" / "perfgate_recorder.py"
+STARTUP_ALLOWANCE_S = 60.0
+"""Time Locust may take to start (and, distributed, to gather its workers)."""
+SHUTDOWN_ALLOWANCE_S = 30.0
+BACKSTOP_S = 15.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A live view of a running load test, from Locust's own (rounded) statistics."""
+
+    elapsed_s: float
+    planned_s: float
+    users: int
+    requests: int
+    failures: int
+    current_rps: float
+    current_p95_ms: float | None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def check_locustfile(path: Path) -> None:
+    """The locustfile exists and compiles; a syntax error is the user's to fix, not Locust's to crash on."""
+    if not path.exists():
+        raise LocustfileError(f"locustfile not found: {path}; pass -f PATH or fix locustfile in the config")
+    if not path.is_file():
+        raise LocustfileError(f"locustfile is not a file: {path}; pass the path of a .py file with -f")
+    try:
+        source = path.read_bytes()
+        compile(source, str(path), "exec")
+    except SyntaxError as exc:
+        raise LocustfileError(f"{path}:{exc.lineno}: {exc.msg}; fix the locustfile's syntax") from None
+    except (OSError, ValueError) as exc:
+        raise LocustfileError(f"cannot read locustfile {path}: {exc}") from None
+
+
+def check_host(host: str, timeout_s: float = 3.0) -> None:
+    """The host's port accepts a TCP connection."""
+    parts = urlsplit(host)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise ConfigError(f"host {host!r} is not an http(s) URL; pass -H http://127.0.0.1:PORT")
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise TargetUnreachableError(
+            f"cannot connect to {host} ({reason}); start the service first or let perfgate start it with --serve"
+        ) from None
+
+
+def locust_command(profile: ResolvedProfile, master_port: int | None = None) -> list[str]:
+    """The Locust command line for a profile; values use Locust's own flags."""
+    # The plugin ends the test run_time after it starts; Locust's -t is only a backstop.
+    backstop = round(profile.run_time + BACKSTOP_S)
+    command = [
+        sys.executable, "-m", "locust",
+        "-f", f"{profile.locustfile},{PLUGIN_PATH}",
+        "--headless", "--only-summary",
+        "-H", profile.host,
+        "-t", f"{backstop}s",
+        "--stop-timeout", f"{profile.stop_timeout:g}",
+        # perfgate judges failures itself; a failed request is data, not a crash.
+        "--exit-code-on-error", "0",
+    ]
+    if profile.step is None:
+        command += ["-u", str(profile.users), "-r", f"{profile.spawn_rate:g}"]
+    if profile.tags:
+        command += ["-T", *profile.tags]
+    if profile.exclude_tags:
+        command += ["-E", *profile.exclude_tags]
+    if profile.user_classes:
+        weights = [{"user_class_name": name, "weight": w} for name, w in profile.user_classes.items()]
+        command += ["--config-users", json.dumps(weights)]
+    if profile.processes > 1:
+        port = master_port or free_port()
+        command += ["--processes", str(profile.processes), "--master-port", str(port),
+                    "--master-bind-port", str(port)]
+    if profile.user_classes:
+        command += list(profile.user_classes)  # positional: run only these classes
+    return command
+
+
+def _locust_env(profile: ResolvedProfile, workdir: Path) -> dict[str, str]:
+    # LOCUST_* variables would silently change the load; what runs must be what is recorded.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
+    env["PERFGATE_RESULT"] = str(workdir / "recording.bin")
+    env["PERFGATE_PROGRESS"] = str(workdir / "progress.json")
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PERFGATE_RUN_TIME"] = f"{profile.run_time:g}"
+    if profile.step is not None:
+        env["PERFGATE_STEP"] = ",".join(f"{v:g}" for v in (
+            profile.users, profile.spawn_rate, profile.step.step_users, profile.step.step_time, profile.run_time))
+    return env
+
+
+def _read_progress(path: Path, planned_s: float) -> Progress | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    start = data.get("test_start") or data["time"]
+    return Progress(
+        elapsed_s=max(0.0, data["time"] - start), planned_s=planned_s, users=data["users"],
+        requests=data["requests"], failures=data["failures"], current_rps=data["current_rps"],
+        current_p95_ms=data["current_p95_ms"],
+    )
+
+
+def run_locust(profile: ResolvedProfile, workdir: Path, *, cwd: Path | None = None,
+               on_progress: ProgressCallback | None = None, poll_s: float = 0.5) -> Recording:
+    """Run one bounded, headless Locust test and return every request it recorded.
+
+    Raises :class:`LoadRunError` when Locust crashes, hangs past its planned end
+    (it is then killed by process group) or leaves no recording.
+    """
+    check_locustfile(Path(profile.locustfile))
+    check_host(profile.host)
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / "locust.log"
+    env = _locust_env(profile, workdir)
+    result_path, progress_path = Path(env["PERFGATE_RESULT"]), Path(env["PERFGATE_PROGRESS"])
+    deadline = time.monotonic() + STARTUP_ALLOWANCE_S + profile.run_time + BACKSTOP_S + profile.stop_timeout + SHUTDOWN_ALLOWANCE_S
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            locust_command(profile), cwd=cwd or Path(profile.locustfile).parent, env=env,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        while process.poll() is None:
+            if time.monotonic() > deadline:
+                stop_process_group(process)
+                raise LoadRunError(
+                    f"Locust did not finish within {profile.run_time + STARTUP_ALLOWANCE_S + SHUTDOWN_ALLOWANCE_S:.0f}s "
+                    f"of a {profile.run_time:g}s test and was stopped; last log lines:\n{log_tail(log_path)}")
+            if on_progress is not None:
+                progress = _read_progress(progress_path, profile.run_time)
+                if progress is not None:
+                    on_progress(progress)
+            time.sleep(poll_s)
+    finally:
+        # Also on Ctrl-C and on errors above: never leave Locust or its workers behind.
+        stop_process_group(process)
+    if not result_path.exists():
+        raise LoadRunError(
+            f"Locust exited with code {process.returncode} without results; last log lines:\n{log_tail(log_path)}")
+    try:
+        return read_recording(result_path)
+    except (RecordingFormatError, OSError, ValueError) as exc:
+        raise LoadRunError(f"cannot read Locust's recording: {exc}") from None
