@@ -1,0 +1,83 @@
+"""Shared fixtures: the real demo service on 127.0.0.1, real git repositories, the real CLI."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from perfgate.service import free_port, stop_process_group
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCUSTFILES = REPO_ROOT / "locustfiles"
+DEMO_SERVE = f"{shlex.quote(sys.executable)} -m perfgate.demo --port {{port}}"
+DEMO_READY = "http://127.0.0.1:{port}/health"
+
+
+@dataclass
+class DemoService:
+    host: str
+    port: int
+
+
+@pytest.fixture(scope="session")
+def demo_service() -> Iterator[DemoService]:
+    """One demo service for the whole session, stopped by its own process group."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "perfgate.demo", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                stop_process_group(process)
+                raise RuntimeError("the demo service did not start") from None
+            time.sleep(0.1)
+    yield DemoService(host=url, port=port)
+    stop_process_group(process)
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A real git repository with one commit on branch ``main``."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "test@example.invalid")
+    git(repo, "config", "user.name", "Test")
+    (repo / "service.txt").write_text("v1\n")
+    git(repo, "add", "service.txt")
+    git(repo, "commit", "-q", "-m", "first")
+    return repo
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 180) -> CliResult:
+    """Run the real ``perfgate`` command in a subprocess, as a user would."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
+    full_env.update(env or {})
+    done = subprocess.run([sys.executable, "-m", "perfgate", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    return CliResult(done.returncode, done.stdout, done.stderr)
