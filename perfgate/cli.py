@@ -6,12 +6,12 @@ printed here, once, as one line on stderr; nothing below this module prints erro
 
 from __future__ import annotations
 
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -19,13 +19,13 @@ from rich.console import Console
 from perfgate import __version__
 from perfgate.config import LoadedConfig, Overrides, ServeConfig, load_config
 from perfgate.console import print_run, progress_display, runs_table
-from perfgate.errors import ConfigError, ExitCode, PerfgateError
+from perfgate.errors import ConfigError, Interrupted, PerfgateError
 from perfgate.models import RunRecord
 from perfgate.record import DEFAULT_SERVED_HOST, RunRequest, exit_code, record_run
 from perfgate.store import Store
 
 app = typer.Typer(
-    name="perfgate", no_args_is_help=True, add_completion=False,
+    name="perfgate", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="A statistical performance gate for HTTP services, built on Locust.",
 )
 # Tables must not wrap into unreadable columns in CI logs and pipes.
@@ -179,20 +179,19 @@ def _root(
     """A statistical performance gate for HTTP services, built on Locust."""
 
 
+def _interrupted(_signum: int, _frame: object) -> None:
+    # Raised instead of KeyboardInterrupt so that Click does not turn Ctrl-C into exit code 1 (a regression).
+    raise Interrupted("interrupted; nothing was stored")
+
+
 def main() -> None:
-    """Console entry point: the one place where errors become messages and exit codes."""
+    """Console entry point: the one place where errors become messages and exit codes.
+
+    Typer reports its own usage errors (unknown option, bad type) with exit code 2.
+    """
+    signal.signal(signal.SIGINT, _interrupted)
     try:
-        code = app(standalone_mode=False)
+        app()
     except PerfgateError as exc:
         stderr.print(f"perfgate: error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(int(exc.exit_code))
-    except click.exceptions.Abort:
-        stderr.print("perfgate: interrupted; nothing was stored", markup=False)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(int(ExitCode.USAGE))
-    except KeyboardInterrupt:
-        stderr.print("perfgate: interrupted; nothing was stored", markup=False)
-        sys.exit(130)
-    sys.exit(int(code or 0))

@@ -23,6 +23,8 @@ class ExitCode(IntEnum):
     """The run or comparison is invalid (or inconclusive under --strict)."""
     TOOL = 4
     """Tool or infrastructure error: Locust crashed, the service or store failed."""
+    INTERRUPTED = 130
+    """Stopped by Ctrl-C; nothing was stored."""
 
 
 class PerfgateError(Exception):
@@ -83,3 +85,9 @@ class GitError(PerfgateError):
     """A git command failed where perfgate needed its answer."""
 
     exit_code = ExitCode.TOOL
+
+
+class Interrupted(PerfgateError):
+    """The user pressed Ctrl-C."""
+
+    exit_code = ExitCode.INTERRUPTED

@@ -1,0 +1,387 @@
+"""Benchmark the throughput cost of perfgate's recorder plugin inside Locust.
+
+Run with ``uv run python tests/benchmarks/bench_plugin_overhead.py [--runs 3] [--seconds 10]``.
+
+For FastHttpUser with 1 and 2 Locust processes, it runs the same saturating
+load (``constant(0)`` wait, one ``GET /``) against a minimal keep-alive HTTP
+server on 127.0.0.1, once without and once with perfgate's plugin, interleaved
+(without, with, without, with, ...) so that drift of the machine affects both
+variants alike. It prints the median achieved requests/s of each cell (with the
+range over the runs), the plugin's overhead and the target; it never fails on
+the figures.
+
+What is run
+    The with-plugin command is exactly perfgate's: ``perfgate.runner.locust_command``
+    and the environment of ``perfgate.runner._locust_env`` for a
+    ``ResolvedProfile`` (the plugin ends the test ``--seconds`` after it starts,
+    Locust's ``-t`` is only the backstop, progress is written every second). The
+    baseline is the same command without the plugin file, with ``-t`` set to
+    ``--seconds`` and without the ``PERFGATE_*`` variables.
+
+How throughput is measured
+    Both variants also load a small meter file of this benchmark's own. It adds
+    no per-request work: on the master (or the single local process), once
+    Locust quits, after the workers' final reports, it writes Locust's own
+    aggregated request statistics, including the number of requests completed
+    in each wall-clock second. (``--json-file`` is not used because with
+    ``--processes`` every worker writes the same file as the master, and the
+    ``--csv`` snapshot is refreshed only every second.)
+
+    The rate is the steady-state one: the requests completed in whole seconds
+    from the first second with a request, less the first (partial) second and
+    ``WARMUP_S`` more (spawning, connections), up to the last second with a
+    request, less that (partial) second and ``COOLDOWN_S`` more (stopping),
+    divided by the number of those seconds. Both variants are measured over
+    the same kind of window, independent of how each one's run ends, and the
+    ramp-up and shutdown, which the plugin does not affect, do not dilute the
+    difference.
+
+On a small machine the service shares the CPU with Locust; its average CPU use
+is printed below the table so that one can see Locust, not the service, is the
+bottleneck.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import psutil
+
+from perfgate.config import ResolvedProfile
+from perfgate.runner import BACKSTOP_S, PLUGIN_PATH, _locust_env, locust_command
+from perfgate.service import free_port, log_tail, stop_process_group
+
+PROCESS_COUNTS = (1, 2)
+USERS = 20
+SPAWN_RATE = 20.0
+WARMUP_S = 2
+COOLDOWN_S = 1
+MIN_WINDOW_S = 3
+TARGET_OVERHEAD_PCT = 3.0
+STARTUP_ALLOWANCE_S = 60.0
+SERVER_READY_S = 10.0
+
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
+
+LOCUSTFILE = '''\
+from locust import FastHttpUser, constant, task
+
+
+class BenchUser(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def root(self):
+        self.client.get("/")
+'''
+
+METER = '''\
+"""Writes Locust's aggregated request statistics when Locust quits (master or local runner only)."""
+
+import json
+import os
+
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+_environment = None
+_workers = []
+
+
+@events.init.add_listener
+def _on_init(environment, **_kwargs):
+    global _environment
+    _environment = environment
+
+
+@events.test_start.add_listener
+def _on_test_start(environment, **_kwargs):
+    # Workers have connected by now; at quit they may already have left.
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        _workers.append(len(runner.clients))
+
+
+@events.quit.add_listener
+def _on_quit(exit_code, **_kwargs):
+    runner = _environment.runner if _environment is not None else None
+    if runner is None or isinstance(runner, WorkerRunner):
+        return
+    total = runner.stats.total
+    data = {
+        "num_requests": total.num_requests,
+        "num_failures": total.num_failures,
+        "per_second": {str(k): v for k, v in total.num_reqs_per_sec.items()},
+        "workers": max(_workers, default=0),
+        "cpu_warning": bool(getattr(runner, "cpu_warning_emitted", False)
+                            or getattr(runner, "worker_cpu_warning_emitted", False)),
+        "exit_code": exit_code,
+    }
+    path = os.environ["BENCH_METER_RESULT"]
+    with open(path + ".tmp", "w") as f:
+        json.dump(data, f)
+    os.replace(path + ".tmp", path)
+'''
+
+
+# --- the service -------------------------------------------------------------------------------
+
+
+class _OkProtocol(asyncio.Protocol):
+    """Answers every complete request head with a tiny 200, keeping the connection open."""
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.buffer = b""
+
+    def data_received(self, data):
+        buffer = self.buffer + data
+        count = buffer.count(b"\r\n\r\n")
+        if count:
+            self.transport.write(RESPONSE * count)
+            buffer = buffer[buffer.rfind(b"\r\n\r\n") + 4:]
+        self.buffer = buffer
+
+
+def serve(port: int) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(_OkProtocol, "127.0.0.1", port, backlog=1024)
+        async with server:
+            await server.serve_forever()
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    asyncio.run(main())
+
+
+def start_server() -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(port)], stdin=subprocess.DEVNULL,
+        start_new_session=True)
+    deadline = time.monotonic() + SERVER_READY_S
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+                return process, port
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop_server(process)
+                raise SystemExit(f"the benchmark service did not start on 127.0.0.1:{port}")
+            time.sleep(0.05)
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            process.wait(timeout=5)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+# --- one Locust run ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunResult:
+    rps: float
+    window_s: int
+    requests: int
+    failures: int
+    cpu_warning: bool
+    service_cpu_pct: float
+
+
+def steady_rps(per_second: dict[int, int]) -> tuple[float, int]:
+    if not per_second:
+        raise RuntimeError("Locust recorded no requests")
+    first, last = min(per_second), max(per_second)
+    window = range(first + 1 + WARMUP_S, last - COOLDOWN_S)
+    if len(window) < MIN_WINDOW_S:
+        raise RuntimeError(f"only {len(window)} s of steady load; pass a larger --seconds")
+    return sum(per_second.get(s, 0) for s in window) / len(window), len(window)
+
+
+def run_once(workdir: Path, host: str, processes: int, seconds: float, with_plugin: bool,
+             service: psutil.Process, label: str) -> RunResult:
+    rundir = workdir / label
+    rundir.mkdir()
+    profile = ResolvedProfile(
+        name="bench", locustfile=str(workdir / "bench_locustfile.py"), host=host, users=USERS,
+        spawn_rate=SPAWN_RATE, run_time=seconds, warmup=0.0, processes=processes)
+    command = locust_command(profile, master_port=free_port() if processes > 1 else None)
+    env = _locust_env(profile, rundir)
+    meter = workdir / "bench_meter.py"
+    files = command.index("-f") + 1
+    if with_plugin:
+        command[files] += f",{meter}"
+    else:
+        command[files] = f"{profile.locustfile},{meter}"
+        command[command.index("-t") + 1] = f"{seconds:g}s"
+        env = {k: v for k, v in env.items() if not k.startswith("PERFGATE_")}
+    assert (str(PLUGIN_PATH) in command[files]) == with_plugin
+    result_path = rundir / "meter.json"
+    env["BENCH_METER_RESULT"] = str(result_path)
+    log_path = rundir / "locust.log"
+
+    deadline = time.monotonic() + STARTUP_ALLOWANCE_S + seconds + BACKSTOP_S
+    service_cpu_before = cpu_seconds(service)
+    started = time.monotonic()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        while process.poll() is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Locust overran its {seconds:g}s run and was stopped; log:\n{log_tail(log_path)}")
+            time.sleep(0.2)
+    finally:
+        stop_process_group(process)
+    elapsed = time.monotonic() - started
+    service_cpu_pct = 100.0 * (cpu_seconds(service) - service_cpu_before) / elapsed
+
+    if not result_path.exists():
+        raise RuntimeError(f"Locust exited with code {process.returncode} without statistics; log:\n{log_tail(log_path)}")
+    data = json.loads(result_path.read_text())
+    if processes > 1 and data["workers"] != processes:
+        raise RuntimeError(f"expected {processes} workers, Locust had {data['workers']}; log:\n{log_tail(log_path)}")
+    if with_plugin and not (rundir / "recording.bin").exists():
+        raise RuntimeError(f"the plugin wrote no recording; log:\n{log_tail(log_path)}")
+    rps, window_s = steady_rps({int(k): v for k, v in data["per_second"].items()})
+    return RunResult(rps=rps, window_s=window_s, requests=data["num_requests"], failures=data["num_failures"],
+                     cpu_warning=data["cpu_warning"], service_cpu_pct=service_cpu_pct)
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def print_environment(args: argparse.Namespace) -> None:
+    print(f"CPU:     {cpu_model()}")
+    print(f"cores:   {os.cpu_count()}")
+    print(f"Python:  {platform.python_version()} ({platform.python_implementation()})")
+    print(f"Locust:  {version('locust')}")
+    print(f"OS:      {platform.system()} {platform.release()}")
+    print(f"load:    FastHttpUser, {USERS} users, wait constant(0), GET / on a local keep-alive asyncio server; "
+          f"{args.runs} runs x {args.seconds:g} s per cell, interleaved")
+    print(f"rate:    steady-state requests/s over whole seconds (first {WARMUP_S} s after the first request "
+          f"and last {COOLDOWN_S} s before the last one excluded)")
+    print()
+
+
+def fmt_rps(values: list[float]) -> str:
+    return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
+
+
+def print_table(results: dict[tuple[int, bool], list[RunResult]]) -> None:
+    header = ["processes", "without plugin rps (median, min-max)", "with plugin rps (median, min-max)",
+              "overhead %", "target", "within target"]
+    rows = []
+    for processes in PROCESS_COUNTS:
+        without = [r.rps for r in results[(processes, False)]]
+        with_ = [r.rps for r in results[(processes, True)]]
+        overhead = 100.0 * (statistics.median(without) - statistics.median(with_)) / statistics.median(without)
+        rows.append([str(processes), fmt_rps(without), fmt_rps(with_), f"{overhead:.1f}",
+                     f"<= {TARGET_OVERHEAD_PCT:g} %", "yes" if overhead <= TARGET_OVERHEAD_PCT else "no"])
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    numeric = {0, 1, 2, 3}
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    print(line(header))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(line(row))
+    print()
+    print("overhead % = (median without - median with) / median without; negative means the plugin run was faster")
+    for processes in PROCESS_COUNTS:
+        for with_plugin in (False, True):
+            runs = results[(processes, with_plugin)]
+            failures = sum(r.failures for r in runs)
+            warnings = sum(r.cpu_warning for r in runs)
+            print(f"{processes} process(es), {'with' if with_plugin else 'without'} plugin: "
+                  f"service CPU {statistics.median(r.service_cpu_pct for r in runs):.0f} % of a core (median), "
+                  f"window {min(r.window_s for r in runs)}-{max(r.window_s for r in runs)} s, "
+                  f"failed requests {failures}, Locust CPU warnings in {warnings}/{len(runs)} runs")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per cell (median taken; default 3)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of load per run (default 10)")
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        serve(args.serve)
+        return 0
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    if args.seconds < 1 + WARMUP_S + COOLDOWN_S + MIN_WINDOW_S + 1:
+        parser.error(f"--seconds must be at least {1 + WARMUP_S + COOLDOWN_S + MIN_WINDOW_S + 1}")
+
+    print_environment(args)
+    results: dict[tuple[int, bool], list[RunResult]] = {
+        (p, w): [] for p in PROCESS_COUNTS for w in (False, True)}
+    server, port = start_server()
+    try:
+        service = psutil.Process(server.pid)
+        with tempfile.TemporaryDirectory(prefix="perfgate-bench-") as tmp:
+            workdir = Path(tmp)
+            (workdir / "bench_locustfile.py").write_text(LOCUSTFILE)
+            (workdir / "bench_meter.py").write_text(METER)
+            host = f"http://127.0.0.1:{port}"
+            for run in range(args.runs):
+                for processes in PROCESS_COUNTS:
+                    for with_plugin in (False, True):
+                        label = f"run{run + 1}-p{processes}-{'with' if with_plugin else 'without'}"
+                        result = run_once(workdir, host, processes, args.seconds, with_plugin, service, label)
+                        results[(processes, with_plugin)].append(result)
+                        print(f"run {run + 1}/{args.runs}  processes {processes}  "
+                              f"{'with   ' if with_plugin else 'without'} plugin: {result.rps:9,.0f} req/s  "
+                              f"({result.requests:,} requests, {result.failures} failed)", flush=True)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stop_server(server)
+    print()
+    print_table(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
