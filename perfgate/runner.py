@@ -89,6 +89,8 @@ def locust_command(profile: ResolvedProfile, master_port: int | None = None) -> 
     backstop = round(profile.run_time + BACKSTOP_S)
     command = [
         sys.executable, "-m", "locust",
+        # Class names come first: -T, -E and --config-users take every word after them.
+        *profile.user_classes,
         "-f", f"{profile.locustfile},{PLUGIN_PATH}",
         "--headless", "--only-summary",
         "-H", profile.host,
@@ -110,8 +112,6 @@ def locust_command(profile: ResolvedProfile, master_port: int | None = None) -> 
         port = master_port or free_port()
         command += ["--processes", str(profile.processes), "--master-port", str(port),
                     "--master-bind-port", str(port)]
-    if profile.user_classes:
-        command += list(profile.user_classes)  # positional: run only these classes
     return command
 
 

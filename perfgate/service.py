@@ -44,8 +44,9 @@ def log_tail(path: Path, lines: int = 12) -> str:
     return "\n".join(f"  | {line}" for line in tail) or "  (log is empty)"
 
 
-def stop_process_group(process: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
+def stop_process_group(process: subprocess.Popen, grace_s: float | None = None) -> None:
     """SIGTERM the process's own group, then SIGKILL it if it does not exit in time."""
+    grace_s = STOP_GRACE_S if grace_s is None else grace_s
     if process.poll() is not None:
         _kill_group(process.pid, signal.SIGKILL)  # stragglers the leader left behind
         return

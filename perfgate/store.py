@@ -66,11 +66,11 @@ def environment_key(environment: EnvironmentFingerprint) -> str:
 class Store:
     """Runs by commit, in a SQLite file created on first use."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout_s: float = 10.0) -> None:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = Database(sqlite3.connect(str(path), timeout=10))
+            self.db = Database(sqlite3.connect(str(path), timeout=busy_timeout_s))
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise _store_error(path, exc) from None

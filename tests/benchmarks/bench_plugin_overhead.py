@@ -27,14 +27,22 @@ How throughput is measured
     ``--processes`` every worker writes the same file as the master, and the
     ``--csv`` snapshot is refreshed only every second.)
 
-    The rate is the steady-state one: the requests completed in whole seconds
-    from the first second with a request, less the first (partial) second and
-    ``WARMUP_S`` more (spawning, connections), up to the last second with a
-    request, less that (partial) second and ``COOLDOWN_S`` more (stopping),
-    divided by the number of those seconds. Both variants are measured over
-    the same kind of window, independent of how each one's run ends, and the
-    ramp-up and shutdown, which the plugin does not affect, do not dilute the
-    difference.
+    The rate is the steady-state one over the same window in both variants:
+    the requests completed in ``--seconds - 2 - WARMUP_S - COOLDOWN_S`` whole
+    wall-clock seconds, starting after the first (partial) second with a
+    request and ``WARMUP_S`` more (spawning, connecting), divided by the
+    length of the window. The window thus ends at least ``COOLDOWN_S`` whole
+    seconds before the with-plugin run stops. Locust's own ``-t`` ends a run
+    one to two seconds sooner after its first request than the plugin does, so
+    the baseline gets ``BASELINE_EXTRA_S`` more seconds of load, which are not
+    measured. Ramp-up and shutdown, which the plugin does not affect, neither
+    dilute the difference nor weigh differently in the two variants.
+
+    The overhead is computed from the medians of the two variants; the median
+    of the overheads of each interleaved pair is printed too, as it is less
+    sensitive to drift between pairs. On a shared or virtual machine the run
+    to run spread can exceed the target by far; compare it with the overhead
+    before drawing conclusions.
 
 On a small machine the service shares the CPU with Locust; its average CPU use
 is printed below the table so that one can see Locust, not the service, is the
@@ -48,6 +56,7 @@ import asyncio
 import json
 import os
 import platform
+import resource
 import signal
 import socket
 import statistics
@@ -71,6 +80,7 @@ SPAWN_RATE = 20.0
 WARMUP_S = 2
 COOLDOWN_S = 1
 MIN_WINDOW_S = 3
+BASELINE_EXTRA_S = 3.0
 TARGET_OVERHEAD_PCT = 3.0
 STARTUP_ALLOWANCE_S = 60.0
 SERVER_READY_S = 10.0
@@ -203,27 +213,37 @@ def cpu_seconds(process: psutil.Process) -> float:
     return times.user + times.system
 
 
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 # --- one Locust run ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class RunResult:
     rps: float
-    window_s: int
     requests: int
     failures: int
     cpu_warning: bool
     service_cpu_pct: float
+    locust_cores: float
 
 
-def steady_rps(per_second: dict[int, int]) -> tuple[float, int]:
+def window_length(seconds: float) -> int:
+    return int(seconds) - 2 - WARMUP_S - COOLDOWN_S
+
+
+def steady_rps(per_second: dict[int, int], seconds: float) -> float:
+    """Requests per second over the measured window (see the module's docstring)."""
     if not per_second:
         raise RuntimeError("Locust recorded no requests")
     first, last = min(per_second), max(per_second)
-    window = range(first + 1 + WARMUP_S, last - COOLDOWN_S)
-    if len(window) < MIN_WINDOW_S:
-        raise RuntimeError(f"only {len(window)} s of steady load; pass a larger --seconds")
-    return sum(per_second.get(s, 0) for s in window) / len(window), len(window)
+    window = range(first + 1 + WARMUP_S, first + 1 + WARMUP_S + window_length(seconds))
+    if window.stop > last - COOLDOWN_S:
+        raise RuntimeError(f"the load lasted only {last - first} whole seconds, too short for the measured window")
+    return sum(per_second.get(s, 0) for s in window) / len(window)
 
 
 def run_once(workdir: Path, host: str, processes: int, seconds: float, with_plugin: bool,
@@ -241,7 +261,7 @@ def run_once(workdir: Path, host: str, processes: int, seconds: float, with_plug
         command[files] += f",{meter}"
     else:
         command[files] = f"{profile.locustfile},{meter}"
-        command[command.index("-t") + 1] = f"{seconds:g}s"
+        command[command.index("-t") + 1] = f"{seconds + BASELINE_EXTRA_S:g}s"
         env = {k: v for k, v in env.items() if not k.startswith("PERFGATE_")}
     assert (str(PLUGIN_PATH) in command[files]) == with_plugin
     result_path = rundir / "meter.json"
@@ -250,6 +270,7 @@ def run_once(workdir: Path, host: str, processes: int, seconds: float, with_plug
 
     deadline = time.monotonic() + STARTUP_ALLOWANCE_S + seconds + BACKSTOP_S
     service_cpu_before = cpu_seconds(service)
+    children_before = children_cpu_seconds()
     started = time.monotonic()
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
@@ -263,17 +284,20 @@ def run_once(workdir: Path, host: str, processes: int, seconds: float, with_plug
         stop_process_group(process)
     elapsed = time.monotonic() - started
     service_cpu_pct = 100.0 * (cpu_seconds(service) - service_cpu_before) / elapsed
+    # Locust's master reaps its workers, so their CPU time reaches this process's children's usage.
+    locust_cores = (children_cpu_seconds() - children_before) / elapsed
 
     if not result_path.exists():
-        raise RuntimeError(f"Locust exited with code {process.returncode} without statistics; log:\n{log_tail(log_path)}")
+        raise RuntimeError(
+            f"Locust exited with code {process.returncode} without statistics; log:\n{log_tail(log_path)}")
     data = json.loads(result_path.read_text())
     if processes > 1 and data["workers"] != processes:
         raise RuntimeError(f"expected {processes} workers, Locust had {data['workers']}; log:\n{log_tail(log_path)}")
     if with_plugin and not (rundir / "recording.bin").exists():
         raise RuntimeError(f"the plugin wrote no recording; log:\n{log_tail(log_path)}")
-    rps, window_s = steady_rps({int(k): v for k, v in data["per_second"].items()})
-    return RunResult(rps=rps, window_s=window_s, requests=data["num_requests"], failures=data["num_failures"],
-                     cpu_warning=data["cpu_warning"], service_cpu_pct=service_cpu_pct)
+    rps = steady_rps({int(k): v for k, v in data["per_second"].items()}, seconds)
+    return RunResult(rps=rps, requests=data["num_requests"], failures=data["num_failures"],
+                     cpu_warning=data["cpu_warning"], service_cpu_pct=service_cpu_pct, locust_cores=locust_cores)
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -297,13 +321,21 @@ def print_environment(args: argparse.Namespace) -> None:
     print(f"OS:      {platform.system()} {platform.release()}")
     print(f"load:    FastHttpUser, {USERS} users, wait constant(0), GET / on a local keep-alive asyncio server; "
           f"{args.runs} runs x {args.seconds:g} s per cell, interleaved")
-    print(f"rate:    steady-state requests/s over whole seconds (first {WARMUP_S} s after the first request "
-          f"and last {COOLDOWN_S} s before the last one excluded)")
+    print(f"rate:    requests/s over the same {window_length(args.seconds)} whole seconds of each run, "
+          f"starting {WARMUP_S} s after the first whole second with requests")
     print()
 
 
 def fmt_rps(values: list[float]) -> str:
     return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
+
+
+def overhead_pct(without: float, with_: float) -> float:
+    return 100.0 * (without - with_) / without
+
+
+def spread_pct(values: list[float]) -> float:
+    return 100.0 * (max(values) - min(values)) / statistics.median(values)
 
 
 def print_table(results: dict[tuple[int, bool], list[RunResult]]) -> None:
@@ -313,30 +345,37 @@ def print_table(results: dict[tuple[int, bool], list[RunResult]]) -> None:
     for processes in PROCESS_COUNTS:
         without = [r.rps for r in results[(processes, False)]]
         with_ = [r.rps for r in results[(processes, True)]]
-        overhead = 100.0 * (statistics.median(without) - statistics.median(with_)) / statistics.median(without)
+        overhead = overhead_pct(statistics.median(without), statistics.median(with_))
         rows.append([str(processes), fmt_rps(without), fmt_rps(with_), f"{overhead:.1f}",
                      f"<= {TARGET_OVERHEAD_PCT:g} %", "yes" if overhead <= TARGET_OVERHEAD_PCT else "no"])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     numeric = {0, 1, 2, 3}
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        padded = (c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(padded).rstrip()
 
     print(line(header))
     print("  ".join("-" * w for w in widths))
     for row in rows:
         print(line(row))
     print()
-    print("overhead % = (median without - median with) / median without; negative means the plugin run was faster")
+    print("overhead % = (median without - median with) / median without; negative means the runs with the plugin "
+          "were faster")
+    print()
     for processes in PROCESS_COUNTS:
-        for with_plugin in (False, True):
-            runs = results[(processes, with_plugin)]
-            failures = sum(r.failures for r in runs)
-            warnings = sum(r.cpu_warning for r in runs)
-            print(f"{processes} process(es), {'with' if with_plugin else 'without'} plugin: "
-                  f"service CPU {statistics.median(r.service_cpu_pct for r in runs):.0f} % of a core (median), "
-                  f"window {min(r.window_s for r in runs)}-{max(r.window_s for r in runs)} s, "
-                  f"failed requests {failures}, Locust CPU warnings in {warnings}/{len(runs)} runs")
+        without, with_ = results[(processes, False)], results[(processes, True)]
+        paired = [overhead_pct(a.rps, b.rps) for a, b in zip(without, with_)]
+        print(f"{processes} process(es): overhead per interleaved pair "
+              f"{', '.join(f'{p:.1f}' for p in paired)} % (median {statistics.median(paired):.1f} %); "
+              f"run-to-run spread (max-min)/median: without {spread_pct([r.rps for r in without]):.0f} %, "
+              f"with {spread_pct([r.rps for r in with_]):.0f} %")
+        for with_plugin, runs in ((False, without), (True, with_)):
+            print(f"    {'with   ' if with_plugin else 'without'} plugin: "
+                  f"Locust CPU {statistics.median(r.locust_cores for r in runs):.2f} cores, "
+                  f"service CPU {statistics.median(r.service_cpu_pct for r in runs):.0f} % of a core "
+                  f"(medians over whole runs, start-up included); failed requests {sum(r.failures for r in runs)}; "
+                  f"Locust CPU warnings in {sum(r.cpu_warning for r in runs)}/{len(runs)} runs")
 
 
 def main() -> int:
@@ -350,8 +389,8 @@ def main() -> int:
         return 0
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    if args.seconds < 1 + WARMUP_S + COOLDOWN_S + MIN_WINDOW_S + 1:
-        parser.error(f"--seconds must be at least {1 + WARMUP_S + COOLDOWN_S + MIN_WINDOW_S + 1}")
+    if window_length(args.seconds) < MIN_WINDOW_S:
+        parser.error(f"--seconds must be at least {2 + WARMUP_S + COOLDOWN_S + MIN_WINDOW_S}")
 
     print_environment(args)
     results: dict[tuple[int, bool], list[RunResult]] = {

@@ -1,0 +1,125 @@
+"""Configuration: built-in profiles, config files, command-line overrides, and their errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perfgate.config import BUILTIN_PROFILES, Overrides, load_config, parse_duration
+from perfgate.errors import ConfigError
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    (90, 90.0), (1.5, 1.5), ("90", 90.0), ("90s", 90.0), ("5m", 300.0), ("1h30m", 5400.0), ("1m 30s", 90.0),
+    ("0.5s", 0.5),
+])
+def test_parse_duration(text, seconds) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5q", "m5", "-3", True, None, "1h-2m"])
+def test_parse_duration_rejects(text) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_builtin_profiles_match_common_practice() -> None:
+    light = BUILTIN_PROFILES["light"]
+    assert (light.users, light.spawn_rate, light.run_time) == (10, 1, 60)
+    assert {name: (p.users, p.spawn_rate, p.run_time) for name, p in BUILTIN_PROFILES.items()} == {
+        "smoke": (5, 5, 15), "light": (10, 1, 60), "medium": (20, 2, 300), "heavy": (50, 5, 600),
+        "spike": (100, 10, 180), "endurance": (50, 1, 1800),
+    }
+
+
+def test_no_file_means_defaults_and_cli_values(tmp_path: Path) -> None:
+    loaded = load_config(start=tmp_path)
+    assert loaded.source is None
+    profile = loaded.resolve("light", Overrides(locustfile="lf.py", host="http://127.0.0.1:1", users=3))
+    assert profile.users == 3 and profile.spawn_rate == 1 and profile.run_time == 60 and profile.warmup == 10
+    assert loaded.db_path == tmp_path / ".perfgate" / "perfgate.db"
+
+
+def test_file_overrides_builtin_and_cli_overrides_file(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "perfgate.toml").write_text(
+        'locustfile = "load/lf.py"\nhost = "http://127.0.0.1:9"\ndb = "store/x.db"\n'
+        '[profiles.light]\nusers = 15\nrun_time = "2m"\ntags = ["read"]\n'
+        '[profiles.checkout]\nextends = "medium"\nuser_classes = { Buyer = 3, Browser = 1 }\n'
+        'step = { step_users = 5, step_time = "30s" }\n')
+    sub = tmp_path / "deep" / "er"
+    sub.mkdir(parents=True)
+    monkeypatch.chdir(sub)
+    loaded = load_config(start=sub)  # found by walking up
+    assert loaded.source == tmp_path / "perfgate.toml"
+    assert loaded.db_path == tmp_path / "store" / "x.db"
+    light = loaded.resolve("light")
+    assert (light.users, light.run_time, light.spawn_rate, light.tags) == (15, 120, 1, ["read"])
+    assert light.locustfile == str(tmp_path / "load" / "lf.py")  # relative to the file
+    cli = loaded.resolve("light", Overrides(users=4, run_time="30s", locustfile="mine.py"))
+    assert (cli.users, cli.run_time) == (4, 30)
+    assert cli.locustfile == str(sub / "mine.py")  # relative to the working folder
+    checkout = loaded.resolve("checkout")
+    assert checkout.users == 20 and checkout.user_classes == {"Buyer": 3, "Browser": 1}
+    assert checkout.step is not None and checkout.step.step_time == 30
+
+
+def test_pyproject_tool_table(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.perfgate]\nprofile = "light"\n'
+                                             'host = "http://127.0.0.1:5"\nlocustfile = "a.py"\n')
+    loaded = load_config(start=tmp_path)
+    assert loaded.source == tmp_path / "pyproject.toml"
+    assert loaded.resolve().name == "light"
+
+
+def test_pyproject_without_tool_table_is_not_a_config(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    assert load_config(start=tmp_path).source is None
+
+
+def test_wrong_field_in_pyproject_names_the_table(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.perfgate.profiles.light]\nspawn_rate = "fast"\n')
+    with pytest.raises(ConfigError, match=r"pyproject.toml: tool.perfgate.profiles.light.spawn_rate: .*'fast'"):
+        load_config(start=tmp_path)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("users = [", "invalid TOML"),
+    ('[profiles.smoke]\nrun_time = "soon"\n', "profiles.smoke.run_time"),
+    ("unknown_key = 1\n", "unknown_key: Extra inputs are not permitted"),
+    ('[serve]\nready_url = "http://x"\n', "serve.command: Field required"),
+])
+def test_file_errors_are_one_line_naming_file_and_field(tmp_path: Path, body: str, message: str) -> None:
+    (tmp_path / "perfgate.toml").write_text(body)
+    with pytest.raises(ConfigError) as caught:
+        load_config(start=tmp_path)
+    text = str(caught.value)
+    assert "\n" not in text and str(tmp_path / "perfgate.toml") in text and message in text
+
+
+def test_resolution_errors(tmp_path: Path) -> None:
+    (tmp_path / "perfgate.toml").write_text('[profiles.mine]\nusers = 3\n')
+    loaded = load_config(start=tmp_path)
+    with pytest.raises(ConfigError, match="unknown profile 'nope'; choose one of: .*light"):
+        loaded.resolve("nope")
+    with pytest.raises(ConfigError, match="profiles.mine.extends: a new profile must extend one of"):
+        loaded.resolve("mine")
+    with pytest.raises(ConfigError, match="has no locustfile"):
+        loaded.resolve("smoke")
+    with pytest.raises(ConfigError, match="has no host"):
+        loaded.resolve("smoke", Overrides(locustfile="x.py"))
+    with pytest.raises(ConfigError, match="warm-up .* must be shorter than the run time"):
+        loaded.resolve("smoke", Overrides(locustfile="x.py", host="http://h", run_time=5, warmup=5))
+
+
+def test_explicit_config_path_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_load_parameters_exclude_what_does_not_change_the_load(tmp_path: Path) -> None:
+    loaded = load_config(start=tmp_path)
+    a = loaded.resolve("smoke", Overrides(locustfile="a.py", host="http://127.0.0.1:1"))
+    b = loaded.resolve("smoke", Overrides(locustfile="a.py", host="http://127.0.0.1:2", processes=2))
+    c = loaded.resolve("smoke", Overrides(locustfile="a.py", host="http://127.0.0.1:1", users=6))
+    assert a.load_parameters() == b.load_parameters() != c.load_parameters()

@@ -1,0 +1,76 @@
+"""The recording handed from the Locust plugin to perfgate: file format, worker merge, failure kinds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perfgate.recording import (
+    MAX_ERROR_KINDS,
+    EndpointRecording,
+    Recording,
+    RecordingFormatError,
+    describe_error,
+    read_recording,
+    write_recording,
+)
+
+
+def endpoint(name: str, n: int, kinds: list[str] | None = None, outcomes: list[int] | None = None):
+    recording = EndpointRecording("GET", name, kinds=list(kinds or []))
+    recording.start_times.extend(float(1000 + i) for i in range(n))
+    recording.latencies_ms.extend(float(i) / 3 for i in range(n))
+    recording.outcomes.extend(outcomes or [0] * n)
+    return recording
+
+
+def test_file_round_trip(tmp_path: Path) -> None:
+    original = Recording(meta={"test_start": 1000.5, "locust_request_count": 7},
+                         endpoints=[endpoint("/a", 4, ["boom"], [0, 1, 0, 1]), endpoint("/b", 3)])
+    write_recording(tmp_path / "r.bin", original)
+    loaded = read_recording(tmp_path / "r.bin")
+    assert loaded.meta == original.meta
+    assert loaded.request_count == 7
+    for got, want in zip(loaded.endpoints, original.endpoints, strict=True):
+        assert (got.name, got.kinds, got.start_times, got.latencies_ms, got.outcomes) == (
+            want.name, want.kinds, want.start_times, want.latencies_ms, want.outcomes)
+    assert not (tmp_path / "r.bin.tmp").exists()
+
+
+def test_truncated_or_foreign_files_are_refused(tmp_path: Path) -> None:
+    write_recording(tmp_path / "r.bin", Recording(meta={}, endpoints=[endpoint("/a", 100)]))
+    data = (tmp_path / "r.bin").read_bytes()
+    (tmp_path / "cut.bin").write_bytes(data[:-10])
+    with pytest.raises(RecordingFormatError, match="truncated"):
+        read_recording(tmp_path / "cut.bin")
+    (tmp_path / "other.bin").write_bytes(b"hello")
+    with pytest.raises(RecordingFormatError, match="not a perfgate recording"):
+        read_recording(tmp_path / "other.bin")
+
+
+def test_worker_messages_merge_and_remap_failure_kinds() -> None:
+    master = endpoint("/a", 2, ["timeout"], [1, 0])
+    worker = endpoint("/a", 3, ["HTTP 500", "timeout"], [2, 1, 0])
+    master.extend(EndpointRecording.from_message(worker.to_message()))
+    assert master.kinds == ["timeout", "HTTP 500"]
+    # The worker's "timeout" (its code 2) is the master's code 1; its "HTTP 500" (code 1) becomes 2.
+    assert list(master.outcomes) == [1, 0, 1, 2, 0]
+    assert len(master) == 5 and list(master.start_times[2:]) == list(worker.start_times)
+
+
+def test_failure_kinds_are_bounded() -> None:
+    recording = EndpointRecording("GET", "/a")
+    codes = {recording.failure_code(f"kind {i}") for i in range(MAX_ERROR_KINDS + 20)}
+    assert len(recording.kinds) == MAX_ERROR_KINDS + 1
+    assert recording.kinds[-1] == "other failures"
+    assert max(codes) == MAX_ERROR_KINDS + 1
+
+
+def test_failure_kinds_do_not_embed_request_urls() -> None:
+    first = describe_error(Exception("URL http://127.0.0.1:43719/items/17: code=404"))
+    second = describe_error(Exception("URL http://127.0.0.1:43719/items/99: code=404"))
+    assert first == second == "Exception: URL <url>: code=404"
+    assert describe_error("x" * 500).endswith("...") and len(describe_error("x" * 500)) == 160
+    assert describe_error(TimeoutError()) == "TimeoutError"
+
