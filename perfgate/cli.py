@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
 from perfgate import __version__
-from perfgate.config import LoadedConfig, Overrides, ServeConfig, load_config
+from perfgate.config import LoadedConfig, Overrides, load_config
 from perfgate.console import print_run, progress_display, runs_table
-from perfgate.errors import ConfigError, Interrupted, PerfgateError
+from perfgate.errors import Interrupted, PerfgateError
 from perfgate.models import RunRecord
-from perfgate.record import DEFAULT_SERVED_HOST, RunRequest, exit_code, record_run
+from perfgate.record import RunRequest, exit_code, record_run
 from perfgate.store import Store
 
 app = typer.Typer(
@@ -87,37 +86,17 @@ def run(
 ) -> None:
     """Run a load profile headless, record every request, and store the run under the current commit."""
     loaded = load_config(config)
-    serve_config = loaded.config.serve
-    if serve is not None:
-        serve_config = ServeConfig(command=serve, ready_url=ready_url,
-                                   ready_timeout=ready_timeout if ready_timeout is not None else 30.0)
-    elif serve_config is not None and (ready_url or ready_timeout is not None):
-        serve_config = serve_config.model_copy(update={k: v for k, v in
-                                                       (("ready_url", ready_url), ("ready_timeout", ready_timeout))
-                                                       if v is not None})
-    elif ready_url or ready_timeout is not None:
-        raise ConfigError("--ready-url and --ready-timeout need --serve (or serve in the config)")
-    if host is None and serve_config is not None and not _profile_has_host(loaded, profile):
-        host = DEFAULT_SERVED_HOST
-    try:
-        overrides = Overrides(locustfile=locustfile, host=host, users=users, spawn_rate=spawn_rate,
-                              run_time=run_time, warmup=warmup, tags=_split(tags),
-                              exclude_tags=_split(exclude_tags), processes=processes)
-    except ValidationError as exc:
-        item = exc.errors()[0]
-        raise ConfigError(f"--{str(item['loc'][0]).replace('_', '-')}: {item['msg']}") from None
-    resolved = loaded.resolve(profile, overrides)
+    serve_config = loaded.serve(serve, ready_url, ready_timeout)
+    overrides = Overrides.from_cli(locustfile=locustfile, host=host, users=users, spawn_rate=spawn_rate,
+                                   run_time=run_time, warmup=warmup, tags=_split(tags),
+                                   exclude_tags=_split(exclude_tags), processes=processes)
+    resolved = loaded.resolve(profile, overrides, served=serve_config is not None)
     with _open_store(loaded, db) as store:
         with progress_display(stderr) as on_progress:
             recorded = record_run(RunRequest(profile=resolved, repo_dir=Path.cwd(), serve=serve_config,
                                              serve_cwd=Path.cwd()), store, on_progress=on_progress)
     _print_record(recorded, output_format)
     raise typer.Exit(exit_code(recorded))
-
-
-def _profile_has_host(loaded: LoadedConfig, profile: str | None) -> bool:
-    overlay = loaded.config.profiles.get(profile or loaded.config.profile)
-    return bool(loaded.config.host or (overlay is not None and overlay.host))
 
 
 @app.command()

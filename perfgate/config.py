@@ -21,6 +21,8 @@ from perfgate.errors import ConfigError
 
 CONFIG_FILENAME = "perfgate.toml"
 DEFAULT_DB = Path(".perfgate/perfgate.db")
+DEFAULT_SERVED_HOST = "http://127.0.0.1:{port}"
+"""Where a service that perfgate starts is loaded, unless a host is configured."""
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
 
@@ -171,6 +173,15 @@ class Overrides(BaseModel):
     exclude_tags: list[str] | None = None
     processes: int | None = Field(default=None, ge=1)
 
+    @classmethod
+    def from_cli(cls, **values: Any) -> Overrides:
+        """Overrides from command-line values, with errors named by their flags."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            item = exc.errors()[0]
+            raise ConfigError(f"--{str(item['loc'][0]).replace('_', '-')}: {item['msg']}") from None
+
 
 class LoadedConfig(BaseModel):
     """A config and where it came from (paths in it are relative to ``root``)."""
@@ -185,9 +196,25 @@ class LoadedConfig(BaseModel):
     def db_path(self) -> Path:
         return self.root / self.config.db
 
-    def resolve(self, profile: str | None = None, overrides: Overrides | None = None) -> ResolvedProfile:
-        """Built-in profile ← config file ← command line, checked and made absolute."""
-        return resolve_profile(self, profile or self.config.profile, overrides or Overrides())
+    def resolve(self, profile: str | None = None, overrides: Overrides | None = None, *,
+                served: bool = False) -> ResolvedProfile:
+        """Built-in profile ← config file ← command line, checked and made absolute.
+
+        ``served``: perfgate starts the service, so the host defaults to its loopback port.
+        """
+        return resolve_profile(self, profile or self.config.profile, overrides or Overrides(), served=served)
+
+    def serve(self, command: str | None = None, ready_url: str | None = None,
+              ready_timeout: float | None = None) -> ServeConfig | None:
+        """The config's ``[serve]`` with command-line values on top; ``None`` when nothing is served."""
+        given = {k: v for k, v in (("ready_url", ready_url), ("ready_timeout", ready_timeout)) if v is not None}
+        if command is not None:
+            return ServeConfig(command=command, **given)
+        if self.config.serve is not None:
+            return self.config.serve.model_copy(update=given)
+        if given:
+            raise ConfigError("--ready-url and --ready-timeout need --serve (or [serve] in the config)")
+        return None
 
 
 def _describe(source: Path | None) -> str:
@@ -253,7 +280,7 @@ def load_config(path: Path | None = None, start: Path | None = None) -> LoadedCo
     return LoadedConfig(config=config, source=path, root=path.parent)
 
 
-def resolve_profile(loaded: LoadedConfig, name: str, overrides: Overrides) -> ResolvedProfile:
+def resolve_profile(loaded: LoadedConfig, name: str, overrides: Overrides, *, served: bool = False) -> ResolvedProfile:
     """Merge built-in profile, config file and command line into a :class:`ResolvedProfile`."""
     config = loaded.config
     overlay = config.profiles.get(name)
@@ -270,7 +297,8 @@ def resolve_profile(loaded: LoadedConfig, name: str, overrides: Overrides) -> Re
         known = sorted({*BUILTIN_PROFILES, *config.profiles})
         raise ConfigError(f"unknown profile {name!r}; choose one of: {', '.join(known)}")
 
-    merged: dict[str, Any] = {"locustfile": config.locustfile, "host": config.host}
+    merged: dict[str, Any] = {"locustfile": config.locustfile,
+                              "host": config.host or (DEFAULT_SERVED_HOST if served else None)}
     for layer in (base, overlay, overrides):
         if layer is not None:
             merged.update({k: v for k, v in layer.model_dump(exclude={"extends"}).items() if v is not None})

@@ -22,9 +22,6 @@ from perfgate.runner import ProgressCallback, check_locustfile, run_locust
 from perfgate.service import serve
 from perfgate.store import Store
 
-DEFAULT_SERVED_HOST = "http://127.0.0.1:{port}"
-
-
 @dataclass(frozen=True)
 class RunRequest:
     """What to run and where its result belongs."""

@@ -66,7 +66,7 @@ def environment_key(environment: EnvironmentFingerprint) -> str:
 class Store:
     """Runs by commit, in a SQLite file created on first use."""
 
-    def __init__(self, path: Path, *, busy_timeout_s: float = 10.0) -> None:
+    def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

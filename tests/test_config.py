@@ -123,3 +123,27 @@ def test_load_parameters_exclude_what_does_not_change_the_load(tmp_path: Path) -
     b = loaded.resolve("smoke", Overrides(locustfile="a.py", host="http://127.0.0.1:2", processes=2))
     c = loaded.resolve("smoke", Overrides(locustfile="a.py", host="http://127.0.0.1:1", users=6))
     assert a.load_parameters() == b.load_parameters() != c.load_parameters()
+
+
+def test_serve_from_file_and_command_line(tmp_path: Path) -> None:
+    (tmp_path / "perfgate.toml").write_text('locustfile = "a.py"\n[serve]\ncommand = "svc --port {port}"\n'
+                                            'ready_url = "http://127.0.0.1:{port}/up"\n')
+    loaded = load_config(start=tmp_path)
+    serve = loaded.serve(ready_timeout=5)
+    assert (serve.command, serve.ready_url, serve.ready_timeout) == ("svc --port {port}",
+                                                                    "http://127.0.0.1:{port}/up", 5)
+    assert loaded.serve("other {port}").ready_url is None  # a new command does not inherit the file's URL
+    # A served profile without a host loads the service's own port.
+    assert loaded.resolve(served=True).host == "http://127.0.0.1:{port}"
+    with pytest.raises(ConfigError, match="has no host"):
+        loaded.resolve()
+
+
+def test_ready_url_without_a_service_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--ready-url and --ready-timeout need --serve"):
+        load_config(start=tmp_path).serve(ready_url="http://127.0.0.1:1/")
+
+
+def test_cli_overrides_name_the_flag() -> None:
+    with pytest.raises(ConfigError, match="^--spawn-rate: Input should be greater than 0$"):
+        Overrides.from_cli(spawn_rate=0)

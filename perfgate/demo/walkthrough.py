@@ -16,7 +16,7 @@ from rich.console import Console
 from perfgate.config import LoadedConfig, Overrides, PerfgateConfig, ServeConfig
 from perfgate.console import print_run, progress_display
 from perfgate.errors import ConfigError
-from perfgate.record import DEFAULT_SERVED_HOST, RunRequest, exit_code, record_run
+from perfgate.record import RunRequest, exit_code, record_run
 from perfgate.store import Store
 
 DEMO_DB = Path(".perfgate/demo.db")
@@ -39,8 +39,8 @@ def demo_serve_command(extra: str = "") -> str:
 def run_demo(out: Console, err: Console, *, db: Path | None, run_time: str) -> int:
     db_path = db or DEMO_DB
     loaded = LoadedConfig(config=PerfgateConfig(), source=None, root=Path.cwd())
-    profile = loaded.resolve("smoke", Overrides(locustfile=str(bundled_locustfile("demo.py")),
-                                                host=DEFAULT_SERVED_HOST, run_time=run_time))
+    profile = loaded.resolve("smoke", Overrides.from_cli(locustfile=str(bundled_locustfile("demo.py")),
+                                                         run_time=run_time), served=True)
     serve = ServeConfig(command=demo_serve_command(), ready_url="http://127.0.0.1:{port}/health")
     err.print(f"perfgate demo: serving the demo service and running the smoke profile "
               f"({profile.users} users, {profile.run_time:g}s, first {profile.warmup:g}s not measured)…")
