@@ -75,6 +75,8 @@ def _on_test_start(environment, **_kwargs):
     if isinstance(environment.runner, WorkerRunner):
         return
     _meta.setdefault("test_start", time.time())
+    # Counted now: by the time Locust quits, the workers have already left.
+    _meta["workers"] = len(environment.runner.clients) if isinstance(environment.runner, MasterRunner) else 0
     if RUN_TIME:
         gevent.spawn_later(RUN_TIME, _end_test, environment)
     if PROGRESS_PATH:
@@ -124,7 +126,6 @@ def _on_quit(exit_code, **_kwargs):
         locust_failure_count=total.num_failures,
         locust_exit_code=exit_code,
         runner=type(runner).__name__,
-        workers=len(runner.clients) if isinstance(runner, MasterRunner) else 0,
         cpu_warning=bool(getattr(runner, "cpu_warning_emitted", False)
                          or getattr(runner, "worker_cpu_warning_emitted", False)),
         exceptions=len(runner.exceptions),

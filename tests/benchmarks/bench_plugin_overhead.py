@@ -15,8 +15,9 @@ What is run
     and the environment of ``perfgate.runner._locust_env`` for a
     ``ResolvedProfile`` (the plugin ends the test ``--seconds`` after it starts,
     Locust's ``-t`` is only the backstop, progress is written every second). The
-    baseline is the same command without the plugin file, with ``-t`` set to
-    ``--seconds`` and without the ``PERFGATE_*`` variables.
+    baseline is the same command without the plugin file and without the
+    ``PERFGATE_*`` variables, with ``-t`` set to ``--seconds`` plus
+    ``BASELINE_EXTRA_S`` (see below).
 
 How throughput is measured
     Both variants also load a small meter file of this benchmark's own. It adds
@@ -25,7 +26,7 @@ How throughput is measured
     aggregated request statistics, including the number of requests completed
     in each wall-clock second. (``--json-file`` is not used because with
     ``--processes`` every worker writes the same file as the master, and the
-    ``--csv`` snapshot is refreshed only every second.)
+    ``--csv`` files are rewritten once a second, not when the run ends.)
 
     The rate is the steady-state one over the same window in both variants:
     the requests completed in ``--seconds - 2 - WARMUP_S - COOLDOWN_S`` whole
@@ -378,6 +379,45 @@ def print_table(results: dict[tuple[int, bool], list[RunResult]]) -> None:
                   f"Locust CPU warnings in {sum(r.cpu_warning for r in runs)}/{len(runs)} runs")
 
 
+LISTENER_TIMING = r"""
+import importlib.util, sys, time, timeit
+spec = importlib.util.spec_from_file_location("perfgate_recorder", sys.argv[1])
+recorder = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(recorder)
+ok = dict(request_type="GET", name="/items/{id}", response_time=12.345, response_length=120, response=None,
+          context={}, exception=None, start_time=time.time(), url="http://127.0.0.1:1/items/1")
+failed = dict(ok, exception=RuntimeError("HTTP 500 for url: http://127.0.0.1:1/items/1"))
+def empty(request_type, name, response_time, exception=None, start_time=None, **kwargs):
+    pass
+n = 200_000
+for label, fn, kwargs in (("empty listener (call cost)", empty, ok), ("recorder, success", recorder._on_request, ok),
+                          ("recorder, failure", recorder._on_request, failed)):
+    best = min(timeit.repeat(lambda: fn(**kwargs), number=n, repeat=5)) / n
+    recorder._recordings.clear()
+    print(f"{label}	{best * 1e9:.0f}")
+"""
+
+
+def print_listener_cost(results: dict[tuple[int, bool], list[RunResult]]) -> None:
+    """The recorder's own CPU time per request, which a noisy machine can still resolve.
+
+    It is timed in a separate interpreter (the plugin imports Locust, which
+    monkey-patches), and set against the CPU time Locust spends per request in
+    the 1-process runs without the plugin.
+    """
+    done = subprocess.run([sys.executable, "-c", LISTENER_TIMING, str(PLUGIN_PATH)], capture_output=True,
+                          text=True, timeout=300, check=True)
+    rows = [line.split("\t") for line in done.stdout.strip().splitlines()]
+    baseline = results[(1, False)]
+    per_request_ns = statistics.median(r.locust_cores / r.rps for r in baseline if r.rps) * 1e9
+    print(f"recorder listener, best of 5 x 200,000 calls; Locust's own CPU per request (1 process, "
+          f"no plugin): {per_request_ns / 1000:,.0f} us")
+    print(f"{'listener':<30} {'ns/call':>8} {'share of Locust CPU per request':>32}")
+    for label, ns in rows:
+        print(f"{label:<30} {int(ns):>8,} {100 * int(ns) / per_request_ns:>31.2f}%")
+    print(f"memory per recorded request: {8 + 8 + 2} bytes (start time, latency, outcome code)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per cell (median taken; default 3)")
@@ -419,6 +459,8 @@ def main() -> int:
         stop_server(server)
     print()
     print_table(results)
+    print()
+    print_listener_cost(results)
     return 0
 
 
