@@ -16,9 +16,14 @@ import typer
 from rich.console import Console
 
 from perfgate import __version__
+from perfgate.baseline import accept, baseline_path, import_expected, list_pinned, read_pinned, select
+from perfgate.compare import compare as compare_sides
+from perfgate.compare import exit_code as verdict_exit_code
 from perfgate.config import LoadedConfig, Overrides, load_config
-from perfgate.console import print_run, progress_display, runs_table
-from perfgate.errors import Interrupted, PerfgateError
+from perfgate.console import pinned_table, print_pinned, print_run, print_verdict, progress_display, runs_table
+from perfgate.errors import BaselineError, Interrupted, PerfgateError
+from perfgate.output import write_text_atomic
+from perfgate.report import render_markdown
 from perfgate.models import RunRecord
 from perfgate.record import RunRequest, exit_code, record_run
 from perfgate.store import Store
@@ -35,6 +40,12 @@ stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty()
 class OutputFormat(str, Enum):
     text = "text"
     json = "json"
+
+
+class VerdictFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
 
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Config file (default: nearest perfgate.toml "
@@ -130,6 +141,106 @@ def show(
     """Print one stored run."""
     with _open_store(load_config(config), db) as store:
         _print_record(store.get(run_id), output_format)
+
+
+@app.command()
+def compare(
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile to compare.")] = None,
+    base: Annotated[str | None, typer.Option("--base", help="Baseline commit or ref (default: the merge-base "
+                                             "with the main branch, or its nearest ancestor with runs).")] = None,
+    head: Annotated[str | None, typer.Option("--head", help="Head commit or ref (default: the current tree).")] = None,
+    base_run: Annotated[list[int] | None, typer.Option("--base-run", help="Baseline run id (repeatable).")] = None,
+    head_run: Annotated[list[int] | None, typer.Option("--head-run", help="Head run id (repeatable).")] = None,
+    pinned: Annotated[bool | None, typer.Option("--pinned/--no-pinned", help="Force or ignore the pinned "
+                                                "baseline in baselines/<profile>.json.")] = None,
+    strict: Annotated[bool | None, typer.Option("--strict/--no-strict", help="Inconclusive or invalid "
+                                                "comparisons fail with exit code 3.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the verdict to this file "
+                                                "(format from --format).")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    output_format: Annotated[VerdictFormat, typer.Option("--format", help="Output format.")] = VerdictFormat.text,
+) -> None:
+    """Compare the head's runs with the baseline's: per endpoint and metric, regressed, unchanged or inconclusive."""
+    loaded = load_config(config)
+    settings = loaded.config.compare
+    strict = settings.strict if strict is None else strict
+    with _open_store(loaded, db) as store:
+        chosen = select(store, loaded, profile or loaded.config.profile, Path.cwd(), head_ref=head,
+                        head_run_ids=head_run, base_ref=base, base_run_ids=base_run, pinned=pinned)
+    verdict = compare_sides(chosen.base, chosen.head, settings, budgets=loaded.config.budgets,
+                            expected_budgets=chosen.expected_budgets, expected_source=chosen.expected_source,
+                            extra_reasons=chosen.notes)
+    rendered = {VerdictFormat.json: lambda: verdict.model_dump_json(indent=2) + "\n",
+                VerdictFormat.markdown: lambda: render_markdown(verdict)}
+    if output_format is VerdictFormat.text:
+        print_verdict(stdout, verdict)
+    else:
+        sys.stdout.write(rendered[output_format]())
+    if output is not None:
+        write_text_atomic(output, rendered.get(output_format, rendered[VerdictFormat.markdown])())
+    raise typer.Exit(verdict_exit_code(verdict, strict=strict))
+
+
+baseline_app = typer.Typer(no_args_is_help=True, help="Accepted baselines: reviewed files in baselines/.")
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("accept")
+def baseline_accept(
+    reason: Annotated[str, typer.Option("--reason", help="Why this baseline is accepted (kept in the file).")],
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile.")] = None,
+    run: Annotated[list[int] | None, typer.Option("--run", help="Run id to accept (repeatable; default: the "
+                                                  "runs of the current commit).")] = None,
+    commit: Annotated[str | None, typer.Option("--commit", help="Accept the runs of this commit.")] = None,
+    expires: Annotated[str | None, typer.Option("--expires", help="Lifetime, e.g. 90d.")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write baselines/<profile>.json from chosen runs, to be reviewed and merged like code."""
+    loaded = load_config(config)
+    with _open_store(loaded, db) as store:
+        path = accept(store, loaded, Path.cwd(), profile=profile or loaded.config.profile, reason=reason,
+                      run_ids=run, commit_ref=commit, expires=expires)
+    stdout.print(f"wrote {path}; commit it and open a pull request so the change is reviewed")
+
+
+@baseline_app.command("show")
+def baseline_show(
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print the pinned baseline of a profile."""
+    loaded = load_config(config)
+    path = baseline_path(loaded, profile or loaded.config.profile)
+    pinned = read_pinned(path)
+    if pinned is None:
+        raise BaselineError(f"no pinned baseline at {path}; accept one with `perfgate baseline accept`")
+    print_pinned(stdout, path, pinned)
+
+
+@baseline_app.command("list")
+def baseline_list(config: ConfigOption = None) -> None:
+    """List the pinned baselines."""
+    loaded = load_config(config)
+    found = list_pinned(loaded)
+    if not found:
+        stderr.print(f"no pinned baselines in {loaded.baselines_dir}")
+        return
+    stdout.print(pinned_table(found))
+
+
+@baseline_app.command("import")
+def baseline_import(
+    table: Annotated[Path, typer.Argument(help="JSON table of expected p50/p95/p99/rps per endpoint.")],
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile.")] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Where the expectations come from.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Import expected values per endpoint as the profile's absolute budgets."""
+    loaded = load_config(config)
+    path = import_expected(loaded, Path.cwd(), profile=profile or loaded.config.profile, table=table, reason=reason)
+    stdout.print(f"wrote {path}; `perfgate compare` now checks the head against these expectations")
 
 
 @app.command()

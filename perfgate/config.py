@@ -52,6 +52,109 @@ def parse_duration(value: Any) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
+def parse_fraction(value: Any) -> float:
+    """A share from ``0.05`` or ``"5%"``."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1]) / 100
+        except ValueError:
+            raise ValueError(f"{value!r} is not a percentage such as '5%'") from None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("expected a share such as 0.05 or '5%'")
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a share such as 0.05 or '5%'") from None
+
+
+def parse_milliseconds(value: Any) -> float:
+    """Milliseconds from a number (ms) or ``"100ms"`` / ``"0.1s"``."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        for suffix, factor in (("ms", 1.0), ("s", 1000.0)):
+            if text.endswith(suffix):
+                try:
+                    return float(text[: -len(suffix)]) * factor
+                except ValueError:
+                    break
+        raise ValueError(f"{value!r} is not a latency such as 100, '100ms' or '0.1s'")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected a latency such as 100, '100ms' or '0.1s'")
+    return float(value)
+
+
+Fraction = Annotated[float, BeforeValidator(parse_fraction), Field(ge=0)]
+Milliseconds = Annotated[float, BeforeValidator(parse_milliseconds), Field(gt=0)]
+
+METRICS = ("p50", "p95", "p99", "failure_rate", "throughput")
+DEFAULT_MARGINS = {"p50": 0.05, "p95": 0.10, "p99": 0.10, "failure_rate": 0.01, "throughput": 0.10}
+"""Practical margins: relative for latency and throughput, absolute (percentage points) for failures."""
+
+
+class Margins(BaseModel):
+    """Changes smaller than these are neither regressions nor improvements."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    p50: Fraction | None = None
+    p95: Fraction | None = None
+    p99: Fraction | None = None
+    failure_rate: Fraction | None = None
+    """Absolute: 0.01 is one percentage point."""
+    throughput: Fraction | None = None
+
+
+class EndpointSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    margins: Margins = Margins()
+
+
+class CompareConfig(BaseModel):
+    """How ``perfgate compare`` decides."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    """False-regression rate per comparison, over all endpoint × metric tests (Holm)."""
+    margins: Margins = Margins()
+    endpoints: dict[str, EndpointSettings] = Field(default_factory=dict)
+    """Per endpoint (``"METHOD name"``) settings, e.g. wider margins for a noisy endpoint."""
+    min_requests: int = Field(default=50, ge=1)
+    """Fewer measured requests per run make an endpoint invalid."""
+    p99_min_requests: int = Field(default=10_000, ge=1)
+    """p99 is tested only when every run has this many requests for the endpoint."""
+    strict: bool = False
+    """Inconclusive or invalid comparisons fail (exit 3)."""
+    baselines_dir: str = "baselines"
+
+    def margin(self, endpoint: str, metric: str) -> float:
+        override = self.endpoints.get(endpoint)
+        if override is not None and getattr(override.margins, metric) is not None:
+            return getattr(override.margins, metric)
+        value = getattr(self.margins, metric)
+        return DEFAULT_MARGINS[metric] if value is None else value
+
+    def default_margins(self) -> dict[str, float]:
+        return {m: self.margin("", m) for m in METRICS}
+
+
+class Budget(BaseModel):
+    """Absolute limits for the endpoints matching a glob, checked on the head's runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoint: str = "*"
+    """Glob over ``"METHOD name"``, e.g. ``"GET /items*"``."""
+    p50: Milliseconds | None = None
+    p95: Milliseconds | None = None
+    p99: Milliseconds | None = None
+    failure_rate: Fraction | None = None
+    """At most this share of requests may fail."""
+    rps: float | None = Field(default=None, gt=0)
+    """At least this many requests per second."""
+
+
 class StepShape(BaseModel):
     """A step load: add ``step_users`` every ``step_time`` until the profile's users are reached."""
 
@@ -115,6 +218,8 @@ class PerfgateConfig(BaseModel):
     """Default host for every profile."""
     serve: ServeConfig | None = None
     profiles: dict[str, ProfileOverlay] = Field(default_factory=dict)
+    compare: CompareConfig = CompareConfig()
+    budgets: list[Budget] = Field(default_factory=list)
 
 
 class ResolvedProfile(BaseModel):
@@ -195,6 +300,10 @@ class LoadedConfig(BaseModel):
     @property
     def db_path(self) -> Path:
         return self.root / self.config.db
+
+    @property
+    def baselines_dir(self) -> Path:
+        return self.root / self.config.compare.baselines_dir
 
     def resolve(self, profile: str | None = None, overrides: Overrides | None = None, *,
                 served: bool = False) -> ResolvedProfile:

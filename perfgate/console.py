@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
 from rich.live import Live
@@ -16,8 +17,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from perfgate.baseline import PinnedBaseline
 from perfgate.models import RunRecord
+from perfgate.report import format_change, format_value, test_of
 from perfgate.runner import Progress, ProgressCallback
+from perfgate.verdict import Outcome, SideInfo, Verdict
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 
@@ -100,4 +104,107 @@ def runs_table(runs: list[RunRecord]) -> Table:
         table.add_row(str(run.id), run.started_at.strftime("%Y-%m-%d %H:%M:%S"), commit,
                       escape(run.git.branch or "-"), escape(run.profile.name), str(run.total_requests),
                       f"{run.achieved_rps:.1f}", f"{fail:.2f}", "yes" if run.valid else "NO")
+    return table
+
+
+_STYLES = {Outcome.REGRESSED: "bold red", Outcome.IMPROVED: "green", Outcome.UNCHANGED: "green",
+           Outcome.INCONCLUSIVE: "yellow", Outcome.INVALID: "dim"}
+
+
+def _side_line(name: str, side: SideInfo) -> str:
+    commit = (side.commit or "no commit")[:10] + (" (uncommitted changes)" if side.dirty else "")
+    text = f"{name}: {side.label} {commit}, {side.runs} run(s)"
+    if side.run_ids:
+        text += f" [{', '.join(map(str, side.run_ids[:8]))}{', …' if len(side.run_ids) > 8 else ''}]"
+    if side.accepted_by or side.reason:
+        text += f", accepted by {side.accepted_by or 'unknown'}: {side.reason}"
+    return text
+
+
+def print_verdict(console: Console, verdict: Verdict) -> None:
+    """The verdict as a table, worst endpoint first, with provenance underneath."""
+    style = _STYLES[verdict.outcome]
+    console.print(f"[{style}]{escape(verdict.headline)}[/]")
+    if verdict.endpoints:
+        table = Table(title_justify="left")
+        table.add_column("endpoint", overflow="fold")
+        table.add_column("verdict")
+        for column in ("p50 ms", "p50 change", "p95 ms", "p95 change", "failures", "throughput",
+                       "HL shift", "P(slower)"):
+            table.add_column(column, justify="right")
+        for e in verdict.endpoints:
+            p50, p95 = test_of(e.tests, "p50"), test_of(e.tests, "p95")
+            evidence = e.evidence
+            table.add_row(
+                escape(e.endpoint), f"[{_STYLES[e.outcome]}]{e.outcome.value}[/]",
+                f"{format_value(p50, 'base')} → {format_value(p50, 'head')}", format_change(p50),
+                f"{format_value(p95, 'base')} → {format_value(p95, 'head')}", format_change(p95),
+                format_change(test_of(e.tests, "failure_rate")), format_change(test_of(e.tests, "throughput")),
+                f"{evidence.hodges_lehmann_shift * 100:+.1f} %" if evidence else "–",
+                f"{evidence.prob_superiority:.2f}" if evidence else "–",
+            )
+        console.print(table)
+    for e in verdict.endpoints:
+        for reason in e.reasons:
+            console.print(f"[dim]{escape(e.endpoint)}: {escape(reason)}[/]")
+    for reason in verdict.reasons:
+        console.print(f"[{style}]{escape(reason)}[/]")
+    for budget in verdict.budgets:
+        if not budget.passed:
+            value = "no data" if budget.value is None else f"{budget.value:.4g}"
+            bound = "at least" if budget.metric == "rps" else "at most"
+            console.print(f"[bold red]budget exceeded[/] {escape(budget.endpoint)} {budget.metric}: {value}, "
+                          f"{bound} {budget.limit:.4g} ({escape(budget.source)})")
+    for check in verdict.checks:
+        if not check.passed:
+            console.print(f"[bold red]check failed[/] {escape(check.name)} in {check.failures} of {check.runs} "
+                          f"run(s): {escape(check.message)}")
+    console.print(f"[dim]{escape(_side_line('head', verdict.head))}[/]")
+    if verdict.base is not None:
+        console.print(f"[dim]{escape(_side_line('baseline', verdict.base))}[/]")
+    margins = ", ".join(f"{k} {v * 100:g}{' pp' if k == 'failure_rate' else ' %'}"
+                        for k, v in verdict.settings.margins.items())
+    console.print(f"[dim]α {verdict.settings.alpha} over {verdict.family_size} tests (Holm); margins {margins}; "
+                  f"changes with {100 * (1 - 2 * verdict.settings.alpha):.0f} % intervals[/]")
+
+
+def print_pinned(console: Console, path: Path, pinned: PinnedBaseline) -> None:
+    console.print(f"{escape(str(path))}: {pinned.kind} baseline of profile {escape(pinned.profile)}")
+    console.print(f"commit {pinned.commit or '-'}; accepted by {escape(pinned.accepted_by or 'unknown')} "
+                  f"at {pinned.accepted_at:%Y-%m-%d %H:%M} UTC: {escape(pinned.reason)}")
+    if pinned.expires:
+        state = "EXPIRED" if pinned.expired() else "expires"
+        console.print(f"{state} {pinned.expires:%Y-%m-%d}")
+    table = Table(title_justify="left")
+    table.add_column("endpoint", overflow="fold")
+    for column in ("runs", "p50 ms", "p95 ms", "p99 ms", "rps"):
+        table.add_column(column, justify="right")
+    if pinned.kind == "expected":
+        for endpoint, e in sorted(pinned.expected.items()):
+            table.add_row(escape(endpoint), "–", _ms(e.p50), _ms(e.p95), _ms(e.p99),
+                          "–" if e.rps is None else f"{e.rps:g}")
+    else:
+        keys = sorted({k for r in pinned.runs for k in r.endpoints})
+        for key in keys:
+            stats = [r.endpoints[key] for r in pinned.runs if key in r.endpoints]
+
+            def median(attr: str, stats=stats) -> float | None:
+                values = sorted(v for s in stats if (v := getattr(s, attr)) is not None)
+                return values[len(values) // 2] if values else None
+
+            rps = median("rps")
+            table.add_row(escape(key), str(len(stats)), _ms(median("p50")), _ms(median("p95")), _ms(median("p99")),
+                          "–" if rps is None else f"{rps:.1f}")
+    console.print(table)
+
+
+def pinned_table(found: list[tuple[Path, PinnedBaseline]]) -> Table:
+    table = Table(title_justify="left")
+    for column in ("file", "profile", "kind", "commit", "runs", "accepted by", "accepted (UTC)", "expires",
+                   "reason"):
+        table.add_column(column, overflow="fold")
+    for path, p in found:
+        expires = "-" if p.expires is None else f"{p.expires:%Y-%m-%d}" + (" (expired)" if p.expired() else "")
+        table.add_row(escape(path.name), escape(p.profile), p.kind, (p.commit or "-")[:10], str(len(p.runs)),
+                      escape(p.accepted_by or "-"), f"{p.accepted_at:%Y-%m-%d %H:%M}", expires, escape(p.reason))
     return table

@@ -57,6 +57,18 @@ class StoreBusyError(StoreError):
     exit_code = ExitCode.TOOL
 
 
+class BaselineError(PerfgateError):
+    """A pinned baseline file is missing, damaged or unusable."""
+
+    exit_code = ExitCode.USAGE
+
+
+class OutputError(PerfgateError):
+    """A file perfgate was asked to write cannot be written."""
+
+    exit_code = ExitCode.USAGE
+
+
 class RunNotFoundError(PerfgateError):
     """No stored run matches what was asked for."""
 

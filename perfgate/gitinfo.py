@@ -28,3 +28,45 @@ def read_git_info(cwd: Path) -> GitInfo:
     # Untracked files do not count: build output and the store itself must not mark a tree dirty.
     status = _git(cwd, "status", "--porcelain", "--untracked-files=no")
     return GitInfo(commit=commit, branch=branch or None, dirty=bool(status))
+
+
+def _require_git(cwd: Path, *args: str) -> str:
+    answer = _git(cwd, *args)
+    if answer is None:
+        raise GitError(f"`git {' '.join(args)}` failed in {cwd}")
+    return answer
+
+
+def in_repository(cwd: Path) -> bool:
+    return _git(cwd, "rev-parse", "--is-inside-work-tree") == "true"
+
+
+def resolve_commit(cwd: Path, ref: str) -> str | None:
+    """The full SHA a ref names, or ``None`` if it names no commit."""
+    return _git(cwd, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+
+
+def resolve_main_branch(cwd: Path, name: str) -> str | None:
+    """The main branch's commit: the local branch, else its ``origin`` copy (as in a CI checkout)."""
+    for ref in (f"refs/heads/{name}", f"refs/remotes/origin/{name}", name):
+        commit = resolve_commit(cwd, ref)
+        if commit:
+            return commit
+    return None
+
+
+def merge_base(cwd: Path, a: str, b: str) -> str | None:
+    return _git(cwd, "merge-base", a, b)
+
+
+def first_parent_ancestors(cwd: Path, commit: str, limit: int = 200) -> list[str]:
+    """``commit`` and its first-parent ancestors, nearest first."""
+    return _require_git(cwd, "rev-list", "--first-parent", f"--max-count={limit}", commit).split()
+
+
+def user_identity(cwd: Path) -> str | None:
+    """``Name <email>`` from git config, for the record of who accepted a baseline."""
+    name, email = _git(cwd, "config", "user.name"), _git(cwd, "config", "user.email")
+    if not name and not email:
+        return None
+    return f"{name or ''} <{email}>".strip() if email else name

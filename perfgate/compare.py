@@ -1,0 +1,457 @@
+"""Decide: compare the head's runs with a baseline's, per endpoint and metric, honestly.
+
+The procedure (see the README, "How perfgate decides"):
+
+1. Validity first. Different load parameters, a different environment, or no
+   valid run on a side make the whole comparison INVALID; an endpoint with too
+   few requests per run is INVALID on its own. Invalid is never REGRESSED.
+2. One value per run and metric: log p50, log p95 (log p99 with enough
+   requests), the failure rate, log throughput. Runs are the replicates.
+3. A two-sample test across runs (paired when the runs were paired): one-sided
+   p-values for a change beyond half the practical margin, in the worse and in
+   the better direction, Holm-adjusted over every endpoint × metric test.
+4. Three zones per test: REGRESSED when the adjusted p ≤ α and the estimated
+   change reaches the margin; UNCHANGED when the confidence interval's worse end
+   stays inside the margin; INCONCLUSIVE otherwise. IMPROVED mirrors REGRESSED.
+
+Budgets and correctness checks are absolute and judged on the head alone.
+Mann-Whitney U, the probability of superiority and the Hodges-Lehmann shift on
+the pooled requests are reported as evidence, never as the gate.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from perfgate.config import Budget, CompareConfig
+from perfgate.errors import ExitCode
+from perfgate.models import CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord
+from perfgate.samples import LatencyHistogram, mann_whitney_u
+from perfgate.stats import ShiftEstimate, TooFewRuns, estimate_shift, hodges_lehmann_relative_shift, holm
+from perfgate.store import environment_key
+from perfgate.verdict import (
+    SEVERITY,
+    BudgetResult,
+    CheckSummary,
+    DistributionEvidence,
+    EndpointVerdict,
+    Metric,
+    MetricTest,
+    Outcome,
+    Settings,
+    SideInfo,
+    Verdict,
+)
+
+LATENCY_METRICS = (Metric.P50, Metric.P95, Metric.P99)
+
+
+@dataclass(frozen=True)
+class RunValues:
+    """One run reduced to what the decision needs."""
+
+    run_id: int | None
+    pair_id: str | None
+    valid: bool
+    invalid_reasons: list[str]
+    endpoints: dict[str, EndpointStats]
+    checks: list[CheckResult] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Side:
+    """The runs on one side of a comparison, and where they came from."""
+
+    info: SideInfo
+    profile: str
+    load_parameters: dict
+    environment: EnvironmentFingerprint | None
+    runs: list[RunValues]
+    histograms: dict[str, LatencyHistogram] = field(default_factory=dict)
+    """Requests pooled over the valid runs, per endpoint (absent for a pinned baseline)."""
+
+    @property
+    def valid_runs(self) -> list[RunValues]:
+        return [r for r in self.runs if r.valid]
+
+
+def side_from_runs(info: SideInfo, runs: list[RunRecord]) -> Side:
+    """A side from stored runs (all of one profile)."""
+    if not runs:
+        raise ValueError("a side needs at least one run")
+    first = runs[0]
+    histograms: dict[str, LatencyHistogram] = {}
+    for run in runs:
+        if not run.valid:
+            continue
+        for endpoint in run.endpoints:
+            key = endpoint.stats.key
+            histograms[key] = histograms[key].merge(endpoint.histogram) if key in histograms else endpoint.histogram
+    values = [RunValues(run_id=r.id, pair_id=r.pair_id, valid=r.valid, invalid_reasons=r.invalid_reasons,
+                        endpoints={e.stats.key: e.stats for e in r.endpoints}, checks=r.checks) for r in runs]
+    return Side(info=info, profile=first.profile.name, load_parameters=first.profile.load_parameters(),
+                environment=first.environment, runs=values, histograms=histograms)
+
+
+# -- validity ---------------------------------------------------------------------------------------
+
+def _differences(base: dict, head: dict) -> list[str]:
+    return [f"{key} {base.get(key)!r} vs {head.get(key)!r}" for key in sorted({*base, *head})
+            if base.get(key) != head.get(key)]
+
+
+def _comparison_problems(base: Side, head: Side) -> list[str]:
+    problems = []
+    for side, name in ((base, "baseline"), (head, "head")):
+        if not side.valid_runs:
+            reasons = sorted({reason for r in side.runs for reason in r.invalid_reasons})
+            problems.append(f"every {name} run is invalid ({'; '.join(reasons)}); re-run it")
+    if base.profile != head.profile:
+        problems.append(f"different profiles: baseline {base.profile!r}, head {head.profile!r}")
+    elif base.load_parameters != head.load_parameters:
+        problems.append("different load parameters (baseline vs head): "
+                        + "; ".join(_differences(base.load_parameters, head.load_parameters)))
+    if base.environment is not None and head.environment is not None and \
+            environment_key(base.environment) != environment_key(head.environment):
+        fields = _differences(base.environment.model_dump(exclude={"perfgate"}),
+                              head.environment.model_dump(exclude={"perfgate"}))
+        problems.append("different environments (baseline vs head): " + "; ".join(fields))
+    return problems
+
+
+# -- per-run values -----------------------------------------------------------------------------------
+
+def _run_value(stats: EndpointStats | None, metric: Metric) -> float | None:
+    """The per-run statistic on the test's scale (log for ratios)."""
+    if stats is None or stats.count == 0:
+        return None
+    if metric is Metric.FAILURE_RATE:
+        return stats.failures / stats.count
+    raw = stats.rps if metric is Metric.THROUGHPUT else getattr(stats, metric.value)
+    return math.log(raw) if raw is not None and raw > 0 else None
+
+
+def _typical(values: list[float], metric: Metric) -> float:
+    mean = sum(values) / len(values)
+    return mean if not metric.relative else math.exp(mean)
+
+
+def _to_change(x: float, metric: Metric) -> float:
+    return math.expm1(x) if metric.relative else x
+
+
+@dataclass
+class _PendingTest:
+    """A test with its estimate, waiting for the Holm adjustment over the whole family."""
+
+    endpoint: str
+    metric: Metric
+    estimate: ShiftEstimate | None
+    base_values: list[float]
+    head_values: list[float]
+    margin: float
+    note: str = ""
+
+    @property
+    def worse_sign(self) -> int:
+        return 1 if self.metric.higher_is_worse else -1
+
+    @property
+    def limit(self) -> float:
+        """The margin on the test's scale."""
+        return math.log1p(self.margin) if self.metric.relative else self.margin
+
+    def p_worse(self) -> float:
+        """p for a change beyond half the margin in the worse direction.
+
+        Testing against half the margin rather than against zero keeps true
+        changes just under the margin from crossing it by chance on some of
+        many endpoints, and costs little power for changes at the margin.
+        """
+        assert self.estimate is not None
+        floor = self.worse_sign * self.limit / 2
+        return self.estimate.p_greater(floor) if self.metric.higher_is_worse else self.estimate.p_less(floor)
+
+    def p_better(self) -> float:
+        """p for a change beyond half the margin in the better direction."""
+        assert self.estimate is not None
+        floor = -self.worse_sign * self.limit / 2
+        return self.estimate.p_less(floor) if self.metric.higher_is_worse else self.estimate.p_greater(floor)
+
+
+def _paired_values(base: list[RunValues], head: list[RunValues]) -> list[tuple[RunValues, RunValues]] | None:
+    """Base and head runs matched by pair id, when every run has a partner."""
+    base_pairs = {r.pair_id: r for r in base if r.pair_id}
+    head_pairs = {r.pair_id: r for r in head if r.pair_id}
+    if len(base_pairs) != len(base) or len(head_pairs) != len(head) or set(base_pairs) != set(head_pairs):
+        return None
+    return [(base_pairs[p], head_pairs[p]) for p in sorted(base_pairs)]
+
+
+def _pending_tests(endpoint: str, base: list[RunValues], head: list[RunValues],
+                   config: CompareConfig) -> list[_PendingTest]:
+    pairs = _paired_values(base, head)
+    if pairs is not None:
+        base, head = [b for b, _ in pairs], [h for _, h in pairs]
+    counts = [r.endpoints[endpoint].count for r in (*base, *head)]
+    metrics = [Metric.P50, Metric.P95]
+    if min(counts) >= config.p99_min_requests:
+        metrics.append(Metric.P99)
+    metrics += [Metric.FAILURE_RATE, Metric.THROUGHPUT]
+    tests = []
+    for metric in metrics:
+        margin = config.margin(endpoint, metric.value)
+        b = [_run_value(r.endpoints.get(endpoint), metric) for r in base]
+        h = [_run_value(r.endpoints.get(endpoint), metric) for r in head]
+        if any(v is None for v in (*b, *h)):
+            tests.append(_PendingTest(endpoint, metric, None, [], [], margin,
+                                      note="no successful request in some run"))
+            continue
+        try:
+            estimate = estimate_shift(b, h, paired=pairs is not None)
+        except TooFewRuns as exc:
+            tests.append(_PendingTest(endpoint, metric, None, b, h, margin,
+                                      note=f"{exc}; record more runs (perfgate run) or use perfgate ab"))
+            continue
+        tests.append(_PendingTest(endpoint, metric, estimate, b, h, margin))
+    return tests
+
+
+def _decide(test: _PendingTest, p_worse_adj: float | None, p_better_adj: float | None, alpha: float,
+            family_size: int) -> MetricTest:
+    metric, estimate = test.metric, test.estimate
+    base_value = _typical(test.base_values, metric) if test.base_values else None
+    head_value = _typical(test.head_values, metric) if test.head_values else None
+    confidence = 1 - 2 * alpha
+    if estimate is None:
+        return MetricTest(metric=metric, outcome=Outcome.INCONCLUSIVE, method="none", base_value=base_value,
+                          head_value=head_value, change=None, ci_low=None, ci_high=None, confidence=confidence,
+                          p_value=None, p_adjusted=None, margin=test.margin, detectable=None,
+                          base_runs=len(test.base_values), head_runs=len(test.head_values), note=test.note)
+    limit = test.limit
+    worse = test.worse_sign * estimate.diff
+    low, high = estimate.interval(confidence)
+    worse_end = max(test.worse_sign * low, test.worse_sign * high)
+    if p_worse_adj is not None and p_worse_adj <= alpha and worse >= limit:
+        outcome, p_adjusted = Outcome.REGRESSED, p_worse_adj
+    elif p_better_adj is not None and p_better_adj <= alpha and -worse >= limit:
+        outcome, p_adjusted = Outcome.IMPROVED, p_better_adj
+    elif worse_end < limit:
+        outcome, p_adjusted = Outcome.UNCHANGED, p_worse_adj
+    else:
+        outcome, p_adjusted = Outcome.INCONCLUSIVE, p_worse_adj
+    detectable = estimate.detectable(alpha / max(family_size, 1))
+    return MetricTest(
+        metric=metric, outcome=outcome, method=estimate.method, base_value=base_value, head_value=head_value,
+        change=_to_change(estimate.diff, metric), ci_low=_to_change(low, metric), ci_high=_to_change(high, metric),
+        confidence=confidence, p_value=test.p_worse(), p_adjusted=p_adjusted, margin=test.margin,
+        detectable=_to_change(test.worse_sign * detectable, metric),
+        base_runs=estimate.n_base, head_runs=estimate.n_head, note=test.note,
+    )
+
+
+def _combine(tests: list[MetricTest]) -> Outcome:
+    outcomes = {t.outcome for t in tests}
+    for outcome in (Outcome.REGRESSED, Outcome.INCONCLUSIVE, Outcome.IMPROVED):
+        if outcome in outcomes:
+            return outcome
+    return Outcome.UNCHANGED
+
+
+def _evidence(base: Side, head: Side, endpoint: str) -> DistributionEvidence | None:
+    a, b = base.histograms.get(endpoint), head.histograms.get(endpoint)
+    if a is None or b is None or a.count - a.zero_count == 0 or b.count - b.zero_count == 0:
+        return None
+    result = mann_whitney_u(a, b)
+    return DistributionEvidence(
+        mann_whitney_u=result.u, p_value=result.p_value, prob_superiority=result.prob_superiority,
+        hodges_lehmann_shift=hodges_lehmann_relative_shift(a, b), base_requests=a.count, head_requests=b.count)
+
+
+def _endpoint_verdicts(base: Side, head: Side, config: CompareConfig) -> tuple[list[EndpointVerdict], int]:
+    base_runs, head_runs = base.valid_runs, head.valid_runs
+    base_keys = {k for r in base_runs for k in r.endpoints}
+    head_keys = {k for r in head_runs for k in r.endpoints}
+    verdicts: dict[str, EndpointVerdict] = {}
+    pending: list[_PendingTest] = []
+    for key in sorted(base_keys | head_keys):
+        if key not in base_keys or key not in head_keys:
+            where = "head" if key in head_keys else "baseline"
+            verdicts[key] = EndpointVerdict(endpoint=key, outcome=Outcome.INVALID, judged=False,
+                                            reasons=[f"only in the {where}: nothing to compare it with"])
+            continue
+        counts = [r.endpoints[key].count if key in r.endpoints else 0 for r in (*base_runs, *head_runs)]
+        if min(counts) < config.min_requests:
+            verdicts[key] = EndpointVerdict(
+                endpoint=key, outcome=Outcome.INVALID, evidence=_evidence(base, head, key),
+                reasons=[f"too few requests: {min(counts)} in a run, {config.min_requests} needed; "
+                         "raise -t or -u, or lower compare.min_requests"])
+            continue
+        pending += _pending_tests(key, base_runs, head_runs, config)
+
+    # A test whose runs are all identical on both sides (no failures anywhere, say) carries no evidence:
+    # it is UNCHANGED by itself and would only dilute the correction for the others.
+    estimated = [t for t in pending if t.estimate is not None and not _degenerate(t.estimate)]
+    family_size = len(estimated)
+    worse_adj = dict(zip(map(id, estimated), holm([t.p_worse() for t in estimated]), strict=True))
+    better_adj = dict(zip(map(id, estimated), holm([t.p_better() for t in estimated]), strict=True))
+    by_endpoint: dict[str, list[MetricTest]] = {}
+    for test in pending:
+        decided = _decide(test, worse_adj.get(id(test)), better_adj.get(id(test)), config.alpha, family_size)
+        by_endpoint.setdefault(test.endpoint, []).append(decided)
+    for key, tests in by_endpoint.items():
+        notes = sorted({t.note for t in tests if t.note})
+        verdicts[key] = EndpointVerdict(endpoint=key, outcome=_combine(tests), tests=tests,
+                                        evidence=_evidence(base, head, key), reasons=notes)
+    ordered = sorted(verdicts.values(), key=lambda v: (not v.judged, SEVERITY[v.outcome], _worst_change(v), v.endpoint))
+    return ordered, family_size
+
+
+def _degenerate(estimate: ShiftEstimate) -> bool:
+    return estimate.se == 0 and estimate.diff == 0
+
+
+def _worst_change(verdict: EndpointVerdict) -> float:
+    changes = [t.change for t in verdict.tests if t.change is not None and t.metric in LATENCY_METRICS]
+    return -max(changes, default=0.0)
+
+
+# -- budgets and checks ---------------------------------------------------------------------------------
+
+def check_budgets(head: Side, budgets: Iterable[Budget], source: str) -> list[BudgetResult]:
+    """Absolute limits on the head's valid runs: pooled quantiles, overall failure rate, mean throughput."""
+    runs = head.valid_runs
+    keys = sorted({k for r in runs for k in r.endpoints})
+    results = []
+    for budget in budgets:
+        for key in (k for k in keys if fnmatch.fnmatchcase(k, budget.endpoint)):
+            stats = [r.endpoints[key] for r in runs if key in r.endpoints]
+            histogram = head.histograms.get(key)
+            for metric in ("p50", "p95", "p99"):
+                limit = getattr(budget, metric)
+                if limit is None:
+                    continue
+                if histogram is not None and histogram.count:
+                    value = histogram.quantile(float(metric[1:]) / 100)
+                else:  # a pinned side has no samples: the median of the runs' values
+                    per_run = sorted(v for s in stats if (v := getattr(s, metric)) is not None)
+                    value = per_run[len(per_run) // 2] if per_run else None
+                results.append(BudgetResult(endpoint=key, metric=metric, limit=limit, value=value,
+                                            passed=value is not None and value <= limit, source=source))
+            if budget.failure_rate is not None:
+                total = sum(s.count for s in stats)
+                value = sum(s.failures for s in stats) / total if total else None
+                results.append(BudgetResult(endpoint=key, metric="failure_rate", limit=budget.failure_rate,
+                                            value=value, passed=value is not None and value <= budget.failure_rate,
+                                            source=source))
+            if budget.rps is not None:
+                value = sum(s.rps for s in stats) / len(stats) if stats else None
+                results.append(BudgetResult(endpoint=key, metric="rps", limit=budget.rps, value=value,
+                                            passed=value is not None and value >= budget.rps, source=source))
+    return results
+
+
+def summarize_checks(head: Side) -> list[CheckSummary]:
+    by_name: dict[str, list[CheckResult]] = {}
+    for run in head.runs:
+        for check in run.checks:
+            by_name.setdefault(check.name, []).append(check)
+    summaries = []
+    for name, results in sorted(by_name.items()):
+        failed = [c for c in results if not c.passed]
+        summaries.append(CheckSummary(name=name, passed=not failed, failures=len(failed), runs=len(results),
+                                      message=failed[0].message if failed else ""))
+    return summaries
+
+
+# -- the verdict ----------------------------------------------------------------------------------------
+
+def _headline(outcome: Outcome, endpoints: list[EndpointVerdict], reasons: list[str],
+              budgets: list[BudgetResult], checks: list[CheckSummary]) -> str:
+    failed_budgets = [b for b in budgets if not b.passed]
+    failed_checks = [c for c in checks if not c.passed]
+    extra = []
+    if failed_budgets:
+        extra.append(f"{len(failed_budgets)} budget(s) exceeded")
+    if failed_checks:
+        extra.append(f"correctness check failed: {', '.join(c.name for c in failed_checks)}")
+    judged = [e for e in endpoints if e.judged]
+    if outcome is Outcome.INVALID:
+        text = "not comparable: " + (reasons[0] if reasons else "no endpoint in common")
+    elif outcome is Outcome.REGRESSED:
+        worst = [e for e in judged if e.outcome is Outcome.REGRESSED]
+        parts = []
+        for e in worst[:3]:
+            test = next(t for t in e.tests if t.outcome is Outcome.REGRESSED)
+            parts.append(f"{e.endpoint} {test.metric.value} {_signed(test.change, test.metric)}")
+        text = "slower: " + "; ".join(parts) + (f" and {len(worst) - 3} more" if len(worst) > 3 else "")
+    elif outcome is Outcome.INCONCLUSIVE:
+        undecided = [e for e in judged if e.outcome in (Outcome.INCONCLUSIVE, Outcome.INVALID)]
+        text = (f"{len(undecided)} of {len(judged)} endpoint(s) undecided: the data cannot tell a change "
+                "from noise; record more runs or use perfgate ab")
+    elif outcome is Outcome.IMPROVED:
+        text = f"faster: {sum(e.outcome is Outcome.IMPROVED for e in judged)} endpoint(s) improved, none worse"
+    else:
+        text = f"all {len(judged)} endpoint(s) within their margins"
+    return "; ".join([f"{outcome.value.upper()}: {text}", *extra])
+
+
+def _signed(change: float | None, metric: Metric) -> str:
+    if change is None:
+        return "?"
+    return f"{change * 100:+.1f} pp" if not metric.relative else f"{change * 100:+.1f} %"
+
+
+def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: Iterable[Budget] = (),
+            expected_budgets: Iterable[Budget] = (), expected_source: str = "",
+            extra_reasons: Iterable[str] = ()) -> Verdict:
+    """The verdict of ``head`` against ``base`` (``None``: budgets and checks only)."""
+    budget_results = check_budgets(head, budgets, "config") + check_budgets(head, expected_budgets,
+                                                                            expected_source)
+    checks = summarize_checks(head)
+    reasons = list(extra_reasons)
+    endpoints: list[EndpointVerdict] = []
+    family_size = 0
+    if base is None:
+        outcome = Outcome.UNCHANGED if budget_results else Outcome.INVALID
+        if not budget_results:
+            reasons.append("no baseline to compare with")
+    else:
+        reasons += _comparison_problems(base, head)
+        if not reasons:
+            endpoints, family_size = _endpoint_verdicts(base, head, config)
+        judged = [e for e in endpoints if e.judged]
+        if reasons or not judged:
+            outcome = Outcome.INVALID
+            if not reasons:
+                reasons.append("no endpoint appears on both sides")
+        elif any(e.outcome is Outcome.REGRESSED for e in judged):
+            outcome = Outcome.REGRESSED
+        elif any(e.outcome in (Outcome.INCONCLUSIVE, Outcome.INVALID) for e in judged):
+            outcome = Outcome.INCONCLUSIVE
+        elif any(e.outcome is Outcome.IMPROVED for e in judged):
+            outcome = Outcome.IMPROVED
+        else:
+            outcome = Outcome.UNCHANGED
+    return Verdict(
+        outcome=outcome, headline=_headline(outcome, endpoints, reasons, budget_results, checks),
+        profile=head.profile, base=base.info if base else None, head=head.info,
+        load_parameters=head.load_parameters,
+        settings=Settings(alpha=config.alpha, margins=config.default_margins(), min_requests=config.min_requests,
+                          p99_min_requests=config.p99_min_requests, strict=config.strict),
+        endpoints=endpoints, budgets=budget_results, checks=checks, reasons=reasons, family_size=family_size,
+        created_at=datetime.now(UTC),
+    )
+
+
+def exit_code(verdict: Verdict, *, strict: bool) -> ExitCode:
+    """0 pass; 1 regression, failed budget or check; 3 inconclusive or invalid under ``strict``."""
+    if verdict.outcome is Outcome.REGRESSED or not verdict.budgets_passed or not verdict.checks_passed:
+        return ExitCode.REGRESSION
+    if strict and verdict.outcome in (Outcome.INCONCLUSIVE, Outcome.INVALID):
+        return ExitCode.UNDECIDED
+    return ExitCode.OK

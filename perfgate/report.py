@@ -1,0 +1,68 @@
+"""Render a verdict for people: Markdown through Jinja2 templates. Nothing here computes statistics."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import jinja2
+
+from perfgate.verdict import Metric, MetricTest, Outcome, Verdict
+
+ICONS = {Outcome.REGRESSED: "🔴", Outcome.IMPROVED: "🟢", Outcome.UNCHANGED: "✅", Outcome.INCONCLUSIVE: "🟡",
+         Outcome.INVALID: "⚪"}
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+
+
+def escape_markdown(text: object) -> str:
+    """Safe inside a Markdown table cell: no markup, no HTML, no @mentions, one line."""
+    value = " ".join(str(text).split())
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    value = _MARKDOWN_SPECIAL.sub(r"\\\1", value)
+    return value.replace("@", "@\u200b")  # a zero-width space keeps @team from pinging anyone
+
+
+def format_change(test: MetricTest | None) -> str:
+    if test is None or test.change is None:
+        return "–"
+    unit = " pp" if not test.metric.relative else " %"
+    text = f"{test.change * 100:+.1f}{unit}"
+    if test.ci_low is not None and test.ci_high is not None:
+        text += f" [{test.ci_low * 100:+.1f}, {test.ci_high * 100:+.1f}]"
+    return text
+
+
+def format_value(test: MetricTest | None, which: str) -> str:
+    if test is None:
+        return "–"
+    value = test.base_value if which == "base" else test.head_value
+    if value is None:
+        return "–"
+    if test.metric is Metric.FAILURE_RATE:
+        return f"{value * 100:.2f} %"
+    if test.metric is Metric.THROUGHPUT:
+        return f"{value:.1f}/s"
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def test_of(tests: list[MetricTest], metric: str) -> MetricTest | None:
+    return next((t for t in tests if t.metric.value == metric), None)
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("perfgate", "templates"), autoescape=False,
+                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True)
+    env.filters.update(md=escape_markdown, change=format_change, value=format_value)
+    env.globals.update(icons=ICONS, test_of=test_of, Outcome=Outcome)
+    return env
+
+
+def marker(profile: str) -> str:
+    """The hidden marker that makes a comment the sticky one for a profile."""
+    return f"<!-- perfgate:verdict profile={escape_markdown(profile)} -->"
+
+
+def render_markdown(verdict: Verdict) -> str:
+    return _environment().get_template("verdict.md.j2").render(v=verdict, marker=marker(verdict.profile))

@@ -1,0 +1,195 @@
+"""The verdict: computed once by :mod:`perfgate.compare`, rendered by every report, never recomputed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from perfgate.models import EnvironmentFingerprint
+
+
+class Outcome(StrEnum):
+    """Per test, per endpoint and for the whole comparison."""
+
+    REGRESSED = "regressed"
+    IMPROVED = "improved"
+    UNCHANGED = "unchanged"
+    INCONCLUSIVE = "inconclusive"
+    INVALID = "invalid"
+
+
+SEVERITY = {Outcome.REGRESSED: 0, Outcome.INVALID: 1, Outcome.INCONCLUSIVE: 2, Outcome.IMPROVED: 3,
+            Outcome.UNCHANGED: 4}
+"""Worst first: tables are sorted by it."""
+
+
+class Metric(StrEnum):
+    P50 = "p50"
+    P95 = "p95"
+    P99 = "p99"
+    FAILURE_RATE = "failure_rate"
+    THROUGHPUT = "throughput"
+
+    @property
+    def relative(self) -> bool:
+        """Relative (a ratio, tested on logs) or absolute (failure rate, in percentage points)."""
+        return self is not Metric.FAILURE_RATE
+
+    @property
+    def higher_is_worse(self) -> bool:
+        return self is not Metric.THROUGHPUT
+
+
+class MetricTest(BaseModel):
+    """One endpoint × metric test across runs.
+
+    Changes are relative (``0.12`` = 12 % higher) for latency and throughput and
+    absolute (``0.01`` = one percentage point) for the failure rate.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    metric: Metric
+    outcome: Outcome
+    method: str
+    """``welch``, ``pooled`` (one side has one run), ``paired``, or ``none`` when not tested."""
+    base_value: float | None
+    """Typical value of the baseline (geometric mean of runs for latency and throughput, ms or req/s)."""
+    head_value: float | None
+    change: float | None
+    """Estimated change, head against base."""
+    ci_low: float | None
+    ci_high: float | None
+    confidence: float
+    """Two-sided level of [ci_low, ci_high]."""
+    p_value: float | None
+    """One-sided p for a change beyond half the margin in the worse direction, before correction."""
+    p_adjusted: float | None
+    """Holm-adjusted over every test of the comparison (in the direction of the outcome)."""
+    margin: float
+    """Practical margin: smaller changes do not count as regressions or improvements."""
+    detectable: float | None
+    """Smallest change in the worse direction this data detects with 80 % power at the corrected level."""
+    base_runs: int
+    head_runs: int
+    note: str = ""
+    """Why the test was not decided, in plain words."""
+
+
+class DistributionEvidence(BaseModel):
+    """Descriptive, request-level evidence of a distribution shift (not what gates)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mann_whitney_u: float
+    p_value: float
+    prob_superiority: float
+    """P(head request slower than base request), ties counted half."""
+    hodges_lehmann_shift: float
+    """Median relative shift of head against base latencies (0.05 = 5 % slower)."""
+    base_requests: int
+    head_requests: int
+
+
+class EndpointVerdict(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    endpoint: str
+    """``METHOD name``."""
+    outcome: Outcome
+    tests: list[MetricTest] = Field(default_factory=list)
+    evidence: DistributionEvidence | None = None
+    reasons: list[str] = Field(default_factory=list)
+    """Why the endpoint is invalid or inconclusive."""
+    judged: bool = True
+    """False for an endpoint on one side only: listed, but not part of the overall outcome."""
+
+
+class BudgetResult(BaseModel):
+    """An absolute budget checked on the head's runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoint: str
+    metric: str
+    """``p50``, ``p95``, ``p99`` (ms, at most), ``failure_rate`` (at most), ``rps`` (at least)."""
+    limit: float
+    value: float | None
+    passed: bool
+    source: str
+    """Where the budget came from: the config file, or an imported baseline."""
+
+
+class CheckSummary(BaseModel):
+    """A correctness check over the head's runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    passed: bool
+    failures: int
+    runs: int
+    message: str = ""
+
+
+class SideInfo(BaseModel):
+    """Provenance of one side of the comparison."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    """``head``, ``merge-base``, ``ancestor``, ``pinned baseline``, ``--base``, ``runs``..."""
+    commit: str | None
+    branch: str | None = None
+    dirty: bool = False
+    run_ids: list[int] = Field(default_factory=list)
+    runs: int
+    newest_run_at: datetime | None = None
+    environment: EnvironmentFingerprint | None = None
+    baseline_file: str | None = None
+    accepted_by: str | None = None
+    reason: str | None = None
+
+
+class Settings(BaseModel):
+    """The decision's settings, as used."""
+
+    model_config = ConfigDict(frozen=True)
+
+    alpha: float
+    margins: dict[str, float]
+    min_requests: int
+    p99_min_requests: int
+    strict: bool
+
+
+class Verdict(BaseModel):
+    """Everything a report needs; reports only render it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    outcome: Outcome
+    headline: str
+    profile: str
+    base: SideInfo | None
+    head: SideInfo
+    load_parameters: dict
+    settings: Settings
+    endpoints: list[EndpointVerdict] = Field(default_factory=list)
+    budgets: list[BudgetResult] = Field(default_factory=list)
+    checks: list[CheckSummary] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+    """Why the whole comparison is invalid or inconclusive."""
+    family_size: int
+    """Number of tests the Holm correction covered."""
+    created_at: datetime
+
+    @property
+    def budgets_passed(self) -> bool:
+        return all(b.passed for b in self.budgets)
+
+    @property
+    def checks_passed(self) -> bool:
+        return all(c.passed for c in self.checks)
