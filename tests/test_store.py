@@ -3,56 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from perfgate.config import ResolvedProfile
 from perfgate.errors import RunNotFoundError, StoreError
-from perfgate.models import (
-    CheckResult,
-    EndpointResult,
-    EndpointStats,
-    EnvironmentFingerprint,
-    GitInfo,
-    ResourceSample,
-    RunRecord,
-    SecondBucket,
-    ServiceUsage,
-)
 from perfgate.samples import LatencyHistogram
 from perfgate.store import MIGRATIONS, SCHEMA_VERSION, Store
-
-
-def make_run(commit: str = "a" * 40, branch: str = "main", profile: str = "smoke", seed: int = 0) -> RunRecord:
-    rng = np.random.default_rng(seed)
-    endpoints = []
-    for name in ("/items", "/orders"):
-        values = rng.lognormal(np.log(20), 0.4, 500)
-        endpoints.append(EndpointResult(
-            stats=EndpointStats(method="GET", name=name, count=505, failures=5, failures_by_type={"HTTP 500": 5},
-                                rps=50.5, min=float(values.min()), p50=float(np.quantile(values, 0.5)),
-                                p90=float(np.quantile(values, 0.9)), p95=float(np.quantile(values, 0.95)),
-                                p99=float(np.quantile(values, 0.99)), max=float(values.max()),
-                                mean=float(values.mean())),
-            histogram=LatencyHistogram.from_values(values),
-            series=[SecondBucket(t=0, requests=50, failures=1, p50=19.5, p95=30.1)],
-        ))
-    return RunRecord(
-        started_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), duration_s=10.0,
-        profile=ResolvedProfile(name=profile, locustfile="/x/lf.py", host="http://127.0.0.1:1", users=5,
-                                spawn_rate=5, run_time=12, warmup=2),
-        git=GitInfo(commit=commit, branch=branch, dirty=False),
-        environment=EnvironmentFingerprint(cpu_model="cpu", cores=2, os="Linux", python="3.11", locust="2.47",
-                                           perfgate="0.1"),
-        endpoints=endpoints, checks=[CheckResult(name="no overselling", passed=True)],
-        total_requests=1010, total_failures=10, achieved_rps=101.0, locust_request_count=1100,
-        recorded_request_count=1100, warmup_excluded=90, valid=True,
-        service=ServiceUsage(cpu_mean=10, cpu_max=20, rss_mean_mb=50, rss_max_mb=52, rss_growth_mb=1.5,
-                             samples=[ResourceSample(t=1.0, cpu_percent=10, rss_mb=50)]),
-    )
+from synthetic import make_run
 
 
 def test_round_trip(tmp_path: Path) -> None:
