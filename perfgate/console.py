@@ -21,7 +21,7 @@ from perfgate.baseline import PinnedBaseline
 from perfgate.models import RunRecord
 from perfgate.report import format_change, format_value, test_of
 from perfgate.runner import Progress, ProgressCallback
-from perfgate.verdict import Outcome, SideInfo, Verdict
+from perfgate.verdict import MetricTest, Outcome, SideInfo, Verdict
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 
@@ -113,12 +113,19 @@ _STYLES = {Outcome.REGRESSED: "bold red", Outcome.IMPROVED: "green", Outcome.UNC
 
 def _side_line(name: str, side: SideInfo) -> str:
     commit = (side.commit or "no commit")[:10] + (" (uncommitted changes)" if side.dirty else "")
-    text = f"{name}: {side.label} {commit}, {side.runs} run(s)"
+    label = "" if side.label == name else f"{side.label} "
+    text = f"{name}: {label}{commit}, {side.runs} run(s)"
     if side.run_ids:
         text += f" [{', '.join(map(str, side.run_ids[:8]))}{', …' if len(side.run_ids) > 8 else ''}]"
     if side.accepted_by or side.reason:
         text += f", accepted by {side.accepted_by or 'unknown'}: {side.reason}"
     return text
+
+
+def _failures(test: MetricTest | None) -> str:
+    if test is None or test.base_value is None or test.head_value is None:
+        return "–"
+    return f"{100 * test.base_value:.2f} → {100 * test.head_value:.2f}"
 
 
 def print_verdict(console: Console, verdict: Verdict) -> None:
@@ -129,7 +136,7 @@ def print_verdict(console: Console, verdict: Verdict) -> None:
         table = Table(title_justify="left")
         table.add_column("endpoint", overflow="fold")
         table.add_column("verdict")
-        for column in ("p50 ms", "p50 change", "p95 ms", "p95 change", "failures", "throughput",
+        for column in ("p50 ms", "p50 change", "p95 ms", "p95 change", "fail %", "rps",
                        "HL shift", "P(slower)"):
             table.add_column(column, justify="right")
         for e in verdict.endpoints:
@@ -139,7 +146,7 @@ def print_verdict(console: Console, verdict: Verdict) -> None:
                 escape(e.endpoint), f"[{_STYLES[e.outcome]}]{e.outcome.value}[/]",
                 f"{format_value(p50, 'base')} → {format_value(p50, 'head')}", format_change(p50),
                 f"{format_value(p95, 'base')} → {format_value(p95, 'head')}", format_change(p95),
-                format_change(test_of(e.tests, "failure_rate")), format_change(test_of(e.tests, "throughput")),
+                _failures(test_of(e.tests, "failure_rate")), format_change(test_of(e.tests, "throughput"), interval=False),
                 f"{evidence.hodges_lehmann_shift * 100:+.1f} %" if evidence else "–",
                 f"{evidence.prob_superiority:.2f}" if evidence else "–",
             )

@@ -22,12 +22,12 @@ def escape_markdown(text: object) -> str:
     return value.replace("@", "@\u200b")  # a zero-width space keeps @team from pinging anyone
 
 
-def format_change(test: MetricTest | None) -> str:
+def format_change(test: MetricTest | None, interval: bool = True) -> str:
     if test is None or test.change is None:
         return "–"
     unit = " pp" if not test.metric.relative else " %"
     text = f"{test.change * 100:+.1f}{unit}"
-    if test.ci_low is not None and test.ci_high is not None:
+    if interval and test.ci_low is not None and test.ci_high is not None:
         text += f" [{test.ci_low * 100:+.1f}, {test.ci_high * 100:+.1f}]"
     return text
 
