@@ -19,9 +19,9 @@ from rich.text import Text
 
 from perfgate.baseline import PinnedBaseline
 from perfgate.models import RunRecord
-from perfgate.report import format_change, format_value, test_of
+from perfgate.report import format_change, format_failures, format_value, test_of
 from perfgate.runner import Progress, ProgressCallback
-from perfgate.verdict import MetricTest, Outcome, SideInfo, Verdict
+from perfgate.verdict import Outcome, SideInfo, Verdict
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 
@@ -122,12 +122,6 @@ def _side_line(name: str, side: SideInfo) -> str:
     return text
 
 
-def _failures(test: MetricTest | None) -> str:
-    if test is None or test.base_value is None or test.head_value is None:
-        return "–"
-    return f"{100 * test.base_value:.2f} → {100 * test.head_value:.2f}"
-
-
 def print_verdict(console: Console, verdict: Verdict) -> None:
     """The verdict as a table, worst endpoint first, with provenance underneath."""
     style = _STYLES[verdict.outcome]
@@ -146,7 +140,7 @@ def print_verdict(console: Console, verdict: Verdict) -> None:
                 escape(e.endpoint), f"[{_STYLES[e.outcome]}]{e.outcome.value}[/]",
                 f"{format_value(p50, 'base')} → {format_value(p50, 'head')}", format_change(p50),
                 f"{format_value(p95, 'base')} → {format_value(p95, 'head')}", format_change(p95),
-                _failures(test_of(e.tests, "failure_rate")), format_change(test_of(e.tests, "throughput"), interval=False),
+                format_failures(test_of(e.tests, "failure_rate")), format_change(test_of(e.tests, "throughput"), interval=False),
                 f"{evidence.hodges_lehmann_shift * 100:+.1f} %" if evidence else "–",
                 f"{evidence.prob_superiority:.2f}" if evidence else "–",
             )

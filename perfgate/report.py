@@ -11,7 +11,8 @@ from perfgate.verdict import Metric, MetricTest, Outcome, Verdict
 
 ICONS = {Outcome.REGRESSED: "🔴", Outcome.IMPROVED: "🟢", Outcome.UNCHANGED: "✅", Outcome.INCONCLUSIVE: "🟡",
          Outcome.INVALID: "⚪"}
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+# Only what changes meaning inside a table cell or a line of text; "&", "<" and ">" become entities.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def escape_markdown(text: object) -> str:
@@ -45,6 +46,20 @@ def format_value(test: MetricTest | None, which: str) -> str:
     return f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
+def format_failures(test: MetricTest | None) -> str:
+    """Failure rates of both sides (their change is an interval of zeros more often than not)."""
+    if test is None or test.base_value is None or test.head_value is None:
+        return "–"
+    return f"{100 * test.base_value:.2f} → {100 * test.head_value:.2f}"
+
+
+def load_summary(parameters: dict) -> str:
+    """The load parameters that were set, in a line."""
+    parts = [f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}"
+             for key, value in sorted(parameters.items()) if value not in (None, [], {}, "")]
+    return ", ".join(parts)
+
+
 def test_of(tests: list[MetricTest], metric: str) -> MetricTest | None:
     return next((t for t in tests if t.metric.value == metric), None)
 
@@ -54,7 +69,8 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("perfgate", "templates"), autoescape=False,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
-    env.filters.update(md=escape_markdown, change=format_change, value=format_value)
+    env.filters.update(md=escape_markdown, change=format_change, value=format_value, failures=format_failures,
+                       load=load_summary)
     env.globals.update(icons=ICONS, test_of=test_of, Outcome=Outcome)
     return env
 

@@ -181,3 +181,13 @@ def test_budgets_and_checks_fail_on_their_own() -> None:
     assert [(c.name, c.passed, c.failures, c.runs) for c in verdict.checks] == [("no overselling", False, 1, 1)]
     assert exit_code(verdict, strict=False) is ExitCode.REGRESSION
     assert "correctness check failed: no overselling" in verdict.headline
+
+
+def test_runs_without_endpoints_are_not_comparable() -> None:
+    rng = np.random.default_rng(9)
+    base = synthetic_side(rng, runs=3, label="base")
+    empty = synthetic_side(rng, runs=3, endpoints=0)
+    verdict = compare(base, empty, CONFIG)
+    assert verdict.outcome is Outcome.INVALID
+    assert all(not e.judged for e in verdict.endpoints)
+    assert verdict.reasons == ["no endpoint appears on both sides"]
