@@ -16,14 +16,10 @@ import typer
 from rich.console import Console
 
 from perfgate import __version__
-from perfgate.baseline import accept, baseline_path, import_expected, list_pinned, read_pinned, select
-from perfgate.compare import compare as compare_sides
-from perfgate.compare import exit_code as verdict_exit_code
 from perfgate.config import LoadedConfig, Overrides, load_config
-from perfgate.console import pinned_table, print_pinned, print_run, print_verdict, progress_display, runs_table
+from perfgate.console import print_run, progress_display, runs_table
 from perfgate.errors import BaselineError, Interrupted, PerfgateError
 from perfgate.output import write_text_atomic
-from perfgate.report import render_markdown
 from perfgate.models import RunRecord
 from perfgate.record import RunRequest, exit_code, record_run
 from perfgate.store import Store
@@ -162,6 +158,13 @@ def compare(
     output_format: Annotated[VerdictFormat, typer.Option("--format", help="Output format.")] = VerdictFormat.text,
 ) -> None:
     """Compare the head's runs with the baseline's: per endpoint and metric, regressed, unchanged or inconclusive."""
+    # The statistics (SciPy) load only for the commands that decide: the others start fast.
+    from perfgate.baseline import select
+    from perfgate.compare import compare as compare_sides
+    from perfgate.compare import exit_code as verdict_exit_code
+    from perfgate.console import print_verdict
+    from perfgate.report import render_markdown
+
     loaded = load_config(config)
     settings = loaded.config.compare
     strict = settings.strict if strict is None else strict
@@ -198,6 +201,8 @@ def baseline_accept(
     config: ConfigOption = None,
 ) -> None:
     """Write baselines/<profile>.json from chosen runs, to be reviewed and merged like code."""
+    from perfgate.baseline import accept
+
     loaded = load_config(config)
     with _open_store(loaded, db) as store:
         path = accept(store, loaded, Path.cwd(), profile=profile or loaded.config.profile, reason=reason,
@@ -211,6 +216,9 @@ def baseline_show(
     config: ConfigOption = None,
 ) -> None:
     """Print the pinned baseline of a profile."""
+    from perfgate.baseline import baseline_path, read_pinned
+    from perfgate.console import print_pinned
+
     loaded = load_config(config)
     path = baseline_path(loaded, profile or loaded.config.profile)
     pinned = read_pinned(path)
@@ -222,6 +230,9 @@ def baseline_show(
 @baseline_app.command("list")
 def baseline_list(config: ConfigOption = None) -> None:
     """List the pinned baselines."""
+    from perfgate.baseline import list_pinned
+    from perfgate.console import pinned_table
+
     loaded = load_config(config)
     found = list_pinned(loaded)
     if not found:
@@ -238,6 +249,8 @@ def baseline_import(
     config: ConfigOption = None,
 ) -> None:
     """Import expected values per endpoint as the profile's absolute budgets."""
+    from perfgate.baseline import import_expected
+
     loaded = load_config(config)
     path = import_expected(loaded, Path.cwd(), profile=profile or loaded.config.profile, table=table, reason=reason)
     stdout.print(f"wrote {path}; `perfgate compare` now checks the head against these expectations")

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.live import Live
@@ -17,11 +18,13 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from perfgate.baseline import PinnedBaseline
 from perfgate.models import RunRecord
 from perfgate.report import format_change, format_failures, format_value, test_of
 from perfgate.runner import Progress, ProgressCallback
 from perfgate.verdict import Outcome, SideInfo, Verdict
+
+if TYPE_CHECKING:
+    from perfgate.baseline import PinnedBaseline
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 

@@ -156,7 +156,8 @@ def replay(runs: list[RunRecord], args: argparse.Namespace, config: CompareConfi
                 results.setdefault((k, d), Counter())[compare(base, head, config).outcome] += 1
         elapsed = time.perf_counter() - started
         calls = args.replays * len(DELTAS)
-        print(f"k = {k}: {calls} comparisons in {elapsed:.1f} s ({1000 * elapsed / calls:.1f} ms each)", flush=True)
+        print(f"k = {k}: each replay draws {2 * k} of the {len(runs)} runs; {calls} comparisons in {elapsed:.1f} s "
+              f"({1000 * elapsed / calls:.1f} ms each)", flush=True)
 
     shown = [o for o in OUTCOMES if o in (Outcome.REGRESSED, Outcome.INCONCLUSIVE, Outcome.UNCHANGED)
              or any(c[o] for c in results.values())]
@@ -176,6 +177,8 @@ def replay(runs: list[RunRecord], args: argparse.Namespace, config: CompareConfi
                 text, ok = TARGETS[d]
                 target = f"{text}: {'met' if ok(counts[Outcome.REGRESSED] / n) else 'NOT met'}"
             print(f"  {d:>5.0%} {k:>3} {n:>8} {shares}   {target}".rstrip())
+    print("Replays that draw most of the recorded runs overlap heavily, so they are not independent: "
+          "a cell's share is less precise than its count of replays suggests.")
 
 
 def main() -> int:
