@@ -215,7 +215,7 @@ def _pending_tests(endpoint: str, base: list[RunValues], head: list[RunValues],
             estimate = estimate_shift(b, h, paired=pairs is not None)
         except TooFewRuns as exc:
             tests.append(_PendingTest(endpoint, metric, None, b, h, margin,
-                                      note=f"{exc}; record more runs (perfgate run) or use perfgate ab"))
+                                      note=f"{exc}; record more runs with `perfgate run`"))
             continue
         tests.append(_PendingTest(endpoint, metric, estimate, b, h, margin))
     return tests
@@ -392,7 +392,7 @@ def _headline(outcome: Outcome, endpoints: list[EndpointVerdict], reasons: list[
     elif outcome is Outcome.INCONCLUSIVE:
         undecided = [e for e in judged if e.outcome in (Outcome.INCONCLUSIVE, Outcome.INVALID)]
         text = (f"{len(undecided)} of {len(judged)} endpoint(s) undecided: the data cannot tell a change "
-                "from noise; record more runs or use perfgate ab")
+                "from noise; record more runs with `perfgate run`")
     elif outcome is Outcome.IMPROVED:
         text = f"faster: {sum(e.outcome is Outcome.IMPROVED for e in judged)} endpoint(s) improved, none worse"
     else:

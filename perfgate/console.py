@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from perfgate.models import RunRecord
-from perfgate.report import format_change, format_failures, format_value, test_of
+from perfgate.report import age, format_change, format_failures, format_value, test_of
 from perfgate.runner import Progress, ProgressCallback
 from perfgate.verdict import Outcome, SideInfo, Verdict
 
@@ -114,10 +115,10 @@ _STYLES = {Outcome.REGRESSED: "bold red", Outcome.IMPROVED: "green", Outcome.UNC
            Outcome.INCONCLUSIVE: "yellow", Outcome.INVALID: "dim"}
 
 
-def _side_line(name: str, side: SideInfo) -> str:
+def _side_line(name: str, side: SideInfo, now: datetime) -> str:
     commit = (side.commit or "no commit")[:10] + (" (uncommitted changes)" if side.dirty else "")
     label = "" if side.label == name else f"{side.label} "
-    text = f"{name}: {label}{commit}, {side.runs} run(s)"
+    text = f"{name}: {label}{commit}, {side.runs} run(s), {age(side.newest_run_at, now)}"
     if side.run_ids:
         text += f" [{', '.join(map(str, side.run_ids[:8]))}{', …' if len(side.run_ids) > 8 else ''}]"
     if side.accepted_by or side.reason:
@@ -163,9 +164,13 @@ def print_verdict(console: Console, verdict: Verdict) -> None:
         if not check.passed:
             console.print(f"[bold red]check failed[/] {escape(check.name)} in {check.failures} of {check.runs} "
                           f"run(s): {escape(check.message)}")
-    console.print(f"[dim]{escape(_side_line('head', verdict.head))}[/]")
+    console.print(f"[dim]{escape(_side_line('head', verdict.head, verdict.created_at))}[/]")
     if verdict.base is not None:
-        console.print(f"[dim]{escape(_side_line('baseline', verdict.base))}[/]")
+        console.print(f"[dim]{escape(_side_line('baseline', verdict.base, verdict.created_at))}[/]")
+        if verdict.base.environment is not None:
+            env = verdict.base.environment
+            console.print(f"[dim]environment: {escape(env.cpu_model)}, {env.cores} cores, {escape(env.os)}, "
+                          f"Python {env.python}, Locust {env.locust}[/]")
     margins = ", ".join(f"{k} {v * 100:g}{' pp' if k == 'failure_rate' else ' %'}"
                         for k, v in verdict.settings.margins.items())
     console.print(f"[dim]α {verdict.settings.alpha} over {verdict.family_size} tests (Holm); margins {margins}; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from functools import lru_cache
 
 import jinja2
@@ -53,6 +54,18 @@ def format_failures(test: MetricTest | None) -> str:
     return f"{100 * test.base_value:.2f} → {100 * test.head_value:.2f}"
 
 
+def age(moment: datetime | None, now: datetime) -> str:
+    """``3 days old``: how long ago the newest run of a side was recorded."""
+    if moment is None:
+        return "age unknown"
+    seconds = max(0.0, (now - moment).total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''} old"
+    return "just recorded"
+
+
 def load_summary(parameters: dict) -> str:
     """The load parameters that were set, in a line."""
     parts = [f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}"
@@ -70,7 +83,7 @@ def _environment() -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
     env.filters.update(md=escape_markdown, change=format_change, value=format_value, failures=format_failures,
-                       load=load_summary)
+                       load=load_summary, age=age)
     env.globals.update(icons=ICONS, test_of=test_of, Outcome=Outcome)
     return env
 
