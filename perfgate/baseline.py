@@ -145,7 +145,20 @@ def _short(commit: str | None) -> str:
     return commit[:10] if commit else "no commit"
 
 
-def _runs_by_id(store: Store, run_ids: list[int], profile: str | None) -> list[RunRecord]:
+def _commit_of(repo: Path, ref: str, what: str) -> str:
+    commit = resolve_commit(repo, ref)
+    if commit is None:
+        raise ConfigError(f"{what} {ref!r} names no commit in {repo}")
+    return commit
+
+
+def _clean_runs(store: Store, commit: str, profile: str, env: str | None = None) -> list[RunRecord]:
+    """Runs of a committed tree (optionally: valid ones on one environment)."""
+    return [r for r in store.runs(commit=commit, profile=profile) if not r.git.dirty
+            and (env is None or (r.valid and environment_key(r.environment) == env))]
+
+
+def _runs_by_id(store: Store, run_ids: list[int]) -> list[RunRecord]:
     runs = [store.get(i) for i in run_ids]
     profiles = {r.profile.name for r in runs}
     if len(profiles) > 1:
@@ -188,10 +201,7 @@ def _head_runs(store: Store, repo: Path, profile: str, head_ref: str | None) -> 
         git = read_git_info(repo)
         commit, dirty, where = git.commit, git.dirty, "HEAD" + (" (uncommitted changes)" if git.dirty else "")
     else:
-        commit = resolve_commit(repo, head_ref)
-        if commit is None:
-            raise ConfigError(f"--head {head_ref!r} names no commit in {repo}")
-        dirty, where = False, head_ref
+        commit, dirty, where = _commit_of(repo, head_ref, "--head"), False, head_ref
     if commit is None:
         raise ConfigError(f"{repo} is not a git repository with commits: pass --head-run ID and --base-run ID")
     runs = [r for r in store.runs(commit=commit, profile=profile) if r.git.dirty == dirty]
@@ -201,18 +211,13 @@ def _head_runs(store: Store, repo: Path, profile: str, head_ref: str | None) -> 
     return runs, commit
 
 
-def _runs_at(store: Store, commit: str, profile: str, env: str | None) -> list[RunRecord]:
-    return [r for r in store.runs(commit=commit, profile=profile)
-            if not r.git.dirty and r.valid and (env is None or environment_key(r.environment) == env)]
-
-
 def select(store: Store, loaded: LoadedConfig, profile: str, repo: Path, *, head_ref: str | None = None,
            head_run_ids: list[int] | None = None, base_ref: str | None = None,
            base_run_ids: list[int] | None = None, pinned: bool | None = None) -> Selection:
     """Choose head and baseline. ``pinned``: True forces the pinned file, False ignores it, None decides."""
     notes: list[str] = []
     if head_run_ids:
-        head_runs = _runs_by_id(store, head_run_ids, profile)
+        head_runs = _runs_by_id(store, head_run_ids)
         head_commit = head_runs[0].git.commit
         head_label = "runs"
     else:
@@ -234,7 +239,7 @@ def select(store: Store, loaded: LoadedConfig, profile: str, repo: Path, *, head
     selection = {"head": head, "expected_budgets": expected, "expected_source": str(path), "notes": notes}
 
     if base_run_ids:
-        base_runs = _runs_by_id(store, base_run_ids, profile)
+        base_runs = _runs_by_id(store, base_run_ids)
         return Selection(base=side_from_runs(_side_info("runs", base_runs), base_runs), **selection)
     if pinned is True:
         if pinned_file is None:
@@ -242,10 +247,8 @@ def select(store: Store, loaded: LoadedConfig, profile: str, repo: Path, *, head
                                 f"`perfgate baseline accept --profile {profile} --reason ...`")
         return Selection(base=pinned_side(path, pinned_file), **selection)
     if base_ref is not None:
-        commit = resolve_commit(repo, base_ref)
-        if commit is None:
-            raise ConfigError(f"--base {base_ref!r} names no commit in {repo}")
-        base_runs = [r for r in store.runs(commit=commit, profile=profile) if not r.git.dirty]
+        commit = _commit_of(repo, base_ref, "--base")
+        base_runs = _clean_runs(store, commit, profile)
         if not base_runs:
             raise RunNotFoundError(f"no runs of profile {profile!r} at --base {base_ref} ({_short(commit)}); "
                                    f"record some there: `git checkout {base_ref} && perfgate run --profile {profile}`")
@@ -281,7 +284,7 @@ def _default_base_runs(store: Store, loaded: LoadedConfig, repo: Path, profile: 
     for distance, commit in enumerate(first_parent_ancestors(repo, start)):
         if commit == head_commit and head_clean:
             continue  # a commit is not its own baseline (unless the head is uncommitted work on it)
-        runs = _runs_at(store, commit, profile, env)
+        runs = _clean_runs(store, commit, profile, env)
         if runs:
             label = "merge-base" if commit == start else f"ancestor {distance} of the merge-base"
             return runs, label, ""
@@ -296,12 +299,10 @@ def accept(store: Store, loaded: LoadedConfig, repo: Path, *, profile: str, reas
     if not reason.strip():
         raise ConfigError("--reason must say why this baseline is accepted")
     if run_ids:
-        runs = _runs_by_id(store, run_ids, profile)
+        runs = _runs_by_id(store, run_ids)
     else:
-        commit = resolve_commit(repo, commit_ref or "HEAD")
-        if commit is None:
-            raise ConfigError(f"{commit_ref or 'HEAD'} names no commit in {repo}; pass --run ID")
-        runs = [r for r in store.runs(commit=commit, profile=profile) if not r.git.dirty]
+        commit = _commit_of(repo, commit_ref or "HEAD", "--commit")
+        runs = _clean_runs(store, commit, profile)
         if not runs:
             raise RunNotFoundError(f"no runs of profile {profile!r} of a clean tree at {_short(commit)}; commit "
                                    f"your change and record runs with `perfgate run --profile {profile}`")
