@@ -14,7 +14,10 @@ from conftest import DEMO_READY, LOCUSTFILES, git, run_cli
 pytestmark = pytest.mark.slow
 
 SLOW_ENDPOINT = "GET /items"
-LOAD = ("-f", str(LOCUSTFILES / "demo.py"), "-u", "20", "-r", "20", "-t", "5s", "--warmup", "1s")
+LOAD = ("-f", str(LOCUSTFILES / "demo.py"), "-u", "20", "-r", "20", "-t", "4s", "--warmup", "1s")
+ROUNDS = 5
+"""Runs per side. Run-level noise on a shared 2-core machine is 6-8 % (see the README), so three runs
+find the planted +40 % only about half the time; five find it nearly always."""
 
 
 def serve_command(*flags: str) -> str:
@@ -33,7 +36,7 @@ def test_compare_names_the_slowed_endpoint_and_passes_a_a(git_repo: Path) -> Non
         trees[name] = (tree, serve_command(*flags))
 
     # Interleaved, so that drift of the machine falls on every side alike.
-    for _ in range(3):
+    for _ in range(ROUNDS):
         for name, (tree, serve) in trees.items():
             result = run_cli("run", *LOAD, "--serve", serve, "--ready-url", DEMO_READY, "--db", str(db), cwd=tree)
             assert result.code == 0, f"{name}: {result.stderr}"
