@@ -112,9 +112,9 @@ def _comparison_problems(base: Side, head: Side) -> list[str]:
             problems.append(f"every {name} run is invalid ({'; '.join(reasons)}); re-run it")
     if base.profile != head.profile:
         problems.append(f"different profiles: baseline {base.profile!r}, head {head.profile!r}")
-    elif base.load_parameters != head.load_parameters:
-        problems.append("different load parameters (baseline vs head): "
-                        + "; ".join(_differences(base.load_parameters, head.load_parameters)))
+    elif differences := _differences(base.load_parameters, head.load_parameters):
+        # Key by key, a key missing on one side meaning "not set": older baseline files lack newer keys.
+        problems.append("different load parameters (baseline vs head): " + "; ".join(differences))
     if base.environment is not None and head.environment is not None and \
             environment_key(base.environment) != environment_key(head.environment):
         fields = _differences(base.environment.model_dump(exclude={"perfgate"}),

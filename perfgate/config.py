@@ -185,6 +185,8 @@ class ProfileOverlay(BaseModel):
     processes: int | None = Field(default=None, ge=1)
     step: StepShape | None = None
     stop_timeout: Duration | None = None
+    target_rps: float | None = Field(default=None, gt=0)
+    """Requests per second the profile should achieve; a run below 90 % of it is invalid."""
 
 
 class ServeConfig(BaseModel):
@@ -244,12 +246,14 @@ class ResolvedProfile(BaseModel):
     processes: int = 1
     step: StepShape | None = None
     stop_timeout: float = 0.0
+    target_rps: float | None = None
+    """Requests per second the load should achieve; a run below 90 % of it is invalid."""
 
     def load_parameters(self) -> dict[str, Any]:
         """The parameters that must match for two runs to be comparable."""
         return self.model_dump(include={
             "users", "spawn_rate", "run_time", "warmup", "user_classes", "tags",
-            "exclude_tags", "step",
+            "exclude_tags", "step", "target_rps",
         })
 
 

@@ -19,6 +19,8 @@ from perfgate.samples import LatencyHistogram
 STAT_QUANTILES = (0.5, 0.9, 0.95, 0.99)
 ERROR_STORM_RATE = 0.5
 """A run where at least this share of measured requests failed is not judged."""
+TARGET_RATE_SHARE = 0.9
+"""A run that achieves less than this share of the profile's target_rps is not judged."""
 
 
 @dataclass(frozen=True)
@@ -125,13 +127,17 @@ def measure(recording: Recording, profile: ResolvedProfile) -> Measurement:
         reasons.append("no request was measured after the warm-up; raise -t or lower --warmup")
     elif failures / total >= ERROR_STORM_RATE:
         reasons.append(f"{failures} of {total} measured requests failed: an error storm is not a latency measurement")
+    achieved = total / duration_s if duration_s > 0 else 0.0
+    if profile.target_rps is not None and achieved < TARGET_RATE_SHARE * profile.target_rps:
+        reasons.append(f"achieved {achieved:.1f} requests/s, below {TARGET_RATE_SHARE:.0%} of the target "
+                       f"{profile.target_rps:g}/s: the service or the load generator could not keep up")
     if meta.get("cpu_warning"):
         reasons.append("the load generator's CPU went above 90 %: its timings are not trustworthy; "
                        "use fewer users or more --processes")
     return Measurement(
         endpoints=endpoints, checks=checks, test_start=test_start, duration_s=round(duration_s, 3),
         total_requests=total, total_failures=failures,
-        achieved_rps=round(total / duration_s, 3) if duration_s > 0 else 0.0,
+        achieved_rps=round(achieved, 3),
         locust_request_count=locust_count, recorded_request_count=recorded,
         warmup_excluded=warmup_excluded, invalid_reasons=reasons,
     )

@@ -186,3 +186,13 @@ def test_runs_without_endpoints_are_not_comparable() -> None:
     assert verdict.outcome is Outcome.INVALID
     assert all(not e.judged for e in verdict.endpoints)
     assert verdict.reasons == ["no endpoint appears on both sides"]
+
+
+def test_a_load_parameter_missing_on_one_side_counts_as_unset() -> None:
+    rng = np.random.default_rng(10)
+    base = synthetic_side(rng, runs=3, label="base")
+    head = synthetic_side(rng, runs=3, load={**base.load_parameters, "target_rps": None})
+    assert compare(base, head, CONFIG).outcome is not Outcome.INVALID
+    faster = synthetic_side(rng, runs=3, load={**base.load_parameters, "target_rps": 80.0})
+    verdict = compare(base, faster, CONFIG)
+    assert verdict.outcome is Outcome.INVALID and "target_rps None vs 80.0" in verdict.reasons[0]
