@@ -244,7 +244,8 @@ def _decide(test: _PendingTest, p_worse_adj: float | None, p_better_adj: float |
         outcome, p_adjusted = Outcome.UNCHANGED, p_worse_adj
     else:
         outcome, p_adjusted = Outcome.INCONCLUSIVE, p_worse_adj
-    detectable = estimate.detectable(alpha / max(family_size, 1))
+    # What REGRESSED needs: a change beyond half the margin by the test's reach, and at least the margin.
+    detectable = max(limit, limit / 2 + estimate.detectable(alpha / max(family_size, 1)))
     return MetricTest(
         metric=metric, outcome=outcome, method=estimate.method, base_value=base_value, head_value=head_value,
         change=_to_change(estimate.diff, metric), ci_low=_to_change(low, metric), ci_high=_to_change(high, metric),

@@ -71,7 +71,8 @@ class MetricTest(BaseModel):
     margin: float
     """Practical margin: smaller changes do not count as regressions or improvements."""
     detectable: float | None
-    """Smallest change in the worse direction this data detects with 80 % power at the corrected level."""
+    """Smallest true change in the worse direction that this data calls REGRESSED with 80 % power
+    (at the Bonferroni level of the family; never below the margin)."""
     base_runs: int
     head_runs: int
     note: str = ""

@@ -196,3 +196,24 @@ def test_a_load_parameter_missing_on_one_side_counts_as_unset() -> None:
     faster = synthetic_side(rng, runs=3, load={**base.load_parameters, "target_rps": 80.0})
     verdict = compare(base, faster, CONFIG)
     assert verdict.outcome is Outcome.INVALID and "target_rps None vs 80.0" in verdict.reasons[0]
+
+
+def test_the_reported_detectable_change_is_found_about_four_times_in_five() -> None:
+    """Plant a shift equal to the reported detectable p50 change: REGRESSED on p50 in roughly 80 % of seeds."""
+    def p50_test(verdict):
+        return next(t for t in verdict.endpoints[0].tests if t.metric is Metric.P50)
+
+    planned = []
+    for seed in range(40):
+        rng = np.random.default_rng(1000 + seed)
+        verdict = compare(synthetic_side(rng, runs=6, endpoints=1, label="base"),
+                          synthetic_side(rng, runs=6, endpoints=1), CONFIG)
+        planned.append(p50_test(verdict).detectable)
+    detectable = float(np.median(planned))
+    found = 0
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        verdict = compare(synthetic_side(rng, runs=6, endpoints=1, label="base"),
+                          synthetic_side(rng, runs=6, endpoints=1, shift={0: detectable}), CONFIG)
+        found += p50_test(verdict).outcome is Outcome.REGRESSED
+    assert 0.6 <= found / 300 <= 0.95, (detectable, found)
