@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from perfgate.demo.app import SERVICE_TIMES_MS, DemoSettings
+from perfgate.service import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -27,11 +27,6 @@ HOST = "127.0.0.1"
 
 # --------------------------------------------------------------------------- helpers
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def _clean_env() -> dict[str, str]:
@@ -80,7 +75,7 @@ class Service:
 
 
 def _start_service(*flags: str) -> Service:
-    port = _free_port()
+    port = free_port(HOST)
     stderr = tempfile.TemporaryFile(mode="w+")  # a file, so the child can never block on it
     proc = subprocess.Popen(
         [sys.executable, "-m", "perfgate.demo", "--host", HOST, "--port", str(port), *flags],
@@ -281,35 +276,25 @@ def test_slowdown_scales_only_the_chosen_endpoint(
     ],
 )
 def test_invalid_flag_exits_2_with_one_line(flags: list[str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "perfgate.demo", "--port", str(_free_port()), *flags],
-        cwd=REPO_ROOT,
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert "error" in lines[0]
+    line = _refused_start(flags, _clean_env())
+    assert "error" in line
 
 
 def test_invalid_env_value_exits_2_with_one_line() -> None:
-    env = _clean_env() | {"PERFGATE_DEMO_SLOWDOWN_PCT": "fast"}
+    line = _refused_start([], _clean_env() | {"PERFGATE_DEMO_SLOWDOWN_PCT": "fast"})
+    assert "PERFGATE_DEMO_SLOWDOWN_PCT" in line
+
+
+def _refused_start(flags: list[str], env: dict[str, str]) -> str:
+    """Start the service with bad settings: it must exit 2 with one line and no traceback; returns the line."""
     result = subprocess.run(
-        [sys.executable, "-m", "perfgate.demo", "--port", str(_free_port())],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
+        [sys.executable, "-m", "perfgate.demo", "--port", str(free_port(HOST)), *flags],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=30,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "PERFGATE_DEMO_SLOWDOWN_PCT" in lines[0]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
     assert "Traceback" not in result.stderr
 
 
