@@ -235,3 +235,28 @@ def test_compare_cli_errors_are_one_line(git_repo: Path) -> None:
     broken = run_cli("compare", "--db", str(db), cwd=git_repo)
     assert broken.code == 2 and "smoke.json: invalid JSON" in broken.stderr
     assert len([line for line in broken.stderr.splitlines() if line.strip()]) == 1
+
+
+def test_baseline_commands_from_the_cli(git_repo: Path) -> None:
+    db = git_repo / "r.db"
+    save_runs(db, git(git_repo, "rev-parse", "HEAD"))
+    accepted = run_cli("baseline", "accept", "--reason", "first baseline", "--expires", "30d", "--db", str(db),
+                       cwd=git_repo)
+    assert accepted.code == 0, accepted.stderr
+    assert "baselines/smoke.json" in accepted.stdout
+    shown = run_cli("baseline", "show", cwd=git_repo)
+    assert shown.code == 0 and "accepted by Test <test@example.invalid>" in shown.stdout
+    assert "first baseline" in shown.stdout and "GET /items" in shown.stdout
+    listed = run_cli("baseline", "list", cwd=git_repo)
+    assert listed.code == 0 and "smoke.json" in listed.stdout and "accepted" in listed.stdout
+
+    table = git_repo / "expected.json"
+    table.write_text(json.dumps({"GET /items": {"p95": 1.0}}))
+    imported = run_cli("baseline", "import", str(table), "--profile", "light", cwd=git_repo)
+    assert imported.code == 0, imported.stderr
+    assert "expected" in run_cli("baseline", "list", cwd=git_repo).stdout
+
+    no_reason = run_cli("baseline", "accept", "--reason", " ", "--db", str(db), cwd=git_repo)
+    assert no_reason.code == 2 and "--reason must say why" in no_reason.stderr
+    missing = run_cli("baseline", "show", "--profile", "heavy", cwd=git_repo)
+    assert missing.code == 2 and "no pinned baseline at" in missing.stderr
