@@ -174,7 +174,7 @@ def compare(
     verdict = compare_sides(chosen.base, chosen.head, settings, budgets=loaded.config.budgets,
                             expected_budgets=chosen.expected_budgets, expected_source=chosen.expected_source,
                             extra_reasons=chosen.notes)
-    rendered = {VerdictFormat.json: lambda: verdict.model_dump_json(indent=2) + "\n",
+    rendered = {VerdictFormat.json: verdict.to_json,
                 VerdictFormat.markdown: lambda: render_markdown(verdict)}
     if output_format is VerdictFormat.text:
         print_verdict(stdout, verdict)

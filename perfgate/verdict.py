@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# In JSON each outcome is called "verdict" (what machines read); in Python it is `outcome`.
+
 from perfgate.models import EnvironmentFingerprint
 
 
@@ -49,10 +51,10 @@ class MetricTest(BaseModel):
     absolute (``0.01`` = one percentage point) for the failure rate.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     metric: Metric
-    outcome: Outcome
+    outcome: Outcome = Field(alias="verdict")
     method: str
     """``welch``, ``pooled`` (one side has one run), ``paired``, or ``none`` when not tested."""
     base_value: float | None
@@ -95,11 +97,11 @@ class DistributionEvidence(BaseModel):
 
 
 class EndpointVerdict(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     endpoint: str
     """``METHOD name``."""
-    outcome: Outcome
+    outcome: Outcome = Field(alias="verdict")
     tests: list[MetricTest] = Field(default_factory=list)
     evidence: DistributionEvidence | None = None
     reasons: list[str] = Field(default_factory=list)
@@ -169,9 +171,9 @@ class Settings(BaseModel):
 class Verdict(BaseModel):
     """Everything a report needs; reports only render it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
 
-    outcome: Outcome
+    outcome: Outcome = Field(alias="verdict")
     headline: str
     profile: str
     base: SideInfo | None
@@ -186,6 +188,10 @@ class Verdict(BaseModel):
     family_size: int
     """Number of tests the Holm correction covered."""
     created_at: datetime
+
+    def to_json(self) -> str:
+        """The verdict for machines: ``verdict`` fields at the top, per endpoint and per test."""
+        return self.model_dump_json(indent=2, by_alias=True) + "\n"
 
     @property
     def budgets_passed(self) -> bool:

@@ -193,8 +193,8 @@ def test_compare_cli_regression_and_a_a(git_repo: Path) -> None:
     result = run_cli("compare", "--db", str(db), "--format", "json", cwd=git_repo)
     assert result.code == 1, result.stderr
     verdict = json.loads(result.stdout)
-    assert verdict["outcome"] == "regressed"
-    assert {e["endpoint"]: e["outcome"] for e in verdict["endpoints"]} == {"GET /items": "regressed",
+    assert verdict["verdict"] == "regressed"
+    assert {e["endpoint"]: e["verdict"] for e in verdict["endpoints"]} == {"GET /items": "regressed",
                                                                           "GET /orders": "regressed"}
     assert verdict["base"]["commit"] == main_sha and verdict["base"]["label"] == "merge-base"
 
@@ -221,7 +221,7 @@ def test_compare_cli_different_profiles_is_invalid(git_repo: Path) -> None:
     result = run_cli(*args, "--format", "json", cwd=git_repo)
     assert result.code == 0
     verdict = json.loads(result.stdout)
-    assert verdict["outcome"] == "invalid" and "different profiles" in verdict["reasons"][0]
+    assert verdict["verdict"] == "invalid" and "different profiles" in verdict["reasons"][0]
     assert run_cli(*args, "--strict", cwd=git_repo).code == 3
 
 

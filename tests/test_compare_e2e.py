@@ -45,8 +45,8 @@ def test_compare_names_the_slowed_endpoint_and_passes_a_a(git_repo: Path) -> Non
     regressed = run_cli("compare", "--base", base_sha, "--db", str(db), "--format", "json", cwd=slow_tree)
     assert regressed.code == 1, regressed.stdout + regressed.stderr
     verdict = json.loads(regressed.stdout)
-    assert verdict["outcome"] == "regressed"
-    outcomes = {e["endpoint"]: e["outcome"] for e in verdict["endpoints"]}
+    assert verdict["verdict"] == "regressed"
+    outcomes = {e["endpoint"]: e["verdict"] for e in verdict["endpoints"]}
     assert [k for k, v in outcomes.items() if v == "regressed"] == [SLOW_ENDPOINT], outcomes
     p50 = next(t for t in verdict["endpoints"][0]["tests"] if t["metric"] == "p50")
     assert p50["change"] >= 0.25 and p50["ci_low"] > 0
@@ -59,5 +59,5 @@ def test_compare_names_the_slowed_endpoint_and_passes_a_a(git_repo: Path) -> Non
     same = run_cli("compare", "--base", base_sha, "--db", str(db), "--format", "json", cwd=trees["same"][0])
     assert same.code == 0, same.stdout + same.stderr
     a_a = json.loads(same.stdout)
-    assert a_a["outcome"] in ("unchanged", "inconclusive", "improved")
-    assert not [e for e in a_a["endpoints"] if e["outcome"] == "regressed"]
+    assert a_a["verdict"] in ("unchanged", "inconclusive", "improved")
+    assert not [e for e in a_a["endpoints"] if e["verdict"] == "regressed"]
