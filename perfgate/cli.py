@@ -118,7 +118,7 @@ def runs(
 ) -> None:
     """List stored runs, newest first."""
     with _open_store(load_config(config), db) as store:
-        found = store.runs(commit=commit, branch=branch, profile=profile, limit=limit)
+        found = store.runs(commit=commit, branch=branch, profile=profile, limit=limit, endpoints=False)
     if output_format is OutputFormat.json:
         print("[" + ",\n".join(r.model_dump_json(exclude={"endpoints", "service"}) for r in found) + "]")
     elif found:

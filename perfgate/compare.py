@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 
 from perfgate.config import Budget, CompareConfig
 from perfgate.errors import ExitCode
-from perfgate.models import CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord
+from perfgate.models import CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord, median_of_runs
 from perfgate.samples import LatencyHistogram, mann_whitney_u
 from perfgate.stats import ShiftEstimate, TooFewRuns, estimate_shift, hodges_lehmann_relative_shift, holm
 from perfgate.store import environment_key
@@ -84,13 +84,12 @@ def side_from_runs(info: SideInfo, runs: list[RunRecord]) -> Side:
     if not runs:
         raise ValueError("a side needs at least one run")
     first = runs[0]
-    histograms: dict[str, LatencyHistogram] = {}
+    per_endpoint: dict[str, list[LatencyHistogram]] = {}
     for run in runs:
-        if not run.valid:
-            continue
-        for endpoint in run.endpoints:
-            key = endpoint.stats.key
-            histograms[key] = histograms[key].merge(endpoint.histogram) if key in histograms else endpoint.histogram
+        if run.valid:
+            for endpoint in run.endpoints:
+                per_endpoint.setdefault(endpoint.stats.key, []).append(endpoint.histogram)
+    histograms = {key: LatencyHistogram.merge_all(hists) for key, hists in per_endpoint.items()}
     values = [RunValues(run_id=r.id, pair_id=r.pair_id, valid=r.valid, invalid_reasons=r.invalid_reasons,
                         endpoints={e.stats.key: e.stats for e in r.endpoints}, checks=r.checks) for r in runs]
     return Side(info=info, profile=first.profile.name, load_parameters=first.profile.load_parameters(),
@@ -339,8 +338,7 @@ def check_budgets(head: Side, budgets: Iterable[Budget], source: str) -> list[Bu
                 if histogram is not None and histogram.count:
                     value = histogram.quantile(float(metric[1:]) / 100)
                 else:  # a pinned side has no samples: the median of the runs' values
-                    per_run = sorted(v for s in stats if (v := getattr(s, metric)) is not None)
-                    value = per_run[len(per_run) // 2] if per_run else None
+                    value = median_of_runs(stats, metric)
                 results.append(BudgetResult(endpoint=key, metric=metric, limit=limit, value=value,
                                             passed=value is not None and value <= limit, source=source))
             if budget.failure_rate is not None:

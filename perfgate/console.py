@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from perfgate.models import RunRecord
+from perfgate.models import RunRecord, median_of_runs
 from perfgate.report import age, format_change, format_failures, format_value, test_of
 from perfgate.runner import Progress, ProgressCallback
 from perfgate.verdict import Outcome, SideInfo, Verdict
@@ -196,13 +196,8 @@ def print_pinned(console: Console, path: Path, pinned: PinnedBaseline) -> None:
         keys = sorted({k for r in pinned.runs for k in r.endpoints})
         for key in keys:
             stats = [r.endpoints[key] for r in pinned.runs if key in r.endpoints]
-
-            def median(attr: str, stats=stats) -> float | None:
-                values = sorted(v for s in stats if (v := getattr(s, attr)) is not None)
-                return values[len(values) // 2] if values else None
-
-            rps = median("rps")
-            table.add_row(escape(key), str(len(stats)), _ms(median("p50")), _ms(median("p95")), _ms(median("p99")),
+            p50, p95, p99, rps = (median_of_runs(stats, f) for f in ("p50", "p95", "p99", "rps"))
+            table.add_row(escape(key), str(len(stats)), _ms(p50), _ms(p95), _ms(p99),
                           "–" if rps is None else f"{rps:.1f}")
     console.print(table)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Iterable
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -67,6 +69,12 @@ class EndpointStats(BaseModel):
     @property
     def failure_rate(self) -> float:
         return self.failures / self.count if self.count else 0.0
+
+
+def median_of_runs(stats: Iterable[EndpointStats], field: str) -> float | None:
+    """The (lower) median of one statistic over runs, skipping runs without it."""
+    values = [v for s in stats if (v := getattr(s, field)) is not None]
+    return statistics.median_low(values) if values else None
 
 
 class SecondBucket(BaseModel):

@@ -147,8 +147,11 @@ class Store:
         return run.model_copy(update={"id": run_id})
 
     def runs(self, *, commit: str | None = None, branch: str | None = None, profile: str | None = None,
-             limit: int | None = None) -> list[RunRecord]:
-        """Runs matching every filter given, newest first (a commit may be a SHA prefix)."""
+             limit: int | None = None, endpoints: bool = True) -> list[RunRecord]:
+        """Runs matching every filter given, newest first (a commit may be a SHA prefix).
+
+        ``endpoints=False`` leaves each run's endpoints empty and reads no samples: for listings.
+        """
         clauses, params = [], []
         if commit:
             clauses.append("commit_sha like ?")
@@ -162,7 +165,7 @@ class Store:
         where = " and ".join(clauses) or None
         try:
             rows = list(self.db["runs"].rows_where(where, params, order_by="id desc", limit=limit))
-            return [self._run(row) for row in rows]
+            return [self._run(row, endpoints) for row in rows]
         except sqlite3.DatabaseError as exc:
             raise _store_error(self.path, exc) from None
 
@@ -175,9 +178,9 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise _store_error(self.path, exc) from None
 
-    def _run(self, row: dict[str, Any]) -> RunRecord:
+    def _run(self, row: dict[str, Any], with_endpoints: bool = True) -> RunRecord:
         endpoints = [self._endpoint(e) for e in self.db["endpoints"].rows_where("run_id = ?", [row["id"]],
-                                                                                 order_by="id")]
+                                                                                 order_by="id")] if with_endpoints else []
         return RunRecord(
             id=row["id"], started_at=datetime.fromisoformat(row["started_at"]), duration_s=row["duration_s"],
             profile=ResolvedProfile.model_validate_json(row["parameters"]),

@@ -107,3 +107,11 @@ def test_locked_store_is_reported(tmp_path: Path) -> None:
     finally:
         holder.execute("rollback")
         holder.close()
+
+
+def test_listing_reads_no_samples(tmp_path: Path, monkeypatch) -> None:
+    with Store(tmp_path / "s.db") as store:
+        store.save(make_run())
+        monkeypatch.setattr(LatencyHistogram, "from_bytes", classmethod(lambda cls, blob: pytest.fail("decoded")))
+        (listed,) = store.runs(endpoints=False)
+        assert listed.endpoints == [] and listed.total_requests == 1010
