@@ -61,6 +61,6 @@ class DemoUser(FastHttpUser):
         self.client.post("/orders", json={"product_id": product_id, "quantity": 1}, name="/orders")
 
     @tag("read")
-    @task(1)
+    @task(2)
     def ping(self):
         self.client.get("/ping", name="/ping")

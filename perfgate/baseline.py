@@ -153,8 +153,8 @@ def _commit_of(repo: Path, ref: str, what: str) -> str:
 
 
 def _clean_runs(store: Store, commit: str, profile: str, env: str | None = None) -> list[RunRecord]:
-    """Runs of a committed tree (optionally: valid ones on one environment)."""
-    return [r for r in store.runs(commit=commit, profile=profile) if not r.git.dirty
+    """Runs of a committed tree (optionally: valid ones on one environment); never confirmation runs."""
+    return [r for r in store.runs(commit=commit, profile=profile) if not r.git.dirty and r.purpose != "confirm"
             and (env is None or (r.valid and environment_key(r.environment) == env))]
 
 

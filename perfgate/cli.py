@@ -162,8 +162,6 @@ def compare(
     from perfgate.baseline import select
     from perfgate.compare import compare as compare_sides
     from perfgate.compare import exit_code as verdict_exit_code
-    from perfgate.console import print_verdict
-    from perfgate.report import render_markdown
 
     loaded = load_config(config)
     settings = loaded.config.compare
@@ -173,7 +171,16 @@ def compare(
                         head_run_ids=head_run, base_ref=base, base_run_ids=base_run, pinned=pinned)
     verdict = compare_sides(chosen.base, chosen.head, settings, budgets=loaded.config.budgets,
                             expected_budgets=chosen.expected_budgets, expected_source=chosen.expected_source,
-                            extra_reasons=chosen.notes)
+                            notes=chosen.notes)
+    _render_verdict(verdict, output_format, output)
+    raise typer.Exit(verdict_exit_code(verdict, strict=strict))
+
+
+def _render_verdict(verdict, output_format: VerdictFormat, output: Path | None) -> None:
+    """Print the verdict in the chosen format, and write it to ``output`` when asked."""
+    from perfgate.console import print_verdict
+    from perfgate.report import render_markdown
+
     rendered = {VerdictFormat.json: verdict.to_json,
                 VerdictFormat.markdown: lambda: render_markdown(verdict)}
     if output_format is VerdictFormat.text:
@@ -182,7 +189,66 @@ def compare(
         sys.stdout.write(rendered[output_format]())
     if output is not None:
         write_text_atomic(output, rendered.get(output_format, rendered[VerdictFormat.markdown])())
-    raise typer.Exit(verdict_exit_code(verdict, strict=strict))
+
+
+@app.command()
+def ab(
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Load profile of each run.")] = None,
+    locustfile: Annotated[str | None, typer.Option("-f", "--locustfile", help="Locustfile to run "
+                                                   "(the head's, for both versions).")] = None,
+    users: Annotated[int | None, typer.Option("-u", "--users", help="Peak number of users.")] = None,
+    spawn_rate: Annotated[float | None, typer.Option("-r", "--spawn-rate", help="Users started per second.")] = None,
+    run_time: Annotated[str | None, typer.Option("-t", "--run-time", help="Length of each run, e.g. 20s.")] = None,
+    warmup: Annotated[str | None, typer.Option("--warmup", help="Leading time not measured, e.g. 3s.")] = None,
+    tags: Annotated[list[str] | None, typer.Option("-T", "--tags", help="Only tasks with these tags.")] = None,
+    exclude_tags: Annotated[list[str] | None, typer.Option("-E", "--exclude-tags",
+                                                           help="No tasks with these tags.")] = None,
+    processes: Annotated[int | None, typer.Option("--processes", help="Locust processes (master + workers).")] = None,
+    serve: Annotated[str | None, typer.Option("--serve", help="Command that starts a version of the service, "
+                                              "run in its tree; {port} is replaced by a free port.")] = None,
+    ready_url: Annotated[str | None, typer.Option("--ready-url", help="URL answering 2xx once the service is "
+                                                  "ready, e.g. http://127.0.0.1:{port}/health.")] = None,
+    ready_timeout: Annotated[float | None, typer.Option("--ready-timeout", help="Seconds to wait for it.")] = None,
+    base: Annotated[str | None, typer.Option("--base", help="Base commit or ref (default: the merge-base "
+                                             "with the main branch).")] = None,
+    setup: Annotated[str | None, typer.Option("--setup", help="Command run once in each tree before serving "
+                                              "it, e.g. 'uv sync'.")] = None,
+    looks: Annotated[str | None, typer.Option("--looks", help="Pair counts at which to judge, e.g. 3,6,10.")] = None,
+    max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=2, help="Stop after this many pairs.")] = None,
+    max_time: Annotated[str | None, typer.Option("--max-time", help="Start no pair that would end later "
+                                                 "than this, e.g. 10m.")] = None,
+    confirm: Annotated[bool | None, typer.Option("--confirm/--no-confirm", help="Measure a regression again "
+                                                 "in fresh pairs and report it only if it holds.")] = None,
+    confirm_pairs: Annotated[int | None, typer.Option("--confirm-pairs", min=2, help="Pairs of the "
+                                                      "confirmation.")] = None,
+    strict: Annotated[bool | None, typer.Option("--strict/--no-strict", help="Inconclusive or invalid "
+                                                "verdicts fail with exit code 3.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the verdict to this file "
+                                                "(format from --format; Markdown for text).")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    output_format: Annotated[VerdictFormat, typer.Option("--format", help="Output format.")] = VerdictFormat.text,
+) -> None:
+    """Measure base and head in this job, in balanced pairs, and decide per endpoint with a paired test."""
+    from perfgate.ab import AbRequest, ab_in_repository
+    from perfgate.compare import exit_code as verdict_exit_code
+
+    loaded = load_config(config)
+    serve_config = loaded.serve(serve, ready_url, ready_timeout)
+    overrides = Overrides.from_cli(locustfile=locustfile, users=users, spawn_rate=spawn_rate, run_time=run_time,
+                                   warmup=warmup, tags=_split(tags), exclude_tags=_split(exclude_tags),
+                                   processes=processes)
+    resolved = loaded.resolve(profile, overrides, served=True)
+    settings = loaded.ab_settings(looks=looks, max_pairs=max_pairs, max_time=max_time, setup=setup,
+                                  confirm=confirm, confirm_pairs=confirm_pairs)
+    request = AbRequest(loaded=loaded, settings=settings, profile=resolved, serve=serve_config, cwd=Path.cwd(),
+                        base_ref=base)
+    with _open_store(loaded, db) as store:
+        result = ab_in_repository(request, store, notify=lambda line: stderr.print(line, markup=False,
+                                                                                   highlight=False))
+    _render_verdict(result.verdict, output_format, output)
+    strict = loaded.config.compare.strict if strict is None else strict
+    raise typer.Exit(verdict_exit_code(result.verdict, strict=strict))
 
 
 baseline_app = typer.Typer(no_args_is_help=True, help="Accepted baselines: reviewed files in baselines/.")
@@ -258,14 +324,15 @@ def baseline_import(
 
 @app.command()
 def demo(
-    db: Annotated[Path | None, typer.Option("--db", help="Store for the demo's runs "
-                                            "(default: .perfgate/demo.db).")] = None,
-    run_time: Annotated[str, typer.Option("-t", "--run-time", help="Length of the demo run.")] = "15s",
+    output_dir: Annotated[Path | None, typer.Option("--output-dir", help="Folder for the verdict and the "
+                                                    "store (default: a new temporary folder).")] = None,
+    run_time: Annotated[str, typer.Option("-t", "--run-time", help="Length of each run.")] = "10s",
+    max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=2, help="Stop after this many pairs.")] = None,
 ) -> None:
-    """Serve the bundled demo service, run the smoke profile against it and store the run."""
+    """The whole gate in a few minutes: A/B of two commits of the demo service, one of them slower."""
     from perfgate.demo.walkthrough import run_demo
 
-    raise typer.Exit(run_demo(stdout, stderr, db=db, run_time=run_time))
+    raise typer.Exit(run_demo(stdout, stderr, output_dir=output_dir, run_time=run_time, max_pairs=max_pairs))
 
 
 def _version_callback(value: bool) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -192,7 +192,7 @@ def _paired_values(base: list[RunValues], head: list[RunValues]) -> list[tuple[R
 
 
 def _pending_tests(endpoint: str, base: list[RunValues], head: list[RunValues],
-                   config: CompareConfig) -> list[_PendingTest]:
+                   config: CompareConfig, focus: Collection[tuple[str, Metric]] | None) -> list[_PendingTest]:
     pairs = _paired_values(base, head)
     if pairs is not None:
         base, head = [b for b, _ in pairs], [h for _, h in pairs]
@@ -201,6 +201,8 @@ def _pending_tests(endpoint: str, base: list[RunValues], head: list[RunValues],
     if min(counts) >= config.p99_min_requests:
         metrics.append(Metric.P99)
     metrics += [Metric.FAILURE_RATE, Metric.THROUGHPUT]
+    if focus is not None:
+        metrics = [m for m in metrics if (endpoint, m) in focus]
     tests = []
     for metric in metrics:
         margin = config.margin(endpoint, metric.value)
@@ -214,7 +216,7 @@ def _pending_tests(endpoint: str, base: list[RunValues], head: list[RunValues],
             estimate = estimate_shift(b, h, paired=pairs is not None)
         except TooFewRuns as exc:
             tests.append(_PendingTest(endpoint, metric, None, b, h, margin,
-                                      note=f"{exc}; record more runs with `perfgate run`"))
+                                      note=f"{exc}; measure more runs or pairs"))
             continue
         tests.append(_PendingTest(endpoint, metric, estimate, b, h, margin))
     return tests
@@ -272,10 +274,12 @@ def _evidence(base: Side, head: Side, endpoint: str) -> DistributionEvidence | N
         hodges_lehmann_shift=hodges_lehmann_relative_shift(a, b), base_requests=a.count, head_requests=b.count)
 
 
-def _endpoint_verdicts(base: Side, head: Side, config: CompareConfig) -> tuple[list[EndpointVerdict], int]:
+def _endpoint_verdicts(base: Side, head: Side, config: CompareConfig,
+                       focus: Collection[tuple[str, Metric]] | None) -> tuple[list[EndpointVerdict], int]:
     base_runs, head_runs = base.valid_runs, head.valid_runs
-    base_keys = {k for r in base_runs for k in r.endpoints}
-    head_keys = {k for r in head_runs for k in r.endpoints}
+    wanted = {endpoint for endpoint, _ in focus} if focus is not None else None
+    base_keys = {k for r in base_runs for k in r.endpoints if wanted is None or k in wanted}
+    head_keys = {k for r in head_runs for k in r.endpoints if wanted is None or k in wanted}
     verdicts: dict[str, EndpointVerdict] = {}
     pending: list[_PendingTest] = []
     for key in sorted(base_keys | head_keys):
@@ -291,7 +295,7 @@ def _endpoint_verdicts(base: Side, head: Side, config: CompareConfig) -> tuple[l
                 reasons=[f"too few requests: {min(counts)} in a run, {config.min_requests} needed; "
                          "raise -t or -u, or lower compare.min_requests"])
             continue
-        pending += _pending_tests(key, base_runs, head_runs, config)
+        pending += _pending_tests(key, base_runs, head_runs, config, focus)
 
     # A test whose runs are all identical on both sides (no failures anywhere, say) carries no evidence:
     # it is UNCHANGED by itself and would only dilute the correction for the others.
@@ -391,7 +395,7 @@ def _headline(outcome: Outcome, endpoints: list[EndpointVerdict], reasons: list[
     elif outcome is Outcome.INCONCLUSIVE:
         undecided = [e for e in judged if e.outcome in (Outcome.INCONCLUSIVE, Outcome.INVALID)]
         text = (f"{len(undecided)} of {len(judged)} endpoint(s) undecided: the data cannot tell a change "
-                "from noise; record more runs with `perfgate run`")
+                "from noise; measure more runs (perfgate run) or pairs (perfgate ab --max-pairs)")
     elif outcome is Outcome.IMPROVED:
         text = f"faster: {sum(e.outcome is Outcome.IMPROVED for e in judged)} endpoint(s) improved, none worse"
     else:
@@ -407,8 +411,12 @@ def _signed(change: float | None, metric: Metric) -> str:
 
 def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: Iterable[Budget] = (),
             expected_budgets: Iterable[Budget] = (), expected_source: str = "",
-            extra_reasons: Iterable[str] = ()) -> Verdict:
-    """The verdict of ``head`` against ``base`` (``None``: budgets and checks only)."""
+            extra_reasons: Iterable[str] = (), notes: Iterable[str] = (),
+            focus: Collection[tuple[str, Metric]] | None = None) -> Verdict:
+    """The verdict of ``head`` against ``base`` (``None``: budgets and checks only).
+
+    ``focus`` limits the tests (and the family Holm corrects for) to these endpoint × metric pairs.
+    """
     budget_results = check_budgets(head, budgets, "config") + check_budgets(head, expected_budgets,
                                                                             expected_source)
     checks = summarize_checks(head)
@@ -422,29 +430,47 @@ def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: It
     else:
         reasons += _comparison_problems(base, head)
         if not reasons:
-            endpoints, family_size = _endpoint_verdicts(base, head, config)
-        judged = [e for e in endpoints if e.judged]
-        if reasons or not judged:
-            outcome = Outcome.INVALID
-            if not reasons:
-                reasons.append("no endpoint appears on both sides")
-        elif any(e.outcome is Outcome.REGRESSED for e in judged):
-            outcome = Outcome.REGRESSED
-        elif any(e.outcome in (Outcome.INCONCLUSIVE, Outcome.INVALID) for e in judged):
-            outcome = Outcome.INCONCLUSIVE
-        elif any(e.outcome is Outcome.IMPROVED for e in judged):
-            outcome = Outcome.IMPROVED
-        else:
-            outcome = Outcome.UNCHANGED
+            endpoints, family_size = _endpoint_verdicts(base, head, config, focus)
+        if not reasons and not any(e.judged for e in endpoints):
+            reasons.append("no endpoint appears on both sides")
+        outcome = Outcome.INVALID if reasons else _overall(endpoints)
     return Verdict(
         outcome=outcome, headline=_headline(outcome, endpoints, reasons, budget_results, checks),
         profile=head.profile, base=base.info if base else None, head=head.info,
         load_parameters=head.load_parameters,
         settings=Settings(alpha=config.alpha, margins=config.default_margins(), min_requests=config.min_requests,
                           p99_min_requests=config.p99_min_requests, strict=config.strict),
-        endpoints=endpoints, budgets=budget_results, checks=checks, reasons=reasons, family_size=family_size,
+        endpoints=endpoints, budgets=budget_results, checks=checks, reasons=reasons, notes=list(notes),
+        family_size=family_size,
         created_at=datetime.now(UTC),
     )
+
+
+def _overall(endpoints: list[EndpointVerdict]) -> Outcome:
+    judged = {e.outcome for e in endpoints if e.judged}
+    if Outcome.REGRESSED in judged:
+        return Outcome.REGRESSED
+    if judged & {Outcome.INCONCLUSIVE, Outcome.INVALID}:
+        return Outcome.INCONCLUSIVE
+    return Outcome.IMPROVED if Outcome.IMPROVED in judged else Outcome.UNCHANGED
+
+
+def withdraw(verdict: Verdict, tests: Collection[tuple[str, Metric]], note: str) -> Verdict:
+    """The verdict with these REGRESSED tests turned INCONCLUSIVE (a regression that did not hold up)."""
+    endpoints = []
+    for endpoint in verdict.endpoints:
+        changed = [t.model_copy(update={"outcome": Outcome.INCONCLUSIVE, "note": note})
+                   if (endpoint.endpoint, t.metric) in tests and t.outcome is Outcome.REGRESSED else t
+                   for t in endpoint.tests]
+        if changed != endpoint.tests:
+            endpoint = endpoint.model_copy(update={"tests": changed, "outcome": _combine(changed),
+                                                   "reasons": sorted({*endpoint.reasons, note})})
+        endpoints.append(endpoint)
+    endpoints.sort(key=lambda v: (not v.judged, SEVERITY[v.outcome], _worst_change(v), v.endpoint))
+    outcome = _overall(endpoints)
+    return verdict.model_copy(update={
+        "endpoints": endpoints, "outcome": outcome,
+        "headline": _headline(outcome, endpoints, verdict.reasons, verdict.budgets, verdict.checks)})
 
 
 def exit_code(verdict: Verdict, *, strict: bool) -> ExitCode:

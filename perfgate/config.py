@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from perfgate.errors import ConfigError
 
@@ -204,6 +204,37 @@ class ServeConfig(BaseModel):
     """Fixed port for ``{port}``; a free one is chosen when unset."""
 
 
+class AbConfig(BaseModel):
+    """``perfgate ab``: how many pairs, when to look, what to run first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    looks: list[Annotated[int, Field(ge=2)]] = Field(default_factory=lambda: [3, 6, 10])
+    """Numbers of pairs after which the data are judged (increasing)."""
+    max_pairs: int | None = Field(default=None, ge=2)
+    """Stop after this many pairs (default: the last look)."""
+    max_time: Duration = 900.0
+    """Start no pair that would end after this many seconds; judge what was measured."""
+    setup: str | None = None
+    """Shell command run once in each tree before serving it (``uv sync``, a build)."""
+    confirm: bool = False
+    """Re-measure a REGRESSED verdict in fresh pairs; report it only if it holds."""
+    confirm_pairs: int = Field(default=5, ge=2)
+    """Pairs of the confirmation."""
+
+    @field_validator("looks")
+    @classmethod
+    def _increasing(cls, looks: list[int]) -> list[int]:
+        if not looks or any(b <= a for a, b in zip(looks, looks[1:])):
+            raise ValueError("must be a non-empty, increasing list of pair counts, e.g. [3, 6, 10]")
+        return looks
+
+    def planned_looks(self) -> list[int]:
+        """The looks up to the pair budget; the budget itself is always the last look."""
+        budget = self.max_pairs or self.looks[-1]
+        return [n for n in self.looks if n < budget] + [budget]
+
+
 class PerfgateConfig(BaseModel):
     """The whole configuration file."""
 
@@ -221,6 +252,7 @@ class PerfgateConfig(BaseModel):
     serve: ServeConfig | None = None
     profiles: dict[str, ProfileOverlay] = Field(default_factory=dict)
     compare: CompareConfig = CompareConfig()
+    ab: AbConfig = AbConfig()
     budgets: list[Budget] = Field(default_factory=list)
 
 
@@ -316,6 +348,16 @@ class LoadedConfig(BaseModel):
         ``served``: perfgate starts the service, so the host defaults to its loopback port.
         """
         return resolve_profile(self, profile or self.config.profile, overrides or Overrides(), served=served)
+
+    def ab_settings(self, **given: Any) -> AbConfig:
+        """The config's ``[ab]`` with command-line values on top (``looks`` as ``"3,6,10"``)."""
+        values = {k: v for k, v in given.items() if v is not None}
+        if isinstance(values.get("looks"), str):
+            values["looks"] = [part.strip() for part in values["looks"].split(",") if part.strip()]
+        try:
+            return AbConfig.model_validate({**self.config.ab.model_dump(exclude_unset=True), **values})
+        except ValidationError as exc:
+            raise ConfigError(_validation_message(None, exc, "ab")) from None
 
     def serve(self, command: str | None = None, ready_url: str | None = None,
               ready_timeout: float | None = None) -> ServeConfig | None:

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from perfgate.models import RunRecord, median_of_runs
-from perfgate.report import age, format_change, format_failures, format_value, test_of
+from perfgate.report import age, format_change, format_failures, format_value, sequential_summary, test_of
 from perfgate.runner import Progress, ProgressCallback
 from perfgate.verdict import Outcome, SideInfo, Verdict
 
@@ -154,6 +154,8 @@ def print_verdict(console: Console, verdict: Verdict) -> None:
             console.print(f"[dim]{escape(e.endpoint)}: {escape(reason)}[/]")
     for reason in verdict.reasons:
         console.print(f"[{style}]{escape(reason)}[/]")
+    for note in verdict.notes:
+        console.print(f"[yellow]{escape(note)}[/]")
     for budget in verdict.budgets:
         if not budget.passed:
             value = "no data" if budget.value is None else f"{budget.value:.4g}"
@@ -173,8 +175,10 @@ def print_verdict(console: Console, verdict: Verdict) -> None:
                           f"Python {env.python}, Locust {env.locust}[/]")
     margins = ", ".join(f"{k} {v * 100:g}{' pp' if k == 'failure_rate' else ' %'}"
                         for k, v in verdict.settings.margins.items())
-    console.print(f"[dim]α {verdict.settings.alpha} over {verdict.family_size} tests (Holm); margins {margins}; "
-                  f"changes with {100 * (1 - 2 * verdict.settings.alpha):.0f} % intervals[/]")
+    console.print(f"[dim]α {verdict.settings.alpha:.4g} over {verdict.family_size} tests (Holm); margins {margins}; "
+                  f"changes with {100 * (1 - 2 * verdict.settings.alpha):.1f} % intervals[/]")
+    if (seq := verdict.sequential) is not None:
+        console.print(f"[dim]{escape(sequential_summary(seq))}[/]")
 
 
 def print_pinned(console: Console, path: Path, pinned: PinnedBaseline) -> None:

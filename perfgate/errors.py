@@ -103,3 +103,9 @@ class Interrupted(PerfgateError):
     """The user pressed Ctrl-C."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class SetupError(PerfgateError):
+    """A setup command (``--setup``) failed in one of the trees."""
+
+    exit_code = ExitCode.TOOL

@@ -37,6 +37,14 @@ def _require_git(cwd: Path, *args: str) -> str:
     return answer
 
 
+def repository_root(cwd: Path) -> Path | None:
+    """The top folder of the work tree around ``cwd``, when it is a git repository with a commit."""
+    if _git(cwd, "rev-parse", "--verify", "--quiet", "HEAD") is None:
+        return None
+    top = _git(cwd, "rev-parse", "--show-toplevel")
+    return Path(top).resolve() if top else None
+
+
 def in_repository(cwd: Path) -> bool:
     return _git(cwd, "rev-parse", "--is-inside-work-tree") == "true"
 

@@ -163,6 +163,8 @@ class RunRecord(BaseModel):
     service: ServiceUsage | None = None
     pair_id: str | None = None
     trial_id: str | None = None
+    purpose: str = "run"
+    """``run``, ``ab``, ``calibrate`` or ``confirm`` (confirmation runs never serve as a baseline)."""
 
     @property
     def checks_passed(self) -> bool:

@@ -33,6 +33,7 @@ class RunRequest:
     serve_cwd: Path | None = None
     pair_id: str | None = None
     trial_id: str | None = None
+    purpose: str = "run"
 
 
 def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallback | None = None) -> RunRecord:
@@ -64,6 +65,7 @@ def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallba
         recorded_request_count=measured.recorded_request_count, warmup_excluded=measured.warmup_excluded,
         valid=not measured.invalid_reasons, invalid_reasons=measured.invalid_reasons,
         service=service_usage, pair_id=request.pair_id, trial_id=request.trial_id,
+        purpose=request.purpose,
     )
     return store.save(run)
 

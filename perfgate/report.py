@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import jinja2
 
-from perfgate.verdict import Metric, MetricTest, Outcome, Verdict
+from perfgate.verdict import Metric, MetricTest, Outcome, Sequential, Verdict
 
 ICONS = {Outcome.REGRESSED: "🔴", Outcome.IMPROVED: "🟢", Outcome.UNCHANGED: "✅", Outcome.INCONCLUSIVE: "🟡",
          Outcome.INVALID: "⚪"}
@@ -73,6 +73,30 @@ def load_summary(parameters: dict) -> str:
     return ", ".join(parts)
 
 
+STOP_REASONS = {
+    "decided": "every test decided",
+    "regressed": "a regression was found",
+    "max-pairs": "the pair budget was reached",
+    "max-time": "the time budget was reached",
+}
+
+
+def sequential_summary(seq: Sequential) -> str:
+    """``6 pairs (looks at 3, 6 of 3, 6, 10; stopped: every test decided), 4 min 10 s``."""
+    looks = ", ".join(map(str, seq.looks_taken))
+    text = (f"{seq.pairs} pair(s) in balanced order, judged at {looks} of the planned "
+            f"{', '.join(map(str, seq.planned_looks))}; stopped because {STOP_REASONS.get(seq.stopped, seq.stopped)}; "
+            f"α {seq.alpha:g} spent as {' + '.join(f'{a:.4f}' for a in seq.alpha_spent)}; "
+            f"{seq.elapsed_s / 60:.1f} min")
+    if seq.invalid_pairs:
+        text += f"; {seq.invalid_pairs} pair(s) re-run for an invalid run"
+    if seq.confirmation is not None:
+        c = seq.confirmation
+        text += (f"; confirmation in {c.pairs} fresh pair(s): {len(c.confirmed)} of {len(c.tests)} "
+                 "flagged test(s) held")
+    return text
+
+
 def test_of(tests: list[MetricTest], metric: str) -> MetricTest | None:
     return next((t for t in tests if t.metric.value == metric), None)
 
@@ -84,6 +108,7 @@ def _environment() -> jinja2.Environment:
                              keep_trailing_newline=True)
     env.filters.update(md=escape_markdown, change=format_change, value=format_value, failures=format_failures,
                        load=load_summary, age=age)
+    env.filters.update(sequential=sequential_summary)
     env.globals.update(icons=ICONS, test_of=test_of, Outcome=Outcome)
     return env
 

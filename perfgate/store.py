@@ -31,7 +31,7 @@ from perfgate.models import (
 )
 from perfgate.samples import LatencyHistogram, SampleDecodeError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _create_v1(db: Database) -> None:
@@ -53,7 +53,11 @@ def _create_v1(db: Database) -> None:
     db["endpoints"].create_index(["run_id"])
 
 
-MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _create_v1}
+def _add_purpose_v2(db: Database) -> None:
+    db["runs"].add_column("purpose", str, not_null_default="run")
+
+
+MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _create_v1, 2: _add_purpose_v2}
 """Version N's step, applied to a file at version N - 1 (0 is an empty file)."""
 
 
@@ -130,7 +134,7 @@ class Store:
             "valid": int(run.valid), "invalid_reasons": json.dumps(run.invalid_reasons),
             "checks": json.dumps([c.model_dump() for c in run.checks]),
             "service": run.service.model_dump_json() if run.service else None,
-            "pair_id": run.pair_id, "trial_id": run.trial_id,
+            "pair_id": run.pair_id, "trial_id": run.trial_id, "purpose": run.purpose,
         }
         try:
             with self.db.atomic():
@@ -193,7 +197,7 @@ class Store:
             recorded_request_count=row["recorded_request_count"], warmup_excluded=row["warmup_excluded"],
             valid=bool(row["valid"]), invalid_reasons=json.loads(row["invalid_reasons"] or "[]"),
             service=ServiceUsage.model_validate_json(row["service"]) if row["service"] else None,
-            pair_id=row["pair_id"], trial_id=row["trial_id"],
+            pair_id=row["pair_id"], trial_id=row["trial_id"], purpose=row["purpose"],
         )
 
     def _endpoint(self, row: dict[str, Any]) -> EndpointResult:

@@ -168,6 +168,43 @@ class Settings(BaseModel):
     strict: bool
 
 
+class Confirmation(BaseModel):
+    """A REGRESSED decision measured again in fresh pairs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pairs: int
+    tests: list[str]
+    """``endpoint metric`` of each test that was flagged."""
+    confirmed: list[str]
+    """The flagged tests that held."""
+    run_ids: list[int] = Field(default_factory=list)
+
+
+class Sequential(BaseModel):
+    """How a same-job A/B got to its verdict."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pairs: int
+    """Complete valid pairs the verdict rests on."""
+    planned_looks: list[int]
+    looks_taken: list[int]
+    """Pair counts at which the data were judged, the last one giving this verdict."""
+    alpha: float
+    """The gate's α, spent across the looks."""
+    alpha_spent: list[float]
+    """α given to each look taken."""
+    stopped: str
+    """Why the A/B stopped: ``decided``, ``regressed``, ``max-pairs`` or ``max-time``."""
+    invalid_pairs: int
+    """Pairs re-run once because a run was invalid."""
+    dropped_pairs: int
+    """Pairs still invalid after the re-run, left out of the tests."""
+    elapsed_s: float
+    confirmation: Confirmation | None = None
+
+
 class Verdict(BaseModel):
     """Everything a report needs; reports only render it."""
 
@@ -184,10 +221,14 @@ class Verdict(BaseModel):
     budgets: list[BudgetResult] = Field(default_factory=list)
     checks: list[CheckSummary] = Field(default_factory=list)
     reasons: list[str] = Field(default_factory=list)
-    """Why the whole comparison is invalid or inconclusive."""
+    """Why the whole comparison is invalid."""
+    notes: list[str] = Field(default_factory=list)
+    """What the reader should know that does not change the outcome (an expired pinned file, dropped pairs)."""
     family_size: int
     """Number of tests the Holm correction covered."""
     created_at: datetime
+    sequential: Sequential | None = None
+    """Set by ``perfgate ab``: pairs, looks and α spent."""
 
     def to_json(self) -> str:
         """The verdict for machines: ``verdict`` fields at the top, per endpoint and per test."""

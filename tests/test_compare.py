@@ -92,7 +92,7 @@ def test_a_single_run_per_side_can_never_regress() -> None:
     assert verdict.outcome is Outcome.INCONCLUSIVE
     test = verdict.endpoints[0].tests[0]
     assert test.outcome is Outcome.INCONCLUSIVE and "needs at least 2 runs on each side" in test.note
-    assert "record more runs with `perfgate run`" in test.note
+    assert "measure more runs or pairs" in test.note
 
 
 def test_one_head_run_against_many_baseline_runs_can_decide() -> None:

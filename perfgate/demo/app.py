@@ -14,21 +14,21 @@ request-body validation errors) skip it.
 Endpoint                   Service time (ms)
 =========================  ==================
 ``GET /health``            1
-``GET /ping``              3
-``POST /auth/register``    10
-``POST /auth/login``       8
-``GET /auth/me``           3
-``POST /auth/refresh``     4
-``POST /auth/logout``      3
-``GET /items``             6
-``POST /items``            5
-``GET /items/{id}``        3
-``PUT /items/{id}``        5
-``DELETE /items/{id}``     4
-``POST /products``         5
-``GET /products/{id}``     2
-``POST /orders``           7
-``GET /orders``            5
+``GET /ping``              8
+``POST /auth/register``    40
+``POST /auth/login``       30
+``GET /auth/me``           10
+``POST /auth/refresh``     12
+``POST /auth/logout``      10
+``GET /items``             30
+``POST /items``            25
+``GET /items/{id}``        15
+``PUT /items/{id}``        25
+``DELETE /items/{id}``     20
+``POST /products``         25
+``GET /products/{id}``     12
+``POST /orders``           35
+``GET /orders``            25
 =========================  ==================
 
 The same table is available as :data:`SERVICE_TIMES_MS`, keyed by
@@ -102,21 +102,21 @@ __all__ = [
 #: Simulated service time per endpoint, in milliseconds.
 SERVICE_TIMES_MS: Mapping[str, float] = {
     "GET /health": 1.0,
-    "GET /ping": 3.0,
-    "POST /auth/register": 10.0,
-    "POST /auth/login": 8.0,
-    "GET /auth/me": 3.0,
-    "POST /auth/refresh": 4.0,
-    "POST /auth/logout": 3.0,
-    "GET /items": 6.0,
-    "POST /items": 5.0,
-    "GET /items/{id}": 3.0,
-    "PUT /items/{id}": 5.0,
-    "DELETE /items/{id}": 4.0,
-    "POST /products": 5.0,
-    "GET /products/{id}": 2.0,
-    "POST /orders": 7.0,
-    "GET /orders": 5.0,
+    "GET /ping": 8.0,
+    "POST /auth/register": 40.0,
+    "POST /auth/login": 30.0,
+    "GET /auth/me": 10.0,
+    "POST /auth/refresh": 12.0,
+    "POST /auth/logout": 10.0,
+    "GET /items": 30.0,
+    "POST /items": 25.0,
+    "GET /items/{id}": 15.0,
+    "PUT /items/{id}": 25.0,
+    "DELETE /items/{id}": 20.0,
+    "POST /products": 25.0,
+    "GET /products/{id}": 12.0,
+    "POST /orders": 35.0,
+    "GET /orders": 25.0,
 }
 
 #: How much stronger the slowdown is for the requests hit in tail mode.

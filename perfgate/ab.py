@@ -1,0 +1,320 @@
+"""Same-job A/B: base and head measured in one job, in balanced pairs, judged at planned looks.
+
+A baseline measured yesterday on another machine is the largest source of false
+alarms. ``perfgate ab`` measures both versions here and now instead:
+
+1. The base commit is checked out into a git worktree (see :mod:`perfgate.worktree`);
+   an optional setup command runs once in each tree.
+2. Pairs of short runs, in balanced order (A B, B A, A B, …), each run serving its
+   version fresh on its own free port. A pair with an invalid run is re-run once.
+3. After each planned look (3, 6, 10 pairs by default) the paired test of
+   :mod:`perfgate.compare` judges every endpoint and metric, with the α of that look.
+   The A/B stops as soon as the verdict cannot change: every test decided, or a
+   regression found; otherwise at the pair or time budget.
+
+α is spent across the looks with a power spending function, α·(n/N)²: little at the
+early looks, most kept for the last. Each look's α is the increment, so the looks
+together never spend more than α however the looks correlate (a Bonferroni split),
+and peeking does not inflate false alarms.
+
+With ``confirm``, a REGRESSED verdict is measured again in fresh pairs and kept
+only for the tests that hold there; confirmation runs never serve as a baseline.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from perfgate.compare import Side, compare, side_from_runs, withdraw
+from perfgate.config import AbConfig, Budget, CompareConfig, LoadedConfig, ResolvedProfile, ServeConfig
+from perfgate.errors import ConfigError, Interrupted
+from perfgate.gitinfo import merge_base, read_git_info, repository_root, resolve_commit, resolve_main_branch
+from perfgate.models import RunRecord
+from perfgate.record import RunRequest, record_run
+from perfgate.runner import check_locustfile
+from perfgate.store import Store
+from perfgate.worktree import checked_out, run_setup
+from perfgate.verdict import Confirmation, Metric, Outcome, Sequential, SideInfo, Verdict
+
+Notify = Callable[[str], None]
+
+
+def spend_alpha(alpha: float, looks: list[int]) -> list[float]:
+    """α for each look: increments of α·(n/N)², N the last look."""
+    total = looks[-1]
+    cumulative = [alpha * (n / total) ** 2 for n in looks]
+    return [c - p for c, p in zip(cumulative, [0.0, *cumulative[:-1]], strict=True)]
+
+
+@dataclass(frozen=True)
+class Version:
+    """One side of the A/B: a tree to serve and record from."""
+
+    label: str
+    """``base`` or ``head``."""
+    tree: Path
+    """Work tree whose commit the runs are recorded under."""
+    serve_cwd: Path
+    """Folder the serve command runs in (the config's folder inside that tree)."""
+
+
+@dataclass(frozen=True)
+class AbPlan:
+    """What to run and how long to go on."""
+
+    profile: ResolvedProfile
+    serve: ServeConfig
+    base: Version
+    head: Version
+    compare: CompareConfig
+    looks: list[int]
+    max_time_s: float
+    budgets: list[Budget] = field(default_factory=list)
+    confirm_pairs: int | None = None
+    """Pairs of the confirmation; ``None``: no confirmation."""
+
+
+@dataclass
+class Pair:
+    """Base and head runs measured back to back."""
+
+    number: int
+    base: RunRecord
+    head: RunRecord
+    attempts: int = 1
+
+    @property
+    def valid(self) -> bool:
+        return self.base.valid and self.head.valid
+
+
+@dataclass
+class AbResult:
+    verdict: Verdict
+    pairs: list[Pair]
+    confirmation_pairs: list[Pair]
+
+
+class _Session:
+    """Runs pairs and keeps the time."""
+
+    def __init__(self, plan: AbPlan, store: Store, notify: Notify) -> None:
+        self.plan = plan
+        self.store = store
+        self.notify = notify
+        self.id = uuid.uuid4().hex[:12]
+        self.started = time.monotonic()
+        self.pair_seconds: list[float] = []
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def time_left_for_a_pair(self) -> bool:
+        """Whether one more pair would end within the time budget (judged by the slowest pair so far)."""
+        if not self.pair_seconds:
+            return True
+        return self.elapsed + max(self.pair_seconds) <= self.plan.max_time_s
+
+    def _record(self, version: Version, pair_id: str, purpose: str) -> RunRecord:
+        request = RunRequest(profile=self.plan.profile, repo_dir=version.tree, serve=self.plan.serve,
+                             serve_cwd=version.serve_cwd, pair_id=pair_id, trial_id=self.id, purpose=purpose)
+        run = record_run(request, self.store)
+        status = "valid" if run.valid else "INVALID: " + "; ".join(run.invalid_reasons)
+        self.notify(f"  {version.label} run {run.id} ({run.git.commit[:10] if run.git.commit else 'no commit'}): "
+                    f"{run.total_requests} requests, {status}")
+        return run
+
+    def pair(self, number: int, purpose: str) -> Pair:
+        """One pair, in the order that balances the sequence (A B, B A, A B, …); re-run once if invalid."""
+        started = time.monotonic()
+        first_base = number % 2 == 1
+        attempt = 1
+        while True:
+            pair_id = f"{self.id}-{purpose[0]}{number}" + ("" if attempt == 1 else f"-{attempt}")
+            order = (self.plan.base, self.plan.head) if first_base else (self.plan.head, self.plan.base)
+            self.notify(f"pair {number}{' (re-run)' if attempt > 1 else ''}: "
+                        f"{order[0].label} then {order[1].label}")
+            runs = {v.label: self._record(v, pair_id, purpose) for v in order}
+            pair = Pair(number=number, base=runs["base"], head=runs["head"], attempts=attempt)
+            if pair.valid or attempt == 2:
+                break
+            attempt += 1
+        self.pair_seconds.append((time.monotonic() - started) / attempt)
+        return pair
+
+
+def _sides(plan: AbPlan, pairs: list[Pair]) -> tuple[Side, Side]:
+    used = [p for p in pairs if p.valid] or pairs  # with no valid pair, the comparison says why it is invalid
+    sides = []
+    for label, runs in (("base", [p.base for p in used]), ("head", [p.head for p in used])):
+        first = runs[0]
+        info = SideInfo(label=f"ab {label}", commit=first.git.commit, branch=first.git.branch,
+                        dirty=first.git.dirty, run_ids=[r.id for r in runs if r.id is not None], runs=len(runs),
+                        newest_run_at=max(r.started_at for r in runs), environment=first.environment)
+        sides.append(side_from_runs(info, runs))
+    return sides[0], sides[1]
+
+
+def _judge(plan: AbPlan, pairs: list[Pair], alpha: float,
+           focus: set[tuple[str, Metric]] | None = None) -> Verdict:
+    base, head = _sides(plan, pairs)
+    config = plan.compare.model_copy(update={"alpha": alpha})
+    notes = []
+    if dropped := sum(not p.valid for p in pairs):
+        notes.append(f"{dropped} pair(s) left out of the tests: a run was invalid, and again when re-run")
+    return compare(base, head, config, budgets=plan.budgets, notes=notes, focus=focus)
+
+
+def _settled(verdict: Verdict) -> str | None:
+    """Why the verdict can no longer change, or ``None`` to go on."""
+    if verdict.outcome is Outcome.REGRESSED:
+        return "regressed"
+    if verdict.outcome in (Outcome.UNCHANGED, Outcome.IMPROVED):
+        return "decided"
+    return None
+
+
+def run_ab(plan: AbPlan, store: Store, notify: Notify = lambda _: None) -> AbResult:
+    """Run pairs until the verdict settles or the budget ends; confirm a regression when asked."""
+    session = _Session(plan, store, notify)
+    alphas = spend_alpha(plan.compare.alpha, plan.looks)
+    pairs: list[Pair] = []
+    looks_taken: list[int] = []
+    spent: list[float] = []
+    verdict: Verdict | None = None
+    stopped = "max-pairs"
+    for look, (target, look_alpha) in enumerate(zip(plan.looks, alphas, strict=True)):
+        out_of_time = False
+        while len(pairs) < target:
+            if not session.time_left_for_a_pair():
+                out_of_time = True
+                break
+            pairs.append(session.pair(len(pairs) + 1, "ab"))
+        if out_of_time:
+            # The last look: it gets every bit of α not spent yet.
+            look_alpha = plan.compare.alpha - sum(spent)
+        if len(pairs) < 2:
+            break
+        looks_taken.append(len(pairs))
+        spent.append(look_alpha)
+        verdict = _judge(plan, pairs, look_alpha)
+        notify(f"look {look + 1} at {len(pairs)} pair(s), α {look_alpha:.4f}: {verdict.outcome.value.upper()}")
+        reason = _settled(verdict)
+        if reason or out_of_time:
+            stopped = reason or "max-time"
+            break
+    if verdict is None:
+        # Not even two pairs fitted the time budget: judge what there is with all of α.
+        verdict = _judge(plan, pairs, plan.compare.alpha)
+        looks_taken, spent, stopped = [len(pairs)], [plan.compare.alpha], "max-time"
+
+    confirmation_pairs: list[Pair] = []
+    confirmation = None
+    if verdict.outcome is Outcome.REGRESSED and plan.confirm_pairs:
+        verdict, confirmation_pairs, confirmation = _confirm(plan, session, verdict)
+
+    sequential = Sequential(
+        pairs=sum(p.valid for p in pairs), planned_looks=plan.looks, looks_taken=looks_taken,
+        alpha=plan.compare.alpha, alpha_spent=spent, stopped=stopped,
+        invalid_pairs=sum(p.attempts > 1 for p in pairs), dropped_pairs=sum(not p.valid for p in pairs),
+        elapsed_s=session.elapsed, confirmation=confirmation)
+    return AbResult(verdict=verdict.model_copy(update={"sequential": sequential}), pairs=pairs,
+                    confirmation_pairs=confirmation_pairs)
+
+
+def _confirm(plan: AbPlan, session: _Session, verdict: Verdict) -> tuple[Verdict, list[Pair], Confirmation]:
+    """Measure the flagged tests again in fresh pairs; withdraw the ones that do not hold there."""
+    flagged = {(e.endpoint, t.metric) for e in verdict.endpoints for t in e.tests if t.outcome is Outcome.REGRESSED}
+    names = sorted(f"{endpoint} {metric.value}" for endpoint, metric in flagged)
+    session.notify(f"confirming {', '.join(names)} in {plan.confirm_pairs} fresh pair(s)")
+    pairs = [session.pair(n, "confirm") for n in range(1, plan.confirm_pairs + 1)]
+    check = _judge(plan, pairs, plan.compare.alpha, focus=flagged)
+    held = {(e.endpoint, t.metric) for e in check.endpoints for t in e.tests if t.outcome is Outcome.REGRESSED}
+    session.notify(f"confirmation: {len(held)} of {len(flagged)} flagged test(s) held")
+    confirmation = Confirmation(
+        pairs=sum(p.valid for p in pairs), tests=names,
+        confirmed=sorted(f"{endpoint} {metric.value}" for endpoint, metric in held),
+        run_ids=[r.id for p in pairs for r in (p.base, p.head) if r.id is not None])
+    if held != flagged:
+        verdict = withdraw(verdict, flagged - held,
+                           f"REGRESSED at first, not confirmed in {len(pairs)} fresh pair(s)")
+    return verdict, pairs, confirmation
+
+
+@dataclass(frozen=True)
+class AbRequest:
+    """``perfgate ab`` as asked for on the command line and in the config."""
+
+    loaded: LoadedConfig
+    settings: AbConfig
+    """The config's ``[ab]`` with the command line's values on top."""
+    profile: ResolvedProfile
+    serve: ServeConfig | None
+    cwd: Path
+    base_ref: str | None = None
+
+
+def _base_commit(repo: Path, loaded: LoadedConfig, base_ref: str | None) -> str:
+    if base_ref is not None:
+        commit = resolve_commit(repo, base_ref)
+        if commit is None:
+            raise ConfigError(f"--base {base_ref!r} names no commit in {repo}; pass a branch, tag or SHA")
+        return commit
+    main = loaded.config.main_branch
+    main_commit = resolve_main_branch(repo, main)
+    if main_commit is None:
+        raise ConfigError(f"no branch {main!r} (nor origin/{main}) to take the base from; pass --base REF "
+                          "or set main_branch in the config")
+    base = merge_base(repo, "HEAD", main_commit)
+    if base is None:
+        raise ConfigError(f"HEAD has no merge-base with {main!r}; pass --base REF")
+    return base
+
+
+def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _: None) -> AbResult:
+    """Check the base out beside the current tree, set both trees up, run the A/B, clean up."""
+    loaded, settings = request.loaded, request.settings
+    if request.serve is None:
+        raise ConfigError("perfgate ab serves each version itself: pass --serve CMD with a {port} placeholder "
+                          "and --ready-url (or set [serve] in the config)")
+    if "{port}" not in request.serve.command:
+        raise ConfigError(f"the serve command {request.serve.command!r} has no {{port}} placeholder; each version "
+                          "needs its own port: add {port} where the service takes its port")
+    repo = repository_root(request.cwd)
+    if repo is None:
+        raise ConfigError(f"{request.cwd} is not inside a git repository with commits; perfgate ab compares "
+                          "two commits (run `git init` and commit, or use perfgate run)")
+    check_locustfile(Path(request.profile.locustfile))
+    store.check_writable()
+    base_commit = _base_commit(repo, loaded, request.base_ref)
+    head = read_git_info(repo)
+    if head.commit == base_commit and not head.dirty:
+        notify(f"base and head are the same commit ({base_commit[:10]}): this is an A/A comparison")
+    looks = settings.planned_looks()
+    where = request.cwd.resolve().relative_to(repo)
+    with checked_out(repo, base_commit) as base_tree, tempfile.TemporaryDirectory(prefix="perfgate-ab-") as logs:
+        versions = {"base": Version("base", base_tree, base_tree / where),
+                    "head": Version("head", repo, repo / where)}
+        if settings.setup:
+            for label, version in versions.items():
+                notify(f"setting up the {label} tree: {settings.setup}")
+                run_setup(settings.setup, version.serve_cwd, Path(logs) / f"setup-{label}.log",
+                          what=f"{label} ({version.tree})")
+        plan = AbPlan(profile=request.profile, serve=request.serve, base=versions["base"], head=versions["head"],
+                      compare=loaded.config.compare, looks=looks,
+                      max_time_s=settings.max_time, budgets=loaded.config.budgets,
+                      confirm_pairs=settings.confirm_pairs if settings.confirm else None)
+        notify(f"A/B of base {base_commit[:10]} and head {(head.commit or '')[:10]}"
+               f"{' with uncommitted changes' if head.dirty else ''}: up to {looks[-1]} pairs, "
+               f"looks at {', '.join(map(str, looks))}, at most {plan.max_time_s / 60:g} min")
+        try:
+            return run_ab(plan, store, notify)
+        except Interrupted:
+            raise Interrupted("interrupted; the runs finished before are stored, the unfinished one is not; "
+                              "the base worktree was removed") from None
