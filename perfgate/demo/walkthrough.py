@@ -76,8 +76,12 @@ def _git(repo: Path, *args: str) -> None:
 
 
 def make_demo_repo(repo: Path, *, run_time: str = "10s", slowdown_pct: float = DEMO_SLOWDOWN_PCT,
-                   slow_endpoint: str = DEMO_SLOW_ENDPOINT) -> None:
-    """A git repository whose ``main`` has the demo service and whose branch ``slower`` slows one endpoint."""
+                   slow_endpoint: str = DEMO_SLOW_ENDPOINT, tail_fraction: float = 0.0) -> None:
+    """A git repository whose ``main`` has the demo service and whose branch ``slower`` is slowed down.
+
+    The slowdown is the demo service's knob: ``slow_endpoint`` empty slows every endpoint, and
+    ``tail_fraction`` slows only that share of requests, ten times as much.
+    """
     repo.mkdir(parents=True, exist_ok=True)
     _git(repo, "init", "--quiet")
     shutil.copyfile(bundled_locustfile("demo.py"), repo / "locustfile.py")
@@ -88,9 +92,10 @@ def make_demo_repo(repo: Path, *, run_time: str = "10s", slowdown_pct: float = D
     _git(repo, "add", "-A")
     _git(repo, "commit", "--quiet", "-m", "Demo service")
     _git(repo, "checkout", "--quiet", "-b", "slower")
-    slowdown = ["--slowdown-pct", f"{slowdown_pct:g}", "--slow-endpoint", slow_endpoint]
+    slowdown = ["--slowdown-pct", f"{slowdown_pct:g}", "--slow-endpoint", slow_endpoint,
+                "--slow-tail-fraction", f"{tail_fraction:g}"]
     (repo / "service.py").write_text(SERVICE_PY.format(slowdown=slowdown), encoding="utf-8")
-    _git(repo, "commit", "--quiet", "-am", f"Slow down {slow_endpoint}")
+    _git(repo, "commit", "--quiet", "-am", f"Slow down {slow_endpoint or 'every endpoint'}")
 
 
 def run_demo(out: Console, err: Console, *, output_dir: Path | None, run_time: str, max_pairs: int | None) -> int:
