@@ -100,8 +100,8 @@ class AbResult:
     confirmation_pairs: list[Pair]
 
 
-class _Session:
-    """Runs pairs and keeps the time."""
+class Session:
+    """Runs pairs and keeps the time (also used by calibration, with one build on both sides)."""
 
     def __init__(self, plan: AbPlan, store: Store, notify: Notify) -> None:
         self.plan = plan
@@ -140,8 +140,9 @@ class _Session:
             order = (self.plan.base, self.plan.head) if first_base else (self.plan.head, self.plan.base)
             self.notify(f"pair {number}{' (re-run)' if attempt > 1 else ''}: "
                         f"{order[0].label} then {order[1].label}")
-            runs = {v.label: self._record(v, pair_id, purpose) for v in order}
-            pair = Pair(number=number, base=runs["base"], head=runs["head"], attempts=attempt)
+            first, second = (self._record(v, pair_id, purpose) for v in order)
+            base, head = (first, second) if order[0] is self.plan.base else (second, first)
+            pair = Pair(number=number, base=base, head=head, attempts=attempt)
             if pair.valid or attempt == 2:
                 break
             attempt += 1
@@ -161,7 +162,7 @@ def _sides(plan: AbPlan, pairs: list[Pair]) -> tuple[Side, Side]:
     return sides[0], sides[1]
 
 
-def _judge(plan: AbPlan, pairs: list[Pair], alpha: float,
+def judge(plan: AbPlan, pairs: list[Pair], alpha: float,
            focus: set[tuple[str, Metric]] | None = None) -> Verdict:
     base, head = _sides(plan, pairs)
     config = plan.compare.model_copy(update={"alpha": alpha})
@@ -182,7 +183,7 @@ def _settled(verdict: Verdict) -> str | None:
 
 def run_ab(plan: AbPlan, store: Store, notify: Notify = lambda _: None) -> AbResult:
     """Run pairs until the verdict settles or the budget ends; confirm a regression when asked."""
-    session = _Session(plan, store, notify)
+    session = Session(plan, store, notify)
     alphas = spend_alpha(plan.compare.alpha, plan.looks)
     pairs: list[Pair] = []
     looks_taken: list[int] = []
@@ -203,7 +204,7 @@ def run_ab(plan: AbPlan, store: Store, notify: Notify = lambda _: None) -> AbRes
             break
         looks_taken.append(len(pairs))
         spent.append(look_alpha)
-        verdict = _judge(plan, pairs, look_alpha)
+        verdict = judge(plan, pairs, look_alpha)
         notify(f"look {look + 1} at {len(pairs)} pair(s), α {look_alpha:.4f}: {verdict.outcome.value.upper()}")
         reason = _settled(verdict)
         if reason or out_of_time:
@@ -211,7 +212,7 @@ def run_ab(plan: AbPlan, store: Store, notify: Notify = lambda _: None) -> AbRes
             break
     if verdict is None:
         # Not even two pairs fitted the time budget: judge what there is with all of α.
-        verdict = _judge(plan, pairs, plan.compare.alpha)
+        verdict = judge(plan, pairs, plan.compare.alpha)
         looks_taken, spent, stopped = [len(pairs)], [plan.compare.alpha], "max-time"
 
     confirmation_pairs: list[Pair] = []
@@ -228,13 +229,13 @@ def run_ab(plan: AbPlan, store: Store, notify: Notify = lambda _: None) -> AbRes
                     confirmation_pairs=confirmation_pairs)
 
 
-def _confirm(plan: AbPlan, session: _Session, verdict: Verdict) -> tuple[Verdict, list[Pair], Confirmation]:
+def _confirm(plan: AbPlan, session: Session, verdict: Verdict) -> tuple[Verdict, list[Pair], Confirmation]:
     """Measure the flagged tests again in fresh pairs; withdraw the ones that do not hold there."""
     flagged = {(e.endpoint, t.metric) for e in verdict.endpoints for t in e.tests if t.outcome is Outcome.REGRESSED}
     names = sorted(f"{endpoint} {metric.value}" for endpoint, metric in flagged)
     session.notify(f"confirming {', '.join(names)} in {plan.confirm_pairs} fresh pair(s)")
     pairs = [session.pair(n, "confirm") for n in range(1, plan.confirm_pairs + 1)]
-    check = _judge(plan, pairs, plan.compare.alpha, focus=flagged)
+    check = judge(plan, pairs, plan.compare.alpha, focus=flagged)
     held = {(e.endpoint, t.metric) for e in check.endpoints for t in e.tests if t.outcome is Outcome.REGRESSED}
     session.notify(f"confirmation: {len(held)} of {len(flagged)} flagged test(s) held")
     confirmation = Confirmation(

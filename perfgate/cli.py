@@ -251,6 +251,51 @@ def ab(
     raise typer.Exit(verdict_exit_code(result.verdict, strict=strict))
 
 
+@app.command()
+def calibrate(
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Load profile of each run.")] = None,
+    locustfile: Annotated[str | None, typer.Option("-f", "--locustfile", help="Locustfile to run.")] = None,
+    users: Annotated[int | None, typer.Option("-u", "--users", help="Peak number of users.")] = None,
+    spawn_rate: Annotated[float | None, typer.Option("-r", "--spawn-rate", help="Users started per second.")] = None,
+    run_time: Annotated[str | None, typer.Option("-t", "--run-time", help="Length of each run, e.g. 20s.")] = None,
+    warmup: Annotated[str | None, typer.Option("--warmup", help="Leading time not measured, e.g. 3s.")] = None,
+    serve: Annotated[str | None, typer.Option("--serve", help="Command that starts the service; {port} is "
+                                              "replaced by a free port.")] = None,
+    ready_url: Annotated[str | None, typer.Option("--ready-url", help="URL answering 2xx once the service is "
+                                                  "ready.")] = None,
+    ready_timeout: Annotated[float | None, typer.Option("--ready-timeout", help="Seconds to wait for it.")] = None,
+    pairs: Annotated[int, typer.Option("--pairs", help="A/A pairs to run (at least 3).")] = 6,
+    write: Annotated[bool, typer.Option("--write", help="Add the suggested margins to the config file.")] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    output_format: FormatOption = OutputFormat.text,
+) -> None:
+    """Run A/A pairs of the current build: noise per endpoint, what the gate can detect, suggested margins."""
+    import dataclasses
+    import json
+
+    from perfgate.calibrate import calibrate as run_calibration
+    from perfgate.calibrate import write_margins
+    from perfgate.console import print_calibration
+
+    loaded = load_config(config)
+    serve_config = loaded.serve(serve, ready_url, ready_timeout)
+    overrides = Overrides.from_cli(locustfile=locustfile, users=users, spawn_rate=spawn_rate, run_time=run_time,
+                                   warmup=warmup)
+    resolved = loaded.resolve(profile, overrides, served=True)
+    with _open_store(loaded, db) as store:
+        result = run_calibration(loaded, loaded.ab_settings(), resolved, serve_config, Path.cwd(), pairs, store,
+                                 notify=lambda line: stderr.print(line, markup=False, highlight=False))
+    if output_format is OutputFormat.json:
+        data = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("verdict", "profile")}
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print_calibration(stdout, result, loaded.config.compare.min_requests)
+    if write:
+        path = write_margins(loaded, result)
+        stderr.print(f"wrote the suggested margins to {path}", markup=False)
+
+
 baseline_app = typer.Typer(no_args_is_help=True, help="Accepted baselines: reviewed files in baselines/.")
 app.add_typer(baseline_app, name="baseline")
 

@@ -124,7 +124,7 @@ def _comparison_problems(base: Side, head: Side) -> list[str]:
 
 # -- per-run values -----------------------------------------------------------------------------------
 
-def _run_value(stats: EndpointStats | None, metric: Metric) -> float | None:
+def run_value(stats: EndpointStats | None, metric: Metric) -> float | None:
     """The per-run statistic on the test's scale (log for ratios)."""
     if stats is None or stats.count == 0:
         return None
@@ -206,8 +206,8 @@ def _pending_tests(endpoint: str, base: list[RunValues], head: list[RunValues],
     tests = []
     for metric in metrics:
         margin = config.margin(endpoint, metric.value)
-        b = [_run_value(r.endpoints.get(endpoint), metric) for r in base]
-        h = [_run_value(r.endpoints.get(endpoint), metric) for r in head]
+        b = [run_value(r.endpoints.get(endpoint), metric) for r in base]
+        h = [run_value(r.endpoints.get(endpoint), metric) for r in head]
         if any(v is None for v in (*b, *h)):
             tests.append(_PendingTest(endpoint, metric, None, [], [], margin,
                                       note="no successful request in some run"))

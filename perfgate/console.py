@@ -5,6 +5,7 @@ Nothing here computes a statistic; it only shows records it is given.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from perfgate.verdict import Outcome, SideInfo, Verdict
 
 if TYPE_CHECKING:
     from perfgate.baseline import PinnedBaseline
+    from perfgate.calibrate import Calibration
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 
@@ -216,3 +218,40 @@ def pinned_table(found: list[tuple[Path, PinnedBaseline]]) -> Table:
         table.add_row(escape(path.name), escape(p.profile), p.kind, (p.commit or "-")[:10], str(len(p.runs)),
                       escape(p.accepted_by or "-"), f"{p.accepted_at:%Y-%m-%d %H:%M}", expires, escape(p.reason))
     return table
+
+
+def print_calibration(console: Console, calibration: Calibration, min_requests: int) -> None:
+    """Noise per endpoint and metric, what the gate can detect, and the suggested margins."""
+    p = calibration.profile
+    console.print(f"{calibration.pairs} A/A pair(s) of {p.run_time:g} s runs ({p.warmup:g} s warm-up), {p.users} users; "
+                  f"{calibration.false_regressions} false regression(s) among {calibration.family_size} tests")
+    table = Table(title_justify="left")
+    table.add_column("endpoint", overflow="fold")
+    table.add_column("metric")
+    for column in ("noise", "pair corr.", "A/A", "margin", *(f"detectable @{n}" for n in (3, 6, 10)),
+                   "margin needed"):
+        table.add_column(column, justify="right")
+    for m in calibration.metrics:
+        table.add_row(escape(m.endpoint), m.metric.value, f"{m.noise * 100:.1f} %",
+                      "–" if m.correlation is None else f"{m.correlation:+.2f}",
+                      "REGRESSED" if m.false_regressions else "ok", f"{m.margin * 100:g} %",
+                      *(f"{m.detectable[n] * 100:.0f} %" for n in (3, 6, 10)), f"{m.needed_margin * 100:.1f} %")
+    console.print(table)
+    console.print("[dim]noise: run-to-run standard deviation; pair corr.: what two back-to-back runs share "
+                  "(pairing cancels it); detectable @n: the smallest change found with 90 % power after n "
+                  f"pairs at the current margins and α, spent over the looks {calibration.looks}[/]")
+    suggested = ", ".join(f"{k} {v * 100:g} %" for k, v in sorted(calibration.suggested_margins.items()))
+    console.print(f"suggested margins (each found with 90 % power by the last look): {suggested}")
+    for endpoint, margins in sorted(calibration.endpoint_margins.items()):
+        wider = ", ".join(f"{k} {v * 100:g} %" for k, v in sorted(margins.items()))
+        console.print(f"  noisier than the rest, its own margins: {escape(endpoint)}: {wider}")
+    wanted = 4 * min_requests
+    if calibration.rarest_requests < wanted:
+        measured = p.run_time - p.warmup
+        longer = p.warmup + math.ceil(measured * wanted / max(calibration.rarest_requests, 1))
+        console.print(f"run length: {escape(calibration.rarest_endpoint)} had only {calibration.rarest_requests} "
+                      f"requests in a run; -t {longer:g}s gives it about {wanted} (fewer than {min_requests} make it "
+                      "invalid, few make its quantiles noisy)")
+    else:
+        console.print(f"run length: {p.run_time:g} s gives every endpoint {calibration.rarest_requests}+ requests "
+                      "a run; shorter runs would mean more pairs in the same time")
