@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from perfgate import __version__
-from perfgate.config import LoadedConfig, Overrides, load_config
+from perfgate.config import LoadedConfig, Overrides, ResolvedProfile, ServeConfig, load_config
 from perfgate.console import print_run, progress_display, runs_table
 from perfgate.errors import BaselineError, Interrupted, PerfgateError
 from perfgate.output import write_text_atomic
@@ -49,6 +49,27 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", help="Config file
 DbOption = Annotated[Path | None, typer.Option("--db", help="SQLite store (default: .perfgate/perfgate.db).")]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
 
+ProfileOption = Annotated[str | None, typer.Option("--profile", "-p", help="Load profile (smoke, light, medium, "
+                                                   "heavy, spike, endurance, or one from the config).")]
+LocustfileOption = Annotated[str | None, typer.Option("-f", "--locustfile", help="Locustfile to run.")]
+UsersOption = Annotated[int | None, typer.Option("-u", "--users", help="Peak number of users.")]
+SpawnRateOption = Annotated[float | None, typer.Option("-r", "--spawn-rate", help="Users started per second.")]
+RunTimeOption = Annotated[str | None, typer.Option("-t", "--run-time", help="Run time, e.g. 90s, 5m.")]
+WarmupOption = Annotated[str | None, typer.Option("--warmup", help="Leading time not measured, e.g. 10s.")]
+TagsOption = Annotated[list[str] | None, typer.Option("-T", "--tags", help="Only tasks with these tags.")]
+ExcludeTagsOption = Annotated[list[str] | None, typer.Option("-E", "--exclude-tags", help="No tasks with these tags.")]
+ProcessesOption = Annotated[int | None, typer.Option("--processes", help="Locust processes (master + workers).")]
+ServeOption = Annotated[str | None, typer.Option("--serve", help="Command that starts the service (for ab: in "
+                                                 "each version's tree); {port} is replaced by a free port.")]
+ReadyUrlOption = Annotated[str | None, typer.Option("--ready-url", help="URL answering 2xx once the service is "
+                                                    "ready, e.g. http://127.0.0.1:{port}/health.")]
+ReadyTimeoutOption = Annotated[float | None, typer.Option("--ready-timeout", help="Seconds to wait for it.")]
+StrictOption = Annotated[bool | None, typer.Option("--strict/--no-strict", help="Inconclusive or invalid "
+                                                   "verdicts fail with exit code 3.")]
+OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Also write the verdict to this file "
+                                                   "(format from --format; Markdown for text).")]
+VerdictFormatOption = Annotated[VerdictFormat, typer.Option("--format", help="Output format.")]
+
 
 def _open_store(loaded: LoadedConfig, db: Path | None) -> Store:
     return Store(db if db is not None else loaded.db_path)
@@ -61,6 +82,24 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [v for value in values for v in value.split(",") if v]
 
 
+def _load_profile(config: Path | None, profile: str | None, *, serve: str | None, ready_url: str | None,
+                  ready_timeout: float | None, always_served: bool = False,
+                  **load: object) -> tuple[LoadedConfig, ServeConfig | None, ResolvedProfile]:
+    """The config, the serve settings and the profile, from the file with the command line's load flags on top."""
+    loaded = load_config(config)
+    serve_config = loaded.serve(serve, ready_url, ready_timeout)
+    for key in ("tags", "exclude_tags"):
+        load[key] = _split(load.get(key))  # type: ignore[arg-type]
+    resolved = loaded.resolve(profile, Overrides.from_cli(**load),
+                              served=always_served or serve_config is not None)
+    return loaded, serve_config, resolved
+
+
+def _notify(line: str) -> None:
+    """Progress of a long command (ab, calibrate), one line each, on stderr."""
+    stderr.print(line, markup=False, highlight=False)
+
+
 def _print_record(run: RunRecord, output_format: OutputFormat) -> None:
     if output_format is OutputFormat.json:
         print(run.model_dump_json(indent=2))
@@ -70,34 +109,28 @@ def _print_record(run: RunRecord, output_format: OutputFormat) -> None:
 
 @app.command()
 def run(
-    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Load profile (smoke, light, medium, "
-                                                "heavy, spike, endurance, or one from the config).")] = None,
-    locustfile: Annotated[str | None, typer.Option("-f", "--locustfile", help="Locustfile to run.")] = None,
+    profile: ProfileOption = None,
+    locustfile: LocustfileOption = None,
     host: Annotated[str | None, typer.Option("-H", "--host", help="Base URL of the service under test.")] = None,
-    users: Annotated[int | None, typer.Option("-u", "--users", help="Peak number of users.")] = None,
-    spawn_rate: Annotated[float | None, typer.Option("-r", "--spawn-rate", help="Users started per second.")] = None,
-    run_time: Annotated[str | None, typer.Option("-t", "--run-time", help="Run time, e.g. 90s, 5m.")] = None,
-    warmup: Annotated[str | None, typer.Option("--warmup", help="Leading time not measured, e.g. 10s.")] = None,
-    tags: Annotated[list[str] | None, typer.Option("-T", "--tags", help="Only tasks with these tags.")] = None,
-    exclude_tags: Annotated[list[str] | None, typer.Option("-E", "--exclude-tags",
-                                                           help="No tasks with these tags.")] = None,
-    processes: Annotated[int | None, typer.Option("--processes", help="Locust processes (master + workers).")] = None,
-    serve: Annotated[str | None, typer.Option("--serve", help="Command that starts the service; {port} is "
-                                              "replaced by a free port.")] = None,
-    ready_url: Annotated[str | None, typer.Option("--ready-url", help="URL answering 2xx once the service is "
-                                                  "ready, e.g. http://127.0.0.1:{port}/health.")] = None,
-    ready_timeout: Annotated[float | None, typer.Option("--ready-timeout", help="Seconds to wait for it.")] = None,
+    users: UsersOption = None,
+    spawn_rate: SpawnRateOption = None,
+    run_time: RunTimeOption = None,
+    warmup: WarmupOption = None,
+    tags: TagsOption = None,
+    exclude_tags: ExcludeTagsOption = None,
+    processes: ProcessesOption = None,
+    serve: ServeOption = None,
+    ready_url: ReadyUrlOption = None,
+    ready_timeout: ReadyTimeoutOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
     """Run a load profile headless, record every request, and store the run under the current commit."""
-    loaded = load_config(config)
-    serve_config = loaded.serve(serve, ready_url, ready_timeout)
-    overrides = Overrides.from_cli(locustfile=locustfile, host=host, users=users, spawn_rate=spawn_rate,
-                                   run_time=run_time, warmup=warmup, tags=_split(tags),
-                                   exclude_tags=_split(exclude_tags), processes=processes)
-    resolved = loaded.resolve(profile, overrides, served=serve_config is not None)
+    loaded, serve_config, resolved = _load_profile(
+        config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, locustfile=locustfile,
+        host=host, users=users, spawn_rate=spawn_rate, run_time=run_time, warmup=warmup, tags=tags,
+        exclude_tags=exclude_tags, processes=processes)
     with _open_store(loaded, db) as store:
         with progress_display(stderr) as on_progress:
             recorded = record_run(RunRequest(profile=resolved, repo_dir=Path.cwd(), serve=serve_config,
@@ -149,13 +182,11 @@ def compare(
     head_run: Annotated[list[int] | None, typer.Option("--head-run", help="Head run id (repeatable).")] = None,
     pinned: Annotated[bool | None, typer.Option("--pinned/--no-pinned", help="Force or ignore the pinned "
                                                 "baseline in baselines/<profile>.json.")] = None,
-    strict: Annotated[bool | None, typer.Option("--strict/--no-strict", help="Inconclusive or invalid "
-                                                "comparisons fail with exit code 3.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the verdict to this file "
-                                                "(format from --format).")] = None,
+    strict: StrictOption = None,
+    output: OutputOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
-    output_format: Annotated[VerdictFormat, typer.Option("--format", help="Output format.")] = VerdictFormat.text,
+    output_format: VerdictFormatOption = VerdictFormat.text,
 ) -> None:
     """Compare the head's runs with the baseline's: per endpoint and metric, regressed, unchanged or inconclusive."""
     # The statistics (SciPy) load only for the commands that decide: the others start fast.
@@ -193,22 +224,18 @@ def _render_verdict(verdict, output_format: VerdictFormat, output: Path | None) 
 
 @app.command()
 def ab(
-    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Load profile of each run.")] = None,
-    locustfile: Annotated[str | None, typer.Option("-f", "--locustfile", help="Locustfile to run "
-                                                   "(the head's, for both versions).")] = None,
-    users: Annotated[int | None, typer.Option("-u", "--users", help="Peak number of users.")] = None,
-    spawn_rate: Annotated[float | None, typer.Option("-r", "--spawn-rate", help="Users started per second.")] = None,
-    run_time: Annotated[str | None, typer.Option("-t", "--run-time", help="Length of each run, e.g. 20s.")] = None,
-    warmup: Annotated[str | None, typer.Option("--warmup", help="Leading time not measured, e.g. 3s.")] = None,
-    tags: Annotated[list[str] | None, typer.Option("-T", "--tags", help="Only tasks with these tags.")] = None,
-    exclude_tags: Annotated[list[str] | None, typer.Option("-E", "--exclude-tags",
-                                                           help="No tasks with these tags.")] = None,
-    processes: Annotated[int | None, typer.Option("--processes", help="Locust processes (master + workers).")] = None,
-    serve: Annotated[str | None, typer.Option("--serve", help="Command that starts a version of the service, "
-                                              "run in its tree; {port} is replaced by a free port.")] = None,
-    ready_url: Annotated[str | None, typer.Option("--ready-url", help="URL answering 2xx once the service is "
-                                                  "ready, e.g. http://127.0.0.1:{port}/health.")] = None,
-    ready_timeout: Annotated[float | None, typer.Option("--ready-timeout", help="Seconds to wait for it.")] = None,
+    profile: ProfileOption = None,
+    locustfile: LocustfileOption = None,
+    users: UsersOption = None,
+    spawn_rate: SpawnRateOption = None,
+    run_time: RunTimeOption = None,
+    warmup: WarmupOption = None,
+    tags: TagsOption = None,
+    exclude_tags: ExcludeTagsOption = None,
+    processes: ProcessesOption = None,
+    serve: ServeOption = None,
+    ready_url: ReadyUrlOption = None,
+    ready_timeout: ReadyTimeoutOption = None,
     base: Annotated[str | None, typer.Option("--base", help="Base commit or ref (default: the merge-base "
                                              "with the main branch).")] = None,
     setup: Annotated[str | None, typer.Option("--setup", help="Command run once in each tree before serving "
@@ -221,31 +248,26 @@ def ab(
                                                  "in fresh pairs and report it only if it holds.")] = None,
     confirm_pairs: Annotated[int | None, typer.Option("--confirm-pairs", min=2, help="Pairs of the "
                                                       "confirmation.")] = None,
-    strict: Annotated[bool | None, typer.Option("--strict/--no-strict", help="Inconclusive or invalid "
-                                                "verdicts fail with exit code 3.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the verdict to this file "
-                                                "(format from --format; Markdown for text).")] = None,
+    strict: StrictOption = None,
+    output: OutputOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
-    output_format: Annotated[VerdictFormat, typer.Option("--format", help="Output format.")] = VerdictFormat.text,
+    output_format: VerdictFormatOption = VerdictFormat.text,
 ) -> None:
     """Measure base and head in this job, in balanced pairs, and decide per endpoint with a paired test."""
     from perfgate.ab import AbRequest, ab_in_repository
     from perfgate.compare import exit_code as verdict_exit_code
 
-    loaded = load_config(config)
-    serve_config = loaded.serve(serve, ready_url, ready_timeout)
-    overrides = Overrides.from_cli(locustfile=locustfile, users=users, spawn_rate=spawn_rate, run_time=run_time,
-                                   warmup=warmup, tags=_split(tags), exclude_tags=_split(exclude_tags),
-                                   processes=processes)
-    resolved = loaded.resolve(profile, overrides, served=True)
+    loaded, serve_config, resolved = _load_profile(
+        config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, always_served=True,
+        locustfile=locustfile, users=users, spawn_rate=spawn_rate, run_time=run_time, warmup=warmup, tags=tags,
+        exclude_tags=exclude_tags, processes=processes)
     settings = loaded.ab_settings(looks=looks, max_pairs=max_pairs, max_time=max_time, setup=setup,
                                   confirm=confirm, confirm_pairs=confirm_pairs)
     request = AbRequest(loaded=loaded, settings=settings, profile=resolved, serve=serve_config, cwd=Path.cwd(),
                         base_ref=base)
     with _open_store(loaded, db) as store:
-        result = ab_in_repository(request, store, notify=lambda line: stderr.print(line, markup=False,
-                                                                                   highlight=False))
+        result = ab_in_repository(request, store, notify=_notify)
     _render_verdict(result.verdict, output_format, output)
     strict = loaded.config.compare.strict if strict is None else strict
     raise typer.Exit(verdict_exit_code(result.verdict, strict=strict))
@@ -253,17 +275,18 @@ def ab(
 
 @app.command()
 def calibrate(
-    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Load profile of each run.")] = None,
-    locustfile: Annotated[str | None, typer.Option("-f", "--locustfile", help="Locustfile to run.")] = None,
-    users: Annotated[int | None, typer.Option("-u", "--users", help="Peak number of users.")] = None,
-    spawn_rate: Annotated[float | None, typer.Option("-r", "--spawn-rate", help="Users started per second.")] = None,
-    run_time: Annotated[str | None, typer.Option("-t", "--run-time", help="Length of each run, e.g. 20s.")] = None,
-    warmup: Annotated[str | None, typer.Option("--warmup", help="Leading time not measured, e.g. 3s.")] = None,
-    serve: Annotated[str | None, typer.Option("--serve", help="Command that starts the service; {port} is "
-                                              "replaced by a free port.")] = None,
-    ready_url: Annotated[str | None, typer.Option("--ready-url", help="URL answering 2xx once the service is "
-                                                  "ready.")] = None,
-    ready_timeout: Annotated[float | None, typer.Option("--ready-timeout", help="Seconds to wait for it.")] = None,
+    profile: ProfileOption = None,
+    locustfile: LocustfileOption = None,
+    users: UsersOption = None,
+    spawn_rate: SpawnRateOption = None,
+    run_time: RunTimeOption = None,
+    warmup: WarmupOption = None,
+    tags: TagsOption = None,
+    exclude_tags: ExcludeTagsOption = None,
+    processes: ProcessesOption = None,
+    serve: ServeOption = None,
+    ready_url: ReadyUrlOption = None,
+    ready_timeout: ReadyTimeoutOption = None,
     pairs: Annotated[int, typer.Option("--pairs", help="A/A pairs to run (at least 3).")] = 6,
     write: Annotated[bool, typer.Option("--write", help="Add the suggested margins to the config file.")] = False,
     db: DbOption = None,
@@ -278,14 +301,13 @@ def calibrate(
     from perfgate.calibrate import write_margins
     from perfgate.console import print_calibration
 
-    loaded = load_config(config)
-    serve_config = loaded.serve(serve, ready_url, ready_timeout)
-    overrides = Overrides.from_cli(locustfile=locustfile, users=users, spawn_rate=spawn_rate, run_time=run_time,
-                                   warmup=warmup)
-    resolved = loaded.resolve(profile, overrides, served=True)
+    loaded, serve_config, resolved = _load_profile(
+        config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, always_served=True,
+        locustfile=locustfile, users=users, spawn_rate=spawn_rate, run_time=run_time, warmup=warmup, tags=tags,
+        exclude_tags=exclude_tags, processes=processes)
     with _open_store(loaded, db) as store:
         result = run_calibration(loaded, loaded.ab_settings(), resolved, serve_config, Path.cwd(), pairs, store,
-                                 notify=lambda line: stderr.print(line, markup=False, highlight=False))
+                                 notify=_notify)
     if output_format is OutputFormat.json:
         data = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("verdict", "profile")}
         print(json.dumps(data, indent=2, default=str))
