@@ -34,6 +34,8 @@ from perfgate.store import Store
 from perfgate.verdict import Metric, Outcome, Verdict
 
 POWER = 0.9
+WANTED_REQUESTS_FACTOR = 4
+"""A run should give its rarest endpoint this many times compare.min_requests."""
 REPORTED_PAIRS = (3, 6, 10)
 CALIBRATED_METRICS = (Metric.P50, Metric.P95, Metric.THROUGHPUT)
 
@@ -70,6 +72,10 @@ class Calibration:
     rarest_endpoint: str
     rarest_requests: int
     """Fewest measured requests of an endpoint in one run."""
+    wanted_requests: int
+    """Requests a run should give its rarest endpoint (a few times compare.min_requests)."""
+    suggested_run_time: float | None
+    """Seconds per run that give the rarest endpoint about :data:`WANTED_REQUESTS_FACTOR` × min_requests."""
     verdict: Verdict
 
     @property
@@ -138,9 +144,15 @@ def analyse(pairs: list[Pair], verdict: Verdict, profile: ResolvedProfile, looks
             if value > typical:
                 overrides.setdefault(endpoint, {})[metric.value] = value
     rarest = min(counts, key=counts.get) if counts else "-"
+    wanted = WANTED_REQUESTS_FACTOR * config.min_requests
+    run_time = None
+    if counts and counts[rarest] < wanted:
+        measured = profile.run_time - profile.warmup
+        run_time = profile.warmup + math.ceil(measured * wanted / max(counts[rarest], 1))
     return Calibration(pairs=len(used), profile=profile, looks=looks, family_size=verdict.family_size,
                        metrics=rows, suggested_margins=suggested, endpoint_margins=overrides, rarest_endpoint=rarest,
-                       rarest_requests=counts.get(rarest, 0), verdict=verdict)
+                       rarest_requests=counts.get(rarest, 0), wanted_requests=wanted, suggested_run_time=run_time,
+                       verdict=verdict)
 
 
 def calibrate(loaded: LoadedConfig, settings: AbConfig, profile: ResolvedProfile, serve: ServeConfig | None,
@@ -161,29 +173,39 @@ def calibrate(loaded: LoadedConfig, settings: AbConfig, profile: ResolvedProfile
     return analyse(measured, verdict, profile, settings.planned_looks(), loaded)
 
 
-def margins_toml(calibration: Calibration, pyproject: bool) -> str:
-    prefix = "tool.perfgate.compare" if pyproject else "compare"
+def suggestions_toml(calibration: Calibration, pyproject: bool, *, with_run_time: bool) -> str:
+    root = "tool.perfgate." if pyproject else ""
+    prefix = f"{root}compare"
     lines = [f"# Suggested by perfgate calibrate from {calibration.pairs} A/A pairs "
              f"({calibration.profile.run_time:g} s runs, {calibration.profile.users} users).", f"[{prefix}.margins]"]
     lines += [f"{metric} = {value:g}" for metric, value in sorted(calibration.suggested_margins.items())]
     for endpoint, margins in sorted(calibration.endpoint_margins.items()):
         lines += ["", f"[{prefix}.endpoints.{json.dumps(endpoint)}.margins]"]
         lines += [f"{metric} = {value:g}" for metric, value in sorted(margins.items())]
+    if with_run_time and calibration.suggested_run_time is not None:
+        p = calibration.profile
+        lines += ["", f"[{root}profiles.{json.dumps(p.name)}]", f'run_time = "{calibration.suggested_run_time:g}s"']
     return "\n".join(lines) + "\n"
 
 
-def write_margins(loaded: LoadedConfig, calibration: Calibration) -> Path:
-    """Add the suggested margins to the config file (a new ``perfgate.toml`` when there is none)."""
+def write_suggestions(loaded: LoadedConfig, calibration: Calibration) -> Path:
+    """Add the suggested margins (and run length) to the config file (a new ``perfgate.toml`` when there is none).
+
+    Nothing that is already set is overwritten: a file that sets margins is refused with the lines to
+    paste, and a run length goes in only for a profile the file does not define yet.
+    """
     path = loaded.source or (loaded.root / CONFIG_FILENAME)
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     pyproject = path.name == "pyproject.toml"
     data = tomllib.loads(text) if text else {}
     section = data.get("tool", {}).get("perfgate", {}) if pyproject else data
     compare = section.get("compare", {})
+    with_run_time = calibration.profile.name not in section.get("profiles", {})
     if "margins" in compare or "endpoints" in compare:
         raise ConfigError(f"{path} already sets compare margins; edit them by hand with these values:\n"
-                          + margins_toml(calibration, pyproject))
-    new = text + ("\n" if text and not text.endswith("\n\n") else "") + margins_toml(calibration, pyproject)
+                          + suggestions_toml(calibration, pyproject, with_run_time=False))
+    new = text + ("\n" if text and not text.endswith("\n\n") else "") + \
+        suggestions_toml(calibration, pyproject, with_run_time=with_run_time)
     tomllib.loads(new)  # never write a file that no longer parses
     write_text_atomic(path, new)
     return path

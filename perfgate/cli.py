@@ -288,7 +288,8 @@ def calibrate(
     ready_url: ReadyUrlOption = None,
     ready_timeout: ReadyTimeoutOption = None,
     pairs: Annotated[int, typer.Option("--pairs", help="A/A pairs to run (at least 3).")] = 6,
-    write: Annotated[bool, typer.Option("--write", help="Add the suggested margins to the config file.")] = False,
+    write: Annotated[bool, typer.Option("--write", help="Add the suggested margins (and run length) to the "
+                                        "config file.")] = False,
     db: DbOption = None,
     config: ConfigOption = None,
     output_format: FormatOption = OutputFormat.text,
@@ -298,7 +299,7 @@ def calibrate(
     import json
 
     from perfgate.calibrate import calibrate as run_calibration
-    from perfgate.calibrate import write_margins
+    from perfgate.calibrate import write_suggestions
     from perfgate.console import print_calibration
 
     loaded, serve_config, resolved = _load_profile(
@@ -314,8 +315,8 @@ def calibrate(
     else:
         print_calibration(stdout, result, loaded.config.compare.min_requests)
     if write:
-        path = write_margins(loaded, result)
-        stderr.print(f"wrote the suggested margins to {path}", markup=False)
+        path = write_suggestions(loaded, result)
+        stderr.print(f"wrote the suggestions to {path}", markup=False)
 
 
 baseline_app = typer.Typer(no_args_is_help=True, help="Accepted baselines: reviewed files in baselines/.")

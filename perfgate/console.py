@@ -5,7 +5,6 @@ Nothing here computes a statistic; it only shows records it is given.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Iterator
@@ -245,13 +244,10 @@ def print_calibration(console: Console, calibration: Calibration, min_requests: 
     for endpoint, margins in sorted(calibration.endpoint_margins.items()):
         wider = ", ".join(f"{k} {v * 100:g} %" for k, v in sorted(margins.items()))
         console.print(f"  noisier than the rest, its own margins: {escape(endpoint)}: {wider}")
-    wanted = 4 * min_requests
-    if calibration.rarest_requests < wanted:
-        measured = p.run_time - p.warmup
-        longer = p.warmup + math.ceil(measured * wanted / max(calibration.rarest_requests, 1))
+    if calibration.suggested_run_time is not None:
         console.print(f"run length: {escape(calibration.rarest_endpoint)} had only {calibration.rarest_requests} "
-                      f"requests in a run; -t {longer:g}s gives it about {wanted} (fewer than {min_requests} make it "
-                      "invalid, few make its quantiles noisy)")
+                      f"requests in a run; -t {calibration.suggested_run_time:g}s gives it about "
+                      f"{calibration.wanted_requests} (fewer than {min_requests} make it invalid, few make its quantiles noisy)")
     else:
         console.print(f"run length: {p.run_time:g} s gives every endpoint {calibration.rarest_requests}+ requests "
                       "a run; shorter runs would mean more pairs in the same time")
