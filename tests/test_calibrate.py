@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from conftest import git, run_cli
-from perfgate.config import load_config
+from perfgate.calibrate import Calibration, write_suggestions
+from perfgate.config import ResolvedProfile, load_config
 from perfgate.demo.walkthrough import make_demo_repo
+from perfgate.errors import ConfigError
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_calibrate_reports_noise_and_writes_margins_once(tmp_path: Path) -> None:
     repo = tmp_path / "shop"
     make_demo_repo(repo, slowdown_pct=0)
@@ -43,6 +44,7 @@ def test_calibrate_reports_noise_and_writes_margins_once(tmp_path: Path) -> None
     assert again.code == 2 and "already sets compare margins" in again.stderr
 
 
+@pytest.mark.slow
 def test_demo_shows_the_planted_regression_and_leaves_the_folder_alone(tmp_path: Path) -> None:
     user_repo = tmp_path / "mine"
     user_repo.mkdir()
@@ -65,3 +67,37 @@ def test_demo_shows_the_planted_regression_and_leaves_the_folder_alone(tmp_path:
     assert git(user_repo, "status", "--porcelain", "--ignored") == ""
     assert git(user_repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert list(temp.iterdir()) == []
+
+
+def _calibration(profile: str = "smoke", run_time: float | None = 25.0) -> Calibration:
+    return Calibration(
+        pairs=6, profile=ResolvedProfile(name=profile, locustfile="/x/lf.py", host="http://127.0.0.1:{port}",
+                                         users=5, spawn_rate=5, run_time=15, warmup=2),
+        looks=[3, 6, 10], family_size=12, metrics=[], suggested_margins={"p50": 0.04, "p95": 0.12},
+        endpoint_margins={"GET /items/{id}": {"p95": 0.3}}, rarest_endpoint="GET /ping", rarest_requests=40,
+        wanted_requests=200, suggested_run_time=run_time, verdict=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["perfgate.toml", "pyproject.toml"])
+def test_suggestions_are_added_to_the_config_without_touching_what_is_there(tmp_path: Path, name: str) -> None:
+    section = "[tool.perfgate]\n" if name == "pyproject.toml" else ""
+    prefix = "tool.perfgate." if name == "pyproject.toml" else ""
+    (tmp_path / name).write_text(f'[project]\nname = "x"\n\n{section}profile = "smoke"\n[{prefix}compare]\nalpha = 0.1\n'
+                                 if name == "pyproject.toml" else 'profile = "smoke"\n[compare]\nalpha = 0.1\n')
+    loaded = load_config(start=tmp_path)
+    path = write_suggestions(loaded, _calibration())
+    assert path == tmp_path / name
+    config = load_config(start=tmp_path).config
+    assert config.compare.alpha == 0.1 and config.compare.margin("GET /items", "p50") == 0.04
+    assert config.compare.margin("GET /items/{id}", "p95") == 0.3
+    assert config.profiles["smoke"].run_time == 25.0
+
+    with pytest.raises(ConfigError, match="already sets compare margins"):
+        write_suggestions(load_config(start=tmp_path), _calibration())
+
+
+def test_a_new_config_file_is_made_when_there_is_none(tmp_path: Path) -> None:
+    path = write_suggestions(load_config(start=tmp_path), _calibration(run_time=None))
+    assert path == tmp_path / "perfgate.toml"
+    assert "profiles" not in tomllib.loads(path.read_text())
+    assert load_config(start=tmp_path).config.compare.margin("GET /x", "p95") == 0.12
