@@ -10,7 +10,7 @@ import signal
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from perfgate.output import write_text_atomic
 from perfgate.models import RunRecord
 from perfgate.record import RunRequest, exit_code, record_run
 from perfgate.store import Store
+
+if TYPE_CHECKING:
+    from perfgate.verdict import Verdict
 
 app = typer.Typer(
     name="perfgate", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -192,34 +195,39 @@ def compare(
     # The statistics (SciPy) load only for the commands that decide: the others start fast.
     from perfgate.baseline import select
     from perfgate.compare import compare as compare_sides
-    from perfgate.compare import exit_code as verdict_exit_code
 
     loaded = load_config(config)
     settings = loaded.config.compare
-    strict = settings.strict if strict is None else strict
     with _open_store(loaded, db) as store:
         chosen = select(store, loaded, profile or loaded.config.profile, Path.cwd(), head_ref=head,
                         head_run_ids=head_run, base_ref=base, base_run_ids=base_run, pinned=pinned)
     verdict = compare_sides(chosen.base, chosen.head, settings, budgets=loaded.config.budgets,
                             expected_budgets=chosen.expected_budgets, expected_source=chosen.expected_source,
                             notes=chosen.notes)
-    _render_verdict(verdict, output_format, output)
-    raise typer.Exit(verdict_exit_code(verdict, strict=strict))
+    _deliver_verdict(verdict, loaded, output_format, output, strict)
 
 
-def _render_verdict(verdict, output_format: VerdictFormat, output: Path | None) -> None:
-    """Print the verdict in the chosen format, and write it to ``output`` when asked."""
+def _deliver_verdict(verdict: Verdict, loaded: LoadedConfig, output_format: VerdictFormat, output: Path | None,
+                     strict: bool | None) -> None:
+    """Print the verdict, write it to ``output``, publish it in GitHub Actions, and exit by it."""
+    from perfgate.actions import publish
+    from perfgate.compare import exit_code as verdict_exit_code
     from perfgate.console import print_verdict
     from perfgate.report import render_markdown
 
-    rendered = {VerdictFormat.json: verdict.to_json,
-                VerdictFormat.markdown: lambda: render_markdown(verdict)}
+    settings = loaded.config.report
+    markdown = render_markdown(verdict, marker_id=settings.id, full_report=settings.full_report)
+    rendered = {VerdictFormat.json: verdict.to_json(), VerdictFormat.markdown: markdown}
     if output_format is VerdictFormat.text:
         print_verdict(stdout, verdict)
     else:
-        sys.stdout.write(rendered[output_format]())
+        sys.stdout.write(rendered[output_format])
     if output is not None:
-        write_text_atomic(output, rendered.get(output_format, rendered[VerdictFormat.markdown])())
+        write_text_atomic(output, rendered.get(output_format, markdown))
+    code = verdict_exit_code(verdict, strict=loaded.config.compare.strict if strict is None else strict)
+    publish(verdict=verdict.outcome.value, exit_code=int(code), markdown=markdown,
+            json_text=rendered[VerdictFormat.json], profile=verdict.profile)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -256,7 +264,6 @@ def ab(
 ) -> None:
     """Measure base and head in this job, in balanced pairs, and decide per endpoint with a paired test."""
     from perfgate.ab import AbRequest, ab_in_repository
-    from perfgate.compare import exit_code as verdict_exit_code
 
     loaded, serve_config, resolved = _load_profile(
         config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, always_served=True,
@@ -268,9 +275,7 @@ def ab(
                         base_ref=base)
     with _open_store(loaded, db) as store:
         result = ab_in_repository(request, store, notify=_notify)
-    _render_verdict(result.verdict, output_format, output)
-    strict = loaded.config.compare.strict if strict is None else strict
-    raise typer.Exit(verdict_exit_code(result.verdict, strict=strict))
+    _deliver_verdict(result.verdict, loaded, output_format, output, strict)
 
 
 @app.command()

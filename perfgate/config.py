@@ -235,6 +235,17 @@ class AbConfig(BaseModel):
         return [n for n in self.looks if n < budget] + [budget]
 
 
+class ReportConfig(BaseModel):
+    """How verdicts are presented."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str | None = None
+    """Added to the sticky comment's marker, for several gates of one profile on one pull request."""
+    full_report: str | None = None
+    """Where readers find the full report (a URL or a phrase), named when the comment had to be cut."""
+
+
 class PerfgateConfig(BaseModel):
     """The whole configuration file."""
 
@@ -253,6 +264,7 @@ class PerfgateConfig(BaseModel):
     profiles: dict[str, ProfileOverlay] = Field(default_factory=dict)
     compare: CompareConfig = CompareConfig()
     ab: AbConfig = AbConfig()
+    report: ReportConfig = ReportConfig()
     budgets: list[Budget] = Field(default_factory=list)
 
 

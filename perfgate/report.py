@@ -108,15 +108,98 @@ def _environment() -> jinja2.Environment:
                              keep_trailing_newline=True)
     env.filters.update(md=escape_markdown, change=format_change, value=format_value, failures=format_failures,
                        load=load_summary, age=age)
-    env.filters.update(sequential=sequential_summary)
-    env.globals.update(icons=ICONS, test_of=test_of, Outcome=Outcome)
+    env.filters.update(sequential=sequential_summary, mermaid=_mermaid_safe)
+    env.globals.update(icons=ICONS, test_of=test_of, Outcome=Outcome, Metric=Metric,
+                       detectable_ranges=detectable_ranges)
     return env
 
 
-def marker(profile: str) -> str:
-    """The hidden marker that makes a comment the sticky one for a profile."""
-    return f"<!-- perfgate:verdict profile={escape_markdown(profile)} -->"
+def marker(profile: str, marker_id: str | None = None) -> str:
+    """The hidden marker that makes a comment the sticky one for a profile (and an id, for several gates)."""
+    text = f"perfgate:verdict profile={_marker_safe(profile)}"
+    if marker_id:
+        text += f" id={_marker_safe(marker_id)}"
+    return f"<!-- {text} -->"
 
 
-def render_markdown(verdict: Verdict) -> str:
-    return _environment().get_template("verdict.md.j2").render(v=verdict, marker=marker(verdict.profile))
+def _marker_safe(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._/:-]", "_", value)[:100]
+
+
+def _mermaid_safe(value: object) -> str:
+    """Text inside a quoted Mermaid string: no quotes, backticks or line breaks."""
+    return re.sub(r'["`\\\n\r]', "'", " ".join(str(value).split()))[:80]
+
+
+def detectable_ranges(verdict: Verdict) -> str:
+    """``p50 6–12 %, p95 11–30 %``: the smallest change the runs could call a regression, over endpoints."""
+    parts = []
+    for metric in (Metric.P50, Metric.P95, Metric.P99):
+        values = sorted(t.detectable for e in verdict.endpoints for t in e.tests
+                        if t.metric is metric and t.detectable is not None)
+        if values:
+            low, high = values[0] * 100, values[-1] * 100
+            parts.append(f"{metric.value} {low:.0f} %" if round(low) == round(high) else
+                         f"{metric.value} {low:.0f}–{high:.0f} %")
+    return ", ".join(parts)
+
+
+MAX_COMMENT_CHARS = 65_536
+"""GitHub's limit on a comment's body."""
+DROP_ORDER = ("history", "evidence", "provenance")
+"""Sections dropped whole, least important first, when the verdict is over the limit."""
+_SECTION_NAMES = {"history": "the history charts", "evidence": "the distribution evidence",
+                  "provenance": "how this was decided"}
+
+
+def _length(text: str) -> int:
+    """Length as GitHub counts it (UTF-16 code units: an emoji counts two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def render_markdown(verdict: Verdict, *, marker_id: str | None = None, full_report: str | None = None,
+                    limit: int = MAX_COMMENT_CHARS) -> str:
+    """The PR verdict; over ``limit``, whole sections go (least important first), then table rows, never the marker."""
+    module = _environment().get_template("verdict.md.j2").module
+    top = marker(verdict.profile, marker_id) + "\n"
+    sections = {name: str(getattr(module, name)(verdict)) for name in
+                ("headline", "failures", "reasons", "provenance", "evidence", "history")}
+
+    def assemble(rows: int, dropped: list[str]) -> str:
+        shown = verdict.endpoints[:rows]
+        table = str(module.table(verdict, shown, len(verdict.endpoints) - len(shown)))
+        parts = [top, sections["headline"], table, sections["failures"], sections["reasons"]]
+        parts += [sections[name] for name in ("provenance", "evidence", "history") if name not in dropped]
+        if dropped:
+            what = [_SECTION_NAMES[name] for name in dropped if name in _SECTION_NAMES]
+            if rows < len(verdict.endpoints):
+                what.append(f"{len(verdict.endpoints) - rows} table row(s)")
+            parts.append(str(module.cut(what, full_report)))
+        return "".join(parts)
+
+    dropped: list[str] = []
+    text = assemble(len(verdict.endpoints), dropped)
+    for name in DROP_ORDER:
+        if _length(text) <= limit:
+            return text
+        dropped.append(name)
+        text = assemble(len(verdict.endpoints), dropped)
+    if _length(text) <= limit:
+        return text
+    dropped.append("rows")
+    low, high = 0, len(verdict.endpoints)  # the most rows that fit: worst endpoints first
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _length(assemble(middle, dropped)) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    text = assemble(low, dropped)
+    if _length(text) > limit:  # even the headline and failures are too long: keep the marker, cut the text
+        notice = str(module.cut(["most of the verdict"], full_report))
+        budget = limit - _length(top) - _length(notice) - 1
+        body = text[len(top):]
+        while _length(body) > budget:
+            body = body[: max(0, len(body) - (_length(body) - budget) - 1)]
+        text = top + body + "\n" + notice
+    return text

@@ -205,6 +205,31 @@ class Sequential(BaseModel):
     confirmation: Confirmation | None = None
 
 
+class TrendPoint(BaseModel):
+    """One commit of a branch's history: the median over its runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    commit: str
+    at: datetime
+    """When its newest run was recorded."""
+    value: float
+    runs: int
+
+
+class EndpointTrend(BaseModel):
+    """An endpoint's metric over the commits of a branch, oldest first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoint: str
+    metric: str
+    branch: str
+    points: list[TrendPoint]
+    change_points: list[int] = Field(default_factory=list)
+    """Indexes of points where the level shifted."""
+
+
 class Verdict(BaseModel):
     """Everything a report needs; reports only render it."""
 
@@ -229,6 +254,8 @@ class Verdict(BaseModel):
     created_at: datetime
     sequential: Sequential | None = None
     """Set by ``perfgate ab``: pairs, looks and α spent."""
+    history: list[EndpointTrend] = Field(default_factory=list)
+    """The profile's trend on the main branch, per endpoint, when the store has one."""
 
     def to_json(self) -> str:
         """The verdict for machines: ``verdict`` fields at the top, per endpoint and per test."""

@@ -76,7 +76,8 @@ class CliResult:
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 180) -> CliResult:
     """Run the real ``perfgate`` command in a subprocess, as a user would."""
-    full_env = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
+    # The tests' own CI must not leak into the command: no job summary or outputs of the real workflow.
+    full_env = {k: v for k, v in os.environ.items() if k != "CI" and not k.startswith(("GITHUB_", "RUNNER_"))}
     full_env.update(env or {})
     done = subprocess.run([sys.executable, "-m", "perfgate", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
