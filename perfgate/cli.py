@@ -6,6 +6,7 @@ printed here, once, as one line on stderr; nothing below this module prints erro
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from enum import Enum
@@ -195,15 +196,17 @@ def compare(
     # The statistics (SciPy) load only for the commands that decide: the others start fast.
     from perfgate.baseline import select
     from perfgate.compare import compare as compare_sides
+    from perfgate.history import with_history
 
     loaded = load_config(config)
     settings = loaded.config.compare
     with _open_store(loaded, db) as store:
         chosen = select(store, loaded, profile or loaded.config.profile, Path.cwd(), head_ref=head,
                         head_run_ids=head_run, base_ref=base, base_run_ids=base_run, pinned=pinned)
-    verdict = compare_sides(chosen.base, chosen.head, settings, budgets=loaded.config.budgets,
-                            expected_budgets=chosen.expected_budgets, expected_source=chosen.expected_source,
-                            notes=chosen.notes)
+        verdict = compare_sides(chosen.base, chosen.head, settings, budgets=loaded.config.budgets,
+                                expected_budgets=chosen.expected_budgets, expected_source=chosen.expected_source,
+                                notes=chosen.notes)
+        verdict = with_history(verdict, store, Path.cwd(), loaded.config.main_branch)
     _deliver_verdict(verdict, loaded, output_format, output, strict)
 
 
@@ -264,6 +267,7 @@ def ab(
 ) -> None:
     """Measure base and head in this job, in balanced pairs, and decide per endpoint with a paired test."""
     from perfgate.ab import AbRequest, ab_in_repository
+    from perfgate.history import with_history
 
     loaded, serve_config, resolved = _load_profile(
         config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, always_served=True,
@@ -275,7 +279,8 @@ def ab(
                         base_ref=base)
     with _open_store(loaded, db) as store:
         result = ab_in_repository(request, store, notify=_notify)
-    _deliver_verdict(result.verdict, loaded, output_format, output, strict)
+        verdict = with_history(result.verdict, store, Path.cwd(), loaded.config.main_branch)
+    _deliver_verdict(verdict, loaded, output_format, output, strict)
 
 
 @app.command()
@@ -301,7 +306,6 @@ def calibrate(
 ) -> None:
     """Run A/A pairs of the current build: noise per endpoint, what the gate can detect, suggested margins."""
     import dataclasses
-    import json
 
     from perfgate.calibrate import calibrate as run_calibration
     from perfgate.calibrate import write_suggestions
@@ -322,6 +326,56 @@ def calibrate(
     if write:
         path = write_suggestions(loaded, result)
         stderr.print(f"wrote the suggestions to {path}", markup=False)
+
+
+class HistoryMetric(str, Enum):
+    p50 = "p50"
+    p95 = "p95"
+    p99 = "p99"
+    rps = "rps"
+
+
+@app.command()
+def history(
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile.")] = None,
+    endpoint: Annotated[list[str] | None, typer.Option("--endpoint", "-e", help="Endpoint, e.g. 'GET /items' "
+                                                       "(a glob; repeatable; default: all).")] = None,
+    metric: Annotated[HistoryMetric, typer.Option("--metric", "-m", help="Metric.")] = HistoryMetric.p50,
+    branch: Annotated[str | None, typer.Option("--branch", help="Branch (default: the main branch).")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=2, help="Commits to look back.")] = 30,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    output_format: FormatOption = OutputFormat.text,
+) -> None:
+    """An endpoint's metric over the commits of a branch, with the commits where its level shifted."""
+    import fnmatch
+
+    from perfgate.console import print_history
+    from perfgate.history import branch_runs, trends
+    from perfgate.store import environment_key
+
+    loaded = load_config(config)
+    branch = branch or loaded.config.main_branch
+    profile = profile or loaded.config.profile
+    with _open_store(loaded, db) as store:
+        line = branch_runs(store, Path.cwd(), branch, profile, None, limit=limit)
+    if line:  # one environment: the newest run's, as a comparison would use
+        newest = max((r for _, runs in line for r in runs), key=lambda r: r.started_at)
+        line = [(c, kept) for c, runs in line
+                if (kept := [r for r in runs if environment_key(r.environment) == environment_key(newest.environment)])]
+    keys = sorted({e.stats.key for _, runs in line for r in runs for e in r.endpoints})
+    if endpoint:
+        keys = [k for k in keys if any(fnmatch.fnmatchcase(k, pattern) for pattern in endpoint)]
+    margin = loaded.config.compare.margin("", "throughput" if metric is HistoryMetric.rps else metric.value)
+    found = trends(line, branch, metric=metric.value, endpoints=keys, margin=margin)
+    if not found:
+        raise BaselineError(f"no history of profile {profile!r} on {branch!r} in the store: it needs runs on two "
+                            f"or more of its commits{' for these endpoints' if endpoint else ''}; record them with "
+                            "`perfgate run` on the branch")
+    if output_format is OutputFormat.json:
+        print(json.dumps([t.model_dump(mode="json") for t in found], indent=2))
+    else:
+        print_history(stdout, found)
 
 
 baseline_app = typer.Typer(no_args_is_help=True, help="Accepted baselines: reviewed files in baselines/.")

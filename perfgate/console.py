@@ -22,7 +22,7 @@ from rich.text import Text
 from perfgate.models import RunRecord, median_of_runs
 from perfgate.report import age, format_change, format_failures, format_value, sequential_summary, test_of
 from perfgate.runner import Progress, ProgressCallback
-from perfgate.verdict import Outcome, SideInfo, Verdict
+from perfgate.verdict import EndpointTrend, Outcome, SideInfo, Verdict
 
 if TYPE_CHECKING:
     from perfgate.baseline import PinnedBaseline
@@ -251,3 +251,21 @@ def print_calibration(console: Console, calibration: Calibration, min_requests: 
     else:
         console.print(f"run length: {p.run_time:g} s gives every endpoint {calibration.rarest_requests}+ requests "
                       "a run; shorter runs would mean more pairs in the same time")
+
+
+def print_history(console: Console, trends: list[EndpointTrend]) -> None:
+    """Per endpoint: the metric per commit, oldest first, with the level shifts marked."""
+    for trend in trends:
+        unit = "req/s" if trend.metric == "rps" else "ms"
+        table = Table(title=f"{escape(trend.endpoint)} · {trend.metric} ({unit}) on {escape(trend.branch)}",
+                      title_justify="left")
+        for column in ("commit", "recorded (UTC)", "runs", trend.metric, "vs previous", ""):
+            table.add_column(column, justify="right" if column in ("runs", trend.metric, "vs previous") else "left")
+        previous = None
+        for i, point in enumerate(trend.points):
+            change = "–" if previous is None else f"{(point.value / previous - 1) * 100:+.1f} %"
+            shift = "[bold yellow]◆ level shift[/]" if i in trend.change_points else ""
+            table.add_row(point.commit[:10], f"{point.at:%Y-%m-%d %H:%M}", str(point.runs), f"{point.value:.2f}",
+                          change, shift)
+            previous = point.value
+        console.print(table)
