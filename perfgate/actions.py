@@ -61,11 +61,12 @@ def in_github_actions(environ: Mapping[str, str] | None = None) -> bool:
 
 
 def publish(*, verdict: str, exit_code: int, markdown: str, json_text: str, profile: str,
-            environ: Mapping[str, str] | None = None) -> dict[str, str]:
+            html: str | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """In GitHub Actions: the job summary, the verdict files, and the step outputs that name them.
 
     The files go to ``$RUNNER_TEMP/perfgate`` (or ``.perfgate/reports``) as ``verdict-<profile>.md``
-    and ``.json``, for the next step to upload or post. Returns the outputs written (none outside Actions).
+    and ``.json`` (and the HTML report, ``report-<profile>.html``), for the next step to upload or post.
+    Returns the outputs written (none outside Actions).
     """
     env = environ if environ is not None else os.environ
     if not in_github_actions(env):
@@ -80,5 +81,9 @@ def publish(*, verdict: str, exit_code: int, markdown: str, json_text: str, prof
     write_step_summary(markdown, env)
     outputs = {"verdict": verdict, "exit-code": str(exit_code), "markdown-path": str(markdown_path.resolve()),
                "json-path": str(json_path.resolve())}
+    if html is not None:
+        html_path = folder / f"report-{safe}.html"
+        write_text_atomic(html_path, html)
+        outputs["report-path"] = str(html_path.resolve())
     write_outputs(outputs, env)
     return outputs

@@ -73,6 +73,8 @@ StrictOption = Annotated[bool | None, typer.Option("--strict/--no-strict", help=
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Also write the verdict to this file "
                                                    "(format from --format; Markdown for text).")]
 VerdictFormatOption = Annotated[VerdictFormat, typer.Option("--format", help="Output format.")]
+HtmlOption = Annotated[Path | None, typer.Option("--html", help="Also write the HTML report (charts of every "
+                                                 "run, self-contained) to this file.")]
 
 
 def _open_store(loaded: LoadedConfig, db: Path | None) -> Store:
@@ -188,6 +190,7 @@ def compare(
                                                 "baseline in baselines/<profile>.json.")] = None,
     strict: StrictOption = None,
     output: OutputOption = None,
+    html_path: HtmlOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
     output_format: VerdictFormatOption = VerdictFormat.text,
@@ -207,11 +210,25 @@ def compare(
                                 expected_budgets=chosen.expected_budgets, expected_source=chosen.expected_source,
                                 notes=chosen.notes)
         verdict = with_history(verdict, store, Path.cwd(), loaded.config.main_branch)
-    _deliver_verdict(verdict, loaded, output_format, output, strict)
+        html = _html_report(verdict, store, html_path)
+    _deliver_verdict(verdict, loaded, output_format, output, strict, html)
+
+
+def _html_report(verdict: Verdict, store: Store, path: Path | None) -> str | None:
+    """The HTML report, when asked for or when GitHub Actions will want it; written to ``path`` when given."""
+    from perfgate.actions import in_github_actions
+    from perfgate.html_report import report_for_verdict
+
+    if path is None and not in_github_actions():
+        return None
+    html = report_for_verdict(verdict, store)
+    if path is not None:
+        write_text_atomic(path, html)
+    return html
 
 
 def _deliver_verdict(verdict: Verdict, loaded: LoadedConfig, output_format: VerdictFormat, output: Path | None,
-                     strict: bool | None) -> None:
+                     strict: bool | None, html: str | None = None) -> None:
     """Print the verdict, write it to ``output``, publish it in GitHub Actions, and exit by it."""
     from perfgate.actions import publish
     from perfgate.compare import exit_code as verdict_exit_code
@@ -229,7 +246,7 @@ def _deliver_verdict(verdict: Verdict, loaded: LoadedConfig, output_format: Verd
         write_text_atomic(output, rendered.get(output_format, markdown))
     code = verdict_exit_code(verdict, strict=loaded.config.compare.strict if strict is None else strict)
     publish(verdict=verdict.outcome.value, exit_code=int(code), markdown=markdown,
-            json_text=rendered[VerdictFormat.json], profile=verdict.profile)
+            json_text=rendered[VerdictFormat.json], html=html, profile=verdict.profile)
     raise typer.Exit(code)
 
 
@@ -261,6 +278,7 @@ def ab(
                                                       "confirmation.")] = None,
     strict: StrictOption = None,
     output: OutputOption = None,
+    html_path: HtmlOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
     output_format: VerdictFormatOption = VerdictFormat.text,
@@ -280,7 +298,8 @@ def ab(
     with _open_store(loaded, db) as store:
         result = ab_in_repository(request, store, notify=_notify)
         verdict = with_history(result.verdict, store, Path.cwd(), loaded.config.main_branch)
-    _deliver_verdict(verdict, loaded, output_format, output, strict)
+        html = _html_report(verdict, store, html_path)
+    _deliver_verdict(verdict, loaded, output_format, output, strict, html)
 
 
 @app.command()
@@ -326,6 +345,43 @@ def calibrate(
     if write:
         path = write_suggestions(loaded, result)
         stderr.print(f"wrote the suggestions to {path}", markup=False)
+
+
+@app.command()
+def report(
+    run_id: Annotated[int | None, typer.Argument(help="One run to report on (default: the comparison that "
+                                                 "`perfgate compare` would make).")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path("report.html"),
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile to compare.")] = None,
+    base: Annotated[str | None, typer.Option("--base", help="Baseline commit or ref.")] = None,
+    head: Annotated[str | None, typer.Option("--head", help="Head commit or ref.")] = None,
+    base_run: Annotated[list[int] | None, typer.Option("--base-run", help="Baseline run id (repeatable).")] = None,
+    head_run: Annotated[list[int] | None, typer.Option("--head-run", help="Head run id (repeatable).")] = None,
+    pinned: Annotated[bool | None, typer.Option("--pinned/--no-pinned", help="Force or ignore the pinned "
+                                                "baseline.")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write a self-contained HTML report: the verdict with charts of every run, or one run's charts."""
+    from perfgate.baseline import select
+    from perfgate.compare import compare as compare_sides
+    from perfgate.history import with_history
+    from perfgate.html_report import render_html, report_for_verdict
+
+    loaded = load_config(config)
+    with _open_store(loaded, db) as store:
+        if run_id is not None:
+            html = render_html(verdict=None, base=[], head=[store.get(run_id)], title=f"perfgate · run {run_id}")
+        else:
+            chosen = select(store, loaded, profile or loaded.config.profile, Path.cwd(), head_ref=head,
+                            head_run_ids=head_run, base_ref=base, base_run_ids=base_run, pinned=pinned)
+            verdict = compare_sides(chosen.base, chosen.head, loaded.config.compare, budgets=loaded.config.budgets,
+                                    expected_budgets=chosen.expected_budgets,
+                                    expected_source=chosen.expected_source, notes=chosen.notes)
+            verdict = with_history(verdict, store, Path.cwd(), loaded.config.main_branch)
+            html = report_for_verdict(verdict, store)
+    write_text_atomic(output, html)
+    stdout.print(f"wrote {output}", markup=False)
 
 
 class HistoryMetric(str, Enum):
