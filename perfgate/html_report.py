@@ -88,7 +88,9 @@ def _endpoint_section(endpoint: str, outcome: Outcome | None, base: list[RunReco
                 points = [(b.t, b.p95) for b in result.series if b.p95 is not None]
                 over_time.series.append(Series(f"{label} · run {run.id}", color, downsample(points), width=1.0))
     section.charts.append(render(over_time))
-    spread = Chart(f"{endpoint}: p50 and p95 of each run", "run (in order)", "ms", y_from_zero=False)
+    runs_shown = max(len(base), len(head), 1)
+    spread = Chart(f"{endpoint}: p50 and p95 of each run", "run (in order)", "ms", y_from_zero=False,
+                   x_ticks=[(i, str(i)) for i in range(1, runs_shown + 1)] if runs_shown <= 20 else None)
     for label, color, runs in sides:
         stats = [(i + 1, e.stats) for i, r in enumerate(runs) if (e := r.endpoint(endpoint)) is not None]
         spread.series.append(Series(f"{label} p50", color, [(i, s.p50) for i, s in stats if s.p50]))
@@ -194,7 +196,9 @@ def _html_environment() -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters.update(change=format_change, value=format_value, failures=format_failures, load=load_summary,
                        age=age, sequential=sequential_summary)
-    env.globals.update(icons=ICONS, test_of=test_of, detectable_ranges=detectable_ranges)
+    # A coloured dot rather than an emoji: the report must read the same without an emoji font.
+    env.globals.update(icons={outcome: "●" for outcome in ICONS}, test_of=test_of,
+                       detectable_ranges=detectable_ranges)
     return env
 
 
