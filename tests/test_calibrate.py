@@ -60,6 +60,7 @@ def test_demo_shows_the_planted_regression_and_leaves_the_folder_alone(tmp_path:
     assert result.code in (0, 3), result.stderr  # 3 pairs of short runs may not be enough to call it
     assert "GET /items" in result.stdout and str(out) in result.stdout
     assert (out / "verdict.md").read_text().startswith("<!-- perfgate")
+    assert (out / "report.html").read_text().count('class="pt"') > 100
     verdict = json.loads((out / "verdict.json").read_text())
     items = next(e for e in verdict["endpoints"] if e["endpoint"] == "GET /items")
     assert next(t for t in items["tests"] if t["metric"] == "p50")["change"] > 0.1

@@ -102,6 +102,7 @@ def run_demo(out: Console, err: Console, *, output_dir: Path | None, run_time: s
     """Build the throwaway repository, A/B its two commits, report, clean up; the verdict's exit code."""
     from perfgate.ab import AbRequest, ab_in_repository
     from perfgate.compare import exit_code
+    from perfgate.html_report import report_for_verdict
     from perfgate.config import Overrides, load_config
     from perfgate.console import print_verdict
     from perfgate.output import write_text_atomic
@@ -126,13 +127,14 @@ def run_demo(out: Console, err: Console, *, output_dir: Path | None, run_time: s
         with Store(db) as store:
             result = ab_in_repository(request, store,
                                       notify=lambda line: err.print(line, markup=False, highlight=False))
-    verdict = result.verdict
-    markdown = output_dir / "verdict.md"
-    write_text_atomic(markdown, render_markdown(verdict))
+            verdict = result.verdict
+            write_text_atomic(output_dir / "report.html", report_for_verdict(verdict, store))
+    write_text_atomic(output_dir / "verdict.md", render_markdown(verdict))
     write_text_atomic(output_dir / "verdict.json", verdict.to_json())
     out.print()
     print_verdict(out, verdict)
     out.print(f"\nWritten to {output_dir}:\n"
+              f"  report.html   the full report: distributions, runs over time, the service's CPU and memory\n"
               f"  verdict.md    the Markdown a pull request gets as its comment\n"
               f"  verdict.json  the verdict for machines\n"
               f"  demo.db       every run of the A/B; list them with: perfgate runs --db {db}\n"
