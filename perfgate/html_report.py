@@ -80,13 +80,16 @@ def _endpoint_section(endpoint: str, outcome: Outcome | None, base: list[RunReco
         if merged is not None:
             cdf.series.append(Series(label, color, _cdf(merged)))
     section.charts.append(render(cdf))
-    over_time = Chart(f"{endpoint}: p95 per second within each run", "second of the run", "p95 (ms)")
+    over_time = Chart(f"{endpoint}: p95 (solid) and p50 (dashed) per second within each run",
+                      "second of the run", "ms")
     for label, color, runs in sides:
         for run in runs:
             result = run.endpoint(endpoint)
             if result is not None:
-                points = [(b.t, b.p95) for b in result.series if b.p95 is not None]
-                over_time.series.append(Series(f"{label} · run {run.id}", color, downsample(points), width=1.0))
+                for metric, dashed in (("p95", False), ("p50", True)):
+                    points = [(b.t, getattr(b, metric)) for b in result.series if getattr(b, metric) is not None]
+                    over_time.series.append(Series(f"{label} · run {run.id} {metric}", color, downsample(points),
+                                                   dashed=dashed, width=1.0))
     section.charts.append(render(over_time))
     runs_shown = max(len(base), len(head), 1)
     spread = Chart(f"{endpoint}: p50 and p95 of each run", "run (in order)", "ms", y_from_zero=False,

@@ -126,3 +126,27 @@ def test_the_browser_checks_would_see_a_console_error_and_a_fetch(tmp_path: Path
     done = _chromium(tmp_path, page, "--dump-dom")
     assert any("boom from the page" in line for line in _console_errors(done.stderr))
     assert "http://127.0.0.1:9/x.png" in _requested_urls(tmp_path / "bad-net.json")
+
+
+def test_perfgate_report_writes_the_comparison_or_one_run(git_repo: Path) -> None:
+    from conftest import git, run_cli
+    from perfgate.store import Store
+
+    db = git_repo / "runs.db"
+    base_sha = git(git_repo, "rev-parse", "HEAD")
+    git(git_repo, "checkout", "-q", "-b", "feature")
+    (git_repo / "service.txt").write_text("v2\n")
+    git(git_repo, "commit", "-q", "-am", "v2")
+    with Store(db) as store:
+        for run in _runs(base_sha, range(1, 4), 1.0) + _runs(git(git_repo, "rev-parse", "HEAD"), range(4, 7), 1.3):
+            store.save(run.model_copy(update={"id": None}))
+    result = run_cli("report", "-o", str(git_repo / "r.html"), "--db", str(db), cwd=git_repo)
+    assert result.code == 0, result.stderr
+    html = (git_repo / "r.html").read_text()
+    assert "regressed" in html and "p50 of GET /items rose" in html and html.count('class="pt"') > 200
+    single = run_cli("report", "2", "-o", str(git_repo / "one.html"), "--db", str(db), cwd=git_repo)
+    assert single.code == 0, single.stderr
+    one = (git_repo / "one.html").read_text()
+    assert "perfgate · run 2" in one and "GET /orders" in one
+    missing = run_cli("report", "99", "--db", str(db), cwd=git_repo)
+    assert missing.code == 2 and "no run 99" in missing.stderr
