@@ -384,6 +384,93 @@ def report(
     stdout.print(f"wrote {output}", markup=False)
 
 
+class CommentModeOption(str, Enum):
+    always = "always"
+    on_change = "on-change"
+
+
+class CheckOption(str, Enum):
+    none = "none"
+    check_run = "check-run"
+    status = "status"
+
+
+def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mode: CommentModeOption,
+          check: CheckOption, report_id: str | None, config: Path | None, *, require_head: bool) -> int:
+    """Post the verdict of ``verdict_path``; the verdict's exit code, or 4 when GitHub failed."""
+    import os
+
+    from perfgate.actions import write_step_summary
+    from perfgate.compare import exit_code as verdict_exit_code
+    from perfgate.github import CheckKind, CommentMode, client_from_environment, load_verdict, post_verdict
+    from perfgate.github import pull_request_from_event
+    from perfgate.report import marker, render_markdown
+
+    loaded = load_config(config)
+    settings = loaded.config.report
+    verdict = load_verdict(verdict_path)
+    marker_id = report_id or settings.id
+    markdown = render_markdown(verdict, marker_id=marker_id, full_report=settings.full_report)
+    code = int(verdict_exit_code(verdict, strict=loaded.config.compare.strict))
+    target = pull_request_from_event(os.environ, repo, pr)
+    result = post_verdict(client_from_environment(os.environ), target, verdict, markdown,
+                          marker(verdict.profile, marker_id), exit_code=code, author=author,
+                          mode=CommentMode(mode.value), check=CheckKind(check.value), require_head=require_head)
+    where = f"{target.repository}#{target.number}"
+    if result.comment == "forbidden" or result.check == "forbidden":
+        write_step_summary(markdown)
+        stderr.print(f"perfgate: warning: {result.message}; the verdict is in the job summary", markup=False)
+    if result.comment != "forbidden":
+        stdout.print(f"comment {result.comment} on {where}" + (f": {result.comment_url}" if result.comment_url
+                                                                 else ""), markup=False)
+    if result.check != "none":
+        stdout.print(f"{check.value} {result.check}", markup=False)
+    return code
+
+
+VerdictFileOption = Annotated[Path, typer.Option("--verdict", help="The verdict JSON written by compare or ab "
+                                                 "(--format json -o, or the json-path output).")]
+RepoOption = Annotated[str | None, typer.Option("--repo", help="OWNER/NAME (default: GITHUB_REPOSITORY).")]
+PrOption = Annotated[int | None, typer.Option("--pr", help="Pull request number (default: from the event).")]
+AuthorOption = Annotated[str, typer.Option("--author", help="Login whose comment is the sticky one.")]
+CommentOption = Annotated[CommentModeOption, typer.Option("--mode", help="always: comment on every run; "
+                                                          "on-change: only for a verdict other than unchanged.")]
+CheckKindOption = Annotated[CheckOption, typer.Option("--check", help="Also create a check run or a commit "
+                                                      "status with the verdict.")]
+ReportIdOption = Annotated[str | None, typer.Option("--id", help="Added to the comment's marker (default: "
+                                                    "[report] id).")]
+
+
+@app.command()
+def github(
+    verdict: VerdictFileOption,
+    repo: RepoOption = None,
+    pr: PrOption = None,
+    author: AuthorOption = "github-actions[bot]",
+    mode: CommentOption = CommentModeOption.always,
+    check: CheckKindOption = CheckOption.none,
+    report_id: ReportIdOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Post the verdict as the pull request's sticky comment from the gate's own job; exit by the verdict."""
+    raise typer.Exit(_post(verdict, repo, pr, author, mode, check, report_id, config, require_head=False))
+
+
+@app.command()
+def comment(
+    verdict: VerdictFileOption,
+    repo: RepoOption = None,
+    pr: PrOption = None,
+    author: AuthorOption = "github-actions[bot]",
+    mode: CommentOption = CommentModeOption.always,
+    check: CheckKindOption = CheckOption.none,
+    report_id: ReportIdOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Post a verdict from an artifact (untrusted) to its pull request, only if it is about the PR's current head."""
+    _post(verdict, repo, pr, author, mode, check, report_id, config, require_head=True)
+
+
 class HistoryMetric(str, Enum):
     p50 = "p50"
     p95 = "p95"

@@ -109,3 +109,9 @@ class SetupError(PerfgateError):
     """A setup command (``--setup``) failed in one of the trees."""
 
     exit_code = ExitCode.TOOL
+
+
+class GitHubError(PerfgateError):
+    """GitHub could not be read or written, after retries (a token that may not write is not an error)."""
+
+    exit_code = ExitCode.TOOL

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # In JSON each outcome is called "verdict" (what machines read); in Python it is `outcome`.
 
@@ -137,6 +139,10 @@ class CheckSummary(BaseModel):
     message: str = ""
 
 
+CommitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{4,64}$")]
+"""A commit as git names it: reports put it in code spans, where no escaping applies."""
+
+
 class SideInfo(BaseModel):
     """Provenance of one side of the comparison."""
 
@@ -144,7 +150,7 @@ class SideInfo(BaseModel):
 
     label: str
     """``head``, ``merge-base``, ``ancestor``, ``pinned baseline``, ``--base``, ``runs``..."""
-    commit: str | None
+    commit: CommitSha | None
     branch: str | None = None
     dirty: bool = False
     run_ids: list[int] = Field(default_factory=list)
@@ -210,7 +216,7 @@ class TrendPoint(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    commit: str
+    commit: CommitSha
     at: datetime
     """When its newest run was recorded."""
     value: float

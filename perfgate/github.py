@@ -1,0 +1,232 @@
+"""GitHub: one sticky verdict comment per profile on a pull request, and a check the branch rules can require.
+
+The comment is found by its hidden marker among the comments of the expected author
+(the Actions bot by default), through every page of comments, and edited in place.
+The verdict posted is always re-rendered here from a verdict JSON file validated
+against the verdict model: a file from an artifact is untrusted data, and nothing of
+it reaches the comment except through the escaping of the Markdown renderer.
+
+Base URL from ``GITHUB_API_URL``, token from ``GITHUB_TOKEN`` (never printed, never
+on a command line). A token that cannot write (pull requests from forks get a
+read-only one) does not fail the gate: the result says so and how to enable comments.
+Server errors and rate limits are retried a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from perfgate.errors import ConfigError, GitHubError
+from perfgate.verdict import Outcome, Verdict
+
+DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_AUTHOR = "github-actions[bot]"
+MAX_VERDICT_BYTES = 5_000_000
+RETRIES = 3
+ENABLE_HINT = ("the token cannot write to this pull request (pull requests from forks get a read-only token); "
+               "post from a separate `workflow_run` workflow with `permissions: pull-requests: write` "
+               "(see the README, \"GitHub Action\"), or give this job `pull-requests: write`")
+
+
+class CommentMode(StrEnum):
+    ALWAYS = "always"
+    """Create or update the comment on every run."""
+    ON_CHANGE = "on-change"
+    """Create a comment only for a verdict other than UNCHANGED; a comment that exists is always kept current."""
+
+
+class CheckKind(StrEnum):
+    NONE = "none"
+    CHECK_RUN = "check-run"
+    STATUS = "status"
+
+
+@dataclass(frozen=True)
+class PullRequestRef:
+    repository: str
+    """``owner/name``."""
+    number: int
+    head_sha: str | None = None
+    """The head the event was about (``None``: take the pull request's current head)."""
+
+
+@dataclass(frozen=True)
+class PostResult:
+    comment: str
+    """``created``, ``updated``, ``unchanged``, ``skipped`` (on-change, nothing to say) or ``forbidden``."""
+    comment_url: str | None = None
+    check: str = "none"
+    """``created``, ``forbidden`` or ``none``."""
+    message: str = ""
+
+
+def load_verdict(path: Path) -> Verdict:
+    """A verdict JSON file (perhaps from an artifact: untrusted), validated against the model."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_VERDICT_BYTES:
+            raise ConfigError(f"{path}: {size} bytes is too large for a verdict; pass the verdict JSON "
+                              "written by perfgate compare or ab")
+        return Verdict.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the verdict ({exc.strerror or exc}); check --verdict") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the file"
+        raise ConfigError(f"{path}: not a perfgate verdict ({where}: {first['msg']}); pass the JSON that "
+                          "perfgate compare or ab wrote") from None
+
+
+def pull_request_from_event(environ: Mapping[str, str], repository: str | None = None,
+                            number: int | None = None) -> PullRequestRef:
+    """The pull request of the running workflow's event, unless given explicitly.
+
+    ``pull_request`` events carry it; ``workflow_run`` events carry the run's pull requests
+    (for a fork, GitHub leaves that list empty: pass ``--pr`` from a trusted source then).
+    """
+    repository = repository or environ.get("GITHUB_REPOSITORY")
+    head_sha = None
+    event_path = environ.get("GITHUB_EVENT_PATH")
+    if number is None and event_path:
+        try:
+            event = json.loads(Path(event_path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"GITHUB_EVENT_PATH={event_path}: cannot read the event ({exc})") from None
+        if isinstance(event.get("pull_request"), dict):
+            number = event["pull_request"].get("number")
+            head_sha = (event["pull_request"].get("head") or {}).get("sha")
+        elif isinstance(event.get("workflow_run"), dict):
+            run = event["workflow_run"]
+            pulls = run.get("pull_requests") or []
+            if pulls:
+                number = pulls[0].get("number")
+            head_sha = run.get("head_sha")
+    if not repository or "/" not in repository:
+        raise ConfigError("no repository: pass --repo OWNER/NAME (GITHUB_REPOSITORY is set in GitHub Actions)")
+    if not isinstance(number, int) or number <= 0:
+        raise ConfigError("no pull request: pass --pr NUMBER, or run on a pull_request or workflow_run event")
+    return PullRequestRef(repository=repository, number=number, head_sha=head_sha)
+
+
+def client_from_environment(environ: Mapping[str, str]):  # noqa: ANN201 - github.Github, imported lazily
+    """PyGithub against ``GITHUB_API_URL`` with ``GITHUB_TOKEN``, retrying server errors and rate limits."""
+    import github
+
+    token = environ.get("GITHUB_TOKEN")
+    if not token:
+        raise ConfigError("GITHUB_TOKEN is not set; in a workflow pass `env: GITHUB_TOKEN: ${{ github.token }}`")
+    retry = github.GithubRetry(total=RETRIES, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504),
+                               allowed_methods=None)  # None: retry writes too; a comment edit is idempotent
+    return github.Github(base_url=environ.get("GITHUB_API_URL") or DEFAULT_API_URL, auth=github.Auth.Token(token),
+                         retry=retry, timeout=30, per_page=100)
+
+
+def _forbidden(exc: Exception) -> bool:
+    import github
+
+    return isinstance(exc, github.GithubException) and exc.status == 403 and \
+        not isinstance(exc, github.RateLimitExceededException)
+
+
+def _describe(exc: Exception) -> str:
+    import github
+
+    if isinstance(exc, github.RateLimitExceededException):
+        return "rate limited by GitHub, still after retries"
+    if isinstance(exc, github.GithubException):
+        message = exc.data.get("message") if isinstance(exc.data, dict) else None
+        return f"GitHub answered {exc.status}" + (f" ({message})" if message else "")
+    return f"cannot reach GitHub ({exc.__class__.__name__})"
+
+
+def find_comment(pull, marker: str, author: str):  # noqa: ANN001, ANN201 - PyGithub objects
+    """The newest comment by ``author`` carrying ``marker``, through every page; ``None`` if there is none."""
+    found = None
+    for comment in pull.get_issue_comments():
+        if comment.user is not None and comment.user.login == author and marker in (comment.body or ""):
+            found = comment
+    return found
+
+
+def _conclusion(verdict: Verdict, exit_code: int) -> tuple[str, str]:
+    """(check-run conclusion, commit-status state)."""
+    if exit_code == 0:
+        return ("neutral", "success") if verdict.outcome in (Outcome.INCONCLUSIVE, Outcome.INVALID) \
+            else ("success", "success")
+    return "failure", "failure"
+
+
+def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str, marker: str, *,  # noqa: ANN001
+                 exit_code: int, author: str = DEFAULT_AUTHOR, mode: CommentMode = CommentMode.ALWAYS,
+                 check: CheckKind = CheckKind.NONE, check_name: str | None = None,
+                 require_head: bool = False) -> PostResult:
+    """Create or update the sticky comment (and a check) for ``verdict`` on the pull request.
+
+    ``require_head``: the verdict must be about the pull request's current head (a verdict of an older
+    push is not posted). Raises :class:`GitHubError` for what retries could not fix; a 403 is a result.
+    """
+    import github
+
+    try:
+        repo = client.get_repo(target.repository, lazy=True)
+        pull = repo.get_pull(target.number)
+        head_sha = pull.head.sha
+        measured = verdict.head.commit
+        if require_head and measured != head_sha:
+            raise GitHubError(f"the verdict is about {str(measured)[:10]}, but pull request #{target.number} is "
+                              f"now at {head_sha[:10]}: not posting a stale verdict (a newer run will post)")
+        existing = find_comment(pull, marker, author)
+    except github.GithubException as exc:
+        if _forbidden(exc):
+            return PostResult(comment="forbidden", message=ENABLE_HINT)
+        raise GitHubError(f"cannot read pull request #{target.number} of {target.repository}: "
+                          f"{_describe(exc)}") from None
+    except OSError as exc:
+        raise GitHubError(f"cannot reach GitHub: {exc}") from None
+
+    comment, url, message = "skipped", None, ""
+    try:
+        if existing is not None:
+            if existing.body == markdown:
+                comment, url = "unchanged", existing.html_url
+            else:
+                existing.edit(markdown)
+                comment, url = "updated", existing.html_url
+        elif mode is CommentMode.ALWAYS or verdict.outcome is not Outcome.UNCHANGED:
+            created = pull.create_issue_comment(markdown)
+            comment, url = "created", created.html_url
+    except github.GithubException as exc:
+        if not _forbidden(exc):
+            raise GitHubError(f"cannot write the comment on #{target.number}: {_describe(exc)}") from None
+        comment, message = "forbidden", ENABLE_HINT
+
+    check_result = "none"
+    if check is not CheckKind.NONE:
+        name = check_name or f"perfgate / {verdict.profile}"
+        conclusion, state = _conclusion(verdict, exit_code)
+        try:
+            if check is CheckKind.CHECK_RUN:
+                repo.create_check_run(name=name, head_sha=head_sha, status="completed", conclusion=conclusion,
+                                      output={"title": verdict.headline[:250], "summary": markdown[:65_000]})
+            else:
+                repo.get_commit(head_sha).create_status(state=state, context=name,
+                                                        description=verdict.headline[:140])
+            check_result = "created"
+        except github.GithubException as exc:
+            if not _forbidden(exc):
+                raise GitHubError(f"cannot create the {check.value} on {head_sha[:10]}: {_describe(exc)}") from None
+            check_result = "forbidden"
+            message = message or (f"the token cannot create a {check.value}; give the job "
+                                  f"`{'checks' if check is CheckKind.CHECK_RUN else 'statuses'}: write`")
+    return PostResult(comment=comment, comment_url=url, check=check_result, message=message)
+
+
+def environment() -> Mapping[str, str]:
+    return os.environ
