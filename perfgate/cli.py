@@ -396,7 +396,8 @@ class CheckOption(str, Enum):
 
 
 def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mode: CommentModeOption,
-          check: CheckOption, report_id: str | None, config: Path | None, *, require_head: bool) -> int:
+          check: CheckOption, report_id: str | None, config: Path | None, *, require_head: bool,
+          head_sha: str | None = None) -> int:
     """Post the verdict of ``verdict_path``; the verdict's exit code, or 4 when GitHub failed."""
     import os
 
@@ -412,7 +413,7 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
     marker_id = report_id or settings.id
     markdown = render_markdown(verdict, marker_id=marker_id, full_report=settings.full_report)
     code = int(verdict_exit_code(verdict, strict=loaded.config.compare.strict))
-    target = pull_request_from_event(os.environ, repo, pr)
+    target = pull_request_from_event(os.environ, repo, pr, head_sha)
     result = post_verdict(client_from_environment(os.environ), target, verdict, markdown,
                           marker(verdict.profile, marker_id), exit_code=code, author=author,
                           mode=CommentMode(mode.value), check=CheckKind(check.value), require_head=require_head)
@@ -465,10 +466,12 @@ def comment(
     mode: CommentOption = CommentModeOption.always,
     check: CheckKindOption = CheckOption.none,
     report_id: ReportIdOption = None,
+    head_sha: Annotated[str | None, typer.Option("--head-sha", help="The head the measuring workflow ran for "
+                                                 "(default: from the workflow_run event).")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Post a verdict from an artifact (untrusted) to its pull request, only if it is about the PR's current head."""
-    _post(verdict, repo, pr, author, mode, check, report_id, config, require_head=True)
+    _post(verdict, repo, pr, author, mode, check, report_id, config, require_head=True, head_sha=head_sha)
 
 
 class HistoryMetric(str, Enum):

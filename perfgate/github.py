@@ -85,29 +85,32 @@ def load_verdict(path: Path) -> Verdict:
 
 
 def pull_request_from_event(environ: Mapping[str, str], repository: str | None = None,
-                            number: int | None = None) -> PullRequestRef:
-    """The pull request of the running workflow's event, unless given explicitly.
+                            number: int | None = None, head_sha: str | None = None) -> PullRequestRef:
+    """The pull request and head of the running workflow's event; flags given explicitly win.
 
-    ``pull_request`` events carry it; ``workflow_run`` events carry the run's pull requests
-    (for a fork, GitHub leaves that list empty: pass ``--pr`` from a trusted source then).
+    ``pull_request`` events carry both; ``workflow_run`` events carry the head the run was for and
+    the run's pull requests (an empty list for a fork: pass ``--pr``; the head is then what proves
+    that the number names the right pull request).
     """
     repository = repository or environ.get("GITHUB_REPOSITORY")
-    head_sha = None
     event_path = environ.get("GITHUB_EVENT_PATH")
-    if number is None and event_path:
+    event_number, event_sha = None, None
+    if event_path:
         try:
             event = json.loads(Path(event_path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"GITHUB_EVENT_PATH={event_path}: cannot read the event ({exc})") from None
         if isinstance(event.get("pull_request"), dict):
-            number = event["pull_request"].get("number")
-            head_sha = (event["pull_request"].get("head") or {}).get("sha")
+            event_number = event["pull_request"].get("number")
+            event_sha = (event["pull_request"].get("head") or {}).get("sha")
         elif isinstance(event.get("workflow_run"), dict):
             run = event["workflow_run"]
             pulls = run.get("pull_requests") or []
             if pulls:
-                number = pulls[0].get("number")
-            head_sha = run.get("head_sha")
+                event_number = pulls[0].get("number")
+            event_sha = run.get("head_sha")
+    number = number if number is not None else event_number
+    head_sha = head_sha or event_sha
     if not repository or "/" not in repository:
         raise ConfigError("no repository: pass --repo OWNER/NAME (GITHUB_REPOSITORY is set in GitHub Actions)")
     if not isinstance(number, int) or number <= 0:
@@ -122,8 +125,11 @@ def client_from_environment(environ: Mapping[str, str]):  # noqa: ANN201 - githu
     token = environ.get("GITHUB_TOKEN")
     if not token:
         raise ConfigError("GITHUB_TOKEN is not set; in a workflow pass `env: GITHUB_TOKEN: ${{ github.token }}`")
-    retry = github.GithubRetry(total=RETRIES, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504),
-                               allowed_methods=None)  # None: retry writes too; a comment edit is idempotent
+    # Server errors and rate limits (GithubRetry adds 403 rate limits itself) are retried, edits included.
+    # A create retried after a 5xx the server had in fact carried out can leave a second comment; the
+    # sticky search takes the newest, so later runs still keep one comment current.
+    retry = github.GithubRetry(total=RETRIES, backoff_factor=0.5, status_forcelist=[500, 502, 503, 504],
+                               allowed_methods={"GET", "HEAD", "POST", "PATCH"})
     return github.Github(base_url=environ.get("GITHUB_API_URL") or DEFAULT_API_URL, auth=github.Auth.Token(token),
                          retry=retry, timeout=30, per_page=100)
 
@@ -137,9 +143,12 @@ def _forbidden(exc: Exception) -> bool:
 
 def _describe(exc: Exception) -> str:
     import github
+    import requests
 
+    if isinstance(exc, requests.exceptions.RetryError):  # what urllib3 raises when the retries are used up
+        return f"GitHub still failed after {RETRIES} retries ({exc.__class__.__name__}: server errors or rate limit)"
     if isinstance(exc, github.RateLimitExceededException):
-        return "rate limited by GitHub, still after retries"
+        return "rate limited by GitHub"
     if isinstance(exc, github.GithubException):
         message = exc.data.get("message") if isinstance(exc.data, dict) else None
         return f"GitHub answered {exc.status}" + (f" ({message})" if message else "")
@@ -175,21 +184,22 @@ def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str
     import github
 
     try:
-        repo = client.get_repo(target.repository, lazy=True)
+        repo = client.get_repo(target.repository)
         pull = repo.get_pull(target.number)
         head_sha = pull.head.sha
         measured = verdict.head.commit
+        if require_head and target.head_sha and head_sha != target.head_sha:
+            raise GitHubError(f"pull request #{target.number} is at {head_sha[:10]}, not at the {target.head_sha[:10]} "
+                              "this workflow ran for: not posting (a newer run will post)")
         if require_head and measured != head_sha:
             raise GitHubError(f"the verdict is about {str(measured)[:10]}, but pull request #{target.number} is "
                               f"now at {head_sha[:10]}: not posting a stale verdict (a newer run will post)")
         existing = find_comment(pull, marker, author)
-    except github.GithubException as exc:
+    except (github.GithubException, OSError) as exc:
         if _forbidden(exc):
             return PostResult(comment="forbidden", message=ENABLE_HINT)
         raise GitHubError(f"cannot read pull request #{target.number} of {target.repository}: "
                           f"{_describe(exc)}") from None
-    except OSError as exc:
-        raise GitHubError(f"cannot reach GitHub: {exc}") from None
 
     comment, url, message = "skipped", None, ""
     try:
@@ -202,7 +212,7 @@ def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str
         elif mode is CommentMode.ALWAYS or verdict.outcome is not Outcome.UNCHANGED:
             created = pull.create_issue_comment(markdown)
             comment, url = "created", created.html_url
-    except github.GithubException as exc:
+    except (github.GithubException, OSError) as exc:
         if not _forbidden(exc):
             raise GitHubError(f"cannot write the comment on #{target.number}: {_describe(exc)}") from None
         comment, message = "forbidden", ENABLE_HINT
@@ -219,7 +229,7 @@ def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str
                 repo.get_commit(head_sha).create_status(state=state, context=name,
                                                         description=verdict.headline[:140])
             check_result = "created"
-        except github.GithubException as exc:
+        except (github.GithubException, OSError) as exc:
             if not _forbidden(exc):
                 raise GitHubError(f"cannot create the {check.value} on {head_sha[:10]}: {_describe(exc)}") from None
             check_result = "forbidden"

@@ -1,0 +1,144 @@
+"""`perfgate github` and `perfgate comment` with the real PyGithub against a fake GitHub REST server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from fake_github import FakeGitHub
+from perfgate.compare import compare
+from perfgate.config import CompareConfig
+from perfgate.report import marker
+from perfgate.verdict import Outcome, Verdict
+from synthetic import synthetic_side
+
+HEAD = "a1" * 20
+MARKER = marker("smoke")
+PR = 7
+
+
+def _verdict(tmp_path: Path, name: str, *, shift: float, head: str = HEAD, noise: float = 0.03) -> Path:
+    rng = np.random.default_rng(len(name))
+    base = synthetic_side(rng, runs=8, endpoints=3, label="merge-base", run_noise=noise)
+    side = synthetic_side(rng, runs=8, endpoints=3, shift={1: shift}, run_noise=noise)
+    verdict = compare(base, side.__class__(**{**side.__dict__, "info": side.info.model_copy(update={"commit": head})}),
+                      CompareConfig())
+    path = tmp_path / f"{name}.json"
+    path.write_text(verdict.to_json())
+    return path
+
+
+@pytest.fixture
+def fake() -> FakeGitHub:
+    with FakeGitHub().start() as server:
+        server.add_pull(PR, HEAD)
+        for i in range(150):  # two pages (of 100) of other people's comments before ours
+            server.add_comment(PR, f"review note {i}", login=f"reviewer{i % 4}")
+        yield server
+
+
+def _env(fake: FakeGitHub, tmp_path: Path, event: dict | None = None) -> dict[str, str]:
+    event_path = tmp_path / "event.json"
+    event_path.write_text(json.dumps(event if event is not None else
+                                     {"pull_request": {"number": PR, "head": {"sha": HEAD}}}))
+    summary = tmp_path / "summary.md"
+    return {"GITHUB_API_URL": fake.url, "GITHUB_TOKEN": "t0ken", "GITHUB_REPOSITORY": "acme/shop",
+            "GITHUB_EVENT_PATH": str(event_path), "GITHUB_STEP_SUMMARY": str(summary)}
+
+
+def _ours(fake: FakeGitHub) -> list[dict]:
+    return [c for c in fake.comments(PR) if c["user"]["login"] == "github-actions[bot]" and MARKER in c["body"]]
+
+
+def test_two_gate_runs_leave_one_comment_edited_and_another_bots_alone(fake: FakeGitHub, tmp_path: Path) -> None:
+    other = fake.add_comment(PR, MARKER + "\nan old verdict by someone else", login="other-bot[bot]", user_type="Bot")
+    env = _env(fake, tmp_path)
+    first = run_cli("github", "--verdict", str(_verdict(tmp_path, "slower", shift=0.3)), cwd=tmp_path, env=env)
+    assert first.code == 1, first.stderr  # exit by the verdict: regressed
+    assert "comment created" in first.stdout
+    second = run_cli("github", "--verdict", str(_verdict(tmp_path, "fixed", shift=0.0)), cwd=tmp_path, env=env)
+    assert second.code == 0, second.stderr
+    assert "comment updated" in second.stdout
+    (ours,) = _ours(fake)
+    assert "REGRESSED" not in ours["body"].split("\n")[1]
+    assert next(c for c in fake.comments(PR) if c["id"] == other)["body"].endswith("by someone else")
+    writes = [(m, p) for m, p in fake.requests if m in ("POST", "PATCH")]
+    assert [m for m, _ in writes] == ["POST", "PATCH"]
+    assert any(m == "GET" and "/issues/7/comments" in p and "page=2" in p for m, p in fake.requests)
+    again = run_cli("github", "--verdict", str(tmp_path / "fixed.json"), cwd=tmp_path, env=env)
+    assert "comment unchanged" in again.stdout and len(_ours(fake)) == 1
+
+
+def test_on_change_mode_does_not_start_a_comment_for_an_unchanged_verdict(fake: FakeGitHub, tmp_path: Path) -> None:
+    env = _env(fake, tmp_path)
+    same = _verdict(tmp_path, "same", shift=0.0, noise=0.003)
+    assert json.loads(same.read_text())["verdict"] == "unchanged"
+    quiet = run_cli("github", "--verdict", str(same), "--mode", "on-change", cwd=tmp_path, env=env)
+    assert quiet.code == 0 and "comment skipped" in quiet.stdout and _ours(fake) == []
+
+
+def test_a_read_only_token_keeps_the_verdicts_exit_code_and_writes_the_summary(fake: FakeGitHub,
+                                                                              tmp_path: Path) -> None:
+    fake.fail_next("POST", "/repos/acme/shop/issues/7/comments", 403)
+    env = _env(fake, tmp_path)
+    result = run_cli("github", "--verdict", str(_verdict(tmp_path, "slower", shift=0.3)), cwd=tmp_path, env=env)
+    assert result.code == 1, result.stderr
+    assert "workflow_run" in result.stderr and "pull-requests: write" in result.stderr
+    assert "t0ken" not in result.stderr + result.stdout
+    assert (tmp_path / "summary.md").read_text().startswith(MARKER)
+    assert _ours(fake) == []
+
+
+def test_server_errors_and_rate_limits_are_retried_then_reported(fake: FakeGitHub, tmp_path: Path) -> None:
+    env = _env(fake, tmp_path)
+    verdict = str(_verdict(tmp_path, "slower", shift=0.3))
+    fake.fail_next("GET", "/repos/acme/shop/pulls/7", 500, times=2)
+    fake.fail_next("POST", "/repos/acme/shop/issues/7/comments", 403, rate_limited=True)
+    recovered = run_cli("github", "--verdict", verdict, cwd=tmp_path, env=env)
+    assert recovered.code == 1 and "comment created" in recovered.stdout, recovered.stderr
+    assert len(_ours(fake)) == 1
+
+    fake.fail_next("GET", "/repos/acme/shop/pulls/7", 502, times=10)
+    failed = run_cli("github", "--verdict", verdict, cwd=tmp_path, env=env)
+    assert failed.code == 4 and "after 3 retries" in failed.stderr
+    assert len(failed.stderr.strip().splitlines()[-1]) < 400 and "Traceback" not in failed.stderr
+    gets = [p for m, p in fake.requests if m == "GET" and p.startswith("/repos/acme/shop/pulls/7")]
+    assert 4 <= len(gets) - 3 <= 5  # bounded: the first try and three retries
+
+
+def test_comment_posts_a_verdict_only_for_the_pull_requests_current_head(fake: FakeGitHub, tmp_path: Path) -> None:
+    run_event = {"workflow_run": {"head_sha": HEAD, "pull_requests": []}}
+    env = _env(fake, tmp_path, run_event)
+    stale = run_cli("comment", "--verdict", str(_verdict(tmp_path, "old", shift=0.3, head="b2" * 20)),
+                    "--pr", str(PR), "--check", "check-run", cwd=tmp_path, env=env)
+    assert stale.code == 4 and "not posting a stale verdict" in stale.stderr and _ours(fake) == []
+    posted = run_cli("comment", "--verdict", str(_verdict(tmp_path, "new", shift=0.3)), "--pr", str(PR),
+                     "--check", "check-run", cwd=tmp_path, env=env)
+    assert posted.code == 0, posted.stderr
+    assert len(_ours(fake)) == 1 and fake.check_runs[0]["conclusion"] == "failure"
+    assert fake.check_runs[0]["head_sha"] == HEAD
+
+    moved = _env(fake, tmp_path, {"workflow_run": {"head_sha": "c3" * 20, "pull_requests": []}})
+    other_pr = run_cli("comment", "--verdict", str(tmp_path / "new.json"), "--pr", str(PR), cwd=tmp_path, env=moved)
+    assert other_pr.code == 4 and "not at the" in other_pr.stderr
+
+
+def test_an_untrusted_verdict_file_is_validated_and_re_rendered(fake: FakeGitHub, tmp_path: Path) -> None:
+    env = _env(fake, tmp_path, {"workflow_run": {"head_sha": HEAD, "pull_requests": [{"number": PR}]}})
+    good = json.loads(_verdict(tmp_path, "v", shift=0.3).read_text())
+    hostile = dict(good, head={**good["head"], "commit": "`@everyone` <img src=x>"})
+    (tmp_path / "hostile.json").write_text(json.dumps(hostile))
+    refused = run_cli("comment", "--verdict", str(tmp_path / "hostile.json"), cwd=tmp_path, env=env)
+    assert refused.code == 2 and "not a perfgate verdict" in refused.stderr and _ours(fake) == []
+
+    sneaky = dict(good, headline="@everyone <script>x</script> | ping")
+    (tmp_path / "sneaky.json").write_text(json.dumps(sneaky))
+    posted = run_cli("comment", "--verdict", str(tmp_path / "sneaky.json"), cwd=tmp_path, env=env)
+    assert posted.code == 0, posted.stderr
+    (ours,) = _ours(fake)
+    assert "@everyone" not in ours["body"] and "<script>" not in ours["body"]
+    assert Verdict.model_validate(sneaky).outcome is Outcome.REGRESSED
