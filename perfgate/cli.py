@@ -397,7 +397,7 @@ class CheckOption(str, Enum):
 
 def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mode: CommentModeOption,
           check: CheckOption, report_id: str | None, config: Path | None, *, require_head: bool,
-          head_sha: str | None = None) -> int:
+          head_sha: str | None = None, post_comment: bool = True) -> int:
     """Post the verdict of ``verdict_path``; the verdict's exit code, or 4 when GitHub failed."""
     import os
 
@@ -416,12 +416,13 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
     target = pull_request_from_event(os.environ, repo, pr, head_sha)
     result = post_verdict(client_from_environment(os.environ), target, verdict, markdown,
                           marker(verdict.profile, marker_id), exit_code=code, author=author,
-                          mode=CommentMode(mode.value), check=CheckKind(check.value), require_head=require_head)
+                          mode=CommentMode(mode.value), check=CheckKind(check.value), require_head=require_head,
+                          comment=post_comment)
     where = f"{target.repository}#{target.number}"
     if result.comment == "forbidden" or result.check == "forbidden":
         write_step_summary(markdown)
         stderr.print(f"perfgate: warning: {result.message}; the verdict is in the job summary", markup=False)
-    if result.comment != "forbidden":
+    if result.comment not in ("forbidden", "off"):
         stdout.print(f"comment {result.comment} on {where}" + (f": {result.comment_url}" if result.comment_url
                                                                  else ""), markup=False)
     if result.check != "none":
@@ -451,10 +452,13 @@ def github(
     mode: CommentOption = CommentModeOption.always,
     check: CheckKindOption = CheckOption.none,
     report_id: ReportIdOption = None,
+    post_comment: Annotated[bool, typer.Option("--comment/--no-comment", help="Post the comment (off: only "
+                                               "the check).")] = True,
     config: ConfigOption = None,
 ) -> None:
     """Post the verdict as the pull request's sticky comment from the gate's own job; exit by the verdict."""
-    raise typer.Exit(_post(verdict, repo, pr, author, mode, check, report_id, config, require_head=False))
+    raise typer.Exit(_post(verdict, repo, pr, author, mode, check, report_id, config, require_head=False,
+                           post_comment=post_comment))
 
 
 @app.command()

@@ -60,7 +60,7 @@ class PullRequestRef:
 @dataclass(frozen=True)
 class PostResult:
     comment: str
-    """``created``, ``updated``, ``unchanged``, ``skipped`` (on-change, nothing to say) or ``forbidden``."""
+    """``created``, ``updated``, ``unchanged``, ``skipped`` (on-change, nothing to say), ``off`` or ``forbidden``."""
     comment_url: str | None = None
     check: str = "none"
     """``created``, ``forbidden`` or ``none``."""
@@ -175,7 +175,7 @@ def _conclusion(verdict: Verdict, exit_code: int) -> tuple[str, str]:
 def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str, marker: str, *,  # noqa: ANN001
                  exit_code: int, author: str = DEFAULT_AUTHOR, mode: CommentMode = CommentMode.ALWAYS,
                  check: CheckKind = CheckKind.NONE, check_name: str | None = None,
-                 require_head: bool = False) -> PostResult:
+                 require_head: bool = False, comment: bool = True) -> PostResult:
     """Create or update the sticky comment (and a check) for ``verdict`` on the pull request.
 
     ``require_head``: the verdict must be about the pull request's current head (a verdict of an older
@@ -201,21 +201,23 @@ def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str
         raise GitHubError(f"cannot read pull request #{target.number} of {target.repository}: "
                           f"{_describe(exc)}") from None
 
-    comment, url, message = "skipped", None, ""
+    state, url, message = "skipped", None, ""
     try:
-        if existing is not None:
+        if not comment:
+            state = "off"
+        elif existing is not None:
             if existing.body == markdown:
-                comment, url = "unchanged", existing.html_url
+                state, url = "unchanged", existing.html_url
             else:
                 existing.edit(markdown)
-                comment, url = "updated", existing.html_url
+                state, url = "updated", existing.html_url
         elif mode is CommentMode.ALWAYS or verdict.outcome is not Outcome.UNCHANGED:
             created = pull.create_issue_comment(markdown)
-            comment, url = "created", created.html_url
+            state, url = "created", created.html_url
     except (github.GithubException, OSError) as exc:
         if not _forbidden(exc):
             raise GitHubError(f"cannot write the comment on #{target.number}: {_describe(exc)}") from None
-        comment, message = "forbidden", ENABLE_HINT
+        state, message = "forbidden", ENABLE_HINT
 
     check_result = "none"
     if check is not CheckKind.NONE:
@@ -235,7 +237,7 @@ def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str
             check_result = "forbidden"
             message = message or (f"the token cannot create a {check.value}; give the job "
                                   f"`{'checks' if check is CheckKind.CHECK_RUN else 'statuses'}: write`")
-    return PostResult(comment=comment, comment_url=url, check=check_result, message=message)
+    return PostResult(comment=state, comment_url=url, check=check_result, message=message)
 
 
 def environment() -> Mapping[str, str]:
