@@ -26,6 +26,7 @@ from perfgate.compare import RunValues, Side, side_from_runs
 from perfgate.config import Budget, LoadedConfig, parse_duration
 from perfgate.errors import BaselineError, ConfigError, RunNotFoundError
 from perfgate.gitinfo import (
+    changed_files,
     first_parent_ancestors,
     in_repository,
     merge_base,
@@ -37,7 +38,7 @@ from perfgate.gitinfo import (
 from perfgate.models import EndpointStats, EnvironmentFingerprint, RunRecord
 from perfgate.output import write_text_atomic
 from perfgate.store import Store, environment_key
-from perfgate.verdict import SideInfo
+from perfgate.verdict import BaselineChange, SideInfo
 
 FILE_FORMAT = 1
 
@@ -377,3 +378,37 @@ def _first_error(exc: Exception) -> str:
         item = exc.errors()[0]
         return f"{'.'.join(map(str, item['loc']))}: {item['msg']}"
     return str(exc)
+
+
+def changed_baselines(loaded: LoadedConfig, repo: Path) -> list[BaselineChange]:
+    """Pinned baselines this branch adds or changes against its merge-base with the main branch.
+
+    A pull request that accepts a new baseline says so in its verdict, with who accepted it and why,
+    so that reviewers approve the new baseline knowingly.
+    """
+    main = resolve_main_branch(repo, loaded.config.main_branch)
+    head = read_git_info(repo).commit
+    base = merge_base(repo, head, main) if main and head else None
+    if base is None:
+        return []
+    changed = changed_files(repo, base, loaded.baselines_dir)
+    result = []
+    for path in changed:
+        try:
+            pinned = read_pinned(path)
+        except BaselineError as exc:
+            result.append(BaselineChange(file=_relative(path, repo), profile=path.stem, kind="unreadable",
+                                         reason=str(exc)))
+            continue
+        if pinned is not None:
+            result.append(BaselineChange(file=_relative(path, repo), profile=pinned.profile, kind=pinned.kind,
+                                         accepted_by=pinned.accepted_by, accepted_at=pinned.accepted_at,
+                                         reason=pinned.reason, commit=pinned.commit))
+    return result
+
+
+def _relative(path: Path, repo: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(repo.resolve()))
+    except ValueError:
+        return str(path)

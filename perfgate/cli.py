@@ -197,7 +197,7 @@ def compare(
 ) -> None:
     """Compare the head's runs with the baseline's: per endpoint and metric, regressed, unchanged or inconclusive."""
     # The statistics (SciPy) load only for the commands that decide: the others start fast.
-    from perfgate.baseline import select
+    from perfgate.baseline import changed_baselines, select
     from perfgate.compare import compare as compare_sides
     from perfgate.history import with_history
 
@@ -210,6 +210,7 @@ def compare(
                                 expected_budgets=chosen.expected_budgets, expected_source=chosen.expected_source,
                                 notes=chosen.notes)
         verdict = with_history(verdict, store, Path.cwd(), loaded.config.main_branch)
+        verdict = verdict.model_copy(update={"baseline_changes": changed_baselines(loaded, Path.cwd())})
         html = _html_report(verdict, store, html_path)
     _deliver_verdict(verdict, loaded, output_format, output, strict, html)
 
@@ -285,6 +286,7 @@ def ab(
 ) -> None:
     """Measure base and head in this job, in balanced pairs, and decide per endpoint with a paired test."""
     from perfgate.ab import AbRequest, ab_in_repository
+    from perfgate.baseline import changed_baselines
     from perfgate.history import with_history
 
     loaded, serve_config, resolved = _load_profile(
@@ -298,6 +300,7 @@ def ab(
     with _open_store(loaded, db) as store:
         result = ab_in_repository(request, store, notify=_notify)
         verdict = with_history(result.verdict, store, Path.cwd(), loaded.config.main_branch)
+        verdict = verdict.model_copy(update={"baseline_changes": changed_baselines(loaded, Path.cwd())})
         html = _html_report(verdict, store, html_path)
     _deliver_verdict(verdict, loaded, output_format, output, strict, html)
 

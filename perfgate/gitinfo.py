@@ -72,6 +72,15 @@ def first_parent_ancestors(cwd: Path, commit: str, limit: int = 200) -> list[str
     return _require_git(cwd, "rev-list", "--first-parent", f"--max-count={limit}", commit).split()
 
 
+def changed_files(repo: Path, base: str, folder: Path) -> list[Path]:
+    """Files under ``folder`` that the work tree adds or modifies against commit ``base`` (deleted ones left out)."""
+    answer = _git(repo, "diff", "--name-only", "--diff-filter=AM", base, "--", str(folder))
+    top = _git(repo, "rev-parse", "--show-toplevel")
+    if not answer or not top:
+        return []
+    return [Path(top) / line for line in answer.splitlines() if line.strip()]
+
+
 def user_identity(cwd: Path) -> str | None:
     """``Name <email>`` from git config, for the record of who accepted a baseline."""
     name, email = _git(cwd, "config", "user.name"), _git(cwd, "config", "user.email")

@@ -108,7 +108,7 @@ def _environment() -> jinja2.Environment:
                              keep_trailing_newline=True)
     env.filters.update(md=escape_markdown, change=format_change, value=format_value, failures=format_failures,
                        load=load_summary, age=age)
-    env.filters.update(sequential=sequential_summary, mermaid=_mermaid_safe)
+    env.filters.update(sequential=sequential_summary, mermaid=_mermaid_safe, code=_code_safe)
     env.globals.update(icons=ICONS, test_of=test_of, Outcome=Outcome, Metric=Metric,
                        detectable_ranges=detectable_ranges)
     return env
@@ -129,6 +129,11 @@ def _marker_safe(value: str) -> str:
 def _mermaid_safe(value: object) -> str:
     """Text inside a quoted Mermaid string: no quotes, backticks or line breaks."""
     return re.sub(r'["`\\\n\r]', "'", " ".join(str(value).split()))[:80]
+
+
+def _code_safe(value: object) -> str:
+    """Text inside a Markdown code span: no backticks (which would end it) and one line."""
+    return " ".join(str(value).replace("`", "'").split())[:200]
 
 
 def detectable_ranges(verdict: Verdict) -> str:

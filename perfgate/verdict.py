@@ -236,6 +236,21 @@ class EndpointTrend(BaseModel):
     """Indexes of points where the level shifted."""
 
 
+class BaselineChange(BaseModel):
+    """A pinned baseline that the change under review adds or modifies."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    profile: str
+    kind: str
+    """``accepted``, ``expected``, or ``unreadable``."""
+    accepted_by: str | None = None
+    accepted_at: datetime | None = None
+    reason: str = ""
+    commit: CommitSha | None = None
+
+
 class Verdict(BaseModel):
     """Everything a report needs; reports only render it."""
 
@@ -260,6 +275,8 @@ class Verdict(BaseModel):
     created_at: datetime
     sequential: Sequential | None = None
     """Set by ``perfgate ab``: pairs, looks and α spent."""
+    baseline_changes: list[BaselineChange] = Field(default_factory=list)
+    """Pinned baselines this change adds or modifies: reviewers approve them with the change."""
     history: list[EndpointTrend] = Field(default_factory=list)
     """The profile's trend on the main branch, per endpoint, when the store has one."""
 

@@ -260,3 +260,25 @@ def test_baseline_commands_from_the_cli(git_repo: Path) -> None:
     assert no_reason.code == 2 and "--reason must say why" in no_reason.stderr
     missing = run_cli("baseline", "show", "--profile", "heavy", cwd=git_repo)
     assert missing.code == 2 and "no pinned baseline at" in missing.stderr
+
+
+def test_a_pull_request_that_accepts_a_baseline_says_so_in_its_verdict(git_repo: Path) -> None:
+    db = git_repo / "r.db"
+    save_runs(db, git(git_repo, "rev-parse", "HEAD"), n=4)
+    git(git_repo, "checkout", "-q", "-b", "faster")
+    faster = commit(git_repo, "faster cache")
+    save_runs(db, faster, n=4, scale=0.7, seed=40)
+    accepted = run_cli("baseline", "accept", "--db", str(db), "--reason", "cache <b>@team</b> made it faster",
+                       cwd=git_repo)
+    assert accepted.code == 0, accepted.stderr
+    git(git_repo, "add", "baselines/smoke.json")
+    git(git_repo, "commit", "-q", "-m", "accept the faster baseline")
+    save_runs(db, git(git_repo, "rev-parse", "HEAD"), n=4, scale=0.7, seed=80)
+    result = run_cli("compare", "--db", str(db), "--format", "markdown", cwd=git_repo)
+    assert result.code == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if "This change accepts a new baseline" in line)
+    assert "`baselines/smoke.json`" in line and "accepted by Test &lt;test@\u200bexample.invalid&gt;" in line
+    assert "cache &lt;b&gt;@\u200bteam&lt;/b&gt; made it faster" in line
+    on_main = run_cli("compare", "--db", str(db), "--base-run", "1", "--head-run", "2", "--head-run", "3",
+                      "--head-run", "4", "--format", "json", cwd=git_repo)
+    assert json.loads(on_main.stdout)["baseline_changes"][0]["profile"] == "smoke"
