@@ -38,7 +38,7 @@ from perfgate.gitinfo import (
 from perfgate.models import EndpointStats, EnvironmentFingerprint, RunRecord
 from perfgate.output import write_text_atomic
 from perfgate.store import Store, environment_key
-from perfgate.verdict import BaselineChange, SideInfo
+from perfgate.verdict import BaselineChange, CommitSha, SideInfo
 
 FILE_FORMAT = 1
 
@@ -70,7 +70,7 @@ class PinnedBaseline(BaseModel):
     format: int = FILE_FORMAT
     kind: Literal["accepted", "expected"]
     profile: str
-    commit: str | None = None
+    commit: CommitSha | None = None
     accepted_by: str | None = None
     accepted_at: datetime
     reason: str

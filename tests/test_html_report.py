@@ -47,9 +47,9 @@ def _runs(commit: str, seeds: range, scale: float, leak: float = 0.0) -> list:
 
 def _report(tmp_path: Path) -> tuple[Path, str]:
     base = _runs("b" * 40, range(1, 5), 1.0)
-    head = _runs("h" * 40, range(11, 15), 1.4, leak=40.0)
+    head = _runs("e" * 40, range(11, 15), 1.4, leak=40.0)
     verdict = compare(side_from_runs(SideInfo(label="merge-base", commit="b" * 40, runs=4), base),
-                      side_from_runs(SideInfo(label="head", commit="h" * 40, runs=4, branch=HOSTILE), head),
+                      side_from_runs(SideInfo(label="head", commit="e" * 40, runs=4, branch=HOSTILE), head),
                       CompareConfig())
     now = datetime(2026, 11, 20, tzinfo=UTC)
     trend = EndpointTrend(endpoint=HOSTILE, metric="p50", branch="main", change_points=[4], points=[
@@ -72,7 +72,7 @@ def test_report_is_self_contained_escaped_and_has_findings(tmp_path: Path) -> No
 
 
 def test_findings_speak_only_from_the_verdict_and_the_recorded_usage() -> None:
-    base, head = _runs("b" * 40, range(1, 4), 1.0), _runs("h" * 40, range(11, 14), 1.0)
+    base, head = _runs("b" * 40, range(1, 4), 1.0), _runs("e" * 40, range(11, 14), 1.0)
     assert findings(None, head, base) == ["service CPU 12 % → 12 % (median of the runs' means)"]
 
 

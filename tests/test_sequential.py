@@ -22,7 +22,7 @@ from perfgate.store import Store
 from perfgate.verdict import Outcome
 from synthetic import make_run, synthetic_side
 
-BASE, HEAD = "b" * 40, "h" * 40
+BASE, HEAD = "b" * 40, "e" * 40
 
 
 def test_alpha_spending_keeps_most_for_the_last_look_and_never_exceeds_alpha() -> None:
