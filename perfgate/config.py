@@ -376,7 +376,9 @@ class LoadedConfig(BaseModel):
         """The config's ``[serve]`` with command-line values on top; ``None`` when nothing is served."""
         given = {k: v for k, v in (("ready_url", ready_url), ("ready_timeout", ready_timeout)) if v is not None}
         if command is not None:
-            return ServeConfig(command=command, **given)
+            # A command from the command line keeps the config's ready URL and timeout unless given too.
+            kept = self.config.serve.model_dump(exclude={"command"}) if self.config.serve is not None else {}
+            return ServeConfig(**{**kept, "command": command, **given})
         if self.config.serve is not None:
             return self.config.serve.model_copy(update=given)
         if given:

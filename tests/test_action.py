@@ -164,7 +164,9 @@ def test_the_action_gates_a_pull_request_and_posts_one_comment(tmp_path: Path) -
         runner = {"RUNNER_TEMP": str(runner_temp), "GITHUB_STEP_SUMMARY": str(summary),
                   "GITHUB_EVENT_PATH": str(event), "GITHUB_REPOSITORY": "acme/shop", "GITHUB_API_URL": fake.url,
                   "GITHUB_TOKEN": "t0ken", "GITHUB_ACTIONS": "true", "TMPDIR": str(tmp_path / "tmp")}
+        # Each tree's service.py runs on the Python the action installed perfgate into, as in the recipes.
         codes, outputs = run_action({"mode": "ab", "base-ref": "main", "run-time": "6s", "extras": "demo",
+                                     "serve": '"$PERFGATE_PYTHON" service.py --port {port}',
                                      "comment": "true", "check": "status"}, repo, runner)
         comments = fake.comments(5)
         statuses = fake.statuses

@@ -130,7 +130,9 @@ def test_serve_from_file_and_command_line(tmp_path: Path) -> None:
     serve = loaded.serve(ready_timeout=5)
     assert (serve.command, serve.ready_url, serve.ready_timeout) == ("svc --port {port}",
                                                                     "http://127.0.0.1:{port}/up", 5)
-    assert loaded.serve("other {port}").ready_url is None  # a new command does not inherit the file's URL
+    # A command from the command line (another path to the same service, in CI say) keeps the file's URL.
+    assert loaded.serve("other {port}").ready_url == "http://127.0.0.1:{port}/up"
+    assert loaded.serve("other {port}", ready_url="http://127.0.0.1:{port}/h").ready_url == "http://127.0.0.1:{port}/h"
     # A served profile without a host loads the service's own port.
     assert loaded.resolve(served=True).host == "http://127.0.0.1:{port}"
     with pytest.raises(ConfigError, match="has no host"):
