@@ -188,6 +188,18 @@ def suggestions_toml(calibration: Calibration, pyproject: bool, *, with_run_time
     return "\n".join(lines) + "\n"
 
 
+def check_writable_config(loaded: LoadedConfig) -> None:
+    """Before measuring: a config that already sets margins cannot take the suggestions (``--write``)."""
+    path = loaded.source or (loaded.root / CONFIG_FILENAME)
+    if path.exists():
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        section = data.get("tool", {}).get("perfgate", {}) if path.name == "pyproject.toml" else data
+        compare = section.get("compare", {})
+        if "margins" in compare or "endpoints" in compare:
+            raise ConfigError(f"{path} already sets compare margins, so --write cannot add the suggestions; "
+                              "run without --write and edit them by hand")
+
+
 def write_suggestions(loaded: LoadedConfig, calibration: Calibration) -> Path:
     """Add the suggested margins (and run length) to the config file (a new ``perfgate.toml`` when there is none).
 

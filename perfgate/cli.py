@@ -330,13 +330,15 @@ def calibrate(
     import dataclasses
 
     from perfgate.calibrate import calibrate as run_calibration
-    from perfgate.calibrate import write_suggestions
+    from perfgate.calibrate import check_writable_config, write_suggestions
     from perfgate.console import print_calibration
 
     loaded, serve_config, resolved = _load_profile(
         config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, always_served=True,
         locustfile=locustfile, users=users, spawn_rate=spawn_rate, run_time=run_time, warmup=warmup, tags=tags,
         exclude_tags=exclude_tags, processes=processes)
+    if write:
+        check_writable_config(loaded)  # before minutes of measuring, not after
     with _open_store(loaded, db) as store:
         result = run_calibration(loaded, loaded.ab_settings(), resolved, serve_config, Path.cwd(), pairs, store,
                                  notify=_notify)

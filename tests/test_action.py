@@ -151,7 +151,7 @@ def test_the_action_gates_a_pull_request_and_posts_one_comment(tmp_path: Path) -
     repo = tmp_path / "shop"
     make_demo_repo(repo, slowdown_pct=80)  # GET /items about +60 %
     with (repo / "perfgate.toml").open("a") as config:
-        config.write("\n[ab]\nlooks = [4]\n")  # one look at four pairs keeps the test short
+        config.write("\n[ab]\nlooks = [3]\n")  # one look at three pairs keeps the test short
     head = git(repo, "rev-parse", "HEAD")
     runner_temp = tmp_path / "runner"
     runner_temp.mkdir()

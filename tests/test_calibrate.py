@@ -42,6 +42,7 @@ def test_calibrate_reports_noise_and_writes_margins_once(tmp_path: Path) -> None
     again = run_cli("calibrate", "--pairs", "3", "-t", "6s", "--warmup", "2s", "--db", db, "--write",
                     cwd=repo, timeout=600)
     assert again.code == 2 and "already sets compare margins" in again.stderr
+    assert "pair 1" not in again.stderr  # refused before measuring anything
 
 
 @pytest.mark.slow

@@ -47,6 +47,7 @@ def _env(fake: FakeGitHub, tmp_path: Path, event: dict | None = None) -> dict[st
                                      {"pull_request": {"number": PR, "head": {"sha": HEAD}}}))
     summary = tmp_path / "summary.md"
     return {"GITHUB_API_URL": fake.url, "GITHUB_TOKEN": "t0ken", "GITHUB_REPOSITORY": "acme/shop",
+            "PERFGATE_GITHUB_PACING": "0",
             "GITHUB_EVENT_PATH": str(event_path), "GITHUB_STEP_SUMMARY": str(summary)}
 
 
