@@ -39,7 +39,7 @@ from perfgate.record import RunRequest, record_run
 from perfgate.runner import check_locustfile
 from perfgate.store import Store
 from perfgate.worktree import checked_out, run_setup
-from perfgate.verdict import Confirmation, Metric, Outcome, Sequential, SideInfo, Verdict
+from perfgate.verdict import Confirmation, Metric, Outcome, Sequential, Verdict
 
 Notify = Callable[[str], None]
 
@@ -152,14 +152,7 @@ class Session:
 
 def _sides(plan: AbPlan, pairs: list[Pair]) -> tuple[Side, Side]:
     used = [p for p in pairs if p.valid] or pairs  # with no valid pair, the comparison says why it is invalid
-    sides = []
-    for label, runs in (("base", [p.base for p in used]), ("head", [p.head for p in used])):
-        first = runs[0]
-        info = SideInfo(label=f"ab {label}", commit=first.git.commit, branch=first.git.branch,
-                        dirty=first.git.dirty, run_ids=[r.id for r in runs if r.id is not None], runs=len(runs),
-                        newest_run_at=max(r.started_at for r in runs), environment=first.environment)
-        sides.append(side_from_runs(info, runs))
-    return sides[0], sides[1]
+    return side_from_runs("ab base", [p.base for p in used]), side_from_runs("ab head", [p.head for p in used])
 
 
 def judge(plan: AbPlan, pairs: list[Pair], alpha: float,

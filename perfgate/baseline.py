@@ -168,13 +168,6 @@ def _runs_by_id(store: Store, run_ids: list[int]) -> list[RunRecord]:
     return runs
 
 
-def _side_info(label: str, runs: list[RunRecord]) -> SideInfo:
-    first = runs[0]
-    return SideInfo(label=label, commit=first.git.commit, branch=first.git.branch, dirty=first.git.dirty,
-                    run_ids=[r.id for r in runs if r.id is not None], runs=len(runs),
-                    newest_run_at=max(r.started_at for r in runs), environment=first.environment)
-
-
 def pinned_side(path: Path, pinned: PinnedBaseline) -> Side:
     runs = [RunValues(run_id=r.run_id, pair_id=None, valid=True, invalid_reasons=[], endpoints=r.endpoints)
             for r in pinned.runs]
@@ -225,7 +218,7 @@ def select(store: Store, loaded: LoadedConfig, profile: str, repo: Path, *, head
         head_runs, head_commit = _head_runs(store, repo, profile, head_ref)
         head_label = "head"
     profile = head_runs[0].profile.name
-    head = side_from_runs(_side_info(head_label, head_runs), head_runs)
+    head = side_from_runs(head_label, head_runs)
     env = environment_key(head_runs[0].environment)
 
     path = baseline_path(loaded, profile)
@@ -241,7 +234,7 @@ def select(store: Store, loaded: LoadedConfig, profile: str, repo: Path, *, head
 
     if base_run_ids:
         base_runs = _runs_by_id(store, base_run_ids)
-        return Selection(base=side_from_runs(_side_info("runs", base_runs), base_runs), **selection)
+        return Selection(base=side_from_runs("runs", base_runs), **selection)
     if pinned is True:
         if pinned_file is None:
             raise BaselineError(f"no usable pinned baseline at {path}; accept one with "
@@ -253,13 +246,13 @@ def select(store: Store, loaded: LoadedConfig, profile: str, repo: Path, *, head
         if not base_runs:
             raise RunNotFoundError(f"no runs of profile {profile!r} at --base {base_ref} ({_short(commit)}); "
                                    f"record some there: `git checkout {base_ref} && perfgate run --profile {profile}`")
-        return Selection(base=side_from_runs(_side_info(f"--base {base_ref}", base_runs), base_runs), **selection)
+        return Selection(base=side_from_runs(f"--base {base_ref}", base_runs), **selection)
 
     base_runs, label, searched = _default_base_runs(store, loaded, repo, profile, env, head_commit, head_runs)
     if pinned_file is not None and (not base_runs or pinned_file.accepted_at > max(r.started_at for r in base_runs)):
         return Selection(base=pinned_side(path, pinned_file), **selection)
     if base_runs:
-        return Selection(base=side_from_runs(_side_info(label, base_runs), base_runs), **selection)
+        return Selection(base=side_from_runs(label, base_runs), **selection)
     if expected:
         notes.append("no baseline runs: only the imported expectations are checked")
         return Selection(base=None, **selection)

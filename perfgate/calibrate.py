@@ -188,16 +188,25 @@ def suggestions_toml(calibration: Calibration, pyproject: bool, *, with_run_time
     return "\n".join(lines) + "\n"
 
 
+def _config_file(loaded: LoadedConfig) -> tuple[Path, str, dict]:
+    """The config file to write to (a new ``perfgate.toml`` when there is none), its text, and perfgate's table."""
+    path = loaded.source or (loaded.root / CONFIG_FILENAME)
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    data = tomllib.loads(text) if text else {}
+    return path, text, data.get("tool", {}).get("perfgate", {}) if path.name == "pyproject.toml" else data
+
+
+def _sets_margins(section: dict) -> bool:
+    compare = section.get("compare", {})
+    return "margins" in compare or "endpoints" in compare
+
+
 def check_writable_config(loaded: LoadedConfig) -> None:
     """Before measuring: a config that already sets margins cannot take the suggestions (``--write``)."""
-    path = loaded.source or (loaded.root / CONFIG_FILENAME)
-    if path.exists():
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        section = data.get("tool", {}).get("perfgate", {}) if path.name == "pyproject.toml" else data
-        compare = section.get("compare", {})
-        if "margins" in compare or "endpoints" in compare:
-            raise ConfigError(f"{path} already sets compare margins, so --write cannot add the suggestions; "
-                              "run without --write and edit them by hand")
+    path, _, section = _config_file(loaded)
+    if _sets_margins(section):
+        raise ConfigError(f"{path} already sets compare margins, so --write cannot add the suggestions; "
+                          "run without --write and edit them by hand")
 
 
 def write_suggestions(loaded: LoadedConfig, calibration: Calibration) -> Path:
@@ -206,16 +215,12 @@ def write_suggestions(loaded: LoadedConfig, calibration: Calibration) -> Path:
     Nothing that is already set is overwritten: a file that sets margins is refused with the lines to
     paste, and a run length goes in only for a profile the file does not define yet.
     """
-    path = loaded.source or (loaded.root / CONFIG_FILENAME)
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    path, text, section = _config_file(loaded)
     pyproject = path.name == "pyproject.toml"
-    data = tomllib.loads(text) if text else {}
-    section = data.get("tool", {}).get("perfgate", {}) if pyproject else data
-    compare = section.get("compare", {})
-    with_run_time = calibration.profile.name not in section.get("profiles", {})
-    if "margins" in compare or "endpoints" in compare:
+    if _sets_margins(section):
         raise ConfigError(f"{path} already sets compare margins; edit them by hand with these values:\n"
                           + suggestions_toml(calibration, pyproject, with_run_time=False))
+    with_run_time = calibration.profile.name not in section.get("profiles", {})
     new = text + ("\n" if text and not text.endswith("\n\n") else "") + \
         suggestions_toml(calibration, pyproject, with_run_time=with_run_time)
     tomllib.loads(new)  # never write a file that no longer parses

@@ -79,11 +79,14 @@ class Side:
         return [r for r in self.runs if r.valid]
 
 
-def side_from_runs(info: SideInfo, runs: list[RunRecord]) -> Side:
-    """A side from stored runs (all of one profile)."""
+def side_from_runs(label: str, runs: list[RunRecord]) -> Side:
+    """A side from stored runs (all of one profile); ``label`` says where they came from."""
     if not runs:
         raise ValueError("a side needs at least one run")
     first = runs[0]
+    info = SideInfo(label=label, commit=first.git.commit, branch=first.git.branch, dirty=first.git.dirty,
+                    run_ids=[r.id for r in runs if r.id is not None], runs=len(runs),
+                    newest_run_at=max(r.started_at for r in runs), environment=first.environment)
     per_endpoint: dict[str, list[LatencyHistogram]] = {}
     for run in runs:
         if run.valid:

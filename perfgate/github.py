@@ -15,7 +15,6 @@ Server errors and rate limits are retried a bounded number of times.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -243,6 +242,3 @@ def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str
                                   f"`{'checks' if check is CheckKind.CHECK_RUN else 'statuses'}: write`")
     return PostResult(comment=state, comment_url=url, check=check_result, message=message)
 
-
-def environment() -> Mapping[str, str]:
-    return os.environ

@@ -6,6 +6,7 @@ where it cannot be installed, the browser tests are skipped with that reason.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -19,7 +20,7 @@ from perfgate.compare import compare, side_from_runs
 from perfgate.config import CompareConfig
 from perfgate.html_report import findings, render_html
 from perfgate.models import ResourceSample, SecondBucket, ServiceUsage
-from perfgate.verdict import EndpointTrend, SideInfo, TrendPoint
+from perfgate.verdict import EndpointTrend, TrendPoint
 from synthetic import make_run
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
@@ -48,9 +49,9 @@ def _runs(commit: str, seeds: range, scale: float, leak: float = 0.0) -> list:
 def _report(tmp_path: Path) -> tuple[Path, str]:
     base = _runs("b" * 40, range(1, 5), 1.0)
     head = _runs("e" * 40, range(11, 15), 1.4, leak=40.0)
-    verdict = compare(side_from_runs(SideInfo(label="merge-base", commit="b" * 40, runs=4), base),
-                      side_from_runs(SideInfo(label="head", commit="e" * 40, runs=4, branch=HOSTILE), head),
-                      CompareConfig())
+    head_side = side_from_runs("head", head)
+    head_side = dataclasses.replace(head_side, info=head_side.info.model_copy(update={"branch": HOSTILE}))
+    verdict = compare(side_from_runs("merge-base", base), head_side, CompareConfig())
     now = datetime(2026, 11, 20, tzinfo=UTC)
     trend = EndpointTrend(endpoint=HOSTILE, metric="p50", branch="main", change_points=[4], points=[
         TrendPoint(commit=f"{i:x}" * 40, at=now - timedelta(days=8 - i), value=20.0 * (1.3 if i >= 4 else 1), runs=3)

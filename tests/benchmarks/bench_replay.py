@@ -51,7 +51,7 @@ from perfgate.models import RunRecord
 from perfgate.record import RunRequest, record_run
 from perfgate.samples import GAMMA, LatencyHistogram
 from perfgate.store import Store, environment_key
-from perfgate.verdict import Outcome, SideInfo
+from perfgate.verdict import Outcome
 
 REPO = Path(__file__).resolve().parents[2]
 DELTAS = (0.0, 0.02, 0.05, 0.10, 0.20)
@@ -150,9 +150,9 @@ def replay(runs: list[RunRecord], args: argparse.Namespace, config: CompareConfi
         for _ in range(args.replays):
             draw = rng.choice(len(runs), size=2 * k, replace=False)
             base_runs = [runs[i] for i in draw[:k]]
-            base = side_from_runs(SideInfo(label="base", commit=None, runs=k), base_runs)
+            base = side_from_runs("base", base_runs)
             for d in DELTAS:
-                head = side_from_runs(SideInfo(label="head", commit=None, runs=k), [heads[d][i] for i in draw[k:]])
+                head = side_from_runs("head", [heads[d][i] for i in draw[k:]])
                 results.setdefault((k, d), Counter())[compare(base, head, config).outcome] += 1
         elapsed = time.perf_counter() - started
         calls = args.replays * len(DELTAS)
