@@ -24,11 +24,20 @@ def _append(path: str, text: str, what: str) -> None:
                           "check the runner's file system") from None
 
 
-def write_step_summary(markdown: str, environ: Mapping[str, str] | None = None) -> Path | None:
-    """Append the Markdown to the job summary, when running in GitHub Actions."""
+def write_step_summary(markdown: str, environ: Mapping[str, str] | None = None, *, once: bool = False) -> Path | None:
+    """Append the Markdown to the job summary, when running in GitHub Actions.
+
+    ``once``: not when the summary already has it (the gate's step wrote it before a later step posts).
+    """
     path = (environ if environ is not None else os.environ).get("GITHUB_STEP_SUMMARY")
     if not path:
         return None
+    if once:
+        try:
+            if markdown in Path(path).read_text(encoding="utf-8"):
+                return Path(path)
+        except OSError:
+            pass
     _append(path, markdown if markdown.endswith("\n") else markdown + "\n", "job summary")
     return Path(path)
 

@@ -424,8 +424,11 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
                           mode=CommentMode(mode.value), check=CheckKind(check.value), require_head=require_head,
                           comment=post_comment)
     where = f"{target.repository}#{target.number}"
+    if result.comment == "stale":
+        stderr.print(f"perfgate: notice: {result.message}", markup=False)
+        return 0
     if result.comment == "forbidden" or result.check == "forbidden":
-        write_step_summary(markdown)
+        write_step_summary(markdown, once=True)
         stderr.print(f"perfgate: warning: {result.message}; the verdict is in the job summary", markup=False)
     if result.comment not in ("forbidden", "off"):
         stdout.print(f"comment {result.comment} on {where}" + (f": {result.comment_url}" if result.comment_url

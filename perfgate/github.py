@@ -29,6 +29,8 @@ DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_AUTHOR = "github-actions[bot]"
 MAX_VERDICT_BYTES = 5_000_000
 RETRIES = 3
+MAX_RATE_LIMIT_WAIT_S = 120.0
+"""A rate limit that resets later than this is reported rather than waited for (resets can be an hour away)."""
 ENABLE_HINT = ("the token cannot write to this pull request (pull requests from forks get a read-only token); "
                "post from a separate `workflow_run` workflow with `permissions: pull-requests: write` "
                "(see the README, \"GitHub Action\"), or give this job `pull-requests: write`")
@@ -59,7 +61,8 @@ class PullRequestRef:
 @dataclass(frozen=True)
 class PostResult:
     comment: str
-    """``created``, ``updated``, ``unchanged``, ``skipped`` (on-change, nothing to say), ``off`` or ``forbidden``."""
+    """``created``, ``updated``, ``unchanged``, ``skipped`` (on-change, nothing to say), ``off``, ``forbidden``
+    or ``stale`` (the pull request has moved on: nothing posted)."""
     comment_url: str | None = None
     check: str = "none"
     """``created``, ``forbidden`` or ``none``."""
@@ -108,6 +111,9 @@ def pull_request_from_event(environ: Mapping[str, str], repository: str | None =
             if pulls:
                 event_number = pulls[0].get("number")
             event_sha = run.get("head_sha")
+    if number is not None and event_number is not None and number != event_number:
+        raise ConfigError(f"--pr {number} is not the pull request #{event_number} of this workflow's event; "
+                          "check where the number comes from")
     number = number if number is not None else event_number
     head_sha = head_sha or event_sha
     if not repository or "/" not in repository:
@@ -128,7 +134,8 @@ def client_from_environment(environ: Mapping[str, str]):  # noqa: ANN201 - githu
     # A create retried after a 5xx the server had in fact carried out can leave a second comment; the
     # sticky search takes the newest, so later runs still keep one comment current.
     retry = github.GithubRetry(total=RETRIES, backoff_factor=0.5, status_forcelist=[500, 502, 503, 504],
-                               allowed_methods={"GET", "HEAD", "POST", "PATCH"})
+                               allowed_methods={"GET", "HEAD", "POST", "PATCH"},
+                               max_rate_limit_wait=MAX_RATE_LIMIT_WAIT_S)
     # PyGithub paces requests (0.25 s) and writes (1 s) as GitHub asks; PERFGATE_GITHUB_PACING=0 turns that
     # off for a server without GitHub's secondary rate limits (a test double, some GitHub Enterprise setups).
     pacing = environ.get("PERFGATE_GITHUB_PACING", "1") != "0"
@@ -150,7 +157,7 @@ def _describe(exc: Exception) -> str:
 
     if isinstance(exc, requests.exceptions.RetryError):  # what urllib3 raises when the retries are used up
         return f"GitHub still failed after {RETRIES} retries ({exc.__class__.__name__}: server errors or rate limit)"
-    if isinstance(exc, github.RateLimitExceededException):
+    if isinstance(exc, github.RateLimitExceededException):  # includes a reset beyond MAX_RATE_LIMIT_WAIT_S
         return "rate limited by GitHub"
     if isinstance(exc, github.GithubException):
         message = exc.data.get("message") if isinstance(exc.data, dict) else None
@@ -191,12 +198,14 @@ def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str
         pull = repo.get_pull(target.number)
         head_sha = pull.head.sha
         measured = verdict.head.commit
+        # A newer push is not an error: its own run will post. Nothing is written for an older head.
         if require_head and target.head_sha and head_sha != target.head_sha:
-            raise GitHubError(f"pull request #{target.number} is at {head_sha[:10]}, not at the {target.head_sha[:10]} "
-                              "this workflow ran for: not posting (a newer run will post)")
+            return PostResult(comment="stale", message=f"pull request #{target.number} is at {head_sha[:10]}, not at "
+                              f"the {target.head_sha[:10]} this workflow ran for: not posting; a newer run will post")
         if require_head and measured != head_sha:
-            raise GitHubError(f"the verdict is about {str(measured)[:10]}, but pull request #{target.number} is "
-                              f"now at {head_sha[:10]}: not posting a stale verdict (a newer run will post)")
+            return PostResult(comment="stale", message=f"the verdict is about {str(measured)[:10]}, but pull request "
+                              f"#{target.number} is now at {head_sha[:10]}: not posting a stale verdict; a newer run "
+                              "will post")
         existing = find_comment(pull, marker, author)
     except (github.GithubException, OSError) as exc:
         if _forbidden(exc):
@@ -225,18 +234,20 @@ def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str
     check_result = "none"
     if check is not CheckKind.NONE:
         name = check_name or f"perfgate / {verdict.profile}"
-        conclusion, state = _conclusion(verdict, exit_code)
+        conclusion, status_state = _conclusion(verdict, exit_code)
+        # The check belongs to the commit the workflow ran for, not to whatever the pull request points at now.
+        checked = target.head_sha or head_sha
         try:
             if check is CheckKind.CHECK_RUN:
-                repo.create_check_run(name=name, head_sha=head_sha, status="completed", conclusion=conclusion,
+                repo.create_check_run(name=name, head_sha=checked, status="completed", conclusion=conclusion,
                                       output={"title": verdict.headline[:250], "summary": markdown[:65_000]})
             else:
-                repo.get_commit(head_sha).create_status(state=state, context=name,
-                                                        description=verdict.headline[:140])
+                repo.get_commit(checked).create_status(state=status_state, context=name,
+                                                       description=verdict.headline[:140])
             check_result = "created"
         except (github.GithubException, OSError) as exc:
             if not _forbidden(exc):
-                raise GitHubError(f"cannot create the {check.value} on {head_sha[:10]}: {_describe(exc)}") from None
+                raise GitHubError(f"cannot create the {check.value} on {checked[:10]}: {_describe(exc)}") from None
             check_result = "forbidden"
             message = message or (f"the token cannot create a {check.value}; give the job "
                                   f"`{'checks' if check is CheckKind.CHECK_RUN else 'statuses'}: write`")

@@ -93,6 +93,14 @@ def test_a_read_only_token_keeps_the_verdicts_exit_code_and_writes_the_summary(f
     assert (tmp_path / "summary.md").read_text().startswith(MARKER)
     assert _ours(fake) == []
 
+    # With a check asked for too: the comment's refusal is still reported, and the summary not written twice.
+    fake.fail_next("POST", "/repos/acme/shop/issues/7/comments", 403)
+    again = run_cli("github", "--verdict", str(tmp_path / "slower.json"), "--check", "status", cwd=tmp_path, env=env)
+    assert again.code == 1 and "pull-requests: write" in again.stderr, again.stderr
+    assert "comment" not in again.stdout and "status created" in again.stdout
+    assert (tmp_path / "summary.md").read_text().count(MARKER) == 1
+    assert fake.statuses[0]["sha"] == HEAD and fake.statuses[0]["state"] == "failure"
+
 
 def test_server_errors_and_rate_limits_are_retried_then_reported(fake: FakeGitHub, tmp_path: Path) -> None:
     env = _env(fake, tmp_path)
@@ -116,16 +124,18 @@ def test_comment_posts_a_verdict_only_for_the_pull_requests_current_head(fake: F
     env = _env(fake, tmp_path, run_event)
     stale = run_cli("comment", "--verdict", str(_verdict(tmp_path, "old", shift=0.3, head="b2" * 20)),
                     "--pr", str(PR), "--check", "check-run", cwd=tmp_path, env=env)
-    assert stale.code == 4 and "not posting a stale verdict" in stale.stderr and _ours(fake) == []
+    assert stale.code == 0 and "not posting a stale verdict" in stale.stderr and _ours(fake) == []
+    assert fake.check_runs == []  # nothing at all for an old head
     posted = run_cli("comment", "--verdict", str(_verdict(tmp_path, "new", shift=0.3)), "--pr", str(PR),
                      "--check", "check-run", cwd=tmp_path, env=env)
     assert posted.code == 0, posted.stderr
+    assert "comment created" in posted.stdout and "check-run created" in posted.stdout
     assert len(_ours(fake)) == 1 and fake.check_runs[0]["conclusion"] == "failure"
     assert fake.check_runs[0]["head_sha"] == HEAD
 
     moved = _env(fake, tmp_path, {"workflow_run": {"head_sha": "c3" * 20, "pull_requests": []}})
     other_pr = run_cli("comment", "--verdict", str(tmp_path / "new.json"), "--pr", str(PR), cwd=tmp_path, env=moved)
-    assert other_pr.code == 4 and "not at the" in other_pr.stderr
+    assert other_pr.code == 0 and "not at the" in other_pr.stderr and len(_ours(fake)) == 1
 
 
 def test_an_untrusted_verdict_file_is_validated_and_re_rendered(fake: FakeGitHub, tmp_path: Path) -> None:
