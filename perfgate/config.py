@@ -242,7 +242,7 @@ class ReportConfig(BaseModel):
 
     id: str | None = None
     """Added to the sticky comment's marker, for several gates of one profile on one pull request."""
-    full_report: str | None = None
+    full_report: str | None = Field(default=None, max_length=300)
     """Where readers find the full report (a URL or a phrase), named when the comment had to be cut."""
 
 

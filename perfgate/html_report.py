@@ -65,7 +65,7 @@ def _cdf(histogram: LatencyHistogram) -> list[tuple[float, float]]:
 
 
 def _merged(runs: list[RunRecord], endpoint: str) -> LatencyHistogram | None:
-    found = [e.histogram for r in runs if (e := r.endpoint(endpoint)) is not None and e.histogram.count]
+    found = [e.histogram for r in runs if r.valid and (e := r.endpoint(endpoint)) is not None and e.histogram.count]
     return LatencyHistogram.merge_all(found) if found else None
 
 
@@ -228,7 +228,8 @@ def report_for_verdict(verdict: Verdict, store: Store) -> str:
 
     def runs(side: SideInfo | None) -> list[RunRecord]:
         found = []
-        for run_id in (side.run_ids if side is not None else []):
+        # A pinned baseline's run ids belong to the store it was accepted from, not to this one.
+        for run_id in (side.run_ids if side is not None and side.baseline_file is None else []):
             try:
                 found.append(store.get(run_id))
             except RunNotFoundError:  # a pinned baseline's runs may live in another store

@@ -202,9 +202,15 @@ def render_markdown(verdict: Verdict, *, marker_id: str | None = None, full_repo
     text = assemble(low, dropped)
     if _length(text) > limit:  # even the headline and failures are too long: keep the marker, cut the text
         notice = str(module.cut(["most of the verdict"], full_report))
-        budget = limit - _length(top) - _length(notice) - 1
-        body = text[len(top):]
-        while _length(body) > budget:
-            body = body[: max(0, len(body) - (_length(body) - budget) - 1)]
-        text = top + body + "\n" + notice
+        budget = limit - _length(top) - 1
+        if _length(notice) <= budget // 2:
+            budget -= _length(notice)
+        else:
+            notice = ""
+        text = top + _cut_to(text[len(top):], budget) + "\n" + notice
     return text
+
+
+def _cut_to(text: str, units: int) -> str:
+    """The longest start of ``text`` that is at most ``units`` UTF-16 code units long."""
+    return text.encode("utf-16-le")[: 2 * max(units, 0)].decode("utf-16-le", "ignore")

@@ -155,23 +155,30 @@ def test_a_400_endpoint_verdict_stays_under_the_cap_with_the_marker_and_the_wors
 
 
 def test_a_small_cap_drops_whole_sections_least_important_first() -> None:
+    history_first = golden_verdicts()["regressed"]
+    full = render_markdown(history_first)
+    assert "History of p50" in full and "How this was decided" in full
+    without_history = render_markdown(history_first, limit=len(full) - 1)
+    assert "History of p50" not in without_history and "How this was decided" in without_history
+    assert "the history charts" in without_history
     verdict = golden_verdicts()["ab-regressed"]
-    full = render_markdown(verdict)
-    assert "How this was decided" in full
     tight = render_markdown(verdict, limit=1100)
     assert len(tight.encode("utf-16-le")) // 2 <= 1100
     assert tight.startswith(marker("smoke")) and "How this was decided" not in tight
     assert "| GET /e2 | 🔴 regressed |" in tight
-    tiny = render_markdown(verdict, limit=400)
-    assert len(tiny.encode("utf-16-le")) // 2 <= 400 and tiny.startswith(marker("smoke"))
+    for limit in (400, 120, 60):  # down to less than the marker and the notice: never over, never stuck
+        tiny = render_markdown(verdict, limit=limit)
+        assert len(tiny.encode("utf-16-le")) // 2 <= max(limit, len(marker("smoke")) + 2)
+        assert tiny.startswith(marker("smoke"))
 
 
 def test_mermaid_titles_cannot_close_their_string_or_code_block() -> None:
     verdict = golden_verdicts()["regressed"]
     trend = verdict.history[0].model_copy(update={"endpoint": 'GET /x"]\n```\n@everyone'})
     markdown = render_markdown(verdict.model_copy(update={"history": [trend]}))
-    block = markdown.split("```mermaid\n", 1)[1].split("\n```", 1)[0]
-    assert block.count('"') % 2 == 0 and "```" not in block and "\n@everyone" not in block
+    title = next(line for line in markdown.splitlines() if line.strip().startswith("title "))
+    assert title.strip().startswith('title "GET /x') and title.count('"') == 2 and "`" not in title
+    assert "\n@everyone" not in markdown and markdown.count("```mermaid") == markdown.count("\n```\n")
 
 
 def test_side_info_is_rendered_from_the_verdict_only() -> None:
