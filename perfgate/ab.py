@@ -171,6 +171,9 @@ def _settled(verdict: Verdict) -> str | None:
         return "regressed"
     if verdict.outcome in (Outcome.UNCHANGED, Outcome.IMPROVED):
         return "decided"
+    if verdict.outcome is Outcome.INVALID or not any(e.outcome is Outcome.INCONCLUSIVE for e in verdict.endpoints):
+        # What is left undecided is invalid (too few requests a run, say): more pairs cannot change that.
+        return "invalid"
     return None
 
 
@@ -227,8 +230,17 @@ def _confirm(plan: AbPlan, session: Session, verdict: Verdict) -> tuple[Verdict,
     flagged = {(e.endpoint, t.metric) for e in verdict.endpoints for t in e.tests if t.outcome is Outcome.REGRESSED}
     names = sorted(f"{endpoint} {metric.value}" for endpoint, metric in flagged)
     session.notify(f"confirming {', '.join(names)} in {plan.confirm_pairs} fresh pair(s)")
-    pairs = [session.pair(n, "confirm") for n in range(1, plan.confirm_pairs + 1)]
-    check = judge(plan, pairs, plan.compare.alpha, focus=flagged)
+    pairs: list[Pair] = []
+    while len(pairs) < plan.confirm_pairs and session.time_left_for_a_pair():
+        pairs.append(session.pair(len(pairs) + 1, "confirm"))
+    check = judge(plan, pairs, plan.compare.alpha, focus=flagged) if len(pairs) >= 2 else None
+    if check is None or check.outcome is Outcome.INVALID or not any(p.valid for p in pairs):
+        # No evidence either way (out of time, or every confirmation run invalid): the regression stands.
+        note = "the confirmation got too few valid pairs (time budget or invalid runs); the first verdict stands"
+        session.notify(f"confirmation: {note}")
+        return (verdict.model_copy(update={"notes": [*verdict.notes, note]}), pairs,
+                Confirmation(pairs=sum(p.valid for p in pairs), tests=names, confirmed=[],
+                             run_ids=[r.id for p in pairs for r in (p.base, p.head) if r.id is not None]))
     held = {(e.endpoint, t.metric) for e in check.endpoints for t in e.tests if t.outcome is Outcome.REGRESSED}
     session.notify(f"confirmation: {len(held)} of {len(flagged)} flagged test(s) held")
     confirmation = Confirmation(

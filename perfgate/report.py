@@ -78,6 +78,7 @@ STOP_REASONS = {
     "regressed": "a regression was found",
     "max-pairs": "the pair budget was reached",
     "max-time": "the time budget was reached",
+    "invalid": "what is left undecided is invalid, and more pairs cannot change that",
 }
 
 

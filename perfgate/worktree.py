@@ -34,13 +34,12 @@ def checked_out(repo: Path, commit: str) -> Iterator[Path]:
     """``commit`` in a detached worktree of ``repo``'s repository; removed when the block ends."""
     parent = Path(tempfile.mkdtemp(prefix="perfgate-ab-"))
     tree = parent / f"base-{commit[:12]}"
-    added = _git(repo, "worktree", "add", "--detach", "--force", str(tree), commit)
-    if added.returncode != 0:
-        shutil.rmtree(parent, ignore_errors=True)
-        reason = (added.stderr.strip().splitlines() or ["no message"])[-1]
-        raise GitError(f"cannot check out {commit[:12]} into a worktree ({reason}); "
-                       "check that --base names a commit of this repository")
-    try:
+    try:  # the clean-up also covers a failed or interrupted `worktree add`
+        added = _git(repo, "worktree", "add", "--detach", "--force", str(tree), commit)
+        if added.returncode != 0:
+            reason = (added.stderr.strip().splitlines() or ["no message"])[-1]
+            raise GitError(f"cannot check out {commit[:12]} into a worktree ({reason}); "
+                           "check that --base names a commit of this repository")
         yield tree
     finally:
         # Ctrl-C during clean-up must not leave a half-removed worktree behind.

@@ -135,14 +135,21 @@ def test_a_pair_with_an_invalid_run_is_rerun_once_then_left_out(tmp_path: Path,
 
 def test_the_time_budget_ends_the_ab_and_the_last_look_gets_the_rest_of_alpha(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ab, "record_run", FakeLoad(head_scale=1.3))
+    monkeypatch.setattr(ab, "record_run", FakeLoad(head_scale=1.03))  # near the margin: undecided
     clock = itertools.count(0.0, 10.0)  # every reading of the clock is 10 s later
     monkeypatch.setattr(ab.time, "monotonic", lambda: next(clock))
     with Store(tmp_path / "s.db") as store:
-        result = run_ab(_plan(tmp_path, looks=[6, 10], max_time_s=95), store)
-    seq = result.verdict.sequential
-    assert seq.stopped in ("max-time", "regressed") and seq.pairs < 6
-    assert sum(seq.alpha_spent) == pytest.approx(0.05)
+        verdict = run_ab(_plan(tmp_path, looks=[2, 6], max_time_s=150), store).verdict
+    seq = verdict.sequential
+    first = 0.05 * (2 / 6) ** 2
+    assert seq.stopped == "max-time" and 2 < seq.pairs < 6 and seq.looks_taken == [2, seq.pairs]
+    assert seq.alpha_spent == [pytest.approx(first), pytest.approx(0.05 - first)]
+
+    monkeypatch.setattr(ab.time, "monotonic", lambda: next(clock))  # a budget that one pair already uses up
+    with Store(tmp_path / "t.db") as store:
+        single = run_ab(_plan(tmp_path, looks=[3], max_time_s=0), store).verdict
+    assert single.sequential.pairs == 1 and single.sequential.stopped == "max-time"
+    assert single.outcome is not Outcome.REGRESSED  # one pair is never judged
 
 
 def test_confirmation_withdraws_a_regression_that_does_not_hold(tmp_path: Path,
@@ -164,3 +171,24 @@ def test_confirmation_withdraws_a_regression_that_does_not_hold(tmp_path: Path,
     assert all(e.outcome is not Outcome.REGRESSED for e in result.verdict.endpoints)
     assert "not confirmed" in result.verdict.endpoints[0].reasons[-1]
     assert purposes.count("confirm") == 8 and purposes.count("ab") == 12
+
+
+def test_a_confirmation_without_valid_pairs_leaves_the_regression_standing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    invalid = {(f"c{n}", "head") for n in range(1, 4)} | {(f"c{n}-2", "head") for n in range(1, 4)}
+    monkeypatch.setattr(ab, "record_run", FakeLoad(head_scale=1.3, invalid=invalid))
+    with Store(tmp_path / "s.db") as store:
+        verdict = run_ab(_plan(tmp_path, looks=[6], confirm=3), store).verdict
+    assert verdict.outcome is Outcome.REGRESSED
+    assert verdict.sequential.confirmation.pairs == 0 and verdict.sequential.confirmation.confirmed == []
+    assert any("the first verdict stands" in note for note in verdict.notes)
+
+
+def test_an_ab_that_more_pairs_cannot_decide_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run invalid: the comparison is INVALID at the first look, and no pair budget would change it."""
+    everything = {(f"a{n}{suffix}", which) for n in range(1, 11) for suffix in ("", "-2") for which in ("base", "head")}
+    monkeypatch.setattr(ab, "record_run", FakeLoad(invalid=everything))
+    with Store(tmp_path / "s.db") as store:
+        verdict = run_ab(_plan(tmp_path, looks=[3, 6, 10]), store).verdict
+    assert verdict.outcome is Outcome.INVALID
+    assert verdict.sequential.stopped == "invalid" and verdict.sequential.looks_taken == [3]
