@@ -151,8 +151,9 @@ class Session:
 
 
 def _sides(plan: AbPlan, pairs: list[Pair]) -> tuple[Side, Side]:
-    used = [p for p in pairs if p.valid] or pairs  # with no valid pair, the comparison says why it is invalid
-    return side_from_runs("ab base", [p.base for p in used]), side_from_runs("ab head", [p.head for p in used])
+    # Every pair's last attempt: the tests use complete valid pairs only, but a head run that stayed
+    # invalid against a valid base run is what a broken head looks like, and budgets see every run.
+    return side_from_runs("ab base", [p.base for p in pairs]), side_from_runs("ab head", [p.head for p in pairs])
 
 
 def judge(plan: AbPlan, pairs: list[Pair], alpha: float,
@@ -167,6 +168,8 @@ def judge(plan: AbPlan, pairs: list[Pair], alpha: float,
 
 def _settled(verdict: Verdict) -> str | None:
     """Why the verdict can no longer change, or ``None`` to go on."""
+    if verdict.outcome is Outcome.BROKEN:
+        return "broken"
     if verdict.outcome is Outcome.REGRESSED:
         return "regressed"
     if verdict.outcome in (Outcome.UNCHANGED, Outcome.IMPROVED):
@@ -234,9 +237,11 @@ def _confirm(plan: AbPlan, session: Session, verdict: Verdict) -> tuple[Verdict,
     while len(pairs) < plan.confirm_pairs and session.time_left_for_a_pair():
         pairs.append(session.pair(len(pairs) + 1, "confirm"))
     check = judge(plan, pairs, plan.compare.alpha, focus=flagged) if len(pairs) >= 2 else None
-    if check is None or check.outcome is Outcome.INVALID or not any(p.valid for p in pairs):
+    if check is None or check.outcome in (Outcome.INVALID, Outcome.BROKEN) or not any(p.valid for p in pairs):
         # No evidence either way (out of time, or every confirmation run invalid): the regression stands.
-        note = "the confirmation got too few valid pairs (time budget or invalid runs); the first verdict stands"
+        note = ("the head broke the service during the confirmation; the first verdict stands"
+                if check is not None and check.outcome is Outcome.BROKEN else
+                "the confirmation got too few valid pairs (time budget or invalid runs); the first verdict stands")
         session.notify(f"confirmation: {note}")
         return (verdict.model_copy(update={"notes": [*verdict.notes, note]}), pairs,
                 Confirmation(pairs=sum(p.valid for p in pairs), tests=names, confirmed=[],

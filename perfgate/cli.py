@@ -409,6 +409,7 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
     from perfgate.actions import write_step_summary
     from perfgate.compare import exit_code as verdict_exit_code
     from perfgate.github import CheckKind, CommentMode, client_from_environment, load_verdict, post_verdict
+    from perfgate.github import workflow_run_url
     from perfgate.github import pull_request_from_event
     from perfgate.report import marker, render_markdown
 
@@ -422,7 +423,7 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
     result = post_verdict(client_from_environment(os.environ), target, verdict, markdown,
                           marker(verdict.profile, marker_id), exit_code=code, author=author,
                           mode=CommentMode(mode.value), check=CheckKind(check.value), require_head=require_head,
-                          comment=post_comment)
+                          comment=post_comment, details_url=workflow_run_url(os.environ))
     where = f"{target.repository}#{target.number}"
     if result.comment == "stale":
         stderr.print(f"perfgate: notice: {result.message}", markup=False)
