@@ -33,6 +33,7 @@ from pathlib import Path
 from perfgate.compare import Side, compare, side_from_runs, withdraw
 from perfgate.config import AbConfig, Budget, CompareConfig, LoadedConfig, ResolvedProfile, ServeConfig
 from perfgate.errors import ConfigError, Interrupted
+from perfgate.measure import blames_the_machine
 from perfgate.gitinfo import merge_base, read_git_info, repository_root, resolve_commit, resolve_main_branch
 from perfgate.models import RunRecord
 from perfgate.record import RunRequest, record_run
@@ -166,6 +167,12 @@ def judge(plan: AbPlan, pairs: list[Pair], alpha: float,
     return compare(base, head, config, budgets=plan.budgets, notes=notes, focus=focus)
 
 
+def _head_broke_in(pair: Pair) -> bool:
+    """A pair whose head run stayed invalid (after its re-run) by the service's own fault, next to a valid base."""
+    return pair.base.valid and not pair.head.valid and not all(
+        blames_the_machine(reason) for reason in pair.head.invalid_reasons)
+
+
 def _settled(verdict: Verdict) -> str | None:
     """Why the verdict can no longer change, or ``None`` to go on."""
     if verdict.outcome is Outcome.BROKEN:
@@ -191,11 +198,23 @@ def run_ab(plan: AbPlan, store: Store, notify: Notify = lambda _: None) -> AbRes
     stopped = "max-pairs"
     for look, (target, look_alpha) in enumerate(zip(plan.looks, alphas, strict=True)):
         out_of_time = False
-        while len(pairs) < target:
+        broken: Verdict | None = None
+        while len(pairs) < target and broken is None:
             if not session.time_left_for_a_pair():
                 out_of_time = True
                 break
             pairs.append(session.pair(len(pairs) + 1, "ab"))
+            if _head_broke_in(pairs[-1]):
+                # More pairs cannot make a broken head pass: judge it now (BROKEN spends no α).
+                early = judge(plan, pairs, look_alpha)
+                broken = early if early.outcome is Outcome.BROKEN else None
+        if broken is not None:
+            verdict = broken
+            looks_taken.append(len(pairs))
+            spent.append(look_alpha)
+            notify(f"pair {len(pairs)}: the head's runs stayed invalid where the base's were valid: BROKEN")
+            stopped = "broken"
+            break
         if out_of_time:
             # The last look: it gets every bit of α not spent yet.
             look_alpha = plan.compare.alpha - sum(spent)

@@ -214,7 +214,7 @@ class Sequential(BaseModel):
     alpha_spent: list[float]
     """α given to each look taken."""
     stopped: str
-    """Why the A/B stopped: ``decided``, ``regressed``, ``invalid``, ``max-pairs`` or ``max-time``."""
+    """Why the A/B stopped: ``decided``, ``regressed``, ``broken``, ``invalid``, ``max-pairs`` or ``max-time``."""
     invalid_pairs: int
     """Pairs re-run once because a run was invalid."""
     dropped_pairs: int
