@@ -150,9 +150,9 @@ class Session:
         except ServiceError as exc:
             if version.checkout is None:
                 raise
-            raise ServiceError(f"the {version.label} was served from a fresh worktree, {version.checkout}, which "
-                               "has none of the ignored files of your tree: a .venv, built assets or data must "
-                               f"come from the setup command (--setup or [ab] setup). {exc}") from None
+            raise ServiceError(f"the {version.label} tree did not serve; it is a fresh worktree, {version.checkout}, "
+                               "without the ignored files of your tree (a .venv, built assets or data must come "
+                               f"from the setup command: --setup or [ab] setup); {exc}") from None
         watch.after_run()
         status = "valid" if run.valid else "INVALID: " + "; ".join(run.invalid_reasons)
         self.notify(f"  {version.label} run {run.id} ({run.git.commit[:10] if run.git.commit else 'no commit'}): "

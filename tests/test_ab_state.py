@@ -295,3 +295,9 @@ def test_many_new_files_are_named_in_a_bounded_list(tmp_path: Path) -> None:
     watch.after_run()
     line = watch.before_serve()
     assert line is not None and "and 35 more" in line and line.count("upload-") == 6  # 5 named, one in the advice
+
+
+def test_a_tree_too_big_to_list_is_not_watched(tmp_path: Path) -> None:
+    for n in range(5):
+        (tmp_path / f"f{n}").write_text("x")
+    assert tree_files(tmp_path, limit=3) is None and len(tree_files(tmp_path) or {}) == 5
