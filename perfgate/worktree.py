@@ -56,7 +56,7 @@ class TreeSnapshot:
 
 
 def _snapshot_git(repo: Path, index: Path, *args: str, input: str | None = None) -> str:
-    """A git command on a private index: the user's index is never read for writing nor changed."""
+    """A git command on a private index (``GIT_INDEX_FILE``), never the user's; pathspecs are literal."""
     env = {**os.environ, **SNAPSHOT_IDENTITY, "GIT_INDEX_FILE": str(index), "GIT_LITERAL_PATHSPECS": "1"}
     try:
         done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=300, env=env,
@@ -74,9 +74,9 @@ def snapshot_of_tree(repo: Path, *, leave_out: Iterable[Path] = ()) -> TreeSnaps
     """The work tree of ``repo`` as it is now, as a commit: HEAD with its tracked changes (staged and
     unstaged) and its untracked files that are not ignored; ignored files (data, a ``.venv``) left behind.
 
-    The user's tree, index, stash and branches are not touched: ``git stash create`` makes a commit of
-    the tracked changes without storing it, and the untracked files are added into a private index in
-    a temporary folder. ``leave_out`` names files that must not be taken along even when not ignored
+    The user's tree, stash, branches and the content of the index are not changed: ``git stash create``
+    makes a commit of the tracked changes without storing it (it refreshes the index's file stats, as
+    ``git status`` does), and the untracked files are added into a private index in a temporary folder. ``leave_out`` names files that must not be taken along even when not ignored
     (the store, and files beside it that start with its name, such as ``-wal`` and ``-shm``).
     """
     head = _git(repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}").stdout.strip()
