@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from perfgate.config import Budget, CompareConfig
-from perfgate.errors import ExitCode
 from perfgate.models import CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord, median_of_runs
 from perfgate.samples import LatencyHistogram, mann_whitney_u
 from perfgate.stats import ShiftEstimate, TooFewRuns, estimate_shift, hodges_lehmann_relative_shift, holm
@@ -45,6 +44,7 @@ from perfgate.verdict import (
     Settings,
     SideInfo,
     Verdict,
+    exit_code,  # noqa: F401 - re-exported: it lives with the verdict, so that posting one loads no statistics
 )
 
 LATENCY_METRICS = (Metric.P50, Metric.P95, Metric.P99)
@@ -474,12 +474,3 @@ def withdraw(verdict: Verdict, tests: Collection[tuple[str, Metric]], note: str)
     return verdict.model_copy(update={
         "endpoints": endpoints, "outcome": outcome,
         "headline": _headline(outcome, endpoints, verdict.reasons, verdict.budgets, verdict.checks)})
-
-
-def exit_code(verdict: Verdict, *, strict: bool) -> ExitCode:
-    """0 pass; 1 regression, failed budget or check; 3 inconclusive or invalid under ``strict``."""
-    if verdict.outcome is Outcome.REGRESSED or not verdict.budgets_passed or not verdict.checks_passed:
-        return ExitCode.REGRESSION
-    if strict and verdict.outcome in (Outcome.INCONCLUSIVE, Outcome.INVALID):
-        return ExitCode.UNDECIDED
-    return ExitCode.OK

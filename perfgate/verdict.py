@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # In JSON each outcome is called "verdict" (what machines read); in Python it is `outcome`.
 
-from perfgate.models import EnvironmentFingerprint
+from perfgate.environment import EnvironmentFingerprint
+from perfgate.errors import ExitCode
 
 
 class Outcome(StrEnum):
@@ -291,3 +292,12 @@ class Verdict(BaseModel):
     @property
     def checks_passed(self) -> bool:
         return all(c.passed for c in self.checks)
+
+
+def exit_code(verdict: Verdict, *, strict: bool) -> ExitCode:
+    """0 pass; 1 regression, failed budget or check; 3 inconclusive or invalid under ``strict``."""
+    if verdict.outcome is Outcome.REGRESSED or not verdict.budgets_passed or not verdict.checks_passed:
+        return ExitCode.REGRESSION
+    if strict and verdict.outcome in (Outcome.INCONCLUSIVE, Outcome.INVALID):
+        return ExitCode.UNDECIDED
+    return ExitCode.OK
