@@ -60,17 +60,24 @@ def export(arguments: list[str]) -> str:
     return done.stdout
 
 
-def requirements(text: str) -> dict[str, tuple[str, frozenset[str]]]:
-    """Name → (pinned requirement with its marker, hashes): what an install reads, without comments or layout."""
+def requirements(text: str) -> dict[str, frozenset[str]]:
+    """Pinned requirement with its marker → its hashes: what an install reads, without comments or layout.
+
+    A package may appear once per marker (e.g. one NumPy for Python 3.11, another for 3.12 and later).
+    """
     found = {}
     for entry in re.sub(r"\\\n", " ", text).splitlines():
         entry = entry.split(" #", 1)[0].strip()
         if not entry or entry.startswith("#"):
             continue
         hashes = frozenset(re.findall(r"--hash=(\S+)", entry))
-        spec = re.sub(r"\s+", " ", re.sub(r"--hash=\S+", "", entry)).strip()
-        found[re.split(r"[=<>!~ ;\[]", spec, maxsplit=1)[0].lower()] = (spec, hashes)
+        found[re.sub(r"\s+", " ", re.sub(r"--hash=\S+", "", entry)).strip()] = hashes
     return found
+
+
+def name_of(requirement: str) -> str:
+    """The normalised project name of a pinned requirement (``Zope.Event==6.2 ; …`` → ``zope-event``)."""
+    return re.sub(r"[-_.]+", "-", re.split(r"[=<>!~ ;\[]", requirement, maxsplit=1)[0]).lower()
 
 
 def stale() -> list[str]:

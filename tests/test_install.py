@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from packaging.markers import Marker
 
 from conftest import REPO_ROOT
 from fake_github import FakeGitHub
@@ -70,16 +71,20 @@ def test_every_file_pins_each_package_by_hash_and_the_comment_set_is_light() -> 
     for path in REQUIREMENTS.glob("*.txt"):
         found = export.requirements(path.read_text())
         assert found, path
-        for name, (spec, hashes) in found.items():
-            assert re.match(rf"{re.escape(name)}==[\w.+!-]+( ;|$)", spec, re.IGNORECASE), (path.name, spec)
-            assert hashes and all(h.startswith("sha256:") for h in hashes), (path.name, name)
-        assert "hatchling" in found, f"{path.name}: perfgate is built with --no-build-isolation by the locked hatchling"
-    comment = export.requirements((REQUIREMENTS / "comment.txt").read_text())
-    assert {"typer", "pydantic", "jinja2", "rich", "pygithub"} <= set(comment)
-    assert not set(comment) & {"locust", "gevent", "greenlet", "scipy", "numpy", "psutil", "sqlite-utils", "pyzmq"}
-    action = export.requirements((REQUIREMENTS / "action.txt").read_text())
-    assert {"locust", "scipy", "numpy"} <= set(action) and "fastapi" not in action
-    assert "fastapi" in export.requirements((REQUIREMENTS / "action-demo.txt").read_text())
+        for spec, hashes in found.items():
+            assert re.fullmatch(r"[\w.-]+==[\w.+!-]+( ; .+)?", spec), (path.name, spec)
+            assert hashes and all(h.startswith("sha256:") for h in hashes), (path.name, spec)
+        assert "hatchling" in _names(found), f"{path.name}: perfgate is built by the locked hatchling"
+    comment = _names(export.requirements((REQUIREMENTS / "comment.txt").read_text()))
+    assert {"typer", "pydantic", "jinja2", "rich", "pygithub"} <= comment
+    assert not comment & {"locust", "gevent", "greenlet", "scipy", "numpy", "psutil", "sqlite-utils", "pyzmq"}
+    action = _names(export.requirements((REQUIREMENTS / "action.txt").read_text()))
+    assert {"locust", "scipy", "numpy"} <= action and "fastapi" not in action
+    assert "fastapi" in _names(export.requirements((REQUIREMENTS / "action-demo.txt").read_text()))
+
+
+def _names(found: dict[str, frozenset[str]]) -> set[str]:
+    return {_export_module().name_of(spec) for spec in found}
 
 
 def _installs(script: str) -> list[str]:
@@ -191,3 +196,40 @@ def _post_and_check_imports(perfgate: list[str], tmp_path: Path, env: dict[str, 
         imported = _imported(result.stderr)
         assert {"perfgate", "typer", "pydantic", "jinja2", "github"} <= imported  # the trace is really there
         assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+
+
+@pytest.mark.slow
+def test_the_actions_install_step_with_pip_installs_a_consistent_locked_set(tmp_path: Path) -> None:
+    """The action's install step run for real on a runner without uv (pip, the registry): the installed set is
+    exactly the locked file, complete (``pip check``), and perfgate with its extra runs from it."""
+    shims = tmp_path / "bin"  # python3 on PATH, uv not
+    shims.mkdir()
+    (shims / "python3").symlink_to(sys.executable)
+    path = [str(shims), *(d for d in os.environ["PATH"].split(os.pathsep) if d and not (Path(d) / "uv").exists())]
+    env = {k: v for k, v in os.environ.items()
+           if k != "CI" and not k.startswith(("GITHUB_", "RUNNER_", "VIRTUAL_ENV", "PYTHON", "UV_"))}
+    env.update({"PATH": os.pathsep.join(path), "EXTRAS": "demo", "RUNNER_TEMP": str(tmp_path),
+                "GITHUB_ACTION_PATH": str(REPO_ROOT), "GITHUB_OUTPUT": str(tmp_path / "output")})
+    step = _action_step("Install perfgate")
+    done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    outputs = dict(line.split("=", 1) for line in (tmp_path / "output").read_text().splitlines())
+    python = outputs["python"]
+    assert subprocess.run([python, "-m", "pip", "check"], capture_output=True, text=True, timeout=120).returncode == 0
+    listed = subprocess.run([python, "-m", "pip", "list", "--format", "json"], capture_output=True, text=True,
+                            timeout=120, check=True)
+    export = _export_module()
+    installed = {export.name_of(p["name"]): p["version"] for p in json.loads(listed.stdout)}
+    locked = {}
+    for spec in export.requirements((REQUIREMENTS / "action-demo.txt").read_text()):
+        pinned, _, marker_text = spec.partition(" ; ")
+        if not marker_text or Marker(marker_text).evaluate():  # this Python is the venv's (the shim above)
+            locked[export.name_of(pinned)] = pinned.split("==", 1)[1]
+    assert {n: installed.get(n) for n in locked} == locked
+    assert set(installed) - set(locked) <= {"perfgate", "pip", "setuptools"}
+    ran = subprocess.run([outputs["bin"], "--version"], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0 and ran.stdout.startswith("perfgate "), ran.stderr
+    demo = subprocess.run([python, "-c", "import perfgate.demo, fastapi, locust"], capture_output=True, text=True,
+                          timeout=120)
+    assert demo.returncode == 0, demo.stderr
