@@ -99,7 +99,7 @@ def test_the_action_and_the_comment_job_install_only_from_the_locked_files() -> 
         for line in installs:
             if "-r " in line:  # the dependencies: exactly the locked files, hash-checked, wheels only
                 assert all(flag in line for flag in ("--require-hashes", "--no-deps", "--only-binary :all:")), line
-                assert re.search(r'-r "?(\$locked|requirements/comment\.txt)"?$', line), line
+                assert re.search(r'-r "(\$locked|\$PERFGATE_SOURCE/requirements/comment\.txt)"$', line), line
             else:  # perfgate itself: no dependency resolved, nothing fetched, the locked build backend
                 assert all(flag in line for flag in ("--no-deps", "--no-build-isolation", "--no-index")), line
     assert '"$requirements/action.txt"' in _action_step("Install perfgate")["run"]
@@ -145,7 +145,8 @@ def test_the_comment_job_posts_with_only_what_posting_needs(tmp_path: Path) -> N
              if k != "CI" and not k.startswith(("GITHUB_", "RUNNER_", "VIRTUAL_ENV", "PYTHON", "UV_"))}
     install = _step("perf-comment.yml", "comment", "Install perfgate")
     done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", install["run"]], cwd=checkout,
-                          env={**clean, "RUNNER_TEMP": str(runner_temp)}, capture_output=True, text=True, timeout=600)
+                          env={**clean, **install["env"], "RUNNER_TEMP": str(runner_temp)}, capture_output=True,
+                          text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     venv = runner_temp / "perfgate-venv"
     for module in HEAVY:  # not installed at all: an import of one would fail the post
