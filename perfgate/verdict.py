@@ -1,4 +1,8 @@
-"""The verdict: computed once by :mod:`perfgate.compare`, rendered by every report, never recomputed."""
+"""The verdict: computed once by :mod:`perfgate.compare`, rendered by every report, never recomputed.
+
+Posting a verdict loads this module, the report and the GitHub client only: nothing here may import
+NumPy, SciPy or Locust (the comment job does not install them).
+"""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ Standard library only, and ``uv`` on PATH.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -42,7 +43,7 @@ def exports() -> dict[str, list[str]]:
 
 
 def _uv() -> list[str]:
-    found = shutil.which("uv")
+    found = os.environ.get("UV") or shutil.which("uv")  # `uv run` names itself in UV
     if found:
         return [found]
     try:
