@@ -1,14 +1,14 @@
 """Export the pinned requirement files of the action and the comment job from ``uv.lock``.
 
 Each file lists every package of one install with its exact version and the hashes of all its
-files in the lock, so ``pip install --require-hashes --no-deps -r FILE`` installs exactly the
-locked set on any platform the lock covers. perfgate itself is installed on top with
+files in the lock, so ``pip install --require-hashes --no-deps --only-binary :all: -r FILE``
+installs exactly the locked set on any platform the lock covers. perfgate itself is installed on top with
 ``--no-deps --no-build-isolation --no-index``: it is built by the locked hatchling, offline.
 
     python requirements/export.py           # rewrite the files after changing uv.lock
     python requirements/export.py --check   # exit 1 when a file is out of date (the tests run this)
 
-Standard library only, and ``uv`` on PATH.
+Standard library only, and ``uv`` (on PATH, or named by ``UV`` as ``uv run`` does).
 """
 
 from __future__ import annotations
