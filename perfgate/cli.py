@@ -18,14 +18,14 @@ from rich.console import Console
 
 from perfgate import __version__
 from perfgate.config import LoadedConfig, Overrides, ResolvedProfile, ServeConfig, load_config
-from perfgate.console import print_run, progress_display, runs_table
 from perfgate.errors import BaselineError, Interrupted, PerfgateError
 from perfgate.output import write_text_atomic
-from perfgate.models import RunRecord
-from perfgate.record import RunRequest, exit_code, record_run
-from perfgate.store import Store
 
+# Modules that load Locust's runner, SQLite utilities or NumPy are imported by the commands that use them:
+# `comment` and `github` run in a job that installs only what posting needs.
 if TYPE_CHECKING:
+    from perfgate.models import RunRecord
+    from perfgate.store import Store
     from perfgate.verdict import Verdict
 
 app = typer.Typer(
@@ -82,6 +82,8 @@ HtmlOption = Annotated[Path | None, typer.Option("--html", help="Also write the 
 
 
 def _open_store(loaded: LoadedConfig, db: Path | None) -> Store:
+    from perfgate.store import Store
+
     return Store(db if db is not None else loaded.db_path)
 
 
@@ -111,6 +113,8 @@ def _notify(line: str) -> None:
 
 
 def _print_record(run: RunRecord, output_format: OutputFormat) -> None:
+    from perfgate.console import print_run
+
     if output_format is OutputFormat.json:
         print(run.model_dump_json(indent=2))
     else:
@@ -137,6 +141,9 @@ def run(
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
     """Run a load profile headless, record every request, and store the run under the current commit."""
+    from perfgate.console import progress_display
+    from perfgate.record import RunRequest, exit_code, record_run
+
     loaded, serve_config, resolved = _load_profile(
         config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, locustfile=locustfile,
         host=host, users=users, spawn_rate=spawn_rate, run_time=run_time, warmup=warmup, tags=tags,
@@ -160,6 +167,8 @@ def runs(
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
     """List stored runs, newest first."""
+    from perfgate.console import runs_table
+
     with _open_store(load_config(config), db) as store:
         found = store.runs(commit=commit, branch=branch, profile=profile, limit=limit, endpoints=False)
     if output_format is OutputFormat.json:
@@ -413,11 +422,11 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
     import os
 
     from perfgate.actions import write_step_summary
-    from perfgate.compare import exit_code as verdict_exit_code
     from perfgate.github import CheckKind, CommentMode, client_from_environment, load_verdict, post_verdict
     from perfgate.github import workflow_run_url
     from perfgate.github import pull_request_from_event
     from perfgate.report import marker, render_markdown
+    from perfgate.verdict import exit_code as verdict_exit_code
 
     loaded = load_config(config)
     settings = loaded.config.report

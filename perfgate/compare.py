@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from perfgate.config import Budget, CompareConfig
-from perfgate.errors import ExitCode
 from perfgate.measure import blames_the_machine
 from perfgate.models import CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord, median_of_runs
 from perfgate.samples import LatencyHistogram, mann_whitney_u
@@ -46,6 +45,8 @@ from perfgate.verdict import (
     Settings,
     SideInfo,
     Verdict,
+    exit_code,  # noqa: F401 - re-exported: it lives with the verdict, so that posting one loads no statistics
+    head_broke,
 )
 
 LATENCY_METRICS = (Metric.P50, Metric.P95, Metric.P99)
@@ -112,19 +113,6 @@ def with_validity(side: Side) -> SideInfo:
         "runs": len(side.runs), "invalid_runs": sum(not r.valid for r in side.runs),
         "own_fault_runs": len(own_fault),
         "own_fault_reasons": sorted({x for r in own_fault for x in r.invalid_reasons if not blames_the_machine(x)})})
-
-
-def head_broke(head: SideInfo, base: SideInfo | None) -> bool:
-    """Fail closed: the head's own runs are invalid more often than the baseline's runs are.
-
-    With a clean baseline (or none) one head run invalid by its own fault is enough: an error storm,
-    a missed target rate or lost samples is what a broken service looks like, never a pass. A head
-    whose runs are only as invalid as the baseline's is not blamed (the machine or the profile is).
-    """
-    if head.own_fault_runs == 0 or head.runs == 0:
-        return False
-    base_share = base.invalid_runs / base.runs if base is not None and base.runs else 0.0
-    return head.own_fault_runs / head.runs > base_share
 
 
 # -- validity ---------------------------------------------------------------------------------------
@@ -553,14 +541,3 @@ def withdraw(verdict: Verdict, tests: Collection[tuple[str, Metric]], note: str)
     return verdict.model_copy(update={
         "endpoints": endpoints, "outcome": outcome,
         "headline": _headline(outcome, endpoints, verdict.reasons, verdict.budgets, verdict.checks)})
-
-
-def exit_code(verdict: Verdict, *, strict: bool) -> ExitCode:
-    """0 pass; 1 regression, a broken head, a failed budget or check; 3 invalid (always) or inconclusive
-    under ``strict``: a gate that cannot tell never passes as if it could."""
-    if verdict.outcome in (Outcome.REGRESSED, Outcome.BROKEN) or not verdict.budgets_passed \
-            or not verdict.checks_passed:
-        return ExitCode.REGRESSION
-    if verdict.outcome is Outcome.INVALID or (strict and verdict.outcome is Outcome.INCONCLUSIVE):
-        return ExitCode.UNDECIDED
-    return ExitCode.OK

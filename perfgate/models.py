@@ -9,6 +9,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from perfgate.config import ResolvedProfile
+from perfgate.environment import EnvironmentFingerprint  # noqa: F401 - re-exported; it lives where NumPy is not
 from perfgate.samples import LatencyHistogram
 
 
@@ -23,19 +24,6 @@ class GitInfo(BaseModel):
     """Current branch, or ``None`` when detached or outside git."""
     dirty: bool
     """Tracked files differ from HEAD."""
-
-
-class EnvironmentFingerprint(BaseModel):
-    """Where a run ran; runs on different fingerprints are not compared."""
-
-    model_config = ConfigDict(frozen=True)
-
-    cpu_model: str
-    cores: int
-    os: str
-    python: str
-    locust: str
-    perfgate: str
 
 
 class EndpointStats(BaseModel):

@@ -1,4 +1,8 @@
-"""The verdict: computed once by :mod:`perfgate.compare`, rendered by every report, never recomputed."""
+"""The verdict: computed once by :mod:`perfgate.compare`, rendered by every report, never recomputed.
+
+Posting a verdict loads this module, the report and the GitHub client only: nothing here may import
+NumPy, SciPy or Locust (the comment job does not install them).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # In JSON each outcome is called "verdict" (what machines read); in Python it is `outcome`.
 
-from perfgate.models import EnvironmentFingerprint
+from perfgate.environment import EnvironmentFingerprint
+from perfgate.errors import ExitCode
 
 
 class Outcome(StrEnum):
@@ -303,3 +308,27 @@ class Verdict(BaseModel):
     @property
     def checks_passed(self) -> bool:
         return all(c.passed for c in self.checks)
+
+
+def head_broke(head: SideInfo, base: SideInfo | None) -> bool:
+    """Fail closed: the head's own runs are invalid more often than the baseline's runs are.
+
+    With a clean baseline (or none) one head run invalid by its own fault is enough: an error storm,
+    a missed target rate or lost samples is what a broken service looks like, never a pass. A head
+    whose runs are only as invalid as the baseline's is not blamed (the machine or the profile is).
+    """
+    if head.own_fault_runs == 0 or head.runs == 0:
+        return False
+    base_share = base.invalid_runs / base.runs if base is not None and base.runs else 0.0
+    return head.own_fault_runs / head.runs > base_share
+
+
+def exit_code(verdict: Verdict, *, strict: bool) -> ExitCode:
+    """0 pass; 1 regression, a broken head, a failed budget or check; 3 invalid (always) or inconclusive
+    under ``strict``: a gate that cannot tell never passes as if it could."""
+    if verdict.outcome in (Outcome.REGRESSED, Outcome.BROKEN) or not verdict.budgets_passed \
+            or not verdict.checks_passed:
+        return ExitCode.REGRESSION
+    if verdict.outcome is Outcome.INVALID or (strict and verdict.outcome is Outcome.INCONCLUSIVE):
+        return ExitCode.UNDECIDED
+    return ExitCode.OK
