@@ -32,7 +32,7 @@ from pathlib import Path
 
 from perfgate.compare import Side, compare, side_from_runs, withdraw
 from perfgate.config import AbConfig, Budget, CompareConfig, LoadedConfig, ResolvedProfile, ServeConfig
-from perfgate.errors import ConfigError, Interrupted
+from perfgate.errors import ConfigError, Interrupted, RunNotStoredError
 from perfgate.gitinfo import merge_base, read_git_info, repository_root, resolve_commit, resolve_main_branch
 from perfgate.models import RunRecord
 from perfgate.record import RunRequest, record_run
@@ -124,7 +124,12 @@ class Session:
     def _record(self, version: Version, pair_id: str, purpose: str) -> RunRecord:
         request = RunRequest(profile=self.plan.profile, repo_dir=version.tree, serve=self.plan.serve,
                              serve_cwd=version.serve_cwd, pair_id=pair_id, trial_id=self.id, purpose=purpose)
-        run = record_run(request, self.store)
+        try:
+            run = record_run(request, self.store)
+        except RunNotStoredError as exc:
+            # Going on would judge pairs the store does not hold: stop, and say where the run is.
+            raise RunNotStoredError(f"stopped at the {version.label} run of pair {pair_id}: {exc} (the runs "
+                                    "before it are stored)", spill_path=exc.spill_path) from exc
         status = "valid" if run.valid else "INVALID: " + "; ".join(run.invalid_reasons)
         self.notify(f"  {version.label} run {run.id} ({run.git.commit[:10] if run.git.commit else 'no commit'}): "
                     f"{run.total_requests} requests, {status}")
