@@ -109,24 +109,34 @@ class Store:
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
             # mode=rw never creates the file; SQLite still falls back to read-only for a write-protected one.
-            uri = f"file:{quote(str(path.absolute()))}?mode={'rwc' if create else 'rw'}"
-            connection = sqlite3.connect(uri, uri=True, timeout=min(busy_timeout_s, _POLL_S),
-                                         isolation_level=None)
+            self.db = self._open(f"mode={'rwc' if create else 'rw'}", create)
         except sqlite3.DatabaseError as exc:
-            raise _store_error(path, exc) from None
+            if create or not _is_read_only(exc):
+                raise _store_error(path, exc) from None
+            # A WAL file in a folder this process cannot write: SQLite can only read it as immutable.
+            try:
+                self.db = self._open("mode=ro&immutable=1", create)
+            except sqlite3.DatabaseError as again:
+                raise _store_error(path, again) from None
         except OSError as exc:
             raise StoreError(f"{path}: cannot create the store ({exc.strerror or exc}); "
                              "pass --db with a writable path") from None
-        self.db = Database(connection)
+
+    def _open(self, mode: str, create: bool) -> Database:
+        uri = f"file:{quote(str(self.path.absolute()))}?{mode}"
+        db = Database(sqlite3.connect(uri, uri=True, timeout=min(self.busy_timeout_s, _POLL_S),
+                                      isolation_level=None))
         try:
+            self.db = db
+            if not create and self._patiently(self._version) == 0:
+                raise StoreNotFoundError(f"no store at {self.path} (the file is empty); record runs with "
+                                         "`perfgate run` or pass --db")
             self._patiently(self._use_wal)
             self._migrate(create)
-        except sqlite3.DatabaseError as exc:
-            self.db.close()
-            raise _store_error(path, exc) from None
         except BaseException:
-            self.db.close()
+            db.close()
             raise
+        return db
 
     def close(self) -> None:
         self.db.close()
@@ -175,7 +185,7 @@ class Store:
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
         except sqlite3.OperationalError as exc:
-            if "readonly" not in str(exc):  # a read-only file stays readable in its own mode
+            if not _is_read_only(exc):  # a read-only file stays readable in its own mode
                 raise
 
     def _version(self) -> int:
@@ -197,9 +207,6 @@ class Store:
         version = self._patiently(self._version)
         if version == SCHEMA_VERSION:
             return  # the common case writes nothing: a read-only store stays readable
-        if version == 0 and not create:
-            raise StoreNotFoundError(f"no store at {self.path} (the file is empty); record runs with "
-                                     "`perfgate run` or pass --db")
 
         def migrate() -> None:
             # Read again under the write lock: another process may have migrated the file meanwhile.
@@ -401,6 +408,11 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, KeyError):
         return f"missing column {exc}"
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _is_read_only(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc)
+    return "readonly" in text or "unable to open" in text
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
