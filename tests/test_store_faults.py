@@ -470,3 +470,35 @@ def test_import_checks_every_file_before_storing_any(tmp_path: Path) -> None:
     (line,) = result.stderr.strip().splitlines()
     assert str(bad) in line and "not a usable unsaved-run file" in line
     assert not db.exists()
+
+
+def test_a_spilled_run_stops_an_ab_with_exit_4_naming_the_file(tmp_path: Path, monkeypatch) -> None:
+    from perfgate import ab
+    from perfgate.config import CompareConfig, ResolvedProfile, ServeConfig
+
+    db = tmp_path / "s.db"
+    calls: list[str] = []
+
+    def record_with_a_lock_at_the_third_run(request, store):  # record_run, without Locust
+        calls.append(request.pair_id)
+        run = make_run(commit=f"{len(calls):040x}", seed=len(calls)).model_copy(
+            update={"pair_id": request.pair_id, "trial_id": request.trial_id, "purpose": request.purpose})
+        if len(calls) < 3:
+            return store_run(store, run)
+        with lock_held(db, 2.0):
+            return store_run(store, run)
+
+    monkeypatch.setattr(ab, "record_run", record_with_a_lock_at_the_third_run)
+    profile = ResolvedProfile(name="smoke", locustfile="/x/lf.py", host="http://127.0.0.1:{port}", users=5,
+                              spawn_rate=5, run_time=12, warmup=2)
+    plan = ab.AbPlan(profile=profile, serve=ServeConfig(command="serve {port}"),
+                     base=ab.Version("base", tmp_path, tmp_path), head=ab.Version("head", tmp_path, tmp_path),
+                     compare=CompareConfig(), looks=[3, 6], max_time_s=3600)
+    with Store(db, busy_timeout_s=0.3) as store, pytest.raises(RunNotStoredError) as caught:
+        ab.run_ab(plan, store)
+    message = str(caught.value)
+    assert len(calls) == 3 and caught.value.exit_code == ExitCode.TOOL
+    assert message.startswith("stopped at the ") and "pair" in message and "perfgate import" in message
+    assert caught.value.spill_path is not None and str(caught.value.spill_path) in message
+    assert read_spill(caught.value.spill_path).run.pair_id == calls[2]
+    assert _count(db) == 2

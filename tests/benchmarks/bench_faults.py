@@ -133,14 +133,15 @@ def lock_held_40s(workdir: Path) -> Row:
                 saved = store_run(store, run)
                 with Store(db) as check:
                     whole = _same(check.get(saved.id), run)
-                observed = f"stored after {time.monotonic() - started:.1f} s of waiting; {'equal' if whole else 'DIFFERS'}"
+                waited = time.monotonic() - started
+                observed = f"stored after {waited:.1f} s of waiting; {'equal' if whole else 'DIFFERS'}"
             except RunNotStoredError as exc:
                 spilled = exc.spill_path
                 waited = time.monotonic() - started
                 holder.communicate(timeout=60)
                 whole = spilled is not None and _import_and_check(spilled, db, run)
-                observed = f"spilled after {waited:.1f} s, exit {int(exc.exit_code)}; re-imported: " \
-                           f"{'equal' if whole else 'LOST'}"
+                observed = (f"spilled after {waited:.1f} s, exit {int(exc.exit_code)}; re-imported: "
+                            f"{'equal' if whole else 'LOST'}")
     finally:
         _stop(holder)
         _remove_spill(spilled)
