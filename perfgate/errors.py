@@ -58,6 +58,12 @@ class StoreBusyError(StoreError):
     exit_code = ExitCode.TOOL
 
 
+class StoreDiskError(StoreError):
+    """The disk under the store refused a read or write (full, failing, gone): infrastructure, not usage."""
+
+    exit_code = ExitCode.TOOL
+
+
 class StoreNotFoundError(StoreError):
     """A command that only reads found no store at the path given (and created none)."""
 

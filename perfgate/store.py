@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +36,7 @@ from pydantic import ValidationError
 from sqlite_utils import Database
 
 from perfgate.config import ResolvedProfile
-from perfgate.errors import RunNotFoundError, StoreBusyError, StoreError, StoreNotFoundError
+from perfgate.errors import RunNotFoundError, StoreBusyError, StoreError, StoreDiskError, StoreNotFoundError
 from perfgate.models import (
     CheckResult,
     EndpointResult,
@@ -427,8 +428,15 @@ def _store_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
                               "wait for it to finish and retry")
     if "not a database" in text or "malformed" in text:
         return StoreError(f"{path}: not a perfgate SQLite store ({text}); pass --db with another path")
-    if "full" in text:
-        return StoreError(f"{path}: the disk is full ({text}); free some space or pass --db on another disk")
+    if "full" in text or "disk I/O" in text:
+        try:
+            full = shutil.disk_usage(path.absolute().parent).free < 256 * 1024
+        except OSError:
+            full = False
+        if "full" in text or full:  # SQLite reports a full disk as an I/O error when the lock file cannot grow
+            return StoreDiskError(f"{path}: the disk is full ({text}); free some space or pass --db on another disk")
+        return StoreDiskError(f"{path}: the disk refused a read or write ({text}); check the disk or pass --db "
+                              "on another one")
     if "readonly" in text or "read-only" in text or "unable to open" in text:
         return StoreError(f"{path}: cannot write the store ({text}); make the folder writable or pass --db")
     return StoreError(f"{path}: store error ({text})")

@@ -292,6 +292,22 @@ def test_a_full_disk_during_perfgate_run_spills_the_run_and_exits_4(tmp_path: Pa
     assert stored.total_requests > 0 and stored.endpoints
 
 
+def test_a_full_disk_before_a_run_is_exit_4_before_any_load(tmp_path: Path, small_disk: Path) -> None:
+    db = small_disk / "runs.db"
+    Store(db).close()
+    with (small_disk / "filler").open("wb") as filler, pytest.raises(OSError):
+        while True:
+            filler.write(b"\0" * 65536)
+            filler.flush()
+    started = time.monotonic()
+    result = run_cli("run", "-f", str(LOCUSTFILES / "health.py"), "-H", "http://127.0.0.1:9", "-t", "30s",
+                     "--db", str(db), cwd=tmp_path, env={"TMPDIR": str(tmp_path)})
+    assert result.code == ExitCode.TOOL, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("perfgate: error:") and "full" in line and str(db) in line
+    assert time.monotonic() - started < 20  # refused by the probe, not after a 30 s load
+
+
 # Saves runs of 1-6 endpoints; the profile name says how many, so a half-written run would show.
 SAVE_LOOP = textwrap.dedent("""
     import sys
