@@ -37,7 +37,7 @@ from pathlib import Path
 
 from perfgate.compare import Side, compare, side_from_runs, withdraw
 from perfgate.config import AbConfig, Budget, CompareConfig, LoadedConfig, ResolvedProfile, ServeConfig
-from perfgate.errors import ConfigError, Interrupted, ServiceError
+from perfgate.errors import ConfigError, Interrupted, RunNotStoredError, ServiceError
 from perfgate.measure import blames_the_machine
 from perfgate.gitinfo import merge_base, read_git_info, repository_root, resolve_commit, resolve_main_branch
 from perfgate.models import RunRecord
@@ -154,6 +154,10 @@ class Session:
             raise ServiceError(f"the {version.label} tree did not serve; it is a fresh worktree, {version.checkout}, "
                                "without the ignored files of your tree (a .venv, built assets or data must come "
                                f"from the setup command: --setup or [ab] setup); {exc}") from None
+        except RunNotStoredError as exc:
+            # Going on would judge pairs the store does not hold: stop, and say where the run is.
+            raise RunNotStoredError(f"stopped at the {version.label} run of pair {pair_id}: {exc} (the runs "
+                                    "before it are stored)", spill_path=exc.spill_path) from exc
         watch.after_run()
         status = "valid" if run.valid else "INVALID: " + "; ".join(run.invalid_reasons)
         self.notify(f"  {version.label} run {run.id} ({run.git.commit[:10] if run.git.commit else 'no commit'}): "

@@ -81,10 +81,11 @@ HtmlOption = Annotated[Path | None, typer.Option("--html", help="Also write the 
                                                  "run, self-contained) to this file.")]
 
 
-def _open_store(loaded: LoadedConfig, db: Path | None) -> Store:
+def _open_store(loaded: LoadedConfig, db: Path | None, *, create: bool = True) -> Store:
+    """The store at ``--db`` or the config's path; ``create=False`` for commands that only read."""
     from perfgate.store import Store
 
-    return Store(db if db is not None else loaded.db_path)
+    return Store(db if db is not None else loaded.db_path, create=create)
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -169,7 +170,7 @@ def runs(
     """List stored runs, newest first."""
     from perfgate.console import runs_table
 
-    with _open_store(load_config(config), db) as store:
+    with _open_store(load_config(config), db, create=False) as store:
         found = store.runs(commit=commit, branch=branch, profile=profile, limit=limit, endpoints=False)
     if output_format is OutputFormat.json:
         print("[" + ",\n".join(r.model_dump_json(exclude={"endpoints", "service"}) for r in found) + "]")
@@ -177,6 +178,29 @@ def runs(
         stdout.print(runs_table(found))
     else:
         stderr.print("no runs match; record one with `perfgate run`")
+
+
+@app.command("import")
+def import_runs(
+    files: Annotated[list[Path], typer.Argument(help="Unsaved-run files, as named when the store could not "
+                                                "take a run (in unsaved/ beside the store).")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Store runs that were kept in files because the store could not take them; a run already stored is skipped."""
+    from perfgate.spill import read_spill
+
+    spilled = [(path, read_spill(path)) for path in files]  # every file checked before anything is stored
+    with _open_store(load_config(config), db) as store:
+        for path, item in spilled:
+            run = item.run
+            what = f"{(run.git.commit or 'no commit')[:10]} {run.profile.name} {run.started_at.isoformat()}"
+            if (existing := store.find_same(run)) is not None:
+                stdout.print(f"skipped {path}: already stored as run {existing} ({what})", markup=False)
+                continue
+            saved = store.save(run)
+            stdout.print(f"stored {path} as run {saved.id} ({what})", markup=False)
+    stdout.print("the files are kept; delete them once you no longer need them", markup=False)
 
 
 @app.command()
@@ -187,7 +211,7 @@ def show(
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
     """Print one stored run."""
-    with _open_store(load_config(config), db) as store:
+    with _open_store(load_config(config), db, create=False) as store:
         _print_record(store.get(run_id), output_format)
 
 
@@ -216,7 +240,7 @@ def compare(
 
     loaded = load_config(config)
     settings = loaded.config.compare
-    with _open_store(loaded, db) as store:
+    with _open_store(loaded, db, create=False) as store:
         chosen = select(store, loaded, profile or loaded.config.profile, Path.cwd(), head_ref=head,
                         head_run_ids=head_run, base_ref=base, base_run_ids=base_run, pinned=pinned)
         verdict = compare_sides(chosen.base, chosen.head, settings, budgets=loaded.config.budgets,
@@ -389,7 +413,7 @@ def report(
     from perfgate.html_report import render_html, report_for_verdict
 
     loaded = load_config(config)
-    with _open_store(loaded, db) as store:
+    with _open_store(loaded, db, create=False) as store:
         if run_id is not None:
             html = render_html(verdict=None, base=[], head=[store.get(run_id)], title=f"perfgate · run {run_id}")
         else:
@@ -531,7 +555,7 @@ def history(
     loaded = load_config(config)
     branch = branch or loaded.config.main_branch
     profile = profile or loaded.config.profile
-    with _open_store(loaded, db) as store:
+    with _open_store(loaded, db, create=False) as store:
         line = branch_runs(store, Path.cwd(), branch, profile, None, limit=limit)
     if line:  # one environment: the newest run's, as a comparison would use
         newest = max((r for _, runs in line for r in runs), key=lambda r: r.started_at)
@@ -571,7 +595,7 @@ def baseline_accept(
     from perfgate.baseline import accept
 
     loaded = load_config(config)
-    with _open_store(loaded, db) as store:
+    with _open_store(loaded, db, create=False) as store:
         path = accept(store, loaded, Path.cwd(), profile=profile or loaded.config.profile, reason=reason,
                       run_ids=run, commit_ref=commit, expires=expires)
     stdout.print(f"wrote {path}; commit it and open a pull request so the change is reviewed")

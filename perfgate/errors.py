@@ -8,6 +8,7 @@ their ``exit_code``. A message says what is wrong and how to fix it.
 from __future__ import annotations
 
 from enum import IntEnum
+from pathlib import Path
 
 
 class ExitCode(IntEnum):
@@ -55,6 +56,35 @@ class StoreBusyError(StoreError):
     """The store is locked by another process."""
 
     exit_code = ExitCode.TOOL
+
+
+class StoreDiskError(StoreError):
+    """The disk under the store refused a read or write (full, failing, gone): infrastructure, not usage."""
+
+    exit_code = ExitCode.TOOL
+
+
+class StoreNotFoundError(StoreError):
+    """A command that only reads found no store at the path given (and created none)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class RunNotStoredError(StoreError):
+    """A finished run could not be stored; it was written to a spill file instead (or, failing that, lost)."""
+
+    exit_code = ExitCode.TOOL
+
+    def __init__(self, message: str, spill_path: Path | None = None) -> None:
+        super().__init__(message)
+        self.spill_path = spill_path
+        """Where the run is kept until ``perfgate import`` stores it; ``None`` when no file could be written."""
+
+
+class SpillFileError(PerfgateError):
+    """A file given to ``perfgate import`` is not a readable, valid unsaved-run file."""
+
+    exit_code = ExitCode.USAGE
 
 
 class BaselineError(PerfgateError):

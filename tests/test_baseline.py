@@ -227,6 +227,7 @@ def test_compare_cli_different_profiles_is_invalid(git_repo: Path) -> None:
 
 def test_compare_cli_errors_are_one_line(git_repo: Path) -> None:
     db = git_repo / "r.db"
+    Store(db).close()  # an empty store (a missing one is another error)
     no_runs = run_cli("compare", "--db", str(db), cwd=git_repo)
     assert no_runs.code == 2 and "no runs of profile 'smoke'" in no_runs.stderr and "Traceback" not in no_runs.stderr
     save_runs(db, git(git_repo, "rev-parse", "HEAD"))
