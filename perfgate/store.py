@@ -174,6 +174,9 @@ class Store:
             raise _store_error(self.path, exc) from None
 
     def get(self, run_id: int) -> RunRecord:
+        if not -(2**63) <= run_id < 2**63:  # beyond SQLite's integers: no such run, not a crash
+            raise RunNotFoundError(f"no run {run_id} in {self.path}: run ids are whole numbers as listed by "
+                                   "`perfgate runs`")
         try:
             rows = list(self.db["runs"].rows_where("id = ?", [run_id]))
             if not rows:
