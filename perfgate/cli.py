@@ -671,8 +671,10 @@ def main() -> None:
         if isinstance(exc, Interrupted) and stopped_by is not None and stopped_by != signal.SIGINT:
             message += f" (stopped by {stopped_by.name})"
         code = int(exc.exit_code)
-        if isinstance(exc, Interrupted) and stopped_by is not None:
-            code = 128 + stopped_by  # the signal that stopped perfgate, whatever message the error carries
+        if isinstance(exc, Interrupted):
+            interrupts.ignore_from_now_on()
+            if stopped_by is not None:
+                code = 128 + stopped_by  # the signal that stopped perfgate, whatever message the error carries
         stderr.print(f"perfgate: error: {message}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(code)
     except Exception as exc:  # noqa: BLE001 - the last resort: a bug must not look like a regression

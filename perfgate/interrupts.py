@@ -38,3 +38,12 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
 def received() -> signal.Signals | None:
     """The first stop signal this process received, if any."""
     return _received
+
+
+def ignore_from_now_on() -> None:
+    """perfgate is exiting: a late signal must neither cut the exit short nor change its code.
+
+    (At exit Python puts its handlers back to the defaults, which end the process by the signal.)
+    """
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
