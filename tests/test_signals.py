@@ -192,3 +192,24 @@ def test_the_actions_gate_step_forwards_a_cancellation_to_perfgate(tmp_path: Pat
     assert stderr.count("perfgate: error: interrupted") == 1  # the record loop did not start another run
     _assert_nothing_left(processes, port)
     assert _stored(tmp_path / "r.db") == 0
+
+
+def test_sigterm_during_a_setup_command_stops_it_and_removes_the_worktree_within_5_s(tmp_path: Path) -> None:
+    repo = tmp_path / "shop"
+    make_demo_repo(repo)
+    cli = _start([sys.executable, "-m", "perfgate", "ab", "--base", "main", "-t", "30s", "--setup",
+                  "echo preparing; sleep 60", "--db", str(tmp_path / "ab.db")], repo, _env(tmp_path))
+    deadline = time.monotonic() + 60
+    setup: list[psutil.Process] = []
+    while not setup and time.monotonic() < deadline:
+        time.sleep(0.2)
+        setup = [p for p in psutil.Process(cli.pid).children(recursive=True) if "sleep" in " ".join(p.cmdline())]
+    assert setup, "the setup command never ran"
+    processes = psutil.Process(cli.pid).children(recursive=True)
+    elapsed, stderr = _stop(cli, signal.SIGTERM)
+    assert cli.returncode == 143, stderr
+    assert elapsed < CLEAN_UP_S, f"{elapsed:.1f}s"
+    assert "(stopped by SIGTERM)" in stderr and "Traceback" not in stderr
+    assert not [p.pid for p in processes if _running(p)]
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1, git(repo, "worktree", "list")
+    assert list((tmp_path / "tmp").iterdir()) == []
