@@ -191,7 +191,8 @@ def expected_budgets(pinned: PinnedBaseline, margins: dict[str, float]) -> list[
     return budgets
 
 
-def _head_runs(store: Store, repo: Path, profile: str, head_ref: str | None) -> tuple[list[RunRecord], str]:
+def _head_runs(store: Store, repo: Path, profile: str, head_ref: str | None,
+               notes: list[str]) -> tuple[list[RunRecord], str]:
     if head_ref is None:
         git = read_git_info(repo)
         commit, dirty, where = git.commit, git.dirty, "HEAD" + (" (uncommitted changes)" if git.dirty else "")
@@ -199,7 +200,12 @@ def _head_runs(store: Store, repo: Path, profile: str, head_ref: str | None) -> 
         commit, dirty, where = _commit_of(repo, head_ref, "--head"), False, head_ref
     if commit is None:
         raise ConfigError(f"{repo} is not a git repository with commits: pass --head-run ID and --base-run ID")
-    runs = [r for r in store.runs(commit=commit, profile=profile) if r.git.dirty == dirty]
+    stored = store.runs(commit=commit, profile=profile)
+    runs = [r for r in stored if r.git.dirty == dirty]
+    if left_out := len(stored) - len(runs):
+        kind = "a committed tree" if dirty else "a tree with uncommitted changes"
+        notes.append(f"{left_out} run(s) of {_short(commit)} made on {kind} were left out of the head: "
+                     "they measured other code than " + ("this tree" if dirty else "the commit"))
     if not runs:
         raise RunNotFoundError(f"no runs of profile {profile!r} at {where} {_short(commit)} in {store.path}; "
                                f"record some with `perfgate run --profile {profile}` (3 or more decide best)")
@@ -216,7 +222,7 @@ def select(store: Store, loaded: LoadedConfig, profile: str, repo: Path, *, head
         head_commit = head_runs[0].git.commit
         head_label = "runs"
     else:
-        head_runs, head_commit = _head_runs(store, repo, profile, head_ref)
+        head_runs, head_commit = _head_runs(store, repo, profile, head_ref, notes)
         head_label = "head"
     profile = head_runs[0].profile.name
     head = side_from_runs(head_label, head_runs)

@@ -75,6 +75,10 @@ StrictOption = Annotated[bool | None, typer.Option("--strict/--no-strict", help=
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Also write the verdict to this file "
                                                    "(format from --format; Markdown for text).")]
 VerdictFormatOption = Annotated[VerdictFormat, typer.Option("--format", help="Output format.")]
+SetupOption = Annotated[str | None, typer.Option("--setup", help="Command run once in each fresh worktree before "
+                                                 "serving it, e.g. 'uv sync' (ignored files are not there).")]
+ResetOption = Annotated[str | None, typer.Option("--reset", help="Command run in each tree before every serve, "
+                                                 "e.g. 'rm -f app.db', so every run starts from the same state.")]
 HtmlOption = Annotated[Path | None, typer.Option("--html", help="Also write the HTML report (charts of every "
                                                  "run, self-contained) to this file.")]
 
@@ -269,8 +273,8 @@ def ab(
     ready_timeout: ReadyTimeoutOption = None,
     base: Annotated[str | None, typer.Option("--base", help="Base commit or ref (default: the merge-base "
                                              "with the main branch).")] = None,
-    setup: Annotated[str | None, typer.Option("--setup", help="Command run once in each tree before serving "
-                                              "it, e.g. 'uv sync'.")] = None,
+    setup: SetupOption = None,
+    reset: ResetOption = None,
     looks: Annotated[str | None, typer.Option("--looks", help="Pair counts at which to judge, e.g. 3,6,10.")] = None,
     max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=2, help="Stop after this many pairs.")] = None,
     max_time: Annotated[str | None, typer.Option("--max-time", help="Start no pair that would end later "
@@ -295,7 +299,7 @@ def ab(
         config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, always_served=True,
         locustfile=locustfile, users=users, spawn_rate=spawn_rate, run_time=run_time, warmup=warmup, tags=tags,
         exclude_tags=exclude_tags, processes=processes)
-    settings = loaded.ab_settings(looks=looks, max_pairs=max_pairs, max_time=max_time, setup=setup,
+    settings = loaded.ab_settings(looks=looks, max_pairs=max_pairs, max_time=max_time, setup=setup, reset=reset,
                                   confirm=confirm, confirm_pairs=confirm_pairs)
     request = AbRequest(loaded=loaded, settings=settings, profile=resolved, serve=serve_config, cwd=Path.cwd(),
                         base_ref=base)
@@ -322,6 +326,8 @@ def calibrate(
     ready_url: ReadyUrlOption = None,
     ready_timeout: ReadyTimeoutOption = None,
     pairs: Annotated[int, typer.Option("--pairs", help="A/A pairs to run (at least 3).")] = 6,
+    setup: SetupOption = None,
+    reset: ResetOption = None,
     write: Annotated[bool, typer.Option("--write", help="Add the suggested margins (and run length) to the "
                                         "config file.")] = False,
     db: DbOption = None,
@@ -342,8 +348,8 @@ def calibrate(
     if write:
         check_writable_config(loaded)  # before minutes of measuring, not after
     with _open_store(loaded, db) as store:
-        result = run_calibration(loaded, loaded.ab_settings(), resolved, serve_config, Path.cwd(), pairs, store,
-                                 notify=_notify)
+        result = run_calibration(loaded, loaded.ab_settings(setup=setup, reset=reset), resolved, serve_config,
+                                 Path.cwd(), pairs, store, notify=_notify)
     if output_format is OutputFormat.json:
         data = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("verdict", "profile")}
         print(json.dumps(data, indent=2, default=str))
@@ -411,6 +417,7 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
     from perfgate.actions import write_step_summary
     from perfgate.compare import exit_code as verdict_exit_code
     from perfgate.github import CheckKind, CommentMode, client_from_environment, load_verdict, post_verdict
+    from perfgate.github import workflow_run_url
     from perfgate.github import pull_request_from_event
     from perfgate.report import marker, render_markdown
 
@@ -424,7 +431,7 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
     result = post_verdict(client_from_environment(os.environ), target, verdict, markdown,
                           marker(verdict.profile, marker_id), exit_code=code, author=author,
                           mode=CommentMode(mode.value), check=CheckKind(check.value), require_head=require_head,
-                          comment=post_comment)
+                          comment=post_comment, details_url=workflow_run_url(os.environ))
     where = f"{target.repository}#{target.number}"
     if result.comment == "stale":
         stderr.print(f"perfgate: notice: {result.message}", markup=False)

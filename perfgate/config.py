@@ -232,6 +232,8 @@ class AbConfig(BoundaryModel):
     """Start no pair that would end after this many seconds; judge what was measured."""
     setup: str | None = None
     """Shell command run once in each tree before serving it (``uv sync``, a build)."""
+    reset: str | None = None
+    """Shell command run in each tree before every serve (``rm -f app.db``): every run starts from the same state."""
     confirm: bool = False
     """Re-measure a REGRESSED verdict in fresh pairs; report it only if it holds."""
     confirm_pairs: int = Field(default=5, ge=2)

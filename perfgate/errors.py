@@ -116,7 +116,7 @@ class Interrupted(PerfgateError):
 
 
 class SetupError(PerfgateError):
-    """A setup command (``--setup``) failed in one of the trees."""
+    """A setup or reset command (``--setup``, ``--reset``) failed in one of the trees."""
 
     exit_code = ExitCode.TOOL
 

@@ -173,7 +173,8 @@ def findings(verdict: Verdict | None, head: list[RunRecord], base: list[RunRecor
         for budget in verdict.budgets:
             if not budget.passed:
                 value = "no data" if budget.value is None else f"{budget.value:.4g}"
-                lines.append(f"budget exceeded: {budget.endpoint} {budget.metric} {value} (limit {budget.limit:.4g})")
+                lines.append(f"budget exceeded: {budget.endpoint} {budget.metric} {value} (limit {budget.limit:.4g})"
+                             + (f": {budget.note}" if budget.note else ""))
         for check in verdict.checks:
             if not check.passed:
                 lines.append(f"correctness check failed: {check.name} ({check.message})")

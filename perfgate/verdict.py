@@ -22,10 +22,13 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"
     INCONCLUSIVE = "inconclusive"
     INVALID = "invalid"
+    BROKEN = "broken"
+    """The head broke the service: its own runs are invalid (error storm, missed rate, lost samples)
+    where the baseline's are not. Only the whole comparison is ever BROKEN; it fails the gate."""
 
 
-SEVERITY = {Outcome.REGRESSED: 0, Outcome.INVALID: 1, Outcome.INCONCLUSIVE: 2, Outcome.IMPROVED: 3,
-            Outcome.UNCHANGED: 4}
+SEVERITY = {Outcome.BROKEN: 0, Outcome.REGRESSED: 1, Outcome.INVALID: 2, Outcome.INCONCLUSIVE: 3,
+            Outcome.IMPROVED: 4, Outcome.UNCHANGED: 5}
 """Worst first: tables are sorted by it."""
 
 
@@ -125,6 +128,8 @@ class BudgetResult(BoundaryModel):
     passed: bool
     source: str
     """Where the budget came from: the config file, or an imported baseline."""
+    note: str = ""
+    """Why the budget failed without a value (its endpoint pattern matches no endpoint of the head)."""
 
 
 class CheckSummary(BoundaryModel):
@@ -155,6 +160,13 @@ class SideInfo(BoundaryModel):
     dirty: bool = False
     run_ids: list[int] = Field(default_factory=list)
     runs: int
+    invalid_runs: int = 0
+    """Runs that are invalid, for any reason."""
+    own_fault_runs: int = 0
+    """Invalid runs for a reason of this side's own service (error storm, missed rate, lost samples),
+    not of the machine (a saturated load generator)."""
+    own_fault_reasons: list[str] = Field(default_factory=list)
+    """Those runs' reasons, each once."""
     newest_run_at: AwareDatetime | None = None
     environment: EnvironmentFingerprint | None = None
     baseline_file: str | None = None
@@ -202,7 +214,7 @@ class Sequential(BoundaryModel):
     alpha_spent: list[float]
     """α given to each look taken."""
     stopped: str
-    """Why the A/B stopped: ``decided``, ``regressed``, ``invalid``, ``max-pairs`` or ``max-time``."""
+    """Why the A/B stopped: ``decided``, ``regressed``, ``broken``, ``invalid``, ``max-pairs`` or ``max-time``."""
     invalid_pairs: int
     """Pairs re-run once because a run was invalid."""
     dropped_pairs: int

@@ -219,7 +219,7 @@ def test_compare_cli_different_profiles_is_invalid(git_repo: Path) -> None:
     args = ["compare", "--db", str(db), "--head-run", str(smoke[0]), "--head-run", str(smoke[1]),
             "--base-run", str(light[0]), "--base-run", str(light[1])]
     result = run_cli(*args, "--format", "json", cwd=git_repo)
-    assert result.code == 0
+    assert result.code == 3  # invalid: the gate cannot tell, and says so
     verdict = json.loads(result.stdout)
     assert verdict["verdict"] == "invalid" and "different profiles" in verdict["reasons"][0]
     assert run_cli(*args, "--strict", cwd=git_repo).code == 3

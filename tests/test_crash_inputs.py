@@ -7,6 +7,8 @@ its traceback. Every case runs the real ``perfgate`` command in a subprocess.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -37,7 +39,7 @@ def _pinned(tmp_path: Path, **fields: object) -> None:
     data = {"format": 1, "kind": "expected", "profile": "smoke", "reason": "imported",
             "accepted_at": "2026-01-02T03:04:05+00:00", "expected": {"GET /items": {"p95": 100}}, **fields}
     (tmp_path / "baselines").mkdir(exist_ok=True)
-    (tmp_path / "baselines" / "smoke.json").write_text(__import__("json").dumps(data))
+    (tmp_path / "baselines" / "smoke.json").write_text(json.dumps(data))
 
 
 def test_a_naive_date_in_a_pinned_baseline_is_one_line(tmp_path: Path) -> None:
@@ -108,7 +110,7 @@ def test_a_non_finite_number_on_the_command_line_names_its_flag(tmp_path: Path, 
     assert line.startswith("perfgate: error: --")
 
 
-def _verdict_json(tmp_path: Path) -> str:
+def _verdict_json() -> str:
     rng = np.random.default_rng(3)
     verdict = compare(synthetic_side(rng, runs=4, endpoints=2, label="merge-base"),
                       synthetic_side(rng, runs=4, endpoints=2), CompareConfig())
@@ -125,7 +127,7 @@ def _verdict_json(tmp_path: Path) -> str:
     (lambda t: re.sub(r'("created_at": "[^"]+?)(Z|[+-]\d\d:\d\d)"', r'\1"', t), "timezone"),
 ])
 def test_a_forged_verdict_is_refused_in_one_line(tmp_path: Path, command: str, forgery, message: str) -> None:
-    original = _verdict_json(tmp_path)
+    original = _verdict_json()
     forged = forgery(original)
     assert forged != original
     path = tmp_path / "verdict.json"
@@ -156,7 +158,7 @@ def _cli_with(patch: str, *args: str, env: dict[str, str] | None = None) -> CliR
         cli.load_config = replaced
         cli.main()
     """)
-    full_env = {k: v for k, v in __import__("os").environ.items() if k != "PERFGATE_DEBUG"}
+    full_env = {k: v for k, v in os.environ.items() if k != "PERFGATE_DEBUG"}
     full_env.update(env or {})
     done = subprocess.run([sys.executable, "-c", program, *args], capture_output=True, text=True, timeout=120,
                           env=full_env)
