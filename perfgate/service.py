@@ -28,8 +28,9 @@ SAMPLE_INTERVAL_S = 1.0
 STOP_GRACE_S = 3.0
 """Time a process group has between SIGTERM and SIGKILL when perfgate ends normally."""
 CI_STOP_GRACE_S = 2.0
-"""The same in CI (``CI`` or ``GITHUB_ACTIONS`` set): GitHub kills a cancelled job about 10 s after its first
-signal, and a stop may follow a run that was about to end when the signal came."""
+"""The same in CI (``CI`` or ``GITHUB_ACTIONS`` set), where GitHub kills a cancelled job's process tree about
+10 s after its first signal: a signal that arrives while a normal stop is under way still leaves time for the
+rest of the clean-up at the shorter grace below."""
 INTERRUPTED_STOP_GRACE_S = 1.0
 """The same once perfgate was told to stop (SIGINT, SIGTERM, SIGHUP): nothing of the unfinished run is kept,
 so a graceful shutdown buys nothing, and Locust, the service and a setup command are stopped one after the
