@@ -20,8 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, ConfigDict, Field, ValidationError
 
+from perfgate.boundary import BoundaryModel
 from perfgate.compare import RunValues, Side, side_from_runs
 from perfgate.config import Budget, LoadedConfig, parse_duration
 from perfgate.errors import BaselineError, ConfigError, RunNotFoundError
@@ -43,15 +44,15 @@ from perfgate.verdict import BaselineChange, CommitSha, SideInfo
 FILE_FORMAT = 1
 
 
-class PinnedRun(BaseModel):
+class PinnedRun(BoundaryModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     run_id: int | None
-    started_at: datetime
+    started_at: AwareDatetime
     endpoints: dict[str, EndpointStats]
 
 
-class Expectation(BaseModel):
+class Expectation(BoundaryModel):
     """Expected values of one endpoint, imported from a table: checked as absolute budgets."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -62,7 +63,7 @@ class Expectation(BaseModel):
     rps: float | None = Field(default=None, gt=0)
 
 
-class PinnedBaseline(BaseModel):
+class PinnedBaseline(BoundaryModel):
     """``baselines/<profile>.json``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -72,9 +73,9 @@ class PinnedBaseline(BaseModel):
     profile: str
     commit: CommitSha | None = None
     accepted_by: str | None = None
-    accepted_at: datetime
+    accepted_at: AwareDatetime
     reason: str
-    expires: datetime | None = None
+    expires: AwareDatetime | None = None
     environment: EnvironmentFingerprint | None = None
     load_parameters: dict | None = None
     runs: list[PinnedRun] = Field(default_factory=list)
@@ -328,14 +329,23 @@ def accept(store: Store, loaded: LoadedConfig, repo: Path, *, profile: str, reas
     return path
 
 
+MAX_LIFETIME_DAYS = 3660
+"""A pinned baseline lives ten years at most: a longer lifetime is a typo, and far dates do not exist."""
+
+
 def _lifetime(text: str) -> timedelta:
-    """``90d``, or any duration perfgate understands (``12h``)."""
+    """``90d``, or any duration perfgate understands (``12h``); positive, finite, ten years at most."""
     try:
         if text.strip().lower().endswith("d"):
-            return timedelta(days=float(text.strip()[:-1]))
-        return timedelta(seconds=parse_duration(text))
+            days = float(text.strip()[:-1])
+        else:
+            days = parse_duration(text) / 86400
     except ValueError:
         raise ConfigError(f"--expires: {text!r} is not a lifetime such as 90d or 12h") from None
+    if not 0 < days <= MAX_LIFETIME_DAYS:  # also NaN and infinities ('inf', '1e400d')
+        raise ConfigError(f"--expires: {text!r} is not a positive lifetime of ten years at most, "
+                          "such as 90d or 12h")
+    return timedelta(days=days)
 
 
 def import_expected(loaded: LoadedConfig, repo: Path, *, profile: str, table: Path, reason: str) -> Path:

@@ -7,8 +7,10 @@ printed here, once, as one line on stderr; nothing below this module prints erro
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
+import traceback
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,9 +18,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from perfgate import __version__
+from perfgate import __version__, interrupts
 from perfgate.config import LoadedConfig, Overrides, ResolvedProfile, ServeConfig, load_config
-from perfgate.errors import BaselineError, Interrupted, PerfgateError
+from perfgate.errors import BaselineError, ExitCode, Interrupted, PerfgateError
 from perfgate.output import write_text_atomic
 
 # Modules that load Locust's runner, SQLite utilities or NumPy are imported by the commands that use them:
@@ -666,27 +668,59 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
+_debug = False
+"""``--debug`` or ``PERFGATE_DEBUG=1``: an internal error shows its traceback."""
+
+
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
                                           help="Show the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an "
+                                        "error (also: PERFGATE_DEBUG=1).")] = False,
 ) -> None:
     """A statistical performance gate for HTTP services, built on Locust."""
+    global _debug
+    _debug = _debug or debug
 
 
-def _interrupted(_signum: int, _frame: object) -> None:
-    # Raised instead of KeyboardInterrupt so that Click does not turn Ctrl-C into exit code 1 (a regression).
-    raise Interrupted("interrupted; nothing was stored")
+def _one_line(text: str, limit: int = 500) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def main() -> None:
     """Console entry point: the one place where errors become messages and exit codes.
 
-    Typer reports its own usage errors (unknown option, bad type) with exit code 2.
+    Typer reports its own usage errors (unknown option, bad type) with exit code 2, and ``typer.Exit``
+    gives each command's own code. A perfgate error is its one line and its exit code; anything else is a
+    bug of perfgate, reported as one line with exit code 4, never 1 (the code of a regression).
     """
-    signal.signal(signal.SIGINT, _interrupted)
+    global _debug
+    _debug = os.environ.get("PERFGATE_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+    interrupts.install()
     try:
+        # Standalone mode: Click prints its usage errors and exits 2, typer.Exit exits with its code;
+        # every other exception propagates to here.
         app()
     except PerfgateError as exc:
-        stderr.print(f"perfgate: error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(int(exc.exit_code))
+        if _debug:
+            traceback.print_exc()
+        message = str(exc)
+        stopped_by = interrupts.received()
+        if isinstance(exc, Interrupted) and stopped_by is not None and stopped_by != signal.SIGINT:
+            message += f" (stopped by {stopped_by.name})"
+        code = int(exc.exit_code)
+        if isinstance(exc, Interrupted):
+            interrupts.ignore_from_now_on()
+            if stopped_by is not None:
+                code = 128 + stopped_by  # the signal that stopped perfgate, whatever message the error carries
+        stderr.print(f"perfgate: error: {message}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(code)
+    except Exception as exc:  # noqa: BLE001 - the last resort: a bug must not look like a regression
+        if _debug:
+            traceback.print_exc()
+        hint = "" if _debug else "; run with --debug for the traceback"
+        stderr.print(f"perfgate: internal error: {type(exc).__name__}: {_one_line(str(exc))}{hint}; please "
+                     "report it", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(int(ExitCode.TOOL))

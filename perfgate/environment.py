@@ -10,12 +10,13 @@ import platform
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from perfgate import __version__
+from perfgate.boundary import BoundaryModel
 
 
-class EnvironmentFingerprint(BaseModel):
+class EnvironmentFingerprint(BoundaryModel):
     """Where a run ran; runs on different fingerprints are not compared."""
 
     model_config = ConfigDict(frozen=True)

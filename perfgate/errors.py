@@ -24,8 +24,12 @@ class ExitCode(IntEnum):
     """The run or comparison is invalid (or inconclusive under --strict)."""
     TOOL = 4
     """Tool or infrastructure error: Locust crashed, the service or store failed."""
+    HANGUP = 129
+    """Stopped by SIGHUP (128 + 1): the terminal went away; the unfinished run was not stored."""
     INTERRUPTED = 130
-    """Stopped by Ctrl-C; nothing was stored."""
+    """Stopped by Ctrl-C, SIGINT (128 + 2); the unfinished run was not stored."""
+    TERMINATED = 143
+    """Stopped by SIGTERM (128 + 15), e.g. a cancelled CI job; the unfinished run was not stored."""
 
 
 class PerfgateError(Exception):
@@ -130,9 +134,15 @@ class GitError(PerfgateError):
 
 
 class Interrupted(PerfgateError):
-    """The user pressed Ctrl-C."""
+    """Ctrl-C, or SIGTERM or SIGHUP: perfgate was told to stop. The exit code is 128 + the signal."""
 
     exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str, *, signum: int | None = None) -> None:
+        super().__init__(message)
+        self.signum = signum
+        if signum is not None and 128 + signum in ExitCode._value2member_map_:
+            self.exit_code = ExitCode(128 + signum)
 
 
 class SetupError(PerfgateError):

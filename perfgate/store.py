@@ -302,9 +302,10 @@ class Store:
             raise _store_error(self.path, exc) from None
 
     def get(self, run_id: int) -> RunRecord:
+        if not -(2**63) <= run_id < 2**63:  # beyond SQLite's integers: no such run, not a crash
+            raise RunNotFoundError(f"no run {run_id} in {self.path}: run ids are whole numbers as listed by "
+                                   "`perfgate runs`")
         not_found = RunNotFoundError(f"no run {run_id} in {self.path}; list runs with `perfgate runs`")
-        if not -2**63 <= run_id < 2**63:  # SQLite cannot even be asked
-            raise not_found
         try:
             rows = self._patiently(lambda: list(self.db["runs"].rows_where("id = ?", [run_id])))
             if not rows:

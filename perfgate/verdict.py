@@ -6,15 +6,15 @@ NumPy, SciPy or Locust (the comment job does not install them).
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints
 
 # In JSON each outcome is called "verdict" (what machines read); in Python it is `outcome`.
 
+from perfgate.boundary import BoundaryModel
 from perfgate.environment import EnvironmentFingerprint
 from perfgate.errors import ExitCode
 
@@ -54,7 +54,7 @@ class Metric(StrEnum):
         return self is not Metric.THROUGHPUT
 
 
-class MetricTest(BaseModel):
+class MetricTest(BoundaryModel):
     """One endpoint × metric test across runs.
 
     Changes are relative (``0.12`` = 12 % higher) for latency and throughput and
@@ -91,7 +91,7 @@ class MetricTest(BaseModel):
     """Why the test was not decided, in plain words."""
 
 
-class DistributionEvidence(BaseModel):
+class DistributionEvidence(BoundaryModel):
     """Descriptive, request-level evidence of a distribution shift (not what gates)."""
 
     model_config = ConfigDict(frozen=True)
@@ -106,7 +106,7 @@ class DistributionEvidence(BaseModel):
     head_requests: int
 
 
-class EndpointVerdict(BaseModel):
+class EndpointVerdict(BoundaryModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     endpoint: str
@@ -120,7 +120,7 @@ class EndpointVerdict(BaseModel):
     """False for an endpoint on one side only: listed, but not part of the overall outcome."""
 
 
-class BudgetResult(BaseModel):
+class BudgetResult(BoundaryModel):
     """An absolute budget checked on the head's runs."""
 
     model_config = ConfigDict(frozen=True)
@@ -137,7 +137,7 @@ class BudgetResult(BaseModel):
     """Why the budget failed without a value (its endpoint pattern matches no endpoint of the head)."""
 
 
-class CheckSummary(BaseModel):
+class CheckSummary(BoundaryModel):
     """A correctness check over the head's runs."""
 
     model_config = ConfigDict(frozen=True)
@@ -153,7 +153,7 @@ CommitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{4,64}$")]
 """A commit as git names it: reports put it in code spans, where no escaping applies."""
 
 
-class SideInfo(BaseModel):
+class SideInfo(BoundaryModel):
     """Provenance of one side of the comparison."""
 
     model_config = ConfigDict(frozen=True)
@@ -172,14 +172,14 @@ class SideInfo(BaseModel):
     not of the machine (a saturated load generator)."""
     own_fault_reasons: list[str] = Field(default_factory=list)
     """Those runs' reasons, each once."""
-    newest_run_at: datetime | None = None
+    newest_run_at: AwareDatetime | None = None
     environment: EnvironmentFingerprint | None = None
     baseline_file: str | None = None
     accepted_by: str | None = None
     reason: str | None = None
 
 
-class Settings(BaseModel):
+class Settings(BoundaryModel):
     """The decision's settings, as used."""
 
     model_config = ConfigDict(frozen=True)
@@ -191,7 +191,7 @@ class Settings(BaseModel):
     strict: bool
 
 
-class Confirmation(BaseModel):
+class Confirmation(BoundaryModel):
     """A REGRESSED decision measured again in fresh pairs."""
 
     model_config = ConfigDict(frozen=True)
@@ -204,7 +204,7 @@ class Confirmation(BaseModel):
     run_ids: list[int] = Field(default_factory=list)
 
 
-class Sequential(BaseModel):
+class Sequential(BoundaryModel):
     """How a same-job A/B got to its verdict."""
 
     model_config = ConfigDict(frozen=True)
@@ -228,19 +228,19 @@ class Sequential(BaseModel):
     confirmation: Confirmation | None = None
 
 
-class TrendPoint(BaseModel):
+class TrendPoint(BoundaryModel):
     """One commit of a branch's history: the median over its runs."""
 
     model_config = ConfigDict(frozen=True)
 
     commit: CommitSha
-    at: datetime
+    at: AwareDatetime
     """When its newest run was recorded."""
     value: float
     runs: int
 
 
-class EndpointTrend(BaseModel):
+class EndpointTrend(BoundaryModel):
     """An endpoint's metric over the commits of a branch, oldest first."""
 
     model_config = ConfigDict(frozen=True)
@@ -253,7 +253,7 @@ class EndpointTrend(BaseModel):
     """Indexes of points where the level shifted."""
 
 
-class BaselineChange(BaseModel):
+class BaselineChange(BoundaryModel):
     """A pinned baseline that the change under review adds or modifies."""
 
     model_config = ConfigDict(frozen=True)
@@ -263,12 +263,12 @@ class BaselineChange(BaseModel):
     kind: str
     """``accepted``, ``expected``, or ``unreadable``."""
     accepted_by: str | None = None
-    accepted_at: datetime | None = None
+    accepted_at: AwareDatetime | None = None
     reason: str = ""
     commit: CommitSha | None = None
 
 
-class Verdict(BaseModel):
+class Verdict(BoundaryModel):
     """Everything a report needs; reports only render it."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
@@ -289,7 +289,7 @@ class Verdict(BaseModel):
     """What the reader should know that does not change the outcome (an expired pinned file, dropped pairs)."""
     family_size: int
     """Number of tests the Holm correction covered."""
-    created_at: datetime
+    created_at: AwareDatetime
     sequential: Sequential | None = None
     """Set by ``perfgate ab``: pairs, looks and α spent."""
     baseline_changes: list[BaselineChange] = Field(default_factory=list)

@@ -160,14 +160,18 @@ def checked_out(repo: Path, commit: str, *, name: str | None = None) -> Iterator
                            "check that --base names a commit of this repository")
         yield tree
     finally:
-        # Ctrl-C during clean-up must not leave a half-removed worktree behind.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # A stop signal during clean-up (a second Ctrl-C, a CI's SIGTERM after its SIGINT) must not leave a
+        # half-removed worktree behind. Ignored, not handled: git runs in perfgate's process group and
+        # inherits the ignoring, so a terminal's Ctrl-C cannot kill it half-way either.
+        stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in stop_signals}
         try:
             _git(repo, "worktree", "remove", "--force", "--force", str(tree))
             shutil.rmtree(parent, ignore_errors=True)
             _git(repo, "worktree", "prune")
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def run_setup(command: str, tree: Path, log_path: Path, *, what: str, timeout_s: float = 1800.0) -> None:
@@ -186,8 +190,8 @@ def run_setup(command: str, tree: Path, log_path: Path, *, what: str, timeout_s:
             stop_process_group(process)
             raise SetupError(f"the setup command for the {what} did not finish within {timeout_s:g}s; "
                              f"check --setup. Last log lines:\n{log_tail(log_path)}") from None
-        except BaseException:  # Ctrl-C arrives as perfgate's Interrupted
-            stop_process_group(process)
+        except BaseException:  # Ctrl-C, SIGTERM and SIGHUP arrive as perfgate's Interrupted
+            stop_process_group(process)  # its own process group: the command and all it started
             raise
     if code != 0:
         raise SetupError(f"the setup command for the {what} failed with exit code {code}; fix it or --setup. "
