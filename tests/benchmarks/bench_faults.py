@@ -27,6 +27,7 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parents[1]
 REPO_ROOT = TESTS.parent
 sys.path.insert(0, str(TESTS))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic import make_run  # noqa: E402
 
@@ -279,7 +280,22 @@ def kill_9_mid_save(workdir: Path) -> Row:
                f"integrity {integrity}; {len(per_run)} runs, {broken} half-written", integrity == "ok" and not broken)
 
 
-FAULTS: list[Fault] = [lock_held_40s, api_4x25, disk_full, read_only_store, kill_9_mid_save]
+def _row_of(function: Callable[[], tuple[str, str, str, bool]]) -> Fault:
+    """A row function of the gate's or the signal modules (they keep their own folders) as a Fault."""
+    def fault(_workdir: Path) -> Row:
+        return Row(*function())
+    fault.__name__ = function.__name__
+    return fault
+
+
+import faults_gate  # noqa: E402 - rows of the gate: a broken head, four runs saving at once
+import faults_signals  # noqa: E402 - crash inputs and stop signals
+
+FAULTS: list[Fault] = [
+    *map(_row_of, faults_gate.FAULTS),
+    lock_held_40s, api_4x25, disk_full, read_only_store, kill_9_mid_save,
+    *map(_row_of, faults_signals.FAULTS),
+]
 """Every row of the table, in order; a new fault is a function taking a work folder and returning a Row."""
 
 
