@@ -114,34 +114,10 @@ def snapshot_of_tree(repo: Path, *, leave_out: Iterable[Path] = ()) -> TreeSnaps
 
 
 def run_reset(command: str, tree: Path, *, what: str, timeout_s: float = RESET_TIMEOUT_S) -> None:
-    """Run the reset command (``[ab] reset``, e.g. ``rm -f app.db``) in ``tree`` before a serve.
-
-    It runs in its own process group, is stopped after ``timeout_s``, and a failure names the tree.
-    """
+    """Run the reset command (``[ab] reset``, e.g. ``rm -f app.db``) in ``tree`` before a serve."""
     with tempfile.TemporaryDirectory(prefix="perfgate-reset-") as logs:
-        log_path = Path(logs) / "reset.log"
-        with open(log_path, "wb") as log:
-            try:
-                process = subprocess.Popen(command, shell=True, cwd=tree, stdout=log, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, start_new_session=True,
-                                           env={**os.environ, "PERFGATE_TREE": str(tree)})
-            except OSError as exc:
-                raise SetupError(f"cannot start the reset command in the {what} tree {tree} ({exc}); "
-                                 "check --reset or [ab] reset") from None
-            try:
-                code = process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                stop_process_group(process)
-                raise SetupError(f"the reset command did not finish within {timeout_s:g}s in the {what} tree "
-                                 f"{tree}; check --reset or [ab] reset. Last log lines:\n{log_tail(log_path)}"
-                                 ) from None
-            except BaseException:  # Ctrl-C arrives as perfgate's Interrupted
-                stop_process_group(process)
-                raise
-            stop_process_group(process, grace_s=1.0)  # whatever it left running in its group
-        if code != 0:
-            raise SetupError(f"the reset command failed with exit code {code} in the {what} tree {tree}; fix "
-                             f"--reset or [ab] reset. Last log lines:\n{log_tail(log_path)}")
+        _run_in_tree("reset", command, tree, Path(logs) / "reset.log", where=f"in the {what} tree {tree}",
+                     flag="--reset or [ab] reset", timeout_s=timeout_s)
 
 
 @contextmanager
@@ -176,6 +152,12 @@ def checked_out(repo: Path, commit: str, *, name: str | None = None) -> Iterator
 
 def run_setup(command: str, tree: Path, log_path: Path, *, what: str, timeout_s: float = 1800.0) -> None:
     """Run a setup command (``uv sync``, a build) in ``tree``; a failure names the tree and shows its log."""
+    _run_in_tree("setup", command, tree, log_path, where=f"for the {what}", flag="--setup", timeout_s=timeout_s)
+
+
+def _run_in_tree(kind: str, command: str, tree: Path, log_path: Path, *, where: str, flag: str,
+                 timeout_s: float) -> None:
+    """A user's command in its own process group in ``tree``, bounded in time; a failure shows its log."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
         try:
@@ -183,16 +165,17 @@ def run_setup(command: str, tree: Path, log_path: Path, *, what: str, timeout_s:
                                        stdin=subprocess.DEVNULL, start_new_session=True,
                                        env={**os.environ, "PERFGATE_TREE": str(tree)})
         except OSError as exc:
-            raise SetupError(f"cannot start the setup command for the {what} ({exc}); check --setup") from None
+            raise SetupError(f"cannot start the {kind} command {where} ({exc}); check {flag}") from None
         try:
             code = process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             stop_process_group(process)
-            raise SetupError(f"the setup command for the {what} did not finish within {timeout_s:g}s; "
-                             f"check --setup. Last log lines:\n{log_tail(log_path)}") from None
+            raise SetupError(f"the {kind} command {where} did not finish within {timeout_s:g}s; check {flag}. "
+                             f"Last log lines:\n{log_tail(log_path)}") from None
         except BaseException:  # Ctrl-C, SIGTERM and SIGHUP arrive as perfgate's Interrupted
             stop_process_group(process)  # its own process group: the command and all it started
             raise
+        stop_process_group(process, grace_s=1.0)  # whatever it left running in its group
     if code != 0:
-        raise SetupError(f"the setup command for the {what} failed with exit code {code}; fix it or --setup. "
+        raise SetupError(f"the {kind} command failed with exit code {code} {where}; fix it or {flag}. "
                          f"Last log lines:\n{log_tail(log_path)}")
