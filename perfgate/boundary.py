@@ -9,6 +9,10 @@ UTC times perfgate writes.
 
 from __future__ import annotations
 
+import json
+import math
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -16,3 +20,19 @@ class BoundaryModel(BaseModel):
     """A pydantic model that refuses non-finite numbers; subclasses add their own settings."""
 
     model_config = ConfigDict(allow_inf_nan=False)
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"non-finite number {name} in JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} out of range")
+    return value
+
+
+def strict_json(text: str | bytes) -> Any:
+    """JSON from outside, strictly: no ``NaN`` or ``Infinity``, no number too large for a float (``ValueError``)."""
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)

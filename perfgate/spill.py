@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import math
 import os
 import shutil
 import tempfile
@@ -28,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
+from perfgate.boundary import strict_json
 from perfgate.errors import SpillFileError
 from perfgate.models import EndpointResult, EndpointStats, RunRecord, SecondBucket
 from perfgate.samples import LatencyHistogram, SampleDecodeError
@@ -149,17 +148,6 @@ class Spilled(BaseModel):
     written_at: datetime
 
 
-def _no_constant(name: str) -> float:
-    raise ValueError(f"non-finite number {name}")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text} out of range")
-    return value
-
-
 def _check_numbers(value: Any, where: str) -> None:
     """Every number storable: floats finite (``parse_float`` saw to that), integers within SQLite's 64 bits."""
     if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
@@ -193,7 +181,7 @@ def read_spill(path: Path) -> Spilled:
     if len(raw) > MAX_SPILL_BYTES:
         raise bad(f"more than {MAX_SPILL_BYTES} bytes")
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
+        data = strict_json(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise bad("not UTF-8 text") from None
     except RecursionError:

@@ -35,6 +35,7 @@ from urllib.parse import quote
 from pydantic import ValidationError
 from sqlite_utils import Database
 
+from perfgate.boundary import strict_json
 from perfgate.config import ResolvedProfile
 from perfgate.errors import RunNotFoundError, StoreBusyError, StoreError, StoreDiskError, StoreNotFoundError
 from perfgate.models import (
@@ -371,22 +372,11 @@ def _text(value: object) -> str:
     return value
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"non-finite number {name} in JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text} out of range")
-    return value
-
-
 def _json(value: object, empty: Any = None) -> Any:
     """A JSON column, strictly: no NaN or Infinity, no number too large for a float."""
     if value is None or value == "":
         return empty
-    return json.loads(_text(value), parse_constant=_reject_constant, parse_float=_finite_float)
+    return strict_json(_text(value))
 
 
 def _require_finite(value: object, where: str = "") -> None:
