@@ -29,55 +29,23 @@ from perfgate.models import RunRecord
 from perfgate.record import store_run
 from perfgate.spill import read_spill, write_spill
 from perfgate.store import SCHEMA_VERSION, Store
+from store_processes import LOCK_HOLDER, SAVE_LOOP, WRITER, python_process, stop
 from synthetic import make_run
 
 TESTS = Path(__file__).resolve().parent
-LOCK_HOLDER = textwrap.dedent("""
-    import sqlite3, sys, time
-    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-    conn.execute("BEGIN IMMEDIATE")
-    print("locked", flush=True)
-    time.sleep(float(sys.argv[2]))
-    conn.execute("ROLLBACK")
-""")
-# Waits for the go file, then opens the store (fresh or not) and saves N runs, one line each.
-WRITER = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
-    from synthetic import make_run
-    from perfgate.store import Store
-    db, worker, count, go = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
-    print("ready", flush=True)
-    while not go.exists():
-        time.sleep(0.001)
-    with Store(db) as store:
-        for i in range(count):
-            store.save(make_run(commit=f"{worker:x}{i:039x}", seed=i))
-            print("saved", flush=True)
-""")
 
 
-def _python(code: str, *args: str, **popen: object) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO_ROOT)])}
-    return subprocess.Popen([sys.executable, "-c", code, *args], env=env, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, **popen)  # type: ignore[call-overload]
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGKILL)
-    process.communicate(timeout=30)
 
 
 @contextmanager
 def lock_held(db: Path, seconds: float) -> Iterator[None]:
     """Another process holds the store's write lock (BEGIN IMMEDIATE) for ``seconds``."""
-    holder = _python(LOCK_HOLDER, str(db), str(seconds))
+    holder = python_process(LOCK_HOLDER, str(db), str(seconds))
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked", holder.stderr
         yield
     finally:
-        _stop(holder)
+        stop(holder)
 
 
 def _same_run(stored: RunRecord, original: RunRecord) -> None:
@@ -135,7 +103,7 @@ def test_four_processes_saving_25_runs_each_store_all_100(tmp_path: Path) -> Non
     db = tmp_path / "s.db"
     Store(db).close()
     go = tmp_path / "go"
-    writers = [_python(WRITER, str(db), str(worker), "25", str(go)) for worker in range(4)]
+    writers = [python_process(WRITER, str(db), str(worker), "25", str(go)) for worker in range(4)]
     try:
         for writer in writers:
             assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
@@ -143,7 +111,7 @@ def test_four_processes_saving_25_runs_each_store_all_100(tmp_path: Path) -> Non
         results = [writer.communicate(timeout=240) for writer in writers]
     finally:
         for writer in writers:
-            _stop(writer)
+            stop(writer)
     assert [w.returncode for w in writers] == [0, 0, 0, 0], [err for _, err in results]
     assert _count(db) == 100
     assert _count(db, "select count(distinct commit_sha) from runs") == 100
@@ -167,7 +135,7 @@ def test_two_processes_creating_a_fresh_store_at_once_both_succeed(tmp_path: Pat
     for round_ in range(3):
         db = tmp_path / f"fresh{round_}" / "s.db"
         go = tmp_path / f"go{round_}"
-        openers = [_python(OPENER, str(db), str(go)) for _ in range(2)]
+        openers = [python_process(OPENER, str(db), str(go)) for _ in range(2)]
         try:
             for opener in openers:
                 assert opener.stdout is not None and opener.stdout.readline().strip() == "ready"
@@ -175,7 +143,7 @@ def test_two_processes_creating_a_fresh_store_at_once_both_succeed(tmp_path: Pat
             errors = [opener.communicate(timeout=60)[1] for opener in openers]
         finally:
             for opener in openers:
-                _stop(opener)
+                stop(opener)
         assert [o.returncode for o in openers] == [0, 0], errors
         assert _count(db, "select value from perfgate_meta where key = 'schema_version'") == str(SCHEMA_VERSION)
         with Store(db) as store:
@@ -309,28 +277,13 @@ def test_a_full_disk_before_a_run_is_exit_4_before_any_load(tmp_path: Path, smal
 
 
 # Saves runs of 1-6 endpoints; the profile name says how many, so a half-written run would show.
-SAVE_LOOP = textwrap.dedent("""
-    import sys
-    from pathlib import Path
-    from synthetic import make_run
-    from perfgate.store import Store
-    with Store(Path(sys.argv[1])) as store:
-        for i in range(100000):
-            run = make_run(commit=f"{i:040x}", seed=i)
-            k = i % 6 + 1
-            endpoints = [e.model_copy(update={"stats": e.stats.model_copy(update={"name": f"/e{j}"})})
-                         for j in range(k) for e in run.endpoints[:1]]
-            store.save(run.model_copy(update={"endpoints": endpoints,
-                                              "profile": run.profile.model_copy(update={"name": f"k{k}"})}))
-            print("saved", flush=True)
-""")
 
 
 def test_kill_9_in_the_middle_of_saves_leaves_whole_runs_and_a_sound_file(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     Store(db).close()
     for delay in (0.0, 0.013, 0.029):
-        saver = _python(SAVE_LOOP, str(db), start_new_session=True)
+        saver = python_process(SAVE_LOOP, str(db), start_new_session=True)
         try:
             assert saver.stdout is not None
             for _ in range(5):
@@ -338,7 +291,7 @@ def test_kill_9_in_the_middle_of_saves_leaves_whole_runs_and_a_sound_file(tmp_pa
             time.sleep(delay)
             os.kill(saver.pid, signal.SIGKILL)
         finally:
-            _stop(saver)
+            stop(saver)
     with sqlite3.connect(db) as conn:
         assert conn.execute("pragma integrity_check").fetchone() == ("ok",)
         per_run = conn.execute("select r.profile, count(e.id) from runs r left join endpoints e "

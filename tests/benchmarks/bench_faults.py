@@ -29,6 +29,7 @@ REPO_ROOT = TESTS.parent
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from store_processes import LOCK_HOLDER, SAVE_LOOP, WRITER, python_process, stop  # noqa: E402
 from synthetic import make_run  # noqa: E402
 
 from perfgate.errors import ExitCode, RunNotStoredError  # noqa: E402
@@ -49,54 +50,8 @@ class Row:
 
 Fault = Callable[[Path], Row]
 
-LOCK_HOLDER = textwrap.dedent("""
-    import sqlite3, sys, time
-    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-    conn.execute("BEGIN IMMEDIATE")
-    print("locked", flush=True)
-    time.sleep(float(sys.argv[2]))
-    conn.execute("ROLLBACK")
-""")
-WRITER = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
-    from synthetic import make_run
-    from perfgate.store import Store
-    db, worker, count, go = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
-    print("ready", flush=True)
-    while not go.exists():
-        time.sleep(0.001)
-    with Store(db) as store:
-        for i in range(count):
-            store.save(make_run(commit=f"{worker:x}{i:039x}", seed=i))
-""")
-SAVE_LOOP = textwrap.dedent("""
-    import sys
-    from pathlib import Path
-    from synthetic import make_run
-    from perfgate.store import Store
-    with Store(Path(sys.argv[1])) as store:
-        for i in range(100000):
-            run = make_run(commit=f"{i:040x}", seed=i)
-            k = i % 6 + 1
-            endpoints = [e.model_copy(update={"stats": e.stats.model_copy(update={"name": f"/e{j}"})})
-                         for j in range(k) for e in run.endpoints[:1]]
-            store.save(run.model_copy(update={"endpoints": endpoints,
-                                              "profile": run.profile.model_copy(update={"name": f"k{k}"})}))
-            print("saved", flush=True)
-""")
 
 
-def _python(code: str, *args: str, **popen: object) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO_ROOT)])}
-    return subprocess.Popen([sys.executable, "-c", code, *args], env=env, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, **popen)  # type: ignore[call-overload]
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGKILL)
-    process.communicate(timeout=30)
 
 
 def _same(stored: RunRecord, original: RunRecord) -> bool:
@@ -124,7 +79,7 @@ def lock_held_40s(workdir: Path) -> Row:
     db = workdir / "lock.db"
     Store(db).close()
     run = make_run(seed=40)
-    holder = _python(LOCK_HOLDER, str(db), "40")
+    holder = python_process(LOCK_HOLDER, str(db), "40")
     spilled: Path | None = None
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
@@ -144,7 +99,7 @@ def lock_held_40s(workdir: Path) -> Row:
                 observed = (f"spilled after {waited:.1f} s, exit {int(exc.exit_code)}; re-imported: "
                             f"{'equal' if whole else 'LOST'}")
     finally:
-        _stop(holder)
+        stop(holder)
         _remove_spill(spilled)
     return Row("write lock held 40 s during a save",
                f"stored after the wait (busy timeout {DEFAULT_BUSY_TIMEOUT_S:g} s), or spilled and re-imported",
@@ -155,7 +110,7 @@ def api_4x25(workdir: Path) -> Row:
     db = workdir / "api.db"
     Store(db).close()
     go = workdir / "go"
-    writers = [_python(WRITER, str(db), str(w), "25", str(go)) for w in range(4)]
+    writers = [python_process(WRITER, str(db), str(w), "25", str(go)) for w in range(4)]
     try:
         for writer in writers:
             assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
@@ -166,7 +121,7 @@ def api_4x25(workdir: Path) -> Row:
         elapsed = time.monotonic() - started
     finally:
         for writer in writers:
-            _stop(writer)
+            stop(writer)
     with sqlite3.connect(db) as conn:
         runs = conn.execute("select count(*) from runs").fetchone()[0]
         endpoints = conn.execute("select count(*) from endpoints").fetchone()[0]
@@ -262,7 +217,7 @@ def kill_9_mid_save(workdir: Path) -> Row:
     db = workdir / "kill.db"
     Store(db).close()
     for delay in (0.0, 0.007, 0.013, 0.021, 0.029):
-        saver = _python(SAVE_LOOP, str(db), start_new_session=True)
+        saver = python_process(SAVE_LOOP, str(db), start_new_session=True)
         try:
             assert saver.stdout is not None
             for _ in range(5):
@@ -270,7 +225,7 @@ def kill_9_mid_save(workdir: Path) -> Row:
             time.sleep(delay)
             os.kill(saver.pid, signal.SIGKILL)
         finally:
-            _stop(saver)
+            stop(saver)
     with sqlite3.connect(db) as conn:
         integrity = conn.execute("pragma integrity_check").fetchone()[0]
         per_run = conn.execute("select r.profile, count(e.id) from runs r left join endpoints e "
