@@ -27,7 +27,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from perfgate.config import Budget, CompareConfig
+from perfgate.config import MAX_FAILURE_MARGIN, MAX_RELATIVE_MARGIN, Budget, CompareConfig
 from perfgate.errors import ExitCode
 from perfgate.measure import blames_the_machine
 from perfgate.models import CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord, median_of_runs
@@ -265,29 +265,53 @@ def _decide(test: _PendingTest, p_worse_adj: float | None, p_better_adj: float |
                           p_value=None, p_adjusted=None, margin=test.margin, detectable=None,
                           base_runs=len(test.base_values), head_runs=len(test.head_values), note=test.note)
     limit = test.limit
-    worse = test.worse_sign * estimate.diff
     low, high = estimate.interval(confidence)
-    worse_end = max(test.worse_sign * low, test.worse_sign * high)
-    if p_worse_adj is not None and p_worse_adj <= alpha and worse >= limit:
-        outcome, p_adjusted = Outcome.REGRESSED, p_worse_adj
-    elif p_better_adj is not None and p_better_adj <= alpha and -worse >= limit:
-        outcome, p_adjusted = Outcome.IMPROVED, p_better_adj
-    elif worse_end < limit:
-        outcome, p_adjusted = Outcome.UNCHANGED, p_worse_adj
-    else:
-        outcome, p_adjusted = Outcome.INCONCLUSIVE, p_worse_adj
+    change, ci_low, ci_high = _to_change(estimate.diff, metric), _to_change(low, metric), _to_change(high, metric)
+    # Decided on the values the verdict stores, so that a reader of the verdict re-derives the same outcome.
+    outcome = zone(metric, test.margin, change, ci_low, ci_high, p_worse_adj, p_better_adj, alpha)
+    p_adjusted = p_better_adj if outcome is Outcome.IMPROVED else p_worse_adj
     # What REGRESSED needs: a change beyond half the margin by the test's reach, and at least the margin.
     detectable = max(limit, limit / 2 + estimate.detectable(alpha / max(family_size, 1)))
     return MetricTest(
         metric=metric, outcome=outcome, method=estimate.method, base_value=base_value, head_value=head_value,
-        change=_to_change(estimate.diff, metric), ci_low=_to_change(low, metric), ci_high=_to_change(high, metric),
+        change=change, ci_low=ci_low, ci_high=ci_high,
         confidence=confidence, p_value=test.p_worse(), p_adjusted=p_adjusted, margin=test.margin,
         detectable=_to_change(test.worse_sign * detectable, metric),
         base_runs=estimate.n_base, head_runs=estimate.n_head, note=test.note,
     )
 
 
-def _combine(tests: list[MetricTest]) -> Outcome:
+def _on_test_scale(x: float, metric: Metric) -> float:
+    """A stored change back on the scale the test decides on (log for ratios)."""
+    return math.log1p(x) if metric.relative else x
+
+
+def zone(metric: Metric, margin: float, change: float, ci_low: float, ci_high: float,
+         p_worse_adj: float | None, p_better_adj: float | None, alpha: float) -> Outcome:
+    """The three zones of one test, from what its :class:`MetricTest` stores.
+
+    REGRESSED: the adjusted p (worse direction) ≤ α and the change in the worse direction reaches the
+    margin; IMPROVED mirrors it; UNCHANGED: the interval's worse end stays inside the margin; else
+    INCONCLUSIVE. Changes are compared on the test's scale (log for latency and throughput).
+    """
+    sign = 1 if metric.higher_is_worse else -1
+    limit = _on_test_scale(margin, metric)
+    worse = sign * _on_test_scale(change, metric)
+    worse_end = max(sign * _on_test_scale(ci_low, metric), sign * _on_test_scale(ci_high, metric))
+    if p_worse_adj is not None and p_worse_adj <= alpha and worse >= limit:
+        return Outcome.REGRESSED
+    if p_better_adj is not None and p_better_adj <= alpha and -worse >= limit:
+        return Outcome.IMPROVED
+    if worse_end < limit:
+        return Outcome.UNCHANGED
+    return Outcome.INCONCLUSIVE
+
+
+def endpoint_outcome(tests: list[MetricTest]) -> Outcome:
+    """An endpoint's outcome from its tests: the worst of them; INVALID without a test (one side only, or
+    too few requests)."""
+    if not tests:
+        return Outcome.INVALID
     outcomes = {t.outcome for t in tests}
     for outcome in (Outcome.REGRESSED, Outcome.INCONCLUSIVE, Outcome.IMPROVED):
         if outcome in outcomes:
@@ -350,7 +374,7 @@ def _endpoint_verdicts(base: Side, head: Side, config: CompareConfig,
         by_endpoint.setdefault(test.endpoint, []).append(decided)
     for key, tests in by_endpoint.items():
         notes = sorted({t.note for t in tests if t.note})
-        verdicts[key] = EndpointVerdict(endpoint=key, outcome=_combine(tests), tests=tests,
+        verdicts[key] = EndpointVerdict(endpoint=key, outcome=endpoint_outcome(tests), tests=tests,
                                         evidence=_evidence(base, head, key), reasons=notes)
     ordered = sorted(verdicts.values(), key=lambda v: (not v.judged, SEVERITY[v.outcome], _worst_change(v), v.endpoint))
     return ordered, family_size
@@ -399,18 +423,31 @@ def check_budgets(head: Side, budgets: Iterable[Budget], source: str) -> list[Bu
                 else:  # a pinned side has no samples: the median of the runs' values
                     value = median_of_runs(stats, metric)
                 results.append(BudgetResult(endpoint=key, metric=metric, limit=limit, value=value,
-                                            passed=value is not None and value <= limit, source=source))
+                                            passed=budget_passed(metric, value, limit), source=source))
             if budget.failure_rate is not None:
                 total = sum(s.count for s in stats)
                 value = sum(s.failures for s in stats) / total if total else None
                 results.append(BudgetResult(endpoint=key, metric="failure_rate", limit=budget.failure_rate,
-                                            value=value, passed=value is not None and value <= budget.failure_rate,
+                                            value=value, passed=budget_passed("failure_rate", value,
+                                                                              budget.failure_rate),
                                             source=source))
             if budget.rps is not None:
                 value = sum(s.rps for s in stats) / len(stats) if stats else None
                 results.append(BudgetResult(endpoint=key, metric="rps", limit=budget.rps, value=value,
-                                            passed=value is not None and value >= budget.rps, source=source))
+                                            passed=budget_passed("rps", value, budget.rps), source=source))
     return results
+
+
+def budget_passed(metric: str, value: float | None, limit: float) -> bool:
+    """A budget holds when it has a value within its limit: at least ``rps``, at most everything else."""
+    if value is None:
+        return False
+    return value >= limit if metric == "rps" else value <= limit
+
+
+def check_passed(failures: int) -> bool:
+    """A correctness check holds when no run failed it."""
+    return failures == 0
 
 
 def _limits(budget: Budget) -> list[tuple[str, float]]:
@@ -426,7 +463,7 @@ def summarize_checks(head: Side) -> list[CheckSummary]:
     summaries = []
     for name, results in sorted(by_name.items()):
         failed = [c for c in results if not c.passed]
-        summaries.append(CheckSummary(name=name, passed=not failed, failures=len(failed), runs=len(results),
+        summaries.append(CheckSummary(name=name, passed=check_passed(len(failed)), failures=len(failed), runs=len(results),
                                       message=failed[0].message if failed else ""))
     return summaries
 
@@ -497,17 +534,11 @@ def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: It
         problems = [] if budget_results else ["no baseline to compare with"]
     if broken:
         # The head's own failure is the finding; what else is wrong with the comparison comes after it.
-        outcome = Outcome.BROKEN
         reasons = [_broken_reason(head_info, base_info), *reasons,
                    *(p for p in problems if not p.startswith("every head run is invalid"))]
     else:
         reasons += problems
-        if reasons:
-            outcome = Outcome.INVALID
-        elif base is None:
-            outcome = Outcome.UNCHANGED  # budgets only: they decide through the exit code
-        else:
-            outcome = _overall(endpoints)
+    outcome = overall_outcome(endpoints, reasons, head_info, base_info)
     return Verdict(
         outcome=outcome, headline=_headline(outcome, endpoints, reasons, budget_results, checks),
         profile=head.profile, base=base_info, head=head_info,
@@ -528,6 +559,20 @@ def _broken_reason(head: SideInfo, base: SideInfo | None) -> str:
             "service's dependencies failed")
 
 
+def overall_outcome(endpoints: list[EndpointVerdict], reasons: list[str], head: SideInfo,
+                    base: SideInfo | None) -> Outcome:
+    """The comparison's outcome from its parts: BROKEN when :func:`head_broke`; INVALID when anything made
+    the comparison impossible (``reasons``); budgets-only (no base) UNCHANGED, as budgets decide through the
+    exit code; otherwise from the judged endpoints."""
+    if head_broke(head, base):
+        return Outcome.BROKEN
+    if reasons:
+        return Outcome.INVALID
+    if base is None:
+        return Outcome.UNCHANGED
+    return _overall(endpoints)
+
+
 def _overall(endpoints: list[EndpointVerdict]) -> Outcome:
     judged = {e.outcome for e in endpoints if e.judged}
     if Outcome.REGRESSED in judged:
@@ -545,11 +590,11 @@ def withdraw(verdict: Verdict, tests: Collection[tuple[str, Metric]], note: str)
                    if (endpoint.endpoint, t.metric) in tests and t.outcome is Outcome.REGRESSED else t
                    for t in endpoint.tests]
         if changed != endpoint.tests:
-            endpoint = endpoint.model_copy(update={"tests": changed, "outcome": _combine(changed),
+            endpoint = endpoint.model_copy(update={"tests": changed, "outcome": endpoint_outcome(changed),
                                                    "reasons": sorted({*endpoint.reasons, note})})
         endpoints.append(endpoint)
     endpoints.sort(key=lambda v: (not v.judged, SEVERITY[v.outcome], _worst_change(v), v.endpoint))
-    outcome = _overall(endpoints)
+    outcome = overall_outcome(endpoints, verdict.reasons, verdict.head, verdict.base)
     return verdict.model_copy(update={
         "endpoints": endpoints, "outcome": outcome,
         "headline": _headline(outcome, endpoints, verdict.reasons, verdict.budgets, verdict.checks)})
@@ -564,3 +609,144 @@ def exit_code(verdict: Verdict, *, strict: bool) -> ExitCode:
     if verdict.outcome is Outcome.INVALID or (strict and verdict.outcome is Outcome.INCONCLUSIVE):
         return ExitCode.UNDECIDED
     return ExitCode.OK
+
+
+# -- re-deriving a verdict that comes from elsewhere ----------------------------------------------------
+
+WITHDRAWN_NOTE = "REGRESSED at first, not confirmed in"
+"""How :func:`withdraw`'s note starts when ``perfgate ab`` withdraws a regression its confirmation did not hold."""
+_TOLERANCE = 1e-9
+_MAX_SHOWN = 5
+
+
+def _finite(*values: float | None) -> bool:
+    return all(v is None or math.isfinite(v) for v in values)
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=_TOLERANCE, abs_tol=1e-300)
+
+
+def _withdrawn(verdict: Verdict, endpoint: str, test: MetricTest) -> bool:
+    """A REGRESSED test that ``perfgate ab`` measured again and that did not hold: INCONCLUSIVE by design."""
+    confirmation = verdict.sequential.confirmation if verdict.sequential is not None else None
+    name = f"{endpoint} {test.metric.value}"
+    return (confirmation is not None and name in confirmation.tests and name not in confirmation.confirmed
+            and test.note.startswith(WITHDRAWN_NOTE))
+
+
+def _test_problems(verdict: Verdict, endpoint: str, test: MetricTest) -> list[str]:
+    where = f"{endpoint} {test.metric.value}"
+    alpha = verdict.settings.alpha
+    numbers = (test.change, test.ci_low, test.ci_high, test.p_value, test.p_adjusted, test.margin, test.confidence)
+    if not _finite(*numbers):
+        return [f"{where}: a value is not a finite number"]
+    bound = MAX_FAILURE_MARGIN if test.metric is Metric.FAILURE_RATE else MAX_RELATIVE_MARGIN
+    if not 0 <= test.margin <= bound:
+        return [f"{where}: margin {test.margin:g} is outside 0..{bound:g}"]
+    if not _close(test.confidence, 1 - 2 * alpha):
+        return [f"{where}: confidence {test.confidence:g} is not 1 - 2α = {1 - 2 * alpha:g}"]
+    if test.method == "none":
+        if test.outcome is not Outcome.INCONCLUSIVE or test.change is not None or test.p_adjusted is not None:
+            return [f"{where}: an untested metric is {test.outcome.value}, not inconclusive"]
+        return []
+    if test.change is None or test.ci_low is None or test.ci_high is None:
+        return [f"{where}: a tested metric without a change and an interval"]
+    if not test.ci_low <= test.change <= test.ci_high:
+        return [f"{where}: the change is outside its own interval"]
+    if test.metric.relative and test.ci_low <= -1:
+        return [f"{where}: a relative change of -100 % or less"]
+    for p in (test.p_value, test.p_adjusted):
+        if p is not None and not 0 <= p <= 1:
+            return [f"{where}: p {p:g} is not a probability"]
+    if test.p_adjusted is None and not (test.change == test.ci_low == test.ci_high == 0):
+        return [f"{where}: left out of the correction although its runs differ"]
+    improved = test.outcome is Outcome.IMPROVED
+    expected = zone(test.metric, test.margin, test.change, test.ci_low, test.ci_high,
+                    None if improved else test.p_adjusted, test.p_adjusted if improved else None, alpha)
+    if expected is Outcome.REGRESSED and test.outcome is Outcome.INCONCLUSIVE and _withdrawn(verdict, endpoint, test):
+        return []
+    if expected is not test.outcome:
+        return [f"{where} is {test.outcome.value}, but its own numbers make it {expected.value}"]
+    return []
+
+
+def _holm_problems(verdict: Verdict) -> list[str]:
+    """The adjusted p of every test is Holm's over the raw p of the whole family."""
+    family = [(e.endpoint, t) for e in verdict.endpoints for t in e.tests
+              if t.method != "none" and t.p_adjusted is not None]
+    if len(family) != verdict.family_size:
+        return [f"family_size is {verdict.family_size}, but {len(family)} test(s) were corrected"]
+    if any(t.p_value is None or not _finite(t.p_value) for _, t in family):
+        return ["a corrected test has no raw p"]
+    adjusted = holm([t.p_value for _, t in family])  # type: ignore[misc]
+    problems = []
+    for (endpoint, test), p in zip(family, adjusted, strict=True):
+        # IMPROVED stores the better direction's adjusted p, whose raw p the verdict does not keep.
+        if test.outcome is not Outcome.IMPROVED and test.p_adjusted is not None and not _close(test.p_adjusted, p):
+            problems.append(f"{endpoint} {test.metric.value}: adjusted p {test.p_adjusted:g} is not Holm's {p:g}")
+    return problems
+
+
+def _side_problems(name: str, side: SideInfo | None) -> list[str]:
+    if side is None:
+        return []
+    if not 0 <= side.own_fault_runs <= side.invalid_runs <= side.runs:
+        return [f"the {name}'s run counts disagree ({side.own_fault_runs} own-fault, {side.invalid_runs} invalid, "
+                f"{side.runs} runs)"]
+    return []
+
+
+def verify(verdict: Verdict) -> list[str]:
+    """Where a verdict's parts disagree with each other: empty for a verdict as :func:`compare` made it.
+
+    Every summary is re-derived from what it summarises, by the functions that decided it: each test's
+    outcome from its own change, interval, adjusted p, margin and the verdict's α; the adjusted p from Holm
+    over the family's raw p; each endpoint's outcome from its tests; the whole outcome from the endpoints,
+    the reasons and the sides' validity; budgets from value and limit; checks from their failures; the
+    headline from all of them. The numbers themselves are the measuring job's claims: what can be checked
+    without the runs is that they tell one story.
+    """
+    problems: list[str] = []
+    settings = verdict.settings
+    if not (_finite(settings.alpha) and 0 < settings.alpha < 0.5):
+        problems.append(f"α {settings.alpha:g} is outside (0, 0.5)")
+        return problems
+    if verdict.sequential is not None and settings.alpha > verdict.sequential.alpha * (1 + _TOLERANCE):
+        problems.append(f"α {settings.alpha:g} is more than the A/B's {verdict.sequential.alpha:g}")
+    problems += _side_problems("head", verdict.head) + _side_problems("baseline", verdict.base)
+    for endpoint in verdict.endpoints:
+        for test in endpoint.tests:
+            problems += _test_problems(verdict, endpoint.endpoint, test)
+        expected = endpoint_outcome(endpoint.tests)
+        if endpoint.tests and not endpoint.judged:
+            problems.append(f"{endpoint.endpoint}: tested but left out of the outcome")
+        if endpoint.outcome is not expected:
+            problems.append(f"{endpoint.endpoint} is {endpoint.outcome.value}, but its tests make it {expected.value}")
+    problems += _holm_problems(verdict)
+    for budget in verdict.budgets:
+        if not _finite(budget.limit, budget.value):
+            problems.append(f"budget {budget.endpoint} {budget.metric}: a value is not a finite number")
+        elif budget.passed != budget_passed(budget.metric, budget.value, budget.limit):
+            problems.append(f"budget {budget.endpoint} {budget.metric} {budget.value} against {budget.limit:g} "
+                            f"is marked {'passed' if budget.passed else 'failed'}")
+    for check in verdict.checks:
+        if not 0 <= check.failures <= check.runs or check.passed != check_passed(check.failures):
+            problems.append(f"check {check.name}: {check.failures} of {check.runs} run(s) failed, "
+                            f"marked {'passed' if check.passed else 'failed'}")
+    if problems:
+        return problems  # the rest is derived from these parts
+    outcome = overall_outcome(verdict.endpoints, verdict.reasons, verdict.head, verdict.base)
+    if verdict.outcome is not outcome:
+        problems.append(f"the verdict is {verdict.outcome.value}, but its endpoints, reasons and runs make it "
+                        f"{outcome.value}")
+    headline = _headline(outcome, verdict.endpoints, verdict.reasons, verdict.budgets, verdict.checks)
+    if verdict.headline != headline:
+        problems.append("the headline is not the one its parts give")
+    return problems
+
+
+def describe_problems(problems: list[str]) -> str:
+    """The first few disagreements, on one line."""
+    shown = "; ".join(problems[:_MAX_SHOWN])
+    return shown + (f" and {len(problems) - _MAX_SHOWN} more" if len(problems) > _MAX_SHOWN else "")
