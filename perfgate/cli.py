@@ -407,19 +407,37 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
     import os
 
     from perfgate.actions import write_step_summary
+    from perfgate.compare import describe_problems
     from perfgate.compare import exit_code as verdict_exit_code
-    from perfgate.github import CheckKind, CommentMode, client_from_environment, load_verdict, post_verdict
-    from perfgate.github import workflow_run_url
-    from perfgate.github import pull_request_from_event
-    from perfgate.report import marker, render_markdown
+    from perfgate.errors import VerdictRefusedError
+    from perfgate.github import UNVERIFIED_NOTICE, CheckKind, CommentMode, client_from_environment, load_verdict
+    from perfgate.github import post_verdict, pull_request_from_event, refusal_markdown, refused_check
+    from perfgate.github import with_unverified_notice, workflow_run_url
+    from perfgate.report import MAX_COMMENT_CHARS, marker, render_markdown
 
     loaded = load_config(config)
     settings = loaded.config.report
-    verdict = load_verdict(verdict_path)
     marker_id = report_id or settings.id
-    markdown = render_markdown(verdict, marker_id=marker_id, full_report=settings.full_report)
-    code = int(verdict_exit_code(verdict, strict=loaded.config.compare.strict))
     target = pull_request_from_event(os.environ, repo, pr, head_sha)
+    try:
+        verdict = load_verdict(verdict_path)
+    except VerdictRefusedError as refused:
+        # A verdict whose parts disagree never passes: its comment and check are replaced by a refusal.
+        stderr.print("perfgate: the verdict's parts disagree:\n  "
+                     + describe_problems(refused.problems, most=50, separator="\n  "), markup=False)
+        text = marker(refused.verdict.profile, marker_id)
+        post_verdict(client_from_environment(os.environ), target, refused.verdict, refusal_markdown(text), text,
+                     exit_code=int(refused.exit_code), author=author, mode=CommentMode.ALWAYS,
+                     check=CheckKind(check.value), require_head=require_head, comment=post_comment,
+                     details_url=workflow_run_url(os.environ), outcome=refused_check())
+        raise
+    if target.from_fork:
+        room = MAX_COMMENT_CHARS - 2 * len(UNVERIFIED_NOTICE) - 4
+        markdown = with_unverified_notice(render_markdown(verdict, marker_id=marker_id,
+                                                          full_report=settings.full_report, limit=room))
+    else:
+        markdown = render_markdown(verdict, marker_id=marker_id, full_report=settings.full_report)
+    code = int(verdict_exit_code(verdict, strict=loaded.config.compare.strict))
     result = post_verdict(client_from_environment(os.environ), target, verdict, markdown,
                           marker(verdict.profile, marker_id), exit_code=code, author=author,
                           mode=CommentMode(mode.value), check=CheckKind(check.value), require_head=require_head,

@@ -746,7 +746,12 @@ def verify(verdict: Verdict) -> list[str]:
     return problems
 
 
-def describe_problems(problems: list[str]) -> str:
-    """The first few disagreements, on one line."""
-    shown = "; ".join(problems[:_MAX_SHOWN])
-    return shown + (f" and {len(problems) - _MAX_SHOWN} more" if len(problems) > _MAX_SHOWN else "")
+def describe_problems(problems: list[str], *, most: int = _MAX_SHOWN, separator: str = "; ") -> str:
+    """The first few disagreements as plain text for a log: endpoint names come from the file, so control
+    characters go and no line can start a workflow command (``::``)."""
+    def plain(text: str) -> str:
+        kept = "".join(c if c.isprintable() else " " for c in text).replace("::", ": :")
+        return kept[:300]
+
+    shown = separator.join(plain(p) for p in problems[:most])
+    return shown + (f" and {len(problems) - most} more" if len(problems) > most else "")

@@ -8,6 +8,10 @@ their ``exit_code``. A message says what is wrong and how to fix it.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from perfgate.verdict import Verdict
 
 
 class ExitCode(IntEnum):
@@ -115,3 +119,14 @@ class GitHubError(PerfgateError):
     """GitHub could not be read or written, after retries (a token that may not write is not an error)."""
 
     exit_code = ExitCode.TOOL
+
+
+class VerdictRefusedError(ConfigError):
+    """A verdict file whose parts disagree with each other: edited or corrupt, never posted as it is."""
+
+    def __init__(self, message: str, verdict: Verdict, problems: list[str]) -> None:
+        super().__init__(message)
+        self.verdict = verdict
+        """The refused verdict as read (validated by the model, not re-derived): only its profile and head
+        commit are used, to find the sticky comment and check that the refusal replaces."""
+        self.problems = problems
