@@ -199,6 +199,7 @@ def compare(
     # The statistics (SciPy) load only for the commands that decide: the others start fast.
     from perfgate.baseline import changed_baselines, select
     from perfgate.compare import compare as compare_sides
+    from perfgate.gate_inputs import gate_changes
     from perfgate.history import with_history
 
     loaded = load_config(config)
@@ -210,7 +211,8 @@ def compare(
                                 expected_budgets=chosen.expected_budgets, expected_source=chosen.expected_source,
                                 notes=chosen.notes)
         verdict = with_history(verdict, store, Path.cwd(), loaded.config.main_branch)
-        verdict = verdict.model_copy(update={"baseline_changes": changed_baselines(loaded, Path.cwd())})
+        verdict = verdict.model_copy(update={"baseline_changes": changed_baselines(loaded, Path.cwd()),
+                                             "gate_changes": gate_changes(loaded, Path.cwd(), profile=verdict.profile)})
         html = _html_report(verdict, store, html_path)
     _deliver_verdict(verdict, loaded, output_format, output, strict, html)
 
@@ -287,6 +289,7 @@ def ab(
     """Measure base and head in this job, in balanced pairs, and decide per endpoint with a paired test."""
     from perfgate.ab import AbRequest, ab_in_repository
     from perfgate.baseline import changed_baselines
+    from perfgate.gate_inputs import gate_changes
     from perfgate.history import with_history
 
     loaded, serve_config, resolved = _load_profile(
@@ -300,7 +303,9 @@ def ab(
     with _open_store(loaded, db) as store:
         result = ab_in_repository(request, store, notify=_notify)
         verdict = with_history(result.verdict, store, Path.cwd(), loaded.config.main_branch)
-        verdict = verdict.model_copy(update={"baseline_changes": changed_baselines(loaded, Path.cwd())})
+        verdict = verdict.model_copy(update={"baseline_changes": changed_baselines(loaded, Path.cwd()),
+                                             "gate_changes": gate_changes(loaded, Path.cwd(), profile=verdict.profile,
+                                                                          locustfiles=[resolved.locustfile])})
         html = _html_report(verdict, store, html_path)
     _deliver_verdict(verdict, loaded, output_format, output, strict, html)
 

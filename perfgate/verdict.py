@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -263,6 +263,21 @@ class BaselineChange(BaseModel):
     commit: CommitSha | None = None
 
 
+class GateInputChange(BaseModel):
+    """A change of one of the gate's own inputs (its config, a locustfile, a pinned baseline) against the
+    merge-base: what decides the verdict is part of the change under review, and shown with it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str = Field(max_length=500)
+    """Relative to the repository's top folder."""
+    kind: Literal["added", "modified", "renamed", "deleted"]
+    what: Literal["config", "locustfile", "baseline"]
+    renamed_from: str | None = Field(default=None, max_length=500)
+    detail: str = Field(default="", max_length=600)
+    """What changed, briefly: the config keys (``compare.margins.p50``), or the lines added and removed."""
+
+
 class Verdict(BaseModel):
     """Everything a report needs; reports only render it."""
 
@@ -289,6 +304,9 @@ class Verdict(BaseModel):
     """Set by ``perfgate ab``: pairs, looks and α spent."""
     baseline_changes: list[BaselineChange] = Field(default_factory=list)
     """Pinned baselines this change adds or modifies: reviewers approve them with the change."""
+    gate_changes: list[GateInputChange] = Field(default_factory=list, max_length=200)
+    """Every change of the gate's own inputs against the merge-base (config, budgets, locustfiles,
+    ``baselines/`` additions, edits, renames and deletions), committed or not."""
     history: list[EndpointTrend] = Field(default_factory=list)
     """The profile's trend on the main branch, per endpoint, when the store has one."""
 
