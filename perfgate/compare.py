@@ -543,12 +543,18 @@ def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: It
         outcome=outcome, headline=_headline(outcome, endpoints, reasons, budget_results, checks),
         profile=head.profile, base=base_info, head=head_info,
         load_parameters=head.load_parameters,
-        settings=Settings(alpha=config.alpha, margins=config.default_margins(), min_requests=config.min_requests,
+        settings=Settings(alpha=config.alpha, margins=config.default_margins(), endpoint_margins=_endpoint_margins(config),
+                          min_requests=config.min_requests,
                           p99_min_requests=config.p99_min_requests, strict=config.strict),
         endpoints=endpoints, budgets=budget_results, checks=checks, reasons=reasons, notes=list(notes),
         family_size=family_size,
         created_at=datetime.now(UTC),
     )
+
+
+def _endpoint_margins(config: CompareConfig) -> dict[str, dict[str, float]]:
+    return {endpoint: margins for endpoint, settings in sorted(config.endpoints.items())
+            if (margins := settings.margins.model_dump(exclude_none=True))}
 
 
 def _broken_reason(head: SideInfo, base: SideInfo | None) -> str:
@@ -644,6 +650,11 @@ def _test_problems(verdict: Verdict, endpoint: str, test: MetricTest) -> list[st
     bound = MAX_FAILURE_MARGIN if test.metric is Metric.FAILURE_RATE else MAX_RELATIVE_MARGIN
     if not 0 <= test.margin <= bound:
         return [f"{where}: margin {test.margin:g} is outside 0..{bound:g}"]
+    settings = verdict.settings
+    expected_margin = settings.endpoint_margins.get(endpoint, {}).get(test.metric.value,
+                                                                      settings.margins.get(test.metric.value))
+    if expected_margin is None or not _close(test.margin, expected_margin):
+        return [f"{where}: margin {test.margin:g} is not the settings' {expected_margin}"]
     if not _close(test.confidence, 1 - 2 * alpha):
         return [f"{where}: confidence {test.confidence:g} is not 1 - 2α = {1 - 2 * alpha:g}"]
     if test.method == "none":
@@ -661,6 +672,15 @@ def _test_problems(verdict: Verdict, endpoint: str, test: MetricTest) -> list[st
             return [f"{where}: p {p:g} is not a probability"]
     if test.p_adjusted is None and not (test.change == test.ci_low == test.ci_high == 0):
         return [f"{where}: left out of the correction although its runs differ"]
+    # The interval is symmetric around the change on the test's scale, and the raw p (for a change beyond
+    # half the margin, worse direction) is below one half exactly when the change is beyond that half.
+    change, low, high = (_on_test_scale(x, test.metric) for x in (test.change, test.ci_low, test.ci_high))
+    if not math.isclose(low + high, 2 * change, rel_tol=1e-6, abs_tol=1e-9):
+        return [f"{where}: the interval is not centred on the change"]
+    sign = 1 if test.metric.higher_is_worse else -1
+    beyond = sign * change - _on_test_scale(test.margin, test.metric) / 2
+    if test.p_value is not None and abs(beyond) > 1e-9 and (test.p_value < 0.5) != (beyond > 0):
+        return [f"{where}: p {test.p_value:g} does not go with a change of {test.change:+.4g}"]
     improved = test.outcome is Outcome.IMPROVED
     expected = zone(test.metric, test.margin, test.change, test.ci_low, test.ci_high,
                     None if improved else test.p_adjusted, test.p_adjusted if improved else None, alpha)
@@ -712,6 +732,12 @@ def verify(verdict: Verdict) -> list[str]:
     if not (_finite(settings.alpha) and 0 < settings.alpha < 0.5):
         problems.append(f"α {settings.alpha:g} is outside (0, 0.5)")
         return problems
+    for metric, margin in [*settings.margins.items(), *((m, v) for e in settings.endpoint_margins.values()
+                                                        for m, v in e.items())]:
+        bound = MAX_FAILURE_MARGIN if metric == Metric.FAILURE_RATE.value else MAX_RELATIVE_MARGIN
+        if not (_finite(margin) and 0 <= margin <= bound):
+            problems.append(f"margin {metric} {margin:g} is outside 0..{bound:g}")
+            return problems
     if verdict.sequential is not None and settings.alpha > verdict.sequential.alpha * (1 + _TOLERANCE):
         problems.append(f"α {settings.alpha:g} is more than the A/B's {verdict.sequential.alpha:g}")
     problems += _side_problems("head", verdict.head) + _side_problems("baseline", verdict.base)

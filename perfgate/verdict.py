@@ -181,6 +181,9 @@ class Settings(BaseModel):
 
     alpha: float
     margins: dict[str, float]
+    endpoint_margins: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """Per-endpoint margins where the config sets its own (``compare.endpoints``): every test's margin is
+    one of these or of ``margins``."""
     min_requests: int
     p99_min_requests: int
     strict: bool
