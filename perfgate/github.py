@@ -69,8 +69,8 @@ class PullRequestRef:
     head_sha: str | None = None
     """The head the event was about (``None``: take the pull request's current head)."""
     from_fork: bool = False
-    """The event's head comes from another repository than the base (or the event does not say which):
-    the pull request ran its own measurement, so its verdict is not verified."""
+    """The event's head comes from another repository than the base (or from a deleted one): the pull
+    request ran its own measurement, so its verdict is not verified."""
 
 
 @dataclass(frozen=True)
@@ -137,13 +137,22 @@ def with_unverified_notice(markdown: str) -> str:
     return f"{first}\n{UNVERIFIED_NOTICE}\n\n{rest}"
 
 
+_ABSENT = object()
+
+
 def _full_name(repository: object) -> str | None:
     name = repository.get("full_name") if isinstance(repository, dict) else None
     return name.lower() if isinstance(name, str) and 0 < len(name) <= 200 else None
 
 
 def _is_fork(head_repository: object, base_repository: object) -> bool:
-    """True unless the payload names one repository on both sides: a missing name proves nothing."""
+    """Whether the event's head comes from another repository than its base.
+
+    GitHub's payloads always carry both; a hand-made event without them (a local test) says nothing about
+    forks. A head repository that is present but unnamed (``null``: a fork deleted since) counts as a fork.
+    """
+    if head_repository is _ABSENT and base_repository is _ABSENT:
+        return False
     head, base = _full_name(head_repository), _full_name(base_repository)
     return head is None or base is None or head != base
 
@@ -171,15 +180,15 @@ def pull_request_from_event(environ: Mapping[str, str], repository: str | None =
             head, base = pull.get("head") or {}, pull.get("base") or {}
             event_number = pull.get("number")
             event_sha = head.get("sha") if isinstance(head, dict) else None
-            from_fork = _is_fork(head.get("repo") if isinstance(head, dict) else None,
-                                 base.get("repo") if isinstance(base, dict) else None)
+            from_fork = _is_fork(head.get("repo", _ABSENT) if isinstance(head, dict) else None,
+                                 base.get("repo", _ABSENT) if isinstance(base, dict) else None)
         elif isinstance(event.get("workflow_run"), dict):
             run = event["workflow_run"]
             pulls = run.get("pull_requests") or []
             if pulls and isinstance(pulls, list) and isinstance(pulls[0], dict):
                 event_number = pulls[0].get("number")
             event_sha = run.get("head_sha")
-            from_fork = _is_fork(run.get("head_repository"), run.get("repository"))
+            from_fork = _is_fork(run.get("head_repository", _ABSENT), run.get("repository", _ABSENT))
         if event_sha is not None and not (isinstance(event_sha, str) and re.fullmatch(r"[0-9a-f]{40}", event_sha)):
             raise ConfigError(f"GITHUB_EVENT_PATH={event_path}: the event's head is not a commit SHA")
     if number is not None and event_number is not None and number != event_number:

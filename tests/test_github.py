@@ -275,5 +275,7 @@ def test_the_event_says_whether_the_head_comes_from_a_fork(tmp_path: Path) -> No
     assert ref({"pull_request": {**pull, "head": {"sha": HEAD, "repo": None}}}) is True  # a deleted fork
     assert ref(_run_event()) is False
     assert ref(_run_event(head_repo="mallory/shop")) is True
-    assert ref({"workflow_run": {"head_sha": HEAD, "pull_requests": []}}) is True  # says nothing: not verified
+    assert ref({"workflow_run": {**_run_event()["workflow_run"], "head_repository": None}}) is True
+    assert ref({"workflow_run": {**_run_event()["workflow_run"], "repository": {}}}) is True
+    assert ref({"workflow_run": {"head_sha": HEAD, "pull_requests": []}}) is False  # not GitHub's: says nothing
     assert ref(None) is False  # no event: the gate's own job, run by hand
