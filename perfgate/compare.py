@@ -463,7 +463,8 @@ def summarize_checks(head: Side) -> list[CheckSummary]:
     summaries = []
     for name, results in sorted(by_name.items()):
         failed = [c for c in results if not c.passed]
-        summaries.append(CheckSummary(name=name, passed=check_passed(len(failed)), failures=len(failed), runs=len(results),
+        summaries.append(CheckSummary(name=name, passed=check_passed(len(failed)), failures=len(failed),
+                                      runs=len(results),
                                       message=failed[0].message if failed else ""))
     return summaries
 
@@ -543,8 +544,8 @@ def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: It
         outcome=outcome, headline=_headline(outcome, endpoints, reasons, budget_results, checks),
         profile=head.profile, base=base_info, head=head_info,
         load_parameters=head.load_parameters,
-        settings=Settings(alpha=config.alpha, margins=config.default_margins(), endpoint_margins=_endpoint_margins(config),
-                          min_requests=config.min_requests,
+        settings=Settings(alpha=config.alpha, margins=config.default_margins(),
+                          endpoint_margins=_endpoint_margins(config), min_requests=config.min_requests,
                           p99_min_requests=config.p99_min_requests, strict=config.strict),
         endpoints=endpoints, budgets=budget_results, checks=checks, reasons=reasons, notes=list(notes),
         family_size=family_size,

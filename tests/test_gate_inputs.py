@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import git, run_cli
 from perfgate.config import load_config
+from perfgate.errors import ConfigError
 from perfgate.gate_inputs import gate_changes
 from perfgate.store import Store
 from synthetic import make_run
@@ -59,7 +62,8 @@ def test_a_branch_that_edits_the_gates_inputs_shows_every_change(git_repo: Path)
                             ("baseline", "baselines/light-renamed.json"), ("baseline", "baselines/old.json"),
                             ("baseline", "baselines/new.json")}
     config = changes[("config", "perfgate.toml")]
-    assert config.kind == "modified" and "budgets" in config.detail and "compare.margins.p50 '5%' → '100%'" in config.detail
+    assert config.kind == "modified" and "budgets" in config.detail
+    assert "compare.margins.p50 '5%' → '100%'" in config.detail
     assert changes[("locustfile", "locustfile.py")].kind == "modified"
     assert changes[("locustfile", "locustfile.py")].detail == "+1 −0 lines"
     renamed = changes[("baseline", "baselines/light-renamed.json")]
@@ -103,3 +107,18 @@ def test_only_the_perfgate_section_of_a_pyproject_counts(git_repo: Path) -> None
 def test_outside_a_repository_or_on_main_nothing_is_listed(tmp_path: Path, git_repo: Path) -> None:
     assert gate_changes(load_config(start=tmp_path), tmp_path, profile="smoke") == []
     assert gate_changes(load_config(start=git_repo), git_repo, profile="smoke") == []
+
+
+def test_a_config_cannot_widen_a_margin_past_its_bound(tmp_path: Path) -> None:
+    for line, ok in (('p50 = "1000000%"', False), ('p95 = "100%"', True), ('throughput = 1.5', False),
+                     ('failure_rate = "50%"', True), ('failure_rate = "60%"', False)):
+        (tmp_path / "perfgate.toml").write_text(f"[compare.margins]\n{line}\n")
+        if ok:
+            load_config(start=tmp_path)
+            continue
+        with pytest.raises(ConfigError, match="less than or equal to") as caught:
+            load_config(start=tmp_path)
+        assert "\n" not in str(caught.value)
+    (tmp_path / "perfgate.toml").write_text('[compare.endpoints."GET /x".margins]\np50 = "300%"\n')
+    with pytest.raises(ConfigError, match="compare.endpoints.GET /x.margins.p50"):
+        load_config(start=tmp_path)

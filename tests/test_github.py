@@ -219,7 +219,8 @@ def test_a_forged_verdict_is_refused_and_its_check_fails(fake: FakeGitHub, tmp_p
     result = run_cli("comment", "--verdict", str(forged), "--check", "check-run", cwd=tmp_path, env=env)
     assert result.code == 2, result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert "the verdict's parts disagree" in last and "edited or is corrupt" in last and "Traceback" not in result.stderr
+    assert "the verdict's parts disagree" in last and "edited or is corrupt" in last
+    assert "Traceback" not in result.stderr
     (check,) = fake.check_runs
     assert check["conclusion"] == "failure" and check["output"]["title"] == REFUSED_TITLE
     assert check["head_sha"] == HEAD

@@ -122,7 +122,7 @@ def _set(path: str, value: object):  # noqa: ANN202
     ("invalid", _set("reasons", []), "the verdict is invalid, but"),
     ("budgets", lambda d: next(b for b in d["budgets"] if not b["passed"]).update(passed=True), "budget"),
     ("budgets", lambda d: next(b for b in d["budgets"] if b["passed"]).update(value=1e9), "budget"),
-    ("withdrawn by ab", lambda d: d["sequential"]["confirmation"].update(confirmed=d["sequential"]["confirmation"]["tests"]),
+    ("withdrawn by ab", lambda d: (c := d["sequential"]["confirmation"]).update(confirmed=c["tests"]),
      "its own numbers make it regressed"),
 ])
 def test_an_edited_part_is_found(name: str, edit, found: str) -> None:  # noqa: ANN001
