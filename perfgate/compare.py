@@ -620,8 +620,6 @@ def exit_code(verdict: Verdict, *, strict: bool) -> ExitCode:
 
 # -- re-deriving a verdict that comes from elsewhere ----------------------------------------------------
 
-WITHDRAWN_NOTE = "REGRESSED at first, not confirmed in"
-"""How :func:`withdraw`'s note starts when ``perfgate ab`` withdraws a regression its confirmation did not hold."""
 _TOLERANCE = 1e-9
 _MAX_SHOWN = 5
 
@@ -635,11 +633,12 @@ def _close(a: float, b: float) -> bool:
 
 
 def _withdrawn(verdict: Verdict, endpoint: str, test: MetricTest) -> bool:
-    """A REGRESSED test that ``perfgate ab`` measured again and that did not hold: INCONCLUSIVE by design."""
+    """A REGRESSED test that ``perfgate ab`` measured again and that did not hold: INCONCLUSIVE by design
+    (:func:`withdraw`), with a note saying so."""
     confirmation = verdict.sequential.confirmation if verdict.sequential is not None else None
     name = f"{endpoint} {test.metric.value}"
     return (confirmation is not None and name in confirmation.tests and name not in confirmation.confirmed
-            and test.note.startswith(WITHDRAWN_NOTE))
+            and bool(test.note))
 
 
 def _test_problems(verdict: Verdict, endpoint: str, test: MetricTest) -> list[str]:

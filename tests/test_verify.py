@@ -146,3 +146,11 @@ def test_metric_scales_agree_with_the_decision() -> None:
     verdict = CASES["shift +0.3"]
     throughput = [t for e in verdict.endpoints for t in e.tests if t.metric is Metric.THROUGHPUT]
     assert throughput and verify(verdict) == []
+
+
+def test_disagreements_are_one_plain_line_for_the_log() -> None:
+    from perfgate.compare import describe_problems
+
+    hostile = ["GET /x\n::add-mask::secret\x1b[31m p50 is unchanged, but its own numbers make it regressed"] * 7
+    line = describe_problems(hostile)
+    assert "\n" not in line and "::" not in line and "\x1b" not in line and line.endswith("and 2 more")
