@@ -15,6 +15,10 @@ The procedure (see the README, "How perfgate decides"):
    stays inside the margin; INCONCLUSIVE otherwise. IMPROVED mirrors REGRESSED.
 
 Budgets and correctness checks are absolute and judged on the head alone.
+Each rule is a small pure function (:func:`zone`, :func:`endpoint_outcome`,
+:func:`overall_outcome`, :func:`budget_passed`, :func:`check_passed`), used both
+to decide and, by :func:`verify`, to re-derive a verdict read back from a file:
+one answer, whoever asks.
 Mann-Whitney U, the probability of superiority and the Hodges-Lehmann shift on
 the pooled requests are reported as evidence, never as the gate.
 """

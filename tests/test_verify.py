@@ -154,3 +154,32 @@ def test_disagreements_are_one_plain_line_for_the_log() -> None:
     hostile = ["GET /x\n::add-mask::secret\x1b[31m p50 is unchanged, but its own numbers make it regressed"] * 7
     line = describe_problems(hostile)
     assert "\n" not in line and "::" not in line and "\x1b" not in line and line.endswith("and 2 more")
+
+
+class _SlowOnlyAtFirst:
+    """The A/B's first pairs see a slower head; its confirmation pairs do not (a regression that fades)."""
+
+    def __init__(self, load) -> None:  # noqa: ANN001
+        self.load = load
+
+    def __call__(self, request, store):  # noqa: ANN001, ANN204
+        self.load.head_scale = 1.0 if request.purpose == "confirm" else 1.3
+        return self.load(request, store)
+
+
+@pytest.mark.parametrize(("scale", "confirm", "fades"), [(1.3, None, False), (1.0, None, False), (1.3, 3, False),
+                                                          (1.3, 3, True)])
+def test_an_ab_verdict_agrees_with_itself(tmp_path, monkeypatch, scale: float, confirm: int | None,  # noqa: ANN001
+                                          fades: bool) -> None:
+    import perfgate.ab as ab
+    from perfgate.store import Store
+    from test_sequential import FakeLoad, _plan
+
+    load = FakeLoad(head_scale=scale)
+    monkeypatch.setattr(ab, "record_run", _SlowOnlyAtFirst(load) if fades else load)
+    with Store(tmp_path / "s.db") as store:
+        verdict = ab.run_ab(_plan(tmp_path, looks=[3, 6], confirm=confirm), store).verdict
+    if fades:
+        assert verdict.sequential.confirmation is not None and verdict.sequential.confirmation.confirmed == []
+        assert verdict.outcome is not Outcome.REGRESSED
+    assert verify(Verdict.model_validate_json(verdict.to_json())) == []
