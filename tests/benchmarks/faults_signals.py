@@ -98,7 +98,7 @@ def naive_date_in_a_pinned_baseline(temp: Path) -> Row:
 def nan_in_a_pinned_baseline(temp: Path) -> Row:
     _pinned(temp, '{"format": 1, "kind": "expected", "profile": "smoke", "reason": "r", '
                   '"accepted_at": "2026-01-02T03:04:05Z", "expected": {"GET /items": {"p95": NaN}}}')
-    return _crash_row('"p95": NaN in baselines/smoke.json', _perfgate(temp, "baseline", "show"), "finite")
+    return _crash_row('"p95": NaN in baselines/smoke.json', _perfgate(temp, "baseline", "show"), "NaN is not a number")
 
 
 @_in_temp
