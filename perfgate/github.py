@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from perfgate import textsafety
 from perfgate.errors import ConfigError, GitHubError
 from perfgate.verdict import Outcome, Verdict
 
@@ -233,17 +234,19 @@ def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str
 
     check_result = "none"
     if check is not CheckKind.NONE:
-        name = check_name or f"perfgate / {verdict.profile}"
+        # Plain-text fields of the Checks and Statuses APIs: cleaned of control and format characters, bounded.
+        name = textsafety.check_name(check_name or f"perfgate / {verdict.profile}")
         conclusion, status_state = _conclusion(verdict, exit_code)
         # The check belongs to the commit the workflow ran for, not to whatever the pull request points at now.
         checked = target.head_sha or head_sha
         try:
             if check is CheckKind.CHECK_RUN:
                 repo.create_check_run(name=name, head_sha=checked, status="completed", conclusion=conclusion,
-                                      output={"title": verdict.headline[:250], "summary": markdown[:65_000]})
+                                      output={"title": textsafety.check_title(verdict.headline),
+                                              "summary": markdown[:65_000]})
             else:
-                repo.get_commit(checked).create_status(state=status_state, context=name,
-                                                       description=verdict.headline[:140])
+                repo.get_commit(checked).create_status(state=status_state, context=textsafety.status_context(name),
+                                                       description=textsafety.status_description(verdict.headline))
             check_result = "created"
         except (github.GithubException, OSError) as exc:
             if not _forbidden(exc):
