@@ -32,10 +32,15 @@ if TYPE_CHECKING:
 PLAIN_PROGRESS_EVERY_S = 5.0
 
 
+TERMINAL_TEXT_CHARS = 2000
+"""Any one text printed: a name of 100 kB would flood the terminal (and take rich minutes to fold)."""
+
+
 def escape(text: str) -> str:
     """Text from outside, safe for a rich markup string: its markup escaped, its control and format characters
-    gone (an ANSI escape sequence in an endpoint name would restyle or rewrite the terminal; rich keeps them)."""
-    return escape_markup(textsafety.strip_invisible(text))
+    gone (an ANSI escape sequence in an endpoint name would restyle or rewrite the terminal; rich keeps them),
+    one line, bounded."""
+    return escape_markup(textsafety.plain_text(text, TERMINAL_TEXT_CHARS))
 
 
 def _ms(value: float | None) -> str:

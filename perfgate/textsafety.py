@@ -76,11 +76,11 @@ def strip_invisible(text: object) -> str:
                    if c in "\t\n\r\v\f" or unicodedata.category(c) not in _INVISIBLE)
 
 
-def bound(text: str, limit: int) -> str:
+def bound(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
     """At most ``limit`` characters; a cut text ends with an ellipsis, so a reader knows it was cut."""
     if len(text) <= limit:
         return text
-    return text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
+    return text[: max(limit - len(ellipsis), 0)].rstrip() + ellipsis
 
 
 def plain_text(text: object, limit: int = TEXT_CHARS) -> str:
@@ -123,11 +123,14 @@ def mermaid_text(text: object, limit: int = MERMAID_CHARS) -> str:
     no address survives either.
     """
     value = _MERMAID_UNSAFE.sub(" ", strip_invisible(text)).replace("://", ": //")
-    return bound(" ".join(value.split()), limit)
+    return bound(" ".join(value.split()), limit, "...")  # "…" is outside the set
 
 
 def code_span(text: object, limit: int = CODE_CHARS) -> str:
-    """The inside of a Markdown code span (where GitHub links and mentions nothing): no backtick, one line."""
+    """The inside of a Markdown code span (where GitHub links and mentions nothing): no backtick, one line.
+
+    Not for a table cell: a table splits its cells at ``|`` before it sees code spans.
+    """
     return plain_text(text, limit).replace("`", "'")
 
 
