@@ -39,8 +39,10 @@ TERMINAL_TEXT_CHARS = 2000
 def escape(text: str) -> str:
     """Text from outside, safe for a rich markup string: its markup escaped, its control and format characters
     gone (an ANSI escape sequence in an endpoint name would restyle or rewrite the terminal; rich keeps them),
-    one line, bounded."""
-    return escape_markup(textsafety.plain_text(text, TERMINAL_TEXT_CHARS))
+    one line, bounded. A leading ``::`` is split: in a GitHub Actions log a line starting with it is a workflow
+    command (an annotation, a mask, stop-commands), and an endpoint name or a reason can start a line."""
+    value = textsafety.plain_text(text, TERMINAL_TEXT_CHARS)
+    return escape_markup(": :" + value[2:] if value.startswith("::") else value)
 
 
 def _ms(value: float | None) -> str:

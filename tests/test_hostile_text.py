@@ -69,6 +69,8 @@ HOSTILE: list[tuple[str, str, str]] = [
     ("markup", "*bold* _it_ ~~gone~~ [link](javascript:alert(1)) ![img](x)", "bold"),
     ("huge", "A" * 100_000, "AAAA"),
 ]
+WORKFLOW_COMMAND = "::error title=fake::forged annotation"
+"""Printed at the start of a line in a GitHub Actions log, this would be an annotation."""
 IDS = [case[0] for case in HOSTILE]
 INVISIBLE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
@@ -247,3 +249,12 @@ def test_leading_block_syntax_is_escaped_only_at_a_line_start() -> None:
     assert textsafety.markdown_line("- item") == "\\- item"
     assert textsafety.markdown_inline("# title") == "# title"  # inside a line a "#" is a character
     assert textsafety.markdown_line("GET /a-b") == "GET /a-b"
+
+
+def test_terminal_line_cannot_start_a_workflow_command() -> None:
+    verdict = _verdict(WORKFLOW_COMMAND)
+    out = StringIO()
+    print_verdict(Console(file=out, width=200, color_system=None, force_terminal=False), verdict)
+    printed = out.getvalue()
+    assert "forged annotation" in printed
+    assert not [line for line in printed.split("\n") if line.lstrip().startswith("::")]
