@@ -104,7 +104,7 @@ def markdown_line(text: object, limit: int = TEXT_CHARS) -> str:
 
     A leading ``#``, ``-``, ``+``, ``=`` or ``1.`` would make a heading, a list, a setext
     underline or a numbered list; a backslash keeps it a character. The other block starts
-    (``*``, ``_``, `````, ``~``, ``|``, ``>``, ``<``) are already escaped inline.
+    (``*``, ``_``, a backtick, ``~``, ``|``, ``>``, ``<``) are already escaped inline.
     """
     value = markdown_inline(text, limit)
     match = _BLOCK_START.match(value)
