@@ -3,10 +3,14 @@
 A baseline measured yesterday on another machine is the largest source of false
 alarms. ``perfgate ab`` measures both versions here and now instead:
 
-1. The base commit is checked out into a git worktree (see :mod:`perfgate.worktree`);
-   an optional setup command runs once in each tree.
+1. The base commit and a snapshot of the current tree (uncommitted changes included,
+   ignored files and data left behind) are checked out into git worktrees (see
+   :mod:`perfgate.worktree`), so both versions start alike; an optional setup command
+   runs once in each tree.
 2. Pairs of short runs, in balanced order (A B, B A, A B, …), each run serving its
-   version fresh on its own free port. A pair with an invalid run is re-run once.
+   version fresh on its own free port, after an optional reset command in its tree.
+   A pair with an invalid run is re-run once. Files a service writes into its tree
+   and the next run starts with are reported (see :mod:`perfgate.treestate`).
 3. After each planned look (3, 6, 10 pairs by default) the paired test of
    :mod:`perfgate.compare` judges every endpoint and metric, with the α of that look.
    The A/B stops as soon as the verdict cannot change: every test decided, or a
@@ -26,19 +30,22 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from perfgate.compare import Side, compare, side_from_runs, withdraw
 from perfgate.config import AbConfig, Budget, CompareConfig, LoadedConfig, ResolvedProfile, ServeConfig
-from perfgate.errors import ConfigError, Interrupted
+from perfgate.errors import ConfigError, Interrupted, RunNotStoredError, ServiceError
+from perfgate.measure import blames_the_machine
 from perfgate.gitinfo import merge_base, read_git_info, repository_root, resolve_commit, resolve_main_branch
 from perfgate.models import RunRecord
 from perfgate.record import RunRequest, record_run
 from perfgate.runner import check_locustfile
 from perfgate.store import Store
-from perfgate.worktree import checked_out, run_setup
+from perfgate.treestate import TreeWatch
+from perfgate.worktree import TreeSnapshot, checked_out, run_reset, run_setup, snapshot_of_tree
 from perfgate.verdict import Confirmation, Metric, Outcome, Sequential, Verdict
 
 Notify = Callable[[str], None]
@@ -58,9 +65,11 @@ class Version:
     label: str
     """``base`` or ``head``."""
     tree: Path
-    """Work tree whose commit the runs are recorded under."""
+    """Work tree whose commit the runs are recorded under (the user's own for the head)."""
     serve_cwd: Path
-    """Folder the serve command runs in (the config's folder inside that tree)."""
+    """Folder the serve command runs in (the config's folder inside the served tree)."""
+    checkout: Path | None = None
+    """The fresh worktree this version is served from; ``None``: served in place."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,8 @@ class AbPlan:
     budgets: list[Budget] = field(default_factory=list)
     confirm_pairs: int | None = None
     """Pairs of the confirmation; ``None``: no confirmation."""
+    reset: str | None = None
+    """Shell command run in each version's serve folder before every serve."""
 
 
 @dataclass
@@ -110,6 +121,8 @@ class Session:
         self.id = uuid.uuid4().hex[:12]
         self.started = time.monotonic()
         self.pair_seconds: list[float] = []
+        self.watches = {v.label: TreeWatch(v.label, v.checkout or v.serve_cwd, plan.reset)
+                        for v in (plan.base, plan.head)}
 
     @property
     def elapsed(self) -> float:
@@ -121,10 +134,31 @@ class Session:
             return True
         return self.elapsed + max(self.pair_seconds) <= self.plan.max_time_s
 
+    def state_notes(self) -> list[str]:
+        """For the verdict: files a served tree carried from one run into the next."""
+        return [note for watch in self.watches.values() if (note := watch.note())]
+
     def _record(self, version: Version, pair_id: str, purpose: str) -> RunRecord:
+        if self.plan.reset:
+            run_reset(self.plan.reset, version.serve_cwd, what=version.label)
+        watch = self.watches[version.label]
+        if carried := watch.before_serve():
+            self.notify(carried)
         request = RunRequest(profile=self.plan.profile, repo_dir=version.tree, serve=self.plan.serve,
                              serve_cwd=version.serve_cwd, pair_id=pair_id, trial_id=self.id, purpose=purpose)
-        run = record_run(request, self.store)
+        try:
+            run = record_run(request, self.store)
+        except ServiceError as exc:
+            if version.checkout is None:
+                raise
+            raise ServiceError(f"the {version.label} tree did not serve; it is a fresh worktree, {version.checkout}, "
+                               "without the ignored files of your tree (a .venv, built assets or data must come "
+                               f"from the setup command: --setup or [ab] setup); {exc}") from None
+        except RunNotStoredError as exc:
+            # Going on would judge pairs the store does not hold: stop, and say where the run is.
+            raise RunNotStoredError(f"stopped at the {version.label} run of pair {pair_id}: {exc} (the runs "
+                                    "before it are stored)", spill_path=exc.spill_path) from exc
+        watch.after_run()
         status = "valid" if run.valid else "INVALID: " + "; ".join(run.invalid_reasons)
         self.notify(f"  {version.label} run {run.id} ({run.git.commit[:10] if run.git.commit else 'no commit'}): "
                     f"{run.total_requests} requests, {status}")
@@ -151,8 +185,9 @@ class Session:
 
 
 def _sides(plan: AbPlan, pairs: list[Pair]) -> tuple[Side, Side]:
-    used = [p for p in pairs if p.valid] or pairs  # with no valid pair, the comparison says why it is invalid
-    return side_from_runs("ab base", [p.base for p in used]), side_from_runs("ab head", [p.head for p in used])
+    # Every pair's last attempt: the tests use complete valid pairs only, but a head run that stayed
+    # invalid against a valid base run is what a broken head looks like, and budgets see every run.
+    return side_from_runs("ab base", [p.base for p in pairs]), side_from_runs("ab head", [p.head for p in pairs])
 
 
 def judge(plan: AbPlan, pairs: list[Pair], alpha: float,
@@ -165,8 +200,16 @@ def judge(plan: AbPlan, pairs: list[Pair], alpha: float,
     return compare(base, head, config, budgets=plan.budgets, notes=notes, focus=focus)
 
 
+def _head_broke_in(pair: Pair) -> bool:
+    """A pair whose head run stayed invalid (after its re-run) by the service's own fault, next to a valid base."""
+    return pair.base.valid and not pair.head.valid and not all(
+        blames_the_machine(reason) for reason in pair.head.invalid_reasons)
+
+
 def _settled(verdict: Verdict) -> str | None:
     """Why the verdict can no longer change, or ``None`` to go on."""
+    if verdict.outcome is Outcome.BROKEN:
+        return "broken"
     if verdict.outcome is Outcome.REGRESSED:
         return "regressed"
     if verdict.outcome in (Outcome.UNCHANGED, Outcome.IMPROVED):
@@ -188,11 +231,23 @@ def run_ab(plan: AbPlan, store: Store, notify: Notify = lambda _: None) -> AbRes
     stopped = "max-pairs"
     for look, (target, look_alpha) in enumerate(zip(plan.looks, alphas, strict=True)):
         out_of_time = False
-        while len(pairs) < target:
+        broken: Verdict | None = None
+        while len(pairs) < target and broken is None:
             if not session.time_left_for_a_pair():
                 out_of_time = True
                 break
             pairs.append(session.pair(len(pairs) + 1, "ab"))
+            if _head_broke_in(pairs[-1]):
+                # More pairs cannot make a broken head pass: judge it now (BROKEN spends no α).
+                early = judge(plan, pairs, look_alpha)
+                broken = early if early.outcome is Outcome.BROKEN else None
+        if broken is not None:
+            verdict = broken
+            looks_taken.append(len(pairs))
+            spent.append(look_alpha)
+            notify(f"pair {len(pairs)}: the head's runs stayed invalid where the base's were valid: BROKEN")
+            stopped = "broken"
+            break
         if out_of_time:
             # The last look: it gets every bit of α not spent yet.
             look_alpha = plan.compare.alpha - sum(spent)
@@ -221,7 +276,8 @@ def run_ab(plan: AbPlan, store: Store, notify: Notify = lambda _: None) -> AbRes
         alpha=plan.compare.alpha, alpha_spent=spent, stopped=stopped,
         invalid_pairs=sum(p.attempts > 1 for p in pairs), dropped_pairs=sum(not p.valid for p in pairs),
         elapsed_s=session.elapsed, confirmation=confirmation)
-    return AbResult(verdict=verdict.model_copy(update={"sequential": sequential}), pairs=pairs,
+    notes = [*verdict.notes, *session.state_notes()]
+    return AbResult(verdict=verdict.model_copy(update={"sequential": sequential, "notes": notes}), pairs=pairs,
                     confirmation_pairs=confirmation_pairs)
 
 
@@ -234,9 +290,11 @@ def _confirm(plan: AbPlan, session: Session, verdict: Verdict) -> tuple[Verdict,
     while len(pairs) < plan.confirm_pairs and session.time_left_for_a_pair():
         pairs.append(session.pair(len(pairs) + 1, "confirm"))
     check = judge(plan, pairs, plan.compare.alpha, focus=flagged) if len(pairs) >= 2 else None
-    if check is None or check.outcome is Outcome.INVALID or not any(p.valid for p in pairs):
+    if check is None or check.outcome in (Outcome.INVALID, Outcome.BROKEN) or not any(p.valid for p in pairs):
         # No evidence either way (out of time, or every confirmation run invalid): the regression stands.
-        note = "the confirmation got too few valid pairs (time budget or invalid runs); the first verdict stands"
+        note = ("the head broke the service during the confirmation; the first verdict stands"
+                if check is not None and check.outcome is Outcome.BROKEN else
+                "the confirmation got too few valid pairs (time budget or invalid runs); the first verdict stands")
         session.notify(f"confirmation: {note}")
         return (verdict.model_copy(update={"notes": [*verdict.notes, note]}), pairs,
                 Confirmation(pairs=sum(p.valid for p in pairs), tests=names, confirmed=[],
@@ -251,6 +309,36 @@ def _confirm(plan: AbPlan, session: Session, verdict: Verdict) -> tuple[Verdict,
         verdict = withdraw(verdict, flagged - held,
                            f"REGRESSED at first, not confirmed in {len(pairs)} fresh pair(s)")
     return verdict, pairs, confirmation
+
+
+def head_snapshot(repo: Path, store: Store, notify: Notify) -> TreeSnapshot:
+    """The current tree as a commit to serve the head from (the store left out); says what it holds."""
+    snapshot = snapshot_of_tree(repo, leave_out=[store.path])
+    taken = [what for what, present in (("its uncommitted changes", snapshot.tracked_changes),
+                                        (f"{len(snapshot.untracked)} untracked file(s) that are not ignored",
+                                         bool(snapshot.untracked))) if present]
+    notify(f"head: {snapshot.head[:10]}{' with ' + ' and '.join(taken) if taken else ''}, served from a fresh "
+           "worktree; ignored files and data of your tree stay behind")
+    return snapshot
+
+
+@contextmanager
+def fresh_trees(repo: Path, where: Path, commits: dict[str, str], setup: str | None,
+                notify: Notify) -> Iterator[dict[str, Path]]:
+    """Each labelled commit in its own fresh worktree, set up by ``setup``; all removed when the block ends."""
+    with ExitStack() as stack:
+        trees = {label: stack.enter_context(checked_out(repo, commit, name=f"{label.lower()}-{commit[:12]}"))
+                 for label, commit in commits.items()}
+        logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="perfgate-ab-")))
+        for label, tree in trees.items():
+            if not (tree / where).is_dir():
+                raise ConfigError(f"the {label}'s commit has no folder {where.as_posix()} (where perfgate runs "
+                                  "and serves from); run perfgate from a folder that both versions have")
+        if setup:
+            for label, tree in trees.items():
+                notify(f"setting up the {label} tree: {setup}")
+                run_setup(setup, tree / where, logs / f"setup-{label}.log", what=f"{label} ({tree})")
+        yield trees
 
 
 @dataclass(frozen=True)
@@ -300,22 +388,20 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
     store.check_writable()
     base_commit = _base_commit(repo, loaded, request.base_ref)
     head = read_git_info(repo)
-    if head.commit == base_commit and not head.dirty:
+    snapshot = head_snapshot(repo, store, notify)
+    if snapshot.commit == base_commit:
         notify(f"base and head are the same commit ({base_commit[:10]}): this is an A/A comparison")
     looks = settings.planned_looks()
     where = request.cwd.resolve().relative_to(repo)
-    with checked_out(repo, base_commit) as base_tree, tempfile.TemporaryDirectory(prefix="perfgate-ab-") as logs:
-        versions = {"base": Version("base", base_tree, base_tree / where),
-                    "head": Version("head", repo, repo / where)}
-        if settings.setup:
-            for label, version in versions.items():
-                notify(f"setting up the {label} tree: {settings.setup}")
-                run_setup(settings.setup, version.serve_cwd, Path(logs) / f"setup-{label}.log",
-                          what=f"{label} ({version.tree})")
-        plan = AbPlan(profile=request.profile, serve=request.serve, base=versions["base"], head=versions["head"],
+    commits = {"base": base_commit, "head": snapshot.commit}
+    with fresh_trees(repo, where, commits, settings.setup, notify) as trees:
+        # The head's runs are recorded under the user's tree: its real commit, dirty when it is.
+        plan = AbPlan(profile=request.profile, serve=request.serve,
+                      base=Version("base", trees["base"], trees["base"] / where, checkout=trees["base"]),
+                      head=Version("head", repo, trees["head"] / where, checkout=trees["head"]),
                       compare=loaded.config.compare, looks=looks,
                       max_time_s=settings.max_time, budgets=loaded.config.budgets,
-                      confirm_pairs=settings.confirm_pairs if settings.confirm else None)
+                      confirm_pairs=settings.confirm_pairs if settings.confirm else None, reset=settings.reset)
         notify(f"A/B of base {base_commit[:10]} and head {(head.commit or '')[:10]}"
                f"{' with uncommitted changes' if head.dirty else ''}: up to {looks[-1]} pairs, "
                f"looks at {', '.join(map(str, looks))}, at most {plan.max_time_s / 60:g} min")
@@ -323,4 +409,4 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
             return run_ab(plan, store, notify)
         except Interrupted:
             raise Interrupted("interrupted; the runs finished before are stored, the unfinished one is not; "
-                              "the base worktree was removed") from None
+                              "the worktrees were removed") from None

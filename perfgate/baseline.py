@@ -20,8 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, ConfigDict, Field, ValidationError
 
+from perfgate.boundary import BoundaryModel
 from perfgate.compare import RunValues, Side, side_from_runs
 from perfgate.config import Budget, LoadedConfig, parse_duration
 from perfgate.errors import BaselineError, ConfigError, RunNotFoundError
@@ -43,15 +44,15 @@ from perfgate.verdict import BaselineChange, CommitSha, SideInfo
 FILE_FORMAT = 1
 
 
-class PinnedRun(BaseModel):
+class PinnedRun(BoundaryModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     run_id: int | None
-    started_at: datetime
+    started_at: AwareDatetime
     endpoints: dict[str, EndpointStats]
 
 
-class Expectation(BaseModel):
+class Expectation(BoundaryModel):
     """Expected values of one endpoint, imported from a table: checked as absolute budgets."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -62,7 +63,7 @@ class Expectation(BaseModel):
     rps: float | None = Field(default=None, gt=0)
 
 
-class PinnedBaseline(BaseModel):
+class PinnedBaseline(BoundaryModel):
     """``baselines/<profile>.json``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -72,9 +73,9 @@ class PinnedBaseline(BaseModel):
     profile: str
     commit: CommitSha | None = None
     accepted_by: str | None = None
-    accepted_at: datetime
+    accepted_at: AwareDatetime
     reason: str
-    expires: datetime | None = None
+    expires: AwareDatetime | None = None
     environment: EnvironmentFingerprint | None = None
     load_parameters: dict | None = None
     runs: list[PinnedRun] = Field(default_factory=list)
@@ -190,7 +191,8 @@ def expected_budgets(pinned: PinnedBaseline, margins: dict[str, float]) -> list[
     return budgets
 
 
-def _head_runs(store: Store, repo: Path, profile: str, head_ref: str | None) -> tuple[list[RunRecord], str]:
+def _head_runs(store: Store, repo: Path, profile: str, head_ref: str | None,
+               notes: list[str]) -> tuple[list[RunRecord], str]:
     if head_ref is None:
         git = read_git_info(repo)
         commit, dirty, where = git.commit, git.dirty, "HEAD" + (" (uncommitted changes)" if git.dirty else "")
@@ -198,7 +200,12 @@ def _head_runs(store: Store, repo: Path, profile: str, head_ref: str | None) -> 
         commit, dirty, where = _commit_of(repo, head_ref, "--head"), False, head_ref
     if commit is None:
         raise ConfigError(f"{repo} is not a git repository with commits: pass --head-run ID and --base-run ID")
-    runs = [r for r in store.runs(commit=commit, profile=profile) if r.git.dirty == dirty]
+    stored = store.runs(commit=commit, profile=profile)
+    runs = [r for r in stored if r.git.dirty == dirty]
+    if left_out := len(stored) - len(runs):
+        kind = "a committed tree" if dirty else "a tree with uncommitted changes"
+        notes.append(f"{left_out} run(s) of {_short(commit)} made on {kind} were left out of the head: "
+                     "they measured other code than " + ("this tree" if dirty else "the commit"))
     if not runs:
         raise RunNotFoundError(f"no runs of profile {profile!r} at {where} {_short(commit)} in {store.path}; "
                                f"record some with `perfgate run --profile {profile}` (3 or more decide best)")
@@ -215,7 +222,7 @@ def select(store: Store, loaded: LoadedConfig, profile: str, repo: Path, *, head
         head_commit = head_runs[0].git.commit
         head_label = "runs"
     else:
-        head_runs, head_commit = _head_runs(store, repo, profile, head_ref)
+        head_runs, head_commit = _head_runs(store, repo, profile, head_ref, notes)
         head_label = "head"
     profile = head_runs[0].profile.name
     head = side_from_runs(head_label, head_runs)
@@ -322,14 +329,23 @@ def accept(store: Store, loaded: LoadedConfig, repo: Path, *, profile: str, reas
     return path
 
 
+MAX_LIFETIME_DAYS = 3660
+"""A pinned baseline lives ten years at most: a longer lifetime is a typo, and far dates do not exist."""
+
+
 def _lifetime(text: str) -> timedelta:
-    """``90d``, or any duration perfgate understands (``12h``)."""
+    """``90d``, or any duration perfgate understands (``12h``); positive, finite, ten years at most."""
     try:
         if text.strip().lower().endswith("d"):
-            return timedelta(days=float(text.strip()[:-1]))
-        return timedelta(seconds=parse_duration(text))
+            days = float(text.strip()[:-1])
+        else:
+            days = parse_duration(text) / 86400
     except ValueError:
         raise ConfigError(f"--expires: {text!r} is not a lifetime such as 90d or 12h") from None
+    if not 0 < days <= MAX_LIFETIME_DAYS:  # also NaN and infinities ('inf', '1e400d')
+        raise ConfigError(f"--expires: {text!r} is not a positive lifetime of ten years at most, "
+                          "such as 90d or 12h")
+    return timedelta(days=days)
 
 
 def import_expected(loaded: LoadedConfig, repo: Path, *, profile: str, table: Path, reason: str) -> Path:

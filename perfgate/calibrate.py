@@ -1,7 +1,9 @@
 """``perfgate calibrate``: measure this machine's noise with A/A pairs, and what the gate can see through it.
 
-It runs pairs of runs of one build (the current tree), served fresh each time, as
-``perfgate ab`` would run base and head. Per endpoint and metric it reports:
+It runs pairs of runs of one build (a snapshot of the current tree, uncommitted
+changes included), served fresh each time from two fresh worktrees with the same
+setup and reset, as ``perfgate ab`` would run base and head. Per endpoint and metric
+it reports:
 
 - the run-to-run noise: the standard deviation of the per-run values (log scale,
   shown as a relative change);
@@ -19,18 +21,22 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import tempfile
 import tomllib
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from scipy import stats as sps
 
-from perfgate.ab import AbPlan, Notify, Pair, Session, Version, judge, spend_alpha
+from perfgate.ab import AbPlan, Notify, Pair, Session, Version, fresh_trees, head_snapshot, judge, spend_alpha
 from perfgate.compare import run_value
 from perfgate.config import CONFIG_FILENAME, AbConfig, LoadedConfig, ResolvedProfile, ServeConfig
 from perfgate.errors import ConfigError
+from perfgate.gitinfo import repository_root
 from perfgate.output import write_text_atomic
 from perfgate.store import Store
+from perfgate.worktree import run_setup
 from perfgate.verdict import Metric, Outcome, Verdict
 
 POWER = 0.9
@@ -164,12 +170,29 @@ def calibrate(loaded: LoadedConfig, settings: AbConfig, profile: ResolvedProfile
     if pairs < 3:
         raise ConfigError(f"--pairs {pairs}: calibration needs at least 3 pairs (6 or more give steadier figures)")
     store.check_writable()
-    version = Version("A", cwd, cwd)
-    plan = AbPlan(profile=profile, serve=serve, base=version, head=Version("B", cwd, cwd),
-                  compare=loaded.config.compare, looks=[pairs], max_time_s=math.inf)
-    session = Session(plan, store, notify)
-    measured = [session.pair(n, "calibrate") for n in range(1, pairs + 1)]
+    with ExitStack() as stack:
+        repo = repository_root(cwd)
+        if repo is None:
+            notify(f"{cwd} is not in a git repository: both sides are served from this folder itself, "
+                   "with its files and data as they are")
+            if settings.setup:
+                notify(f"setting up {cwd}: {settings.setup}")
+                logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="perfgate-calibrate-")))
+                run_setup(settings.setup, cwd, logs / "setup.log", what=f"folder ({cwd})")
+            first, second = Version("A", cwd, cwd), Version("B", cwd, cwd)
+        else:
+            # Two worktrees of one snapshot: each side keeps its own state, as base and head do in an A/B.
+            snapshot = head_snapshot(repo, store, notify)
+            where = cwd.resolve().relative_to(repo)
+            trees = stack.enter_context(fresh_trees(repo, where, {"A": snapshot.commit, "B": snapshot.commit},
+                                                    settings.setup, notify))
+            first, second = (Version(label, repo, trees[label] / where, checkout=trees[label]) for label in "AB")
+        plan = AbPlan(profile=profile, serve=serve, base=first, head=second, compare=loaded.config.compare,
+                      looks=[pairs], max_time_s=math.inf, reset=settings.reset)
+        session = Session(plan, store, notify)
+        measured = [session.pair(n, "calibrate") for n in range(1, pairs + 1)]
     verdict = judge(plan, measured, loaded.config.compare.alpha)
+    verdict = verdict.model_copy(update={"notes": [*verdict.notes, *session.state_notes()]})
     return analyse(measured, verdict, profile, settings.planned_looks(), loaded)
 
 

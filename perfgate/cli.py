@@ -7,8 +7,10 @@ printed here, once, as one line on stderr; nothing below this module prints erro
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
+import traceback
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,16 +18,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from perfgate import __version__
+from perfgate import __version__, interrupts
 from perfgate.config import LoadedConfig, Overrides, ResolvedProfile, ServeConfig, load_config
-from perfgate.console import print_run, progress_display, runs_table
-from perfgate.errors import BaselineError, Interrupted, PerfgateError
+from perfgate.errors import BaselineError, ExitCode, Interrupted, PerfgateError
 from perfgate.output import write_text_atomic
-from perfgate.models import RunRecord
-from perfgate.record import RunRequest, exit_code, record_run
-from perfgate.store import Store
 
+# Modules that load Locust's runner, SQLite utilities or NumPy are imported by the commands that use them:
+# `comment` and `github` run in a job that installs only what posting needs.
 if TYPE_CHECKING:
+    from perfgate.models import RunRecord
+    from perfgate.store import Store
     from perfgate.verdict import Verdict
 
 app = typer.Typer(
@@ -73,12 +75,19 @@ StrictOption = Annotated[bool | None, typer.Option("--strict/--no-strict", help=
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Also write the verdict to this file "
                                                    "(format from --format; Markdown for text).")]
 VerdictFormatOption = Annotated[VerdictFormat, typer.Option("--format", help="Output format.")]
+SetupOption = Annotated[str | None, typer.Option("--setup", help="Command run once in each fresh worktree before "
+                                                 "serving it, e.g. 'uv sync' (ignored files are not there).")]
+ResetOption = Annotated[str | None, typer.Option("--reset", help="Command run in each tree before every serve, "
+                                                 "e.g. 'rm -f app.db', so every run starts from the same state.")]
 HtmlOption = Annotated[Path | None, typer.Option("--html", help="Also write the HTML report (charts of every "
                                                  "run, self-contained) to this file.")]
 
 
-def _open_store(loaded: LoadedConfig, db: Path | None) -> Store:
-    return Store(db if db is not None else loaded.db_path)
+def _open_store(loaded: LoadedConfig, db: Path | None, *, create: bool = True) -> Store:
+    """The store at ``--db`` or the config's path; ``create=False`` for commands that only read."""
+    from perfgate.store import Store
+
+    return Store(db if db is not None else loaded.db_path, create=create)
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -107,6 +116,8 @@ def _notify(line: str) -> None:
 
 
 def _print_record(run: RunRecord, output_format: OutputFormat) -> None:
+    from perfgate.console import print_run
+
     if output_format is OutputFormat.json:
         print(run.model_dump_json(indent=2))
     else:
@@ -133,6 +144,9 @@ def run(
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
     """Run a load profile headless, record every request, and store the run under the current commit."""
+    from perfgate.console import progress_display
+    from perfgate.record import RunRequest, exit_code, record_run
+
     loaded, serve_config, resolved = _load_profile(
         config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, locustfile=locustfile,
         host=host, users=users, spawn_rate=spawn_rate, run_time=run_time, warmup=warmup, tags=tags,
@@ -156,7 +170,9 @@ def runs(
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
     """List stored runs, newest first."""
-    with _open_store(load_config(config), db) as store:
+    from perfgate.console import runs_table
+
+    with _open_store(load_config(config), db, create=False) as store:
         found = store.runs(commit=commit, branch=branch, profile=profile, limit=limit, endpoints=False)
     if output_format is OutputFormat.json:
         print("[" + ",\n".join(r.model_dump_json(exclude={"endpoints", "service"}) for r in found) + "]")
@@ -164,6 +180,29 @@ def runs(
         stdout.print(runs_table(found))
     else:
         stderr.print("no runs match; record one with `perfgate run`")
+
+
+@app.command("import")
+def import_runs(
+    files: Annotated[list[Path], typer.Argument(help="Unsaved-run files, as named when the store could not "
+                                                "take a run (in unsaved/ beside the store).")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Store runs that were kept in files because the store could not take them; a run already stored is skipped."""
+    from perfgate.spill import read_spill
+
+    spilled = [(path, read_spill(path)) for path in files]  # every file checked before anything is stored
+    with _open_store(load_config(config), db) as store:
+        for path, item in spilled:
+            run = item.run
+            what = f"{(run.git.commit or 'no commit')[:10]} {run.profile.name} {run.started_at.isoformat()}"
+            if (existing := store.find_same(run)) is not None:
+                stdout.print(f"skipped {path}: already stored as run {existing} ({what})", markup=False)
+                continue
+            saved = store.save(run)
+            stdout.print(f"stored {path} as run {saved.id} ({what})", markup=False)
+    stdout.print("the files are kept; delete them once you no longer need them", markup=False)
 
 
 @app.command()
@@ -174,7 +213,7 @@ def show(
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
     """Print one stored run."""
-    with _open_store(load_config(config), db) as store:
+    with _open_store(load_config(config), db, create=False) as store:
         _print_record(store.get(run_id), output_format)
 
 
@@ -203,7 +242,7 @@ def compare(
 
     loaded = load_config(config)
     settings = loaded.config.compare
-    with _open_store(loaded, db) as store:
+    with _open_store(loaded, db, create=False) as store:
         chosen = select(store, loaded, profile or loaded.config.profile, Path.cwd(), head_ref=head,
                         head_run_ids=head_run, base_ref=base, base_run_ids=base_run, pinned=pinned)
         verdict = compare_sides(chosen.base, chosen.head, settings, budgets=loaded.config.budgets,
@@ -267,8 +306,8 @@ def ab(
     ready_timeout: ReadyTimeoutOption = None,
     base: Annotated[str | None, typer.Option("--base", help="Base commit or ref (default: the merge-base "
                                              "with the main branch).")] = None,
-    setup: Annotated[str | None, typer.Option("--setup", help="Command run once in each tree before serving "
-                                              "it, e.g. 'uv sync'.")] = None,
+    setup: SetupOption = None,
+    reset: ResetOption = None,
     looks: Annotated[str | None, typer.Option("--looks", help="Pair counts at which to judge, e.g. 3,6,10.")] = None,
     max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=2, help="Stop after this many pairs.")] = None,
     max_time: Annotated[str | None, typer.Option("--max-time", help="Start no pair that would end later "
@@ -293,7 +332,7 @@ def ab(
         config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, always_served=True,
         locustfile=locustfile, users=users, spawn_rate=spawn_rate, run_time=run_time, warmup=warmup, tags=tags,
         exclude_tags=exclude_tags, processes=processes)
-    settings = loaded.ab_settings(looks=looks, max_pairs=max_pairs, max_time=max_time, setup=setup,
+    settings = loaded.ab_settings(looks=looks, max_pairs=max_pairs, max_time=max_time, setup=setup, reset=reset,
                                   confirm=confirm, confirm_pairs=confirm_pairs)
     request = AbRequest(loaded=loaded, settings=settings, profile=resolved, serve=serve_config, cwd=Path.cwd(),
                         base_ref=base)
@@ -320,6 +359,8 @@ def calibrate(
     ready_url: ReadyUrlOption = None,
     ready_timeout: ReadyTimeoutOption = None,
     pairs: Annotated[int, typer.Option("--pairs", help="A/A pairs to run (at least 3).")] = 6,
+    setup: SetupOption = None,
+    reset: ResetOption = None,
     write: Annotated[bool, typer.Option("--write", help="Add the suggested margins (and run length) to the "
                                         "config file.")] = False,
     db: DbOption = None,
@@ -340,8 +381,8 @@ def calibrate(
     if write:
         check_writable_config(loaded)  # before minutes of measuring, not after
     with _open_store(loaded, db) as store:
-        result = run_calibration(loaded, loaded.ab_settings(), resolved, serve_config, Path.cwd(), pairs, store,
-                                 notify=_notify)
+        result = run_calibration(loaded, loaded.ab_settings(setup=setup, reset=reset), resolved, serve_config,
+                                 Path.cwd(), pairs, store, notify=_notify)
     if output_format is OutputFormat.json:
         data = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("verdict", "profile")}
         print(json.dumps(data, indent=2, default=str))
@@ -374,7 +415,7 @@ def report(
     from perfgate.html_report import render_html, report_for_verdict
 
     loaded = load_config(config)
-    with _open_store(loaded, db) as store:
+    with _open_store(loaded, db, create=False) as store:
         if run_id is not None:
             html = render_html(verdict=None, base=[], head=[store.get(run_id)], title=f"perfgate · run {run_id}")
         else:
@@ -407,10 +448,11 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
     import os
 
     from perfgate.actions import write_step_summary
-    from perfgate.compare import exit_code as verdict_exit_code
     from perfgate.github import CheckKind, CommentMode, client_from_environment, load_verdict, post_verdict
+    from perfgate.github import workflow_run_url
     from perfgate.github import pull_request_from_event
     from perfgate.report import marker, render_markdown
+    from perfgate.verdict import exit_code as verdict_exit_code
 
     loaded = load_config(config)
     settings = loaded.config.report
@@ -422,7 +464,7 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
     result = post_verdict(client_from_environment(os.environ), target, verdict, markdown,
                           marker(verdict.profile, marker_id), exit_code=code, author=author,
                           mode=CommentMode(mode.value), check=CheckKind(check.value), require_head=require_head,
-                          comment=post_comment)
+                          comment=post_comment, details_url=workflow_run_url(os.environ))
     where = f"{target.repository}#{target.number}"
     if result.comment == "stale":
         stderr.print(f"perfgate: notice: {result.message}", markup=False)
@@ -515,7 +557,7 @@ def history(
     loaded = load_config(config)
     branch = branch or loaded.config.main_branch
     profile = profile or loaded.config.profile
-    with _open_store(loaded, db) as store:
+    with _open_store(loaded, db, create=False) as store:
         line = branch_runs(store, Path.cwd(), branch, profile, None, limit=limit)
     if line:  # one environment: the newest run's, as a comparison would use
         newest = max((r for _, runs in line for r in runs), key=lambda r: r.started_at)
@@ -555,7 +597,7 @@ def baseline_accept(
     from perfgate.baseline import accept
 
     loaded = load_config(config)
-    with _open_store(loaded, db) as store:
+    with _open_store(loaded, db, create=False) as store:
         path = accept(store, loaded, Path.cwd(), profile=profile or loaded.config.profile, reason=reason,
                       run_ids=run, commit_ref=commit, expires=expires)
     stdout.print(f"wrote {path}; commit it and open a pull request so the change is reviewed")
@@ -626,27 +668,59 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
+_debug = False
+"""``--debug`` or ``PERFGATE_DEBUG=1``: an internal error shows its traceback."""
+
+
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
                                           help="Show the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an "
+                                        "error (also: PERFGATE_DEBUG=1).")] = False,
 ) -> None:
     """A statistical performance gate for HTTP services, built on Locust."""
+    global _debug
+    _debug = _debug or debug
 
 
-def _interrupted(_signum: int, _frame: object) -> None:
-    # Raised instead of KeyboardInterrupt so that Click does not turn Ctrl-C into exit code 1 (a regression).
-    raise Interrupted("interrupted; nothing was stored")
+def _one_line(text: str, limit: int = 500) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def main() -> None:
     """Console entry point: the one place where errors become messages and exit codes.
 
-    Typer reports its own usage errors (unknown option, bad type) with exit code 2.
+    Typer reports its own usage errors (unknown option, bad type) with exit code 2, and ``typer.Exit``
+    gives each command's own code. A perfgate error is its one line and its exit code; anything else is a
+    bug of perfgate, reported as one line with exit code 4, never 1 (the code of a regression).
     """
-    signal.signal(signal.SIGINT, _interrupted)
+    global _debug
+    _debug = os.environ.get("PERFGATE_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+    interrupts.install()
     try:
+        # Standalone mode: Click prints its usage errors and exits 2, typer.Exit exits with its code;
+        # every other exception propagates to here.
         app()
     except PerfgateError as exc:
-        stderr.print(f"perfgate: error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(int(exc.exit_code))
+        if _debug:
+            traceback.print_exc()
+        message = str(exc)
+        stopped_by = interrupts.received()
+        if isinstance(exc, Interrupted) and stopped_by is not None and stopped_by != signal.SIGINT:
+            message += f" (stopped by {stopped_by.name})"
+        code = int(exc.exit_code)
+        if isinstance(exc, Interrupted):
+            interrupts.ignore_from_now_on()
+            if stopped_by is not None:
+                code = 128 + stopped_by  # the signal that stopped perfgate, whatever message the error carries
+        stderr.print(f"perfgate: error: {message}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(code)
+    except Exception as exc:  # noqa: BLE001 - the last resort: a bug must not look like a regression
+        if _debug:
+            traceback.print_exc()
+        hint = "" if _debug else "; run with --debug for the traceback"
+        stderr.print(f"perfgate: internal error: {type(exc).__name__}: {_one_line(str(exc))}{hint}; please "
+                     "report it", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(int(ExitCode.TOOL))

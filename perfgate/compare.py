@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from perfgate.config import Budget, CompareConfig
-from perfgate.errors import ExitCode
+from perfgate.measure import blames_the_machine
 from perfgate.models import CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord, median_of_runs
 from perfgate.samples import LatencyHistogram, mann_whitney_u
 from perfgate.stats import ShiftEstimate, TooFewRuns, estimate_shift, hodges_lehmann_relative_shift, holm
@@ -45,6 +45,8 @@ from perfgate.verdict import (
     Settings,
     SideInfo,
     Verdict,
+    exit_code,  # noqa: F401 - re-exported: it lives with the verdict, so that posting one loads no statistics
+    head_broke,
 )
 
 LATENCY_METRICS = (Metric.P50, Metric.P95, Metric.P99)
@@ -73,6 +75,8 @@ class Side:
     runs: list[RunValues]
     histograms: dict[str, LatencyHistogram] = field(default_factory=dict)
     """Requests pooled over the valid runs, per endpoint (absent for a pinned baseline)."""
+    all_histograms: dict[str, LatencyHistogram] = field(default_factory=dict)
+    """Requests pooled over every run, valid or not: what budgets judge."""
 
     @property
     def valid_runs(self) -> list[RunValues]:
@@ -87,16 +91,28 @@ def side_from_runs(label: str, runs: list[RunRecord]) -> Side:
     info = SideInfo(label=label, commit=first.git.commit, branch=first.git.branch, dirty=first.git.dirty,
                     run_ids=[r.id for r in runs if r.id is not None], runs=len(runs),
                     newest_run_at=max(r.started_at for r in runs), environment=first.environment)
-    per_endpoint: dict[str, list[LatencyHistogram]] = {}
-    for run in runs:
-        if run.valid:
-            for endpoint in run.endpoints:
-                per_endpoint.setdefault(endpoint.stats.key, []).append(endpoint.histogram)
-    histograms = {key: LatencyHistogram.merge_all(hists) for key, hists in per_endpoint.items()}
     values = [RunValues(run_id=r.id, pair_id=r.pair_id, valid=r.valid, invalid_reasons=r.invalid_reasons,
                         endpoints={e.stats.key: e.stats for e in r.endpoints}, checks=r.checks) for r in runs]
     return Side(info=info, profile=first.profile.name, load_parameters=first.profile.load_parameters(),
-                environment=first.environment, runs=values, histograms=histograms)
+                environment=first.environment, runs=values, histograms=_pooled(r for r in runs if r.valid),
+                all_histograms=_pooled(runs))
+
+
+def _pooled(runs: Iterable[RunRecord]) -> dict[str, LatencyHistogram]:
+    per_endpoint: dict[str, list[LatencyHistogram]] = {}
+    for run in runs:
+        for endpoint in run.endpoints:
+            per_endpoint.setdefault(endpoint.stats.key, []).append(endpoint.histogram)
+    return {key: LatencyHistogram.merge_all(hists) for key, hists in per_endpoint.items()}
+
+
+def with_validity(side: Side) -> SideInfo:
+    """The side's provenance with its runs' validity counted: what :func:`head_broke` decides on."""
+    own_fault = [r for r in side.runs if not r.valid and not all(blames_the_machine(x) for x in r.invalid_reasons)]
+    return side.info.model_copy(update={
+        "runs": len(side.runs), "invalid_runs": sum(not r.valid for r in side.runs),
+        "own_fault_runs": len(own_fault),
+        "own_fault_reasons": sorted({x for r in own_fault for x in r.invalid_reasons if not blames_the_machine(x)})})
 
 
 # -- validity ---------------------------------------------------------------------------------------
@@ -277,9 +293,19 @@ def _evidence(base: Side, head: Side, endpoint: str) -> DistributionEvidence | N
         hodges_lehmann_shift=hodges_lehmann_relative_shift(a, b), base_requests=a.count, head_requests=b.count)
 
 
+def _usable_runs(base: Side, head: Side) -> tuple[list[RunValues], list[RunValues]]:
+    """The valid runs of each side; of paired runs only complete valid pairs (a pair's twin may be invalid)."""
+    base_runs, head_runs = base.valid_runs, head.valid_runs
+    if all(r.pair_id for r in (*base.runs, *head.runs)):
+        complete = {r.pair_id for r in base_runs} & {r.pair_id for r in head_runs}
+        base_runs = [r for r in base_runs if r.pair_id in complete]
+        head_runs = [r for r in head_runs if r.pair_id in complete]
+    return base_runs, head_runs
+
+
 def _endpoint_verdicts(base: Side, head: Side, config: CompareConfig,
                        focus: Collection[tuple[str, Metric]] | None) -> tuple[list[EndpointVerdict], int]:
-    base_runs, head_runs = base.valid_runs, head.valid_runs
+    base_runs, head_runs = _usable_runs(base, head)
     wanted = {endpoint for endpoint, _ in focus} if focus is not None else None
     base_keys = {k for r in base_runs for k in r.endpoints if wanted is None or k in wanted}
     head_keys = {k for r in head_runs for k in r.endpoints if wanted is None or k in wanted}
@@ -330,14 +356,28 @@ def _worst_change(verdict: EndpointVerdict) -> float:
 # -- budgets and checks ---------------------------------------------------------------------------------
 
 def check_budgets(head: Side, budgets: Iterable[Budget], source: str) -> list[BudgetResult]:
-    """Absolute limits on the head's valid runs: pooled quantiles, overall failure rate, mean throughput."""
-    runs = head.valid_runs
+    """Absolute limits on every head run, valid or not: pooled quantiles, overall failure rate, mean throughput.
+
+    Invalid runs count too: a head that fails most of its requests must not pass a failure-rate budget
+    because those very runs were set aside. A budget whose pattern matches no endpoint fails: a typo must
+    not turn a guard off.
+    """
+    runs = head.runs
     keys = sorted({k for r in runs for k in r.endpoints})
     results = []
     for budget in budgets:
-        for key in (k for k in keys if fnmatch.fnmatchcase(k, budget.endpoint)):
+        matched = [k for k in keys if fnmatch.fnmatchcase(k, budget.endpoint)]
+        if not matched:
+            shown = ", ".join(keys[:20]) + (f" and {len(keys) - 20} more" if len(keys) > 20 else "")
+            note = (f"matches no endpoint of the head; its endpoints are: {shown or 'none'}; "
+                    "fix the budget's endpoint pattern")
+            for metric, limit in _limits(budget):
+                results.append(BudgetResult(endpoint=budget.endpoint, metric=metric, limit=limit, value=None,
+                                            passed=False, source=source, note=note))
+            continue
+        for key in matched:
             stats = [r.endpoints[key] for r in runs if key in r.endpoints]
-            histogram = head.histograms.get(key)
+            histogram = head.all_histograms.get(key)
             for metric in ("p50", "p95", "p99"):
                 limit = getattr(budget, metric)
                 if limit is None:
@@ -359,6 +399,11 @@ def check_budgets(head: Side, budgets: Iterable[Budget], source: str) -> list[Bu
                 results.append(BudgetResult(endpoint=key, metric="rps", limit=budget.rps, value=value,
                                             passed=value is not None and value >= budget.rps, source=source))
     return results
+
+
+def _limits(budget: Budget) -> list[tuple[str, float]]:
+    return [(metric, limit) for metric in ("p50", "p95", "p99", "failure_rate", "rps")
+            if (limit := getattr(budget, metric)) is not None]
 
 
 def summarize_checks(head: Side) -> list[CheckSummary]:
@@ -386,7 +431,9 @@ def _headline(outcome: Outcome, endpoints: list[EndpointVerdict], reasons: list[
     if failed_checks:
         extra.append(f"correctness check failed: {', '.join(c.name for c in failed_checks)}")
     judged = [e for e in endpoints if e.judged]
-    if outcome is Outcome.INVALID:
+    if outcome is Outcome.BROKEN:
+        text = reasons[0] if reasons else "the head's runs are invalid"
+    elif outcome is Outcome.INVALID:
         text = "not comparable: " + (reasons[0] if reasons else "no endpoint in common")
     elif outcome is Outcome.REGRESSED:
         worst = [e for e in judged if e.outcome is Outcome.REGRESSED]
@@ -426,20 +473,32 @@ def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: It
     reasons = list(extra_reasons)
     endpoints: list[EndpointVerdict] = []
     family_size = 0
-    if base is None:
-        outcome = Outcome.UNCHANGED if budget_results else Outcome.INVALID
-        if not budget_results:
-            reasons.append("no baseline to compare with")
-    else:
-        reasons += _comparison_problems(base, head)
-        if not reasons:
+    head_info, base_info = with_validity(head), with_validity(base) if base is not None else None
+    broken = head_broke(head_info, base_info)
+    if base is not None:
+        problems = _comparison_problems(base, head)
+        if not problems and not reasons:
             endpoints, family_size = _endpoint_verdicts(base, head, config, focus)
-        if not reasons and not any(e.judged for e in endpoints):
-            reasons.append("no endpoint appears on both sides")
-        outcome = Outcome.INVALID if reasons else _overall(endpoints)
+            if not any(e.judged for e in endpoints):
+                problems.append("no endpoint appears on both sides")
+    else:
+        problems = [] if budget_results else ["no baseline to compare with"]
+    if broken:
+        # The head's own failure is the finding; what else is wrong with the comparison comes after it.
+        outcome = Outcome.BROKEN
+        reasons = [_broken_reason(head_info, base_info), *reasons,
+                   *(p for p in problems if not p.startswith("every head run is invalid"))]
+    else:
+        reasons += problems
+        if reasons:
+            outcome = Outcome.INVALID
+        elif base is None:
+            outcome = Outcome.UNCHANGED  # budgets only: they decide through the exit code
+        else:
+            outcome = _overall(endpoints)
     return Verdict(
         outcome=outcome, headline=_headline(outcome, endpoints, reasons, budget_results, checks),
-        profile=head.profile, base=base.info if base else None, head=head.info,
+        profile=head.profile, base=base_info, head=head_info,
         load_parameters=head.load_parameters,
         settings=Settings(alpha=config.alpha, margins=config.default_margins(), min_requests=config.min_requests,
                           p99_min_requests=config.p99_min_requests, strict=config.strict),
@@ -447,6 +506,14 @@ def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: It
         family_size=family_size,
         created_at=datetime.now(UTC),
     )
+
+
+def _broken_reason(head: SideInfo, base: SideInfo | None) -> str:
+    against = ("the baseline's runs are all valid" if base is not None and base.invalid_runs == 0 else
+               f"{base.invalid_runs} of {base.runs} baseline run(s) are" if base is not None else "there is no baseline")
+    return (f"the head broke the service: {head.own_fault_runs} of {head.runs} head run(s) are invalid "
+            f"({'; '.join(head.own_fault_reasons)}), while {against}; fix the head, or re-run if the "
+            "service's dependencies failed")
 
 
 def _overall(endpoints: list[EndpointVerdict]) -> Outcome:
@@ -474,12 +541,3 @@ def withdraw(verdict: Verdict, tests: Collection[tuple[str, Metric]], note: str)
     return verdict.model_copy(update={
         "endpoints": endpoints, "outcome": outcome,
         "headline": _headline(outcome, endpoints, verdict.reasons, verdict.budgets, verdict.checks)})
-
-
-def exit_code(verdict: Verdict, *, strict: bool) -> ExitCode:
-    """0 pass; 1 regression, failed budget or check; 3 inconclusive or invalid under ``strict``."""
-    if verdict.outcome is Outcome.REGRESSED or not verdict.budgets_passed or not verdict.checks_passed:
-        return ExitCode.REGRESSION
-    if strict and verdict.outcome in (Outcome.INCONCLUSIVE, Outcome.INVALID):
-        return ExitCode.UNDECIDED
-    return ExitCode.OK

@@ -10,12 +10,15 @@ and what the store records.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from perfgate.boundary import BoundaryModel
 
 from perfgate.errors import ConfigError
 
@@ -25,6 +28,15 @@ DEFAULT_SERVED_HOST = "http://127.0.0.1:{port}"
 """Where a service that perfgate starts is loaded, unless a host is configured."""
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
+MAX_DURATION_S = 7 * 24 * 3600.0
+"""No time perfgate waits or loads for is longer than a week: a longer one is a typo (or ``inf``)."""
+
+
+def _finite(value: float, what: str) -> float:
+    """``value``, unless it is NaN or infinite (``inf``, ``nan``, ``1e400`` in TOML or on the command line)."""
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, not {value!r}")
+    return value
 
 
 def parse_duration(value: Any) -> float:
@@ -44,8 +56,11 @@ def parse_duration(value: Any) -> float:
             raise ValueError(f"{value!r} is not a duration such as 90, '90s', '5m' or '1h30m'")
     else:
         raise ValueError("expected a duration such as 90, '90s', '5m' or '1h30m'")
+    _finite(seconds, "a duration")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"a duration cannot be longer than 7 days (got {seconds:g}s)")
     return seconds
 
 
@@ -56,13 +71,13 @@ def parse_fraction(value: Any) -> float:
     """A share from ``0.05`` or ``"5%"``."""
     if isinstance(value, str) and value.strip().endswith("%"):
         try:
-            return float(value.strip()[:-1]) / 100
+            return _finite(float(value.strip()[:-1]) / 100, "a percentage")
         except ValueError:
             raise ValueError(f"{value!r} is not a percentage such as '5%'") from None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("expected a share such as 0.05 or '5%'")
     try:
-        return float(value)
+        return _finite(float(value), "a share")
     except ValueError:
         raise ValueError(f"{value!r} is not a share such as 0.05 or '5%'") from None
 
@@ -74,13 +89,13 @@ def parse_milliseconds(value: Any) -> float:
         for suffix, factor in (("ms", 1.0), ("s", 1000.0)):
             if text.endswith(suffix):
                 try:
-                    return float(text[: -len(suffix)]) * factor
+                    return _finite(float(text[: -len(suffix)]) * factor, "a latency")
                 except ValueError:
                     break
         raise ValueError(f"{value!r} is not a latency such as 100, '100ms' or '0.1s'")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("expected a latency such as 100, '100ms' or '0.1s'")
-    return float(value)
+    return _finite(float(value), "a latency")
 
 
 Fraction = Annotated[float, BeforeValidator(parse_fraction), Field(ge=0)]
@@ -91,7 +106,7 @@ DEFAULT_MARGINS = {"p50": 0.05, "p95": 0.10, "p99": 0.10, "failure_rate": 0.01, 
 """Practical margins: relative for latency and throughput, absolute (percentage points) for failures."""
 
 
-class Margins(BaseModel):
+class Margins(BoundaryModel):
     """Changes smaller than these are neither regressions nor improvements."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -104,13 +119,13 @@ class Margins(BaseModel):
     throughput: Fraction | None = None
 
 
-class EndpointSettings(BaseModel):
+class EndpointSettings(BoundaryModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     margins: Margins = Margins()
 
 
-class CompareConfig(BaseModel):
+class CompareConfig(BoundaryModel):
     """How ``perfgate compare`` decides."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -139,7 +154,7 @@ class CompareConfig(BaseModel):
         return {m: self.margin("", m) for m in METRICS}
 
 
-class Budget(BaseModel):
+class Budget(BoundaryModel):
     """Absolute limits for the endpoints matching a glob, checked on the head's runs."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -155,7 +170,7 @@ class Budget(BaseModel):
     """At least this many requests per second."""
 
 
-class StepShape(BaseModel):
+class StepShape(BoundaryModel):
     """A step load: add ``step_users`` every ``step_time`` until the profile's users are reached."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -166,7 +181,7 @@ class StepShape(BaseModel):
     """Seconds between steps."""
 
 
-class ProfileOverlay(BaseModel):
+class ProfileOverlay(BoundaryModel):
     """A profile as written in a config file: every field optional."""
 
     model_config = ConfigDict(extra="forbid")
@@ -189,7 +204,7 @@ class ProfileOverlay(BaseModel):
     """Requests per second the profile should achieve; a run below 90 % of it is invalid."""
 
 
-class ServeConfig(BaseModel):
+class ServeConfig(BoundaryModel):
     """How to start the service under test."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -204,7 +219,7 @@ class ServeConfig(BaseModel):
     """Fixed port for ``{port}``; a free one is chosen when unset."""
 
 
-class AbConfig(BaseModel):
+class AbConfig(BoundaryModel):
     """``perfgate ab``: how many pairs, when to look, what to run first."""
 
     model_config = ConfigDict(extra="forbid")
@@ -217,6 +232,8 @@ class AbConfig(BaseModel):
     """Start no pair that would end after this many seconds; judge what was measured."""
     setup: str | None = None
     """Shell command run once in each tree before serving it (``uv sync``, a build)."""
+    reset: str | None = None
+    """Shell command run in each tree before every serve (``rm -f app.db``): every run starts from the same state."""
     confirm: bool = False
     """Re-measure a REGRESSED verdict in fresh pairs; report it only if it holds."""
     confirm_pairs: int = Field(default=5, ge=2)
@@ -235,7 +252,7 @@ class AbConfig(BaseModel):
         return [n for n in self.looks if n < budget] + [budget]
 
 
-class ReportConfig(BaseModel):
+class ReportConfig(BoundaryModel):
     """How verdicts are presented."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -246,7 +263,7 @@ class ReportConfig(BaseModel):
     """Where readers find the full report (a URL or a phrase), named when the comment had to be cut."""
 
 
-class PerfgateConfig(BaseModel):
+class PerfgateConfig(BoundaryModel):
     """The whole configuration file."""
 
     model_config = ConfigDict(extra="forbid")
@@ -268,7 +285,7 @@ class PerfgateConfig(BaseModel):
     budgets: list[Budget] = Field(default_factory=list)
 
 
-class ResolvedProfile(BaseModel):
+class ResolvedProfile(BoundaryModel):
     """A profile with every value concrete: what is run and what is recorded."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -311,7 +328,7 @@ BUILTIN_PROFILES: dict[str, ProfileOverlay] = {
 }
 
 
-class Overrides(BaseModel):
+class Overrides(BoundaryModel):
     """Command-line values, named like Locust's flags; ``None`` means not given."""
 
     model_config = ConfigDict(extra="forbid")
@@ -336,7 +353,7 @@ class Overrides(BaseModel):
             raise ConfigError(f"--{str(item['loc'][0]).replace('_', '-')}: {item['msg']}") from None
 
 
-class LoadedConfig(BaseModel):
+class LoadedConfig(BoundaryModel):
     """A config and where it came from (paths in it are relative to ``root``)."""
 
     config: PerfgateConfig
@@ -413,9 +430,23 @@ def find_config_file(start: Path) -> Path | None:
                 data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
             except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
                 continue
-            if "perfgate" in data.get("tool", {}):
+            if "perfgate" in _tool_table(pyproject, data):
                 return pyproject
     return None
+
+
+def _toml_type(value: object) -> str:
+    return {str: "string", bool: "boolean", int: "number", float: "number", list: "list"}.get(type(value),
+                                                                                            type(value).__name__)
+
+
+def _tool_table(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """``[tool]`` of a pyproject.toml; one that is not a table is an error (every tool would misread it)."""
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: tool must be a table such as [tool.perfgate], not a {_toml_type(tool)}; "
+                          "fix pyproject.toml")
+    return tool
 
 
 def load_config(path: Path | None = None, start: Path | None = None) -> LoadedConfig:
@@ -440,8 +471,11 @@ def load_config(path: Path | None = None, start: Path | None = None) -> LoadedCo
         raise ConfigError(f"{path}: cannot read config file: {exc}") from None
     prefix = ""
     if path.name == "pyproject.toml":
-        data = data.get("tool", {}).get("perfgate", {})
+        data = _tool_table(path, data).get("perfgate", {})
         prefix = "tool.perfgate"
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: tool.perfgate must be a table ([tool.perfgate]), not a "
+                              f"{_toml_type(data)}; fix pyproject.toml")
     try:
         config = PerfgateConfig.model_validate(data)
     except ValidationError as exc:

@@ -126,7 +126,7 @@ def runs_table(runs: list[RunRecord]) -> Table:
     return table
 
 
-_STYLES = {Outcome.REGRESSED: "bold red", Outcome.IMPROVED: "green", Outcome.UNCHANGED: "green",
+_STYLES = {Outcome.BROKEN: "bold red", Outcome.REGRESSED: "bold red", Outcome.IMPROVED: "green", Outcome.UNCHANGED: "green",
            Outcome.INCONCLUSIVE: "yellow", Outcome.INVALID: "dim"}
 
 
@@ -176,7 +176,8 @@ def print_verdict(console: Console, verdict: Verdict) -> None:
             value = "no data" if budget.value is None else f"{budget.value:.4g}"
             bound = "at least" if budget.metric == "rps" else "at most"
             console.print(f"[bold red]budget exceeded[/] {escape(budget.endpoint)} {budget.metric}: {value}, "
-                          f"{bound} {budget.limit:.4g} ({escape(budget.source)})")
+                          f"{bound} {budget.limit:.4g} ({escape(budget.source)})"
+                          + (f": {escape(budget.note)}" if budget.note else ""))
     for check in verdict.checks:
         if not check.passed:
             console.print(f"[bold red]check failed[/] {escape(check.name)} in {check.failures} of {check.runs} "

@@ -1,4 +1,7 @@
-"""The environment fingerprint: what must match for two runs to be compared."""
+"""The environment fingerprint: what must match for two runs to be compared.
+
+It imports nothing heavy: the verdict carries fingerprints, and posting a verdict must not load NumPy.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,23 @@ import platform
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 
+from pydantic import ConfigDict
+
 from perfgate import __version__
-from perfgate.models import EnvironmentFingerprint
+from perfgate.boundary import BoundaryModel
+
+
+class EnvironmentFingerprint(BoundaryModel):
+    """Where a run ran; runs on different fingerprints are not compared."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cpu_model: str
+    cores: int
+    os: str
+    python: str
+    locust: str
+    perfgate: str
 
 
 def _cpu_model() -> str:

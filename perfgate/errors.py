@@ -8,6 +8,7 @@ their ``exit_code``. A message says what is wrong and how to fix it.
 from __future__ import annotations
 
 from enum import IntEnum
+from pathlib import Path
 
 
 class ExitCode(IntEnum):
@@ -23,8 +24,12 @@ class ExitCode(IntEnum):
     """The run or comparison is invalid (or inconclusive under --strict)."""
     TOOL = 4
     """Tool or infrastructure error: Locust crashed, the service or store failed."""
+    HANGUP = 129
+    """Stopped by SIGHUP (128 + 1): the terminal went away; the unfinished run was not stored."""
     INTERRUPTED = 130
-    """Stopped by Ctrl-C; nothing was stored."""
+    """Stopped by Ctrl-C, SIGINT (128 + 2); the unfinished run was not stored."""
+    TERMINATED = 143
+    """Stopped by SIGTERM (128 + 15), e.g. a cancelled CI job; the unfinished run was not stored."""
 
 
 class PerfgateError(Exception):
@@ -55,6 +60,35 @@ class StoreBusyError(StoreError):
     """The store is locked by another process."""
 
     exit_code = ExitCode.TOOL
+
+
+class StoreDiskError(StoreError):
+    """The disk under the store refused a read or write (full, failing, gone): infrastructure, not usage."""
+
+    exit_code = ExitCode.TOOL
+
+
+class StoreNotFoundError(StoreError):
+    """A command that only reads found no store at the path given (and created none)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class RunNotStoredError(StoreError):
+    """A finished run could not be stored; it was written to a spill file instead (or, failing that, lost)."""
+
+    exit_code = ExitCode.TOOL
+
+    def __init__(self, message: str, spill_path: Path | None = None) -> None:
+        super().__init__(message)
+        self.spill_path = spill_path
+        """Where the run is kept until ``perfgate import`` stores it; ``None`` when no file could be written."""
+
+
+class SpillFileError(PerfgateError):
+    """A file given to ``perfgate import`` is not a readable, valid unsaved-run file."""
+
+    exit_code = ExitCode.USAGE
 
 
 class BaselineError(PerfgateError):
@@ -100,13 +134,19 @@ class GitError(PerfgateError):
 
 
 class Interrupted(PerfgateError):
-    """The user pressed Ctrl-C."""
+    """Ctrl-C, or SIGTERM or SIGHUP: perfgate was told to stop. The exit code is 128 + the signal."""
 
     exit_code = ExitCode.INTERRUPTED
 
+    def __init__(self, message: str, *, signum: int | None = None) -> None:
+        super().__init__(message)
+        self.signum = signum
+        if signum is not None and 128 + signum in ExitCode._value2member_map_:
+            self.exit_code = ExitCode(128 + signum)
+
 
 class SetupError(PerfgateError):
-    """A setup command (``--setup``) failed in one of the trees."""
+    """A setup or reset command (``--setup``, ``--reset``) failed in one of the trees."""
 
     exit_code = ExitCode.TOOL
 

@@ -166,6 +166,14 @@ def _describe(exc: Exception) -> str:
     return f"cannot reach GitHub ({exc.__class__.__name__})"
 
 
+def workflow_run_url(environ: Mapping[str, str]) -> str | None:
+    """The running workflow's page (where an ``action_required`` check sends its reader), when known."""
+    server, repository, run_id = (environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    if not (server and repository and run_id and run_id.isdigit() and server.startswith("https://")):
+        return None
+    return f"{server.rstrip('/')}/{repository}/actions/runs/{run_id}"
+
+
 def find_comment(pull, marker: str, author: str):  # noqa: ANN001, ANN201 - PyGithub objects
     """The newest comment by ``author`` carrying ``marker``, through every page; ``None`` if there is none."""
     found = None
@@ -175,18 +183,29 @@ def find_comment(pull, marker: str, author: str):  # noqa: ANN001, ANN201 - PyGi
     return found
 
 
-def _conclusion(verdict: Verdict, exit_code: int) -> tuple[str, str]:
-    """(check-run conclusion, commit-status state)."""
+def conclusion(verdict: Verdict, exit_code: int) -> tuple[str, str]:
+    """(check-run conclusion, commit-status state) for a verdict and its exit code.
+
+    A required check passes on ``success``, ``neutral`` and ``skipped`` only, so nothing the gate could
+    not decide may map to them: a regression, a broken head or a failed budget is ``failure``; an invalid
+    comparison (and an inconclusive one under ``strict``) is ``action_required`` — someone must re-run
+    or fix the setup — and a commit status ``error``. Only INCONCLUSIVE without ``strict`` is neutral.
+    """
     if exit_code == 0:
-        return ("neutral", "success") if verdict.outcome in (Outcome.INCONCLUSIVE, Outcome.INVALID) \
-            else ("success", "success")
+        if verdict.outcome is Outcome.INCONCLUSIVE:
+            return "neutral", "success"
+        if verdict.outcome in (Outcome.UNCHANGED, Outcome.IMPROVED):
+            return "success", "success"
+        return "failure", "failure"  # exit 0 for any other outcome is a contradiction: fail closed
+    if exit_code == 3:
+        return "action_required", "error"
     return "failure", "failure"
 
 
 def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str, marker: str, *,  # noqa: ANN001
                  exit_code: int, author: str = DEFAULT_AUTHOR, mode: CommentMode = CommentMode.ALWAYS,
                  check: CheckKind = CheckKind.NONE, check_name: str | None = None,
-                 require_head: bool = False, comment: bool = True) -> PostResult:
+                 require_head: bool = False, comment: bool = True, details_url: str | None = None) -> PostResult:
     """Create or update the sticky comment (and a check) for ``verdict`` on the pull request.
 
     ``require_head``: the verdict must be about the pull request's current head (a verdict of an older
@@ -236,14 +255,16 @@ def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str
     if check is not CheckKind.NONE:
         # Plain-text fields of the Checks and Statuses APIs: cleaned of control and format characters, bounded.
         name = textsafety.check_name(check_name or f"perfgate / {verdict.profile}")
-        conclusion, status_state = _conclusion(verdict, exit_code)
+        check_conclusion, status_state = conclusion(verdict, exit_code)
         # The check belongs to the commit the workflow ran for, not to whatever the pull request points at now.
         checked = target.head_sha or head_sha
         try:
             if check is CheckKind.CHECK_RUN:
-                repo.create_check_run(name=name, head_sha=checked, status="completed", conclusion=conclusion,
+                extra = {"details_url": details_url} if details_url else {}
+                repo.create_check_run(name=name, head_sha=checked, status="completed", conclusion=check_conclusion,
                                       output={"title": textsafety.check_title(verdict.headline),
-                                              "summary": markdown[:65_000]})
+                                              "summary": markdown[:65_000]},
+                                      **extra)
             else:
                 repo.get_commit(checked).create_status(state=status_state, context=textsafety.status_context(name),
                                                        description=textsafety.status_description(verdict.headline))

@@ -180,7 +180,8 @@ def findings(verdict: Verdict | None, head: list[RunRecord], base: list[RunRecor
                 value = "no data" if budget.value is None else f"{budget.value:.4g}"
                 where = (f"{textsafety.plain_text(budget.endpoint, textsafety.ENDPOINT_CHARS)} "
                          f"{textsafety.plain_text(budget.metric, textsafety.NAME_CHARS)}")
-                lines.append(f"budget exceeded: {where} {value} (limit {budget.limit:.4g})")
+                lines.append(f"budget exceeded: {where} {value} (limit {budget.limit:.4g})"
+                             + (f": {textsafety.plain_text(budget.note)}" if budget.note else ""))
         for check in verdict.checks:
             if not check.passed:
                 lines.append(f"correctness check failed: {textsafety.plain_text(check.name, textsafety.NAME_CHARS)} "

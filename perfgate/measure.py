@@ -21,6 +21,13 @@ ERROR_STORM_RATE = 0.5
 """A run where at least this share of measured requests failed is not judged."""
 TARGET_RATE_SHARE = 0.9
 """A run that achieves less than this share of the profile's target_rps is not judged."""
+LOAD_GENERATOR_SATURATED = "the load generator's CPU went above 90 %"
+"""Start of the one invalidity reason that is the machine's doing rather than the service's."""
+
+
+def blames_the_machine(reason: str) -> bool:
+    """Whether an invalidity reason is the load generator's doing (not the measured service's)."""
+    return reason.startswith(LOAD_GENERATOR_SATURATED)
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,7 @@ def measure(recording: Recording, profile: ResolvedProfile) -> Measurement:
         reasons.append(f"achieved {achieved:.1f} requests/s, below {TARGET_RATE_SHARE:.0%} of the target "
                        f"{profile.target_rps:g}/s: the service or the load generator could not keep up")
     if meta.get("cpu_warning"):
-        reasons.append("the load generator's CPU went above 90 %: its timings are not trustworthy; "
+        reasons.append(f"{LOAD_GENERATOR_SATURATED}: its timings are not trustworthy; "
                        "use fewer users or more --processes")
     return Measurement(
         endpoints=endpoints, checks=checks, test_start=test_start, duration_s=round(duration_s, 3),

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable
-from datetime import datetime
+from pydantic import AwareDatetime, ConfigDict, Field
 
-from pydantic import BaseModel, ConfigDict, Field
+from perfgate.boundary import BoundaryModel
 
 from perfgate.config import ResolvedProfile
+from perfgate.environment import EnvironmentFingerprint  # noqa: F401 - re-exported; it lives where NumPy is not
 from perfgate.samples import LatencyHistogram
 
 
-class GitInfo(BaseModel):
+class GitInfo(BoundaryModel):
     """The code a run measured."""
 
     model_config = ConfigDict(frozen=True)
@@ -25,20 +26,7 @@ class GitInfo(BaseModel):
     """Tracked files differ from HEAD."""
 
 
-class EnvironmentFingerprint(BaseModel):
-    """Where a run ran; runs on different fingerprints are not compared."""
-
-    model_config = ConfigDict(frozen=True)
-
-    cpu_model: str
-    cores: int
-    os: str
-    python: str
-    locust: str
-    perfgate: str
-
-
-class EndpointStats(BaseModel):
+class EndpointStats(BoundaryModel):
     """Summary of one endpoint's measured requests (warm-up excluded).
 
     Latency figures are in milliseconds over successful requests; failures are
@@ -77,7 +65,7 @@ def median_of_runs(stats: Iterable[EndpointStats], field: str) -> float | None:
     return statistics.median_low(values) if values else None
 
 
-class SecondBucket(BaseModel):
+class SecondBucket(BoundaryModel):
     """One second of one endpoint, for charts; ``t`` counts from the measurement start."""
 
     model_config = ConfigDict(frozen=True)
@@ -89,7 +77,7 @@ class SecondBucket(BaseModel):
     p95: float | None
 
 
-class EndpointResult(BaseModel):
+class EndpointResult(BoundaryModel):
     """Everything recorded for one endpoint in one run."""
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
@@ -100,7 +88,7 @@ class EndpointResult(BaseModel):
     series: list[SecondBucket] = Field(default_factory=list)
 
 
-class CheckResult(BaseModel):
+class CheckResult(BoundaryModel):
     """A correctness check reported by the locustfile (request type ``CHECK``)."""
 
     model_config = ConfigDict(frozen=True)
@@ -110,7 +98,7 @@ class CheckResult(BaseModel):
     message: str = ""
 
 
-class ResourceSample(BaseModel):
+class ResourceSample(BoundaryModel):
     """The service's process tree at one moment."""
 
     model_config = ConfigDict(frozen=True)
@@ -120,7 +108,7 @@ class ResourceSample(BaseModel):
     rss_mb: float
 
 
-class ServiceUsage(BaseModel):
+class ServiceUsage(BoundaryModel):
     """CPU and memory of the service under test during the run."""
 
     model_config = ConfigDict(frozen=True)
@@ -134,14 +122,14 @@ class ServiceUsage(BaseModel):
     samples: list[ResourceSample] = Field(default_factory=list)
 
 
-class RunRecord(BaseModel):
+class RunRecord(BoundaryModel):
     """One load run, as stored."""
 
     model_config = ConfigDict(frozen=True)
 
     id: int | None = None
     """Assigned by the store."""
-    started_at: datetime
+    started_at: AwareDatetime
     duration_s: float
     """Measured window (after warm-up), seconds."""
     profile: ResolvedProfile

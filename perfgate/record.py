@@ -2,11 +2,14 @@
 
 Everything that can be checked before the load starts is checked first (the
 locustfile, the store's writability), so that a mistake costs seconds rather than
-a whole run, and nothing is stored unless the run completed.
+a whole run, and nothing is stored unless the run completed. A completed run the
+store cannot take is written to a spill file (:mod:`perfgate.spill`) rather than
+lost.
 """
 
 from __future__ import annotations
 
+import shlex
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,13 +17,15 @@ from pathlib import Path
 
 from perfgate.config import ResolvedProfile, ServeConfig
 from perfgate.environment import fingerprint
-from perfgate.errors import ExitCode
+from perfgate.errors import ExitCode, Interrupted, PerfgateError, RunNotStoredError
 from perfgate.gitinfo import read_git_info
 from perfgate.measure import measure
 from perfgate.models import RunRecord
 from perfgate.runner import ProgressCallback, check_locustfile, run_locust
 from perfgate.service import serve
+from perfgate.spill import write_spill
 from perfgate.store import Store
+
 
 @dataclass(frozen=True)
 class RunRequest:
@@ -67,7 +72,28 @@ def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallba
         service=service_usage, pair_id=request.pair_id, trial_id=request.trial_id,
         purpose=request.purpose,
     )
-    return store.save(run)
+    return store_run(store, run)
+
+
+def store_run(store: Store, run: RunRecord) -> RunRecord:
+    """Save a finished run; when the store cannot take it, keep it in a spill file and say where.
+
+    Raises :class:`RunNotStoredError` (exit 4) naming the file and the command that
+    stores it later, or :class:`Interrupted` (with the file) when stopped while saving.
+    """
+    try:
+        return store.save(run)
+    except Exception as exc:  # the run took minutes to measure: whatever went wrong with the store, keep it
+        reason = str(exc) if isinstance(exc, PerfgateError) else f"{type(exc).__name__}: {exc}"
+        path, failures = write_spill(run, store.path, reason)
+        if path is None:
+            raise RunNotStoredError(f"the run was not stored ({reason}), and no file could take it either "
+                                    f"({'; '.join(failures)}): the run is lost; free some disk space") from exc
+        later = f"store it later with `perfgate import {shlex.quote(str(path))} --db {shlex.quote(str(store.path))}`"
+        if isinstance(exc, Interrupted):
+            raise Interrupted(f"interrupted while storing the run; it is kept in {path}: {later}") from exc
+        raise RunNotStoredError(f"the run was not stored: {reason}; it is kept in {path}: {later}",
+                                spill_path=path) from exc
 
 
 def exit_code(run: RunRecord) -> ExitCode:

@@ -11,7 +11,7 @@ import jinja2
 from perfgate import textsafety
 from perfgate.verdict import Metric, MetricTest, Outcome, Sequential, Verdict
 
-ICONS = {Outcome.REGRESSED: "🔴", Outcome.IMPROVED: "🟢", Outcome.UNCHANGED: "✅", Outcome.INCONCLUSIVE: "🟡",
+ICONS = {Outcome.BROKEN: "⛔", Outcome.REGRESSED: "🔴", Outcome.IMPROVED: "🟢", Outcome.UNCHANGED: "✅", Outcome.INCONCLUSIVE: "🟡",
          Outcome.INVALID: "⚪"}
 
 
@@ -80,6 +80,7 @@ STOP_REASONS = {
     "max-pairs": "the pair budget was reached",
     "max-time": "the time budget was reached",
     "invalid": "what is left undecided is invalid, and more pairs cannot change that",
+    "broken": "the head broke the service (its runs stayed invalid where the base's were valid)",
 }
 
 

@@ -4,21 +4,40 @@ A run and its endpoints are written in one transaction, so a crash or a kill
 leaves either the whole run or nothing. The schema carries a version in the
 ``perfgate_meta`` table; :data:`MIGRATIONS` moves an older file forward, and a
 file from a newer perfgate is refused rather than damaged.
+
+Several processes may write one store at once (parallel CI jobs, an A/B beside a
+``perfgate run``). The file is in WAL mode, so readers never wait for a writer,
+and every write opens with ``BEGIN IMMEDIATE``: it takes the write lock before
+reading anything, so a concurrent writer waits for the lock (up to the busy
+timeout) instead of failing at once on a stale read snapshot, as a deferred
+transaction does. The wait is a Python loop of short SQLite waits, so a signal
+still stops perfgate promptly while it waits.
+
+Stored rows are treated as outside input: a row that does not make a valid run
+(bad JSON, wrong types, a date without time zone, a non-finite number) is one
+:class:`~perfgate.errors.StoreError` naming the run, never a traceback.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import sqlite3
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import quote
 
+from pydantic import ValidationError
 from sqlite_utils import Database
 
+from perfgate.boundary import strict_json
 from perfgate.config import ResolvedProfile
-from perfgate.errors import RunNotFoundError, StoreBusyError, StoreError
+from perfgate.errors import RunNotFoundError, StoreBusyError, StoreError, StoreDiskError, StoreNotFoundError
 from perfgate.models import (
     CheckResult,
     EndpointResult,
@@ -30,6 +49,14 @@ from perfgate.models import (
     ServiceUsage,
 )
 from perfgate.samples import LatencyHistogram, SampleDecodeError
+
+T = TypeVar("T")
+
+DEFAULT_BUSY_TIMEOUT_S = 60.0
+"""How long a write waits for another process's write lock: a finished run is worth a minute's wait."""
+
+_POLL_S = 0.25
+"""One SQLite-level wait for a lock; between two, perfgate checks its deadline and its signals."""
 
 SCHEMA_VERSION = 2
 
@@ -68,19 +95,50 @@ def environment_key(environment: EnvironmentFingerprint) -> str:
 
 
 class Store:
-    """Runs by commit, in a SQLite file created on first use."""
+    """Runs by commit, in a SQLite file.
 
-    def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
+    ``create=False`` opens an existing store only: the commands that just read use
+    it, so a mistyped ``--db`` is an error instead of a new empty store.
+    """
+
+    def __init__(self, path: Path, *, create: bool = True,
+                 busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
         self.path = path
+        self.busy_timeout_s = busy_timeout_s
+        if not create and not path.is_file():
+            raise StoreNotFoundError(f"no store at {path}; record runs with `perfgate run` or pass --db")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = Database(sqlite3.connect(str(path), timeout=busy_timeout_s))
-            self._migrate()
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            # mode=rw never creates the file; SQLite still falls back to read-only for a write-protected one.
+            self.db = self._open(f"mode={'rwc' if create else 'rw'}", create)
         except sqlite3.DatabaseError as exc:
-            raise _store_error(path, exc) from None
+            if create or not _is_read_only(exc):
+                raise _store_error(path, exc) from None
+            # A WAL file in a folder this process cannot write: SQLite can only read it as immutable.
+            try:
+                self.db = self._open("mode=ro&immutable=1", create)
+            except sqlite3.DatabaseError as again:
+                raise _store_error(path, again) from None
         except OSError as exc:
             raise StoreError(f"{path}: cannot create the store ({exc.strerror or exc}); "
                              "pass --db with a writable path") from None
+
+    def _open(self, mode: str, create: bool) -> Database:
+        uri = f"file:{quote(str(self.path.absolute()))}?{mode}"
+        db = Database(sqlite3.connect(uri, uri=True, timeout=min(self.busy_timeout_s, _POLL_S),
+                                      isolation_level=None))
+        try:
+            self.db = db
+            if not create and self._patiently(self._version) == 0:
+                raise StoreNotFoundError(f"no store at {self.path} (the file is empty); record runs with "
+                                         "`perfgate run` or pass --db")
+            self._patiently(self._use_wal)
+            self._migrate(create)
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
         self.db.close()
@@ -91,38 +149,94 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _patiently(self, action: Callable[[], T]) -> T:
+        """Run ``action``, again while the store is locked by another process, until the busy timeout."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                return action()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.01)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction that holds the write lock from its first statement (``BEGIN IMMEDIATE``)."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _write(self, action: Callable[[], T]) -> T:
+        """``action`` in one immediate transaction, waiting for the write lock up to the busy timeout."""
+        def attempt() -> T:
+            with self._writing():
+                return action()
+        return self._patiently(attempt)
+
+    def _use_wal(self) -> None:
+        mode = self.db.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode.lower() == "wal":
+            return
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if not _is_read_only(exc):  # a read-only file stays readable in its own mode
+                raise
+
     def _version(self) -> int:
         if not self.db["perfgate_meta"].exists():
             if self.db.table_names():
                 raise StoreError(f"{self.path}: this SQLite file is not a perfgate store; pass --db with another path")
             return 0
         row = self.db.execute("select value from perfgate_meta where key = 'schema_version'").fetchone()
-        return int(row[0]) if row else 0
+        try:
+            version = int(row[0]) if row else 0
+        except (TypeError, ValueError):
+            raise StoreError(f"{self.path}: damaged schema version {row[0]!r}; pass --db with another path") from None
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: written by a newer perfgate (schema {version}, this one knows "
+                             f"{SCHEMA_VERSION}); upgrade perfgate")
+        return version
 
-    def _migrate(self) -> None:
-        with self.db.atomic():
-            version = self._version()
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"{self.path}: written by a newer perfgate (schema {version}, this one knows "
-                                 f"{SCHEMA_VERSION}); upgrade perfgate")
-            if version == SCHEMA_VERSION:
+    def _migrate(self, create: bool) -> None:
+        version = self._patiently(self._version)
+        if version == SCHEMA_VERSION:
+            return  # the common case writes nothing: a read-only store stays readable
+
+        def migrate() -> None:
+            # Read again under the write lock: another process may have migrated the file meanwhile.
+            current = self._version()
+            if current == SCHEMA_VERSION:
                 return
-            for step in range(version + 1, SCHEMA_VERSION + 1):
+            for step in range(current + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[step](self.db)
             self.db["perfgate_meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)},
                                             pk="key", replace=True)
+        self._write(migrate)
 
     def check_writable(self) -> None:
         """Fail now, before a long load run, if the run could not be saved afterwards."""
+        def probe() -> None:
+            self.db.execute("create table if not exists perfgate_write_probe (x)")
+            self.db.execute("drop table perfgate_write_probe")
         try:
-            with self.db.atomic():
-                self.db.execute("create table if not exists perfgate_write_probe (x)")
-                self.db.execute("drop table perfgate_write_probe")
+            self._write(probe)
         except sqlite3.DatabaseError as exc:
             raise _store_error(self.path, exc) from None
 
     def save(self, run: RunRecord) -> RunRecord:
-        """Store a run and its endpoints in one transaction; returns the run with its id."""
+        """Store a run and its endpoints in one transaction; returns the run with its id.
+
+        Waits for another writer's lock up to the busy timeout; raises :class:`StoreError`
+        when the run could not be written (nothing of it is then in the store).
+        """
         row = {
             "started_at": run.started_at.isoformat(), "commit_sha": run.git.commit, "branch": run.git.branch,
             "dirty": int(run.git.dirty), "profile": run.profile.name,
@@ -136,19 +250,33 @@ class Store:
             "service": run.service.model_dump_json() if run.service else None,
             "pair_id": run.pair_id, "trial_id": run.trial_id, "purpose": run.purpose,
         }
+        endpoint_rows = [
+            {**e.stats.model_dump(exclude={"failures_by_type"}),
+             "failures_by_type": json.dumps(e.stats.failures_by_type),
+             "histogram": e.histogram.to_bytes(),
+             "series": json.dumps([b.model_dump() for b in e.series], separators=(",", ":"))}
+            for e in run.endpoints
+        ]
+
+        def insert() -> int:
+            run_id = self.db["runs"].insert(row).last_pk
+            self.db["endpoints"].insert_all({**e, "run_id": run_id} for e in endpoint_rows)
+            return int(run_id)
         try:
-            with self.db.atomic():
-                run_id = self.db["runs"].insert(row).last_pk
-                self.db["endpoints"].insert_all(
-                    {**e.stats.model_dump(exclude={"failures_by_type"}),
-                     "failures_by_type": json.dumps(e.stats.failures_by_type), "run_id": run_id,
-                     "histogram": e.histogram.to_bytes(),
-                     "series": json.dumps([b.model_dump() for b in e.series], separators=(",", ":"))}
-                    for e in run.endpoints
-                )
+            run_id = self._write(insert)
         except sqlite3.DatabaseError as exc:
             raise _store_error(self.path, exc) from None
         return run.model_copy(update={"id": run_id})
+
+    def find_same(self, run: RunRecord) -> int | None:
+        """The id of a stored run with the same start time, commit and profile as ``run``, if any."""
+        try:
+            row = self._patiently(lambda: self.db.execute(
+                "select id from runs where started_at = ? and commit_sha is ? and profile = ? order by id limit 1",
+                [run.started_at.isoformat(), run.git.commit, run.profile.name]).fetchone())
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(self.path, exc) from None
+        return int(row[0]) if row else None
 
     def runs(self, *, commit: str | None = None, branch: str | None = None, profile: str | None = None,
              limit: int | None = None, endpoints: bool = True) -> list[RunRecord]:
@@ -168,56 +296,138 @@ class Store:
             params.append(profile)
         where = " and ".join(clauses) or None
         try:
-            rows = list(self.db["runs"].rows_where(where, params, order_by="id desc", limit=limit))
+            rows = self._patiently(lambda: list(self.db["runs"].rows_where(where, params, order_by="id desc",
+                                                                            limit=limit)))
             return [self._run(row, endpoints) for row in rows]
         except sqlite3.DatabaseError as exc:
             raise _store_error(self.path, exc) from None
 
     def get(self, run_id: int) -> RunRecord:
+        if not -(2**63) <= run_id < 2**63:  # beyond SQLite's integers: no such run, not a crash
+            raise RunNotFoundError(f"no run {run_id} in {self.path}: run ids are whole numbers as listed by "
+                                   "`perfgate runs`")
+        not_found = RunNotFoundError(f"no run {run_id} in {self.path}; list runs with `perfgate runs`")
         try:
-            rows = list(self.db["runs"].rows_where("id = ?", [run_id]))
+            rows = self._patiently(lambda: list(self.db["runs"].rows_where("id = ?", [run_id])))
             if not rows:
-                raise RunNotFoundError(f"no run {run_id} in {self.path}; list runs with `perfgate runs`")
+                raise not_found
             return self._run(rows[0])
         except sqlite3.DatabaseError as exc:
             raise _store_error(self.path, exc) from None
 
     def _run(self, row: dict[str, Any], with_endpoints: bool = True) -> RunRecord:
-        endpoints = [self._endpoint(e) for e in self.db["endpoints"].rows_where("run_id = ?", [row["id"]],
-                                                                                 order_by="id")] if with_endpoints else []
-        return RunRecord(
-            id=row["id"], started_at=datetime.fromisoformat(row["started_at"]), duration_s=row["duration_s"],
-            profile=ResolvedProfile.model_validate_json(row["parameters"]),
-            git=GitInfo(commit=row["commit_sha"], branch=row["branch"], dirty=bool(row["dirty"])),
-            environment=EnvironmentFingerprint.model_validate_json(row["environment"]),
-            endpoints=endpoints,
-            checks=[CheckResult.model_validate(c) for c in json.loads(row["checks"] or "[]")],
-            total_requests=row["total_requests"], total_failures=row["total_failures"],
-            achieved_rps=row["achieved_rps"], locust_request_count=row["locust_request_count"],
-            recorded_request_count=row["recorded_request_count"], warmup_excluded=row["warmup_excluded"],
-            valid=bool(row["valid"]), invalid_reasons=json.loads(row["invalid_reasons"] or "[]"),
-            service=ServiceUsage.model_validate_json(row["service"]) if row["service"] else None,
-            pair_id=row["pair_id"], trial_id=row["trial_id"], purpose=row["purpose"],
-        )
+        run_id = row.get("id")
+        endpoints = []
+        if with_endpoints:
+            endpoint_rows = self._patiently(lambda: list(self.db["endpoints"].rows_where(
+                "run_id = ?", [run_id], order_by="id")))
+            endpoints = [self._endpoint(run_id, e) for e in endpoint_rows]
+        try:
+            started_at = datetime.fromisoformat(_text(row["started_at"]))
+            if started_at.tzinfo is None:
+                raise ValueError(f"started_at {row['started_at']!r} has no time zone")
+            run = RunRecord(
+                id=run_id, started_at=started_at, duration_s=row["duration_s"],
+                profile=ResolvedProfile.model_validate(_json(row["parameters"])),
+                git=GitInfo(commit=row["commit_sha"], branch=row["branch"], dirty=row["dirty"]),
+                environment=EnvironmentFingerprint.model_validate(_json(row["environment"])),
+                endpoints=endpoints,
+                checks=[CheckResult.model_validate(c) for c in _json(row["checks"], [])],
+                total_requests=row["total_requests"], total_failures=row["total_failures"],
+                achieved_rps=row["achieved_rps"], locust_request_count=row["locust_request_count"],
+                recorded_request_count=row["recorded_request_count"], warmup_excluded=row["warmup_excluded"],
+                valid=row["valid"], invalid_reasons=_json(row["invalid_reasons"], []),
+                service=ServiceUsage.model_validate(_json(row["service"])) if row["service"] else None,
+                pair_id=row["pair_id"], trial_id=row["trial_id"], purpose=row["purpose"],
+            )
+            _require_finite(run.model_dump(exclude={"endpoints"}))
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:  # ValidationError is a ValueError
+            raise StoreError(f"{self.path}: run {run_id} is damaged ({_reason(exc)}); delete it from the store "
+                             "or pass --db with another store") from None
+        return run
 
-    def _endpoint(self, row: dict[str, Any]) -> EndpointResult:
-        stats = EndpointStats.model_validate(
-            {**{k: row[k] for k in EndpointStats.model_fields if k != "failures_by_type"},
-             "failures_by_type": json.loads(row["failures_by_type"] or "{}")})
+    def _endpoint(self, run_id: object, row: dict[str, Any]) -> EndpointResult:
+        where = f"{self.path}: run {run_id} endpoint {row.get('method')} {row.get('name')}"
         try:
             histogram = LatencyHistogram.from_bytes(row["histogram"])
-        except SampleDecodeError as exc:
-            raise StoreError(f"{self.path}: run {row['run_id']} endpoint {stats.key}: damaged samples ({exc})") from None
-        series = [SecondBucket.model_validate(b) for b in json.loads(row["series"] or "[]")]
-        return EndpointResult(stats=stats, histogram=histogram, series=series)
+        except (SampleDecodeError, TypeError) as exc:
+            raise StoreError(f"{where}: damaged samples ({exc}); delete the run from the store "
+                             "or pass --db with another store") from None
+        try:
+            stats = EndpointStats.model_validate(
+                {**{k: row[k] for k in EndpointStats.model_fields if k != "failures_by_type"},
+                 "failures_by_type": _json(row["failures_by_type"], {})})
+            series = [SecondBucket.model_validate(b) for b in _json(row["series"], [])]
+            result = EndpointResult(stats=stats, histogram=histogram, series=series)
+            _require_finite(result.model_dump())
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            raise StoreError(f"{where} is damaged ({_reason(exc)}); delete the run from the store "
+                             "or pass --db with another store") from None
+        return result
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, found {type(value).__name__}")
+    return value
+
+
+def _json(value: object, empty: Any = None) -> Any:
+    """A JSON column, strictly: no NaN or Infinity, no number too large for a float."""
+    if value is None or value == "":
+        return empty
+    return strict_json(_text(value))
+
+
+def _require_finite(value: object, where: str = "") -> None:
+    """Raise ``ValueError`` naming the first non-finite float in a dumped model."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where or 'a value'} is {value}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _require_finite(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _require_finite(item, f"{where}[{index}]")
+
+
+def _reason(exc: Exception) -> str:
+    """One line out of an exception (pydantic's first error, with its field)."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        return f"{field}: {first['msg']}" if field else first["msg"]
+    if isinstance(exc, KeyError):
+        return f"missing column {exc}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _is_read_only(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc)
+    return "readonly" in text or "unable to open" in text
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
 
 
 def _store_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
     text = str(exc)
     if "locked" in text or "busy" in text:
-        return StoreBusyError(f"{path}: the store is locked by another process; wait for it to finish and retry")
+        return StoreBusyError(f"{path}: the store stayed locked by another process beyond the busy timeout; "
+                              "wait for it to finish and retry")
     if "not a database" in text or "malformed" in text:
         return StoreError(f"{path}: not a perfgate SQLite store ({text}); pass --db with another path")
+    if "full" in text or "disk I/O" in text:
+        try:
+            full = shutil.disk_usage(path.absolute().parent).free < 256 * 1024
+        except OSError:
+            full = False
+        if "full" in text or full:  # SQLite reports a full disk as an I/O error when the lock file cannot grow
+            return StoreDiskError(f"{path}: the disk is full ({text}); free some space or pass --db on another disk")
+        return StoreDiskError(f"{path}: the disk refused a read or write ({text}); check the disk or pass --db "
+                              "on another one")
     if "readonly" in text or "read-only" in text or "unable to open" in text:
         return StoreError(f"{path}: cannot write the store ({text}); make the folder writable or pass --db")
     return StoreError(f"{path}: store error ({text})")

@@ -1,17 +1,22 @@
-"""The verdict: computed once by :mod:`perfgate.compare`, rendered by every report, never recomputed."""
+"""The verdict: computed once by :mod:`perfgate.compare`, rendered by every report, never recomputed.
+
+Posting a verdict loads this module, the report and the GitHub client only: nothing here may import
+NumPy, SciPy or Locust (the comment job does not install them).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints
 
 # In JSON each outcome is called "verdict" (what machines read); in Python it is `outcome`.
 
-from perfgate.models import EnvironmentFingerprint
+from perfgate.boundary import BoundaryModel
+from perfgate.environment import EnvironmentFingerprint
+from perfgate.errors import ExitCode
 
 
 class Outcome(StrEnum):
@@ -22,10 +27,13 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"
     INCONCLUSIVE = "inconclusive"
     INVALID = "invalid"
+    BROKEN = "broken"
+    """The head broke the service: its own runs are invalid (error storm, missed rate, lost samples)
+    where the baseline's are not. Only the whole comparison is ever BROKEN; it fails the gate."""
 
 
-SEVERITY = {Outcome.REGRESSED: 0, Outcome.INVALID: 1, Outcome.INCONCLUSIVE: 2, Outcome.IMPROVED: 3,
-            Outcome.UNCHANGED: 4}
+SEVERITY = {Outcome.BROKEN: 0, Outcome.REGRESSED: 1, Outcome.INVALID: 2, Outcome.INCONCLUSIVE: 3,
+            Outcome.IMPROVED: 4, Outcome.UNCHANGED: 5}
 """Worst first: tables are sorted by it."""
 
 
@@ -46,7 +54,7 @@ class Metric(StrEnum):
         return self is not Metric.THROUGHPUT
 
 
-class MetricTest(BaseModel):
+class MetricTest(BoundaryModel):
     """One endpoint × metric test across runs.
 
     Changes are relative (``0.12`` = 12 % higher) for latency and throughput and
@@ -83,7 +91,7 @@ class MetricTest(BaseModel):
     """Why the test was not decided, in plain words."""
 
 
-class DistributionEvidence(BaseModel):
+class DistributionEvidence(BoundaryModel):
     """Descriptive, request-level evidence of a distribution shift (not what gates)."""
 
     model_config = ConfigDict(frozen=True)
@@ -98,7 +106,7 @@ class DistributionEvidence(BaseModel):
     head_requests: int
 
 
-class EndpointVerdict(BaseModel):
+class EndpointVerdict(BoundaryModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     endpoint: str
@@ -112,7 +120,7 @@ class EndpointVerdict(BaseModel):
     """False for an endpoint on one side only: listed, but not part of the overall outcome."""
 
 
-class BudgetResult(BaseModel):
+class BudgetResult(BoundaryModel):
     """An absolute budget checked on the head's runs."""
 
     model_config = ConfigDict(frozen=True)
@@ -125,9 +133,11 @@ class BudgetResult(BaseModel):
     passed: bool
     source: str
     """Where the budget came from: the config file, or an imported baseline."""
+    note: str = ""
+    """Why the budget failed without a value (its endpoint pattern matches no endpoint of the head)."""
 
 
-class CheckSummary(BaseModel):
+class CheckSummary(BoundaryModel):
     """A correctness check over the head's runs."""
 
     model_config = ConfigDict(frozen=True)
@@ -143,7 +153,7 @@ CommitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{4,64}$")]
 """A commit as git names it: reports put it in code spans, where no escaping applies."""
 
 
-class SideInfo(BaseModel):
+class SideInfo(BoundaryModel):
     """Provenance of one side of the comparison."""
 
     model_config = ConfigDict(frozen=True)
@@ -155,14 +165,21 @@ class SideInfo(BaseModel):
     dirty: bool = False
     run_ids: list[int] = Field(default_factory=list)
     runs: int
-    newest_run_at: datetime | None = None
+    invalid_runs: int = 0
+    """Runs that are invalid, for any reason."""
+    own_fault_runs: int = 0
+    """Invalid runs for a reason of this side's own service (error storm, missed rate, lost samples),
+    not of the machine (a saturated load generator)."""
+    own_fault_reasons: list[str] = Field(default_factory=list)
+    """Those runs' reasons, each once."""
+    newest_run_at: AwareDatetime | None = None
     environment: EnvironmentFingerprint | None = None
     baseline_file: str | None = None
     accepted_by: str | None = None
     reason: str | None = None
 
 
-class Settings(BaseModel):
+class Settings(BoundaryModel):
     """The decision's settings, as used."""
 
     model_config = ConfigDict(frozen=True)
@@ -174,7 +191,7 @@ class Settings(BaseModel):
     strict: bool
 
 
-class Confirmation(BaseModel):
+class Confirmation(BoundaryModel):
     """A REGRESSED decision measured again in fresh pairs."""
 
     model_config = ConfigDict(frozen=True)
@@ -187,7 +204,7 @@ class Confirmation(BaseModel):
     run_ids: list[int] = Field(default_factory=list)
 
 
-class Sequential(BaseModel):
+class Sequential(BoundaryModel):
     """How a same-job A/B got to its verdict."""
 
     model_config = ConfigDict(frozen=True)
@@ -202,7 +219,7 @@ class Sequential(BaseModel):
     alpha_spent: list[float]
     """α given to each look taken."""
     stopped: str
-    """Why the A/B stopped: ``decided``, ``regressed``, ``invalid``, ``max-pairs`` or ``max-time``."""
+    """Why the A/B stopped: ``decided``, ``regressed``, ``broken``, ``invalid``, ``max-pairs`` or ``max-time``."""
     invalid_pairs: int
     """Pairs re-run once because a run was invalid."""
     dropped_pairs: int
@@ -211,19 +228,19 @@ class Sequential(BaseModel):
     confirmation: Confirmation | None = None
 
 
-class TrendPoint(BaseModel):
+class TrendPoint(BoundaryModel):
     """One commit of a branch's history: the median over its runs."""
 
     model_config = ConfigDict(frozen=True)
 
     commit: CommitSha
-    at: datetime
+    at: AwareDatetime
     """When its newest run was recorded."""
     value: float
     runs: int
 
 
-class EndpointTrend(BaseModel):
+class EndpointTrend(BoundaryModel):
     """An endpoint's metric over the commits of a branch, oldest first."""
 
     model_config = ConfigDict(frozen=True)
@@ -236,7 +253,7 @@ class EndpointTrend(BaseModel):
     """Indexes of points where the level shifted."""
 
 
-class BaselineChange(BaseModel):
+class BaselineChange(BoundaryModel):
     """A pinned baseline that the change under review adds or modifies."""
 
     model_config = ConfigDict(frozen=True)
@@ -246,12 +263,12 @@ class BaselineChange(BaseModel):
     kind: str
     """``accepted``, ``expected``, or ``unreadable``."""
     accepted_by: str | None = None
-    accepted_at: datetime | None = None
+    accepted_at: AwareDatetime | None = None
     reason: str = ""
     commit: CommitSha | None = None
 
 
-class Verdict(BaseModel):
+class Verdict(BoundaryModel):
     """Everything a report needs; reports only render it."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
@@ -272,7 +289,7 @@ class Verdict(BaseModel):
     """What the reader should know that does not change the outcome (an expired pinned file, dropped pairs)."""
     family_size: int
     """Number of tests the Holm correction covered."""
-    created_at: datetime
+    created_at: AwareDatetime
     sequential: Sequential | None = None
     """Set by ``perfgate ab``: pairs, looks and α spent."""
     baseline_changes: list[BaselineChange] = Field(default_factory=list)
@@ -291,3 +308,27 @@ class Verdict(BaseModel):
     @property
     def checks_passed(self) -> bool:
         return all(c.passed for c in self.checks)
+
+
+def head_broke(head: SideInfo, base: SideInfo | None) -> bool:
+    """Fail closed: the head's own runs are invalid more often than the baseline's runs are.
+
+    With a clean baseline (or none) one head run invalid by its own fault is enough: an error storm,
+    a missed target rate or lost samples is what a broken service looks like, never a pass. A head
+    whose runs are only as invalid as the baseline's is not blamed (the machine or the profile is).
+    """
+    if head.own_fault_runs == 0 or head.runs == 0:
+        return False
+    base_share = base.invalid_runs / base.runs if base is not None and base.runs else 0.0
+    return head.own_fault_runs / head.runs > base_share
+
+
+def exit_code(verdict: Verdict, *, strict: bool) -> ExitCode:
+    """0 pass; 1 regression, a broken head, a failed budget or check; 3 invalid (always) or inconclusive
+    under ``strict``: a gate that cannot tell never passes as if it could."""
+    if verdict.outcome in (Outcome.REGRESSED, Outcome.BROKEN) or not verdict.budgets_passed \
+            or not verdict.checks_passed:
+        return ExitCode.REGRESSION
+    if verdict.outcome is Outcome.INVALID or (strict and verdict.outcome is Outcome.INCONCLUSIVE):
+        return ExitCode.UNDECIDED
+    return ExitCode.OK

@@ -102,7 +102,7 @@ def test_failing_setup_command_is_a_tool_error(tmp_path: Path) -> None:
     result = run_cli("ab", "--base", "main", "--setup", "echo building; exit 7", "--db", str(tmp_path / "ab.db"),
                      cwd=repo, env=_env(tmp_path))
     assert result.code == 4
-    assert "setup command for the base" in result.stderr and "exit code 7" in result.stderr
+    assert "setup command failed with exit code 7 for the base" in result.stderr and "exit code 7" in result.stderr
     assert "building" in result.stderr and "Traceback" not in result.stderr
     _assert_cleaned_up(repo, tmp_path)
 

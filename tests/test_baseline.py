@@ -219,7 +219,7 @@ def test_compare_cli_different_profiles_is_invalid(git_repo: Path) -> None:
     args = ["compare", "--db", str(db), "--head-run", str(smoke[0]), "--head-run", str(smoke[1]),
             "--base-run", str(light[0]), "--base-run", str(light[1])]
     result = run_cli(*args, "--format", "json", cwd=git_repo)
-    assert result.code == 0
+    assert result.code == 3  # invalid: the gate cannot tell, and says so
     verdict = json.loads(result.stdout)
     assert verdict["verdict"] == "invalid" and "different profiles" in verdict["reasons"][0]
     assert run_cli(*args, "--strict", cwd=git_repo).code == 3
@@ -227,6 +227,7 @@ def test_compare_cli_different_profiles_is_invalid(git_repo: Path) -> None:
 
 def test_compare_cli_errors_are_one_line(git_repo: Path) -> None:
     db = git_repo / "r.db"
+    Store(db).close()  # an empty store (a missing one is another error)
     no_runs = run_cli("compare", "--db", str(db), cwd=git_repo)
     assert no_runs.code == 2 and "no runs of profile 'smoke'" in no_runs.stderr and "Traceback" not in no_runs.stderr
     save_runs(db, git(git_repo, "rev-parse", "HEAD"))
@@ -277,8 +278,8 @@ def test_a_pull_request_that_accepts_a_baseline_says_so_in_its_verdict(git_repo:
     result = run_cli("compare", "--db", str(db), "--format", "markdown", cwd=git_repo)
     assert result.code == 0, result.stderr
     line = next(line for line in result.stdout.splitlines() if "This change accepts a new baseline" in line)
-    assert "`baselines/smoke.json`" in line and "accepted by Test &lt;test@\u200bexample.invalid&gt;" in line
-    assert "cache &lt;b&gt;@\u200bteam&lt;/b&gt; made it faster" in line
+    assert "`baselines/smoke.json`" in line and "accepted by Test &lt;test@&#x200B;example.invalid&gt;" in line
+    assert "cache &lt;b&gt;@&#x200B;team&lt;/b&gt; made it faster" in line
     on_main = run_cli("compare", "--db", str(db), "--base-run", "1", "--head-run", "2", "--head-run", "3",
                       "--head-run", "4", "--format", "json", cwd=git_repo)
     assert json.loads(on_main.stdout)["baseline_changes"][0]["profile"] == "smoke"

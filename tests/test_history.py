@@ -53,6 +53,7 @@ def test_history_shows_the_commit_where_the_level_shifted(git_repo: Path) -> Non
 
 
 def test_history_without_runs_is_one_clear_line(git_repo: Path) -> None:
+    Store(git_repo / "none.db").close()  # an empty store (a missing one is another error)
     result = run_cli("history", "--db", str(git_repo / "none.db"), cwd=git_repo)
     assert result.code == 2 and "no history of profile 'smoke'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

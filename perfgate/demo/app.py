@@ -56,7 +56,8 @@ Slowdown knob
     This models a regression that only shows in the tail of the latency distribution.
 
 Settings come from the environment variables ``PERFGATE_DEMO_SLOWDOWN_PCT``,
-``PERFGATE_DEMO_SLOW_ENDPOINT`` and ``PERFGATE_DEMO_SLOW_TAIL_FRACTION``
+``PERFGATE_DEMO_SLOW_ENDPOINT``, ``PERFGATE_DEMO_SLOW_TAIL_FRACTION`` and ``PERFGATE_DEMO_FAILURE_PCT``
+(that percent of requests, ``/health`` excepted, answer 500)
 (:meth:`DemoSettings.from_env`) or from the flags of ``python -m perfgate.demo``.
 
 Seeded data
@@ -125,6 +126,7 @@ TAIL_FACTOR = 10.0
 ENV_SLOWDOWN_PCT = "PERFGATE_DEMO_SLOWDOWN_PCT"
 ENV_SLOW_ENDPOINT = "PERFGATE_DEMO_SLOW_ENDPOINT"
 ENV_SLOW_TAIL_FRACTION = "PERFGATE_DEMO_SLOW_TAIL_FRACTION"
+ENV_FAILURE_PCT = "PERFGATE_DEMO_FAILURE_PCT"
 
 SEEDED_STOCK = 10**9
 #: (id, name, price) of the products present at start-up, each with SEEDED_STOCK.
@@ -168,6 +170,15 @@ class DemoSettings(BaseModel):
     slowdown_pct: float = 0.0
     slow_endpoint: str = ""
     slow_tail_fraction: float = 0.0
+    failure_pct: float = 0.0
+    """Percent of requests (all endpoints but ``/health``) answered with a 500: a broken build."""
+
+    @field_validator("failure_pct")
+    @classmethod
+    def _check_failure_pct(cls, v: float) -> float:
+        if not math.isfinite(v) or not 0.0 <= v <= 100.0:
+            raise ValueError("must be a number between 0 and 100")
+        return v
 
     @field_validator("slowdown_pct")
     @classmethod
@@ -201,6 +212,7 @@ class DemoSettings(BaseModel):
             ("slowdown_pct", ENV_SLOWDOWN_PCT, _number),
             ("slow_endpoint", ENV_SLOW_ENDPOINT, str),
             ("slow_tail_fraction", ENV_SLOW_TAIL_FRACTION, _number),
+            ("failure_pct", ENV_FAILURE_PCT, _number),
         ):
             raw = env.get(name)
             if key in overrides or raw is None or raw.strip() == "":
@@ -372,9 +384,12 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
         """Await the endpoint's simulated service time, scaled by the slowdown knob."""
         with rng_lock:
             factor = settings.multiplier(endpoint, rng)
+            fails = endpoint != "GET /health" and rng.random() * 100.0 < settings.failure_pct
         seconds = SERVICE_TIMES_MS[endpoint] * factor / 1000.0
         if seconds > 0:
             await asyncio.sleep(seconds)
+        if fails:
+            raise HTTPException(status_code=500, detail="injected failure (PERFGATE_DEMO_FAILURE_PCT)")
 
     app = FastAPI(
         title="perfgate demo service",
