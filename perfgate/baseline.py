@@ -15,6 +15,7 @@ reviewable change in a pull request like any other.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,12 +91,32 @@ def baseline_path(loaded: LoadedConfig, profile: str) -> Path:
     return loaded.baselines_dir / f"{profile}.json"
 
 
+class NonFiniteNumber(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity`` in a JSON file: Python's parser accepts them, JSON does not."""
+
+
+def _refuse_constant(name: str) -> float:
+    raise NonFiniteNumber(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 overflows to infinity
+        raise NonFiniteNumber(text)
+    return value
+
+
 def read_pinned(path: Path) -> PinnedBaseline | None:
     """The pinned baseline at ``path``, ``None`` if there is none; a damaged file is an error."""
     if not path.exists():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant,
+                          parse_float=_finite_float)
+    except NonFiniteNumber as exc:
+        raise BaselineError(f"{path}: {exc} is not a number a baseline can hold (NaN and infinities would turn "
+                            "a regression into an undecided test); fix the file or write it again with "
+                            "`perfgate baseline accept`") from None
     except json.JSONDecodeError as exc:
         raise BaselineError(f"{path}: invalid JSON ({exc}); fix the file or write it again with "
                             "`perfgate baseline accept`") from None

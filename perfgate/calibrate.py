@@ -31,7 +31,7 @@ from scipy import stats as sps
 
 from perfgate.ab import AbPlan, Notify, Pair, Session, Version, fresh_trees, head_snapshot, judge, spend_alpha
 from perfgate.compare import run_value
-from perfgate.config import CONFIG_FILENAME, AbConfig, LoadedConfig, ResolvedProfile, ServeConfig
+from perfgate.config import CONFIG_FILENAME, MAX_RELATIVE_MARGIN, AbConfig, LoadedConfig, ResolvedProfile, ServeConfig
 from perfgate.errors import ConfigError
 from perfgate.gitinfo import repository_root
 from perfgate.output import write_text_atomic
@@ -141,7 +141,9 @@ def analyse(pairs: list[Pair], verdict: Verdict, profile: ResolvedProfile, looks
     suggested: dict[str, float] = {}
     overrides: dict[str, dict[str, float]] = {}
     for metric in CALIBRATED_METRICS:
-        needed = {r.endpoint: _whole_percent(r.needed_margin) for r in rows if r.metric is metric}
+        # Never beyond what the config accepts: a service that noisy gets the widest margin there is.
+        needed = {r.endpoint: min(_whole_percent(r.needed_margin), MAX_RELATIVE_MARGIN) for r in rows
+                  if r.metric is metric}
         if not needed:
             continue
         # The typical endpoint sets the margin; a noisier one gets its own, rather than widening everyone's.

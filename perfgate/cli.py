@@ -238,6 +238,7 @@ def compare(
     # The statistics (SciPy) load only for the commands that decide: the others start fast.
     from perfgate.baseline import changed_baselines, select
     from perfgate.compare import compare as compare_sides
+    from perfgate.gate_inputs import gate_changes
     from perfgate.history import with_history
 
     loaded = load_config(config)
@@ -249,7 +250,8 @@ def compare(
                                 expected_budgets=chosen.expected_budgets, expected_source=chosen.expected_source,
                                 notes=chosen.notes)
         verdict = with_history(verdict, store, Path.cwd(), loaded.config.main_branch)
-        verdict = verdict.model_copy(update={"baseline_changes": changed_baselines(loaded, Path.cwd())})
+        verdict = verdict.model_copy(update={"baseline_changes": changed_baselines(loaded, Path.cwd()),
+                                             "gate_changes": gate_changes(loaded, Path.cwd(), profile=verdict.profile)})
         html = _html_report(verdict, store, html_path)
     _deliver_verdict(verdict, loaded, output_format, output, strict, html)
 
@@ -326,6 +328,7 @@ def ab(
     """Measure base and head in this job, in balanced pairs, and decide per endpoint with a paired test."""
     from perfgate.ab import AbRequest, ab_in_repository
     from perfgate.baseline import changed_baselines
+    from perfgate.gate_inputs import gate_changes
     from perfgate.history import with_history
 
     loaded, serve_config, resolved = _load_profile(
@@ -339,7 +342,9 @@ def ab(
     with _open_store(loaded, db) as store:
         result = ab_in_repository(request, store, notify=_notify)
         verdict = with_history(result.verdict, store, Path.cwd(), loaded.config.main_branch)
-        verdict = verdict.model_copy(update={"baseline_changes": changed_baselines(loaded, Path.cwd())})
+        verdict = verdict.model_copy(update={"baseline_changes": changed_baselines(loaded, Path.cwd()),
+                                             "gate_changes": gate_changes(loaded, Path.cwd(), profile=verdict.profile,
+                                                                          locustfiles=[resolved.locustfile])})
         html = _html_report(verdict, store, html_path)
     _deliver_verdict(verdict, loaded, output_format, output, strict, html)
 
@@ -448,19 +453,37 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
     import os
 
     from perfgate.actions import write_step_summary
-    from perfgate.github import CheckKind, CommentMode, client_from_environment, load_verdict, post_verdict
-    from perfgate.github import workflow_run_url
-    from perfgate.github import pull_request_from_event
-    from perfgate.report import marker, render_markdown
+    from perfgate.verify import describe_problems
     from perfgate.verdict import exit_code as verdict_exit_code
+    from perfgate.errors import VerdictRefusedError
+    from perfgate.github import UNVERIFIED_NOTICE, CheckKind, CommentMode, client_from_environment, load_verdict
+    from perfgate.github import post_verdict, pull_request_from_event, refusal_markdown, refused_check
+    from perfgate.github import with_unverified_notice, workflow_run_url
+    from perfgate.report import MAX_COMMENT_CHARS, marker, render_markdown
 
     loaded = load_config(config)
     settings = loaded.config.report
-    verdict = load_verdict(verdict_path)
     marker_id = report_id or settings.id
-    markdown = render_markdown(verdict, marker_id=marker_id, full_report=settings.full_report)
-    code = int(verdict_exit_code(verdict, strict=loaded.config.compare.strict))
     target = pull_request_from_event(os.environ, repo, pr, head_sha)
+    try:
+        verdict = load_verdict(verdict_path)
+    except VerdictRefusedError as refused:
+        # A verdict whose parts disagree never passes: its comment and check are replaced by a refusal.
+        stderr.print("perfgate: the verdict's parts disagree:\n  "
+                     + describe_problems(refused.problems, most=50, separator="\n  "), markup=False)
+        text = marker(refused.verdict.profile, marker_id)
+        post_verdict(client_from_environment(os.environ), target, refused.verdict, refusal_markdown(text), text,
+                     exit_code=int(refused.exit_code), author=author, mode=CommentMode.ALWAYS,
+                     check=CheckKind(check.value), require_head=require_head, comment=post_comment,
+                     details_url=workflow_run_url(os.environ), outcome=refused_check())
+        raise
+    if target.from_fork:
+        room = MAX_COMMENT_CHARS - 2 * len(UNVERIFIED_NOTICE) - 4
+        markdown = with_unverified_notice(render_markdown(verdict, marker_id=marker_id,
+                                                          full_report=settings.full_report, limit=room))
+    else:
+        markdown = render_markdown(verdict, marker_id=marker_id, full_report=settings.full_report)
+    code = int(verdict_exit_code(verdict, strict=loaded.config.compare.strict))
     result = post_verdict(client_from_environment(os.environ), target, verdict, markdown,
                           marker(verdict.profile, marker_id), exit_code=code, author=author,
                           mode=CommentMode(mode.value), check=CheckKind(check.value), require_head=require_head,

@@ -15,6 +15,10 @@ The procedure (see the README, "How perfgate decides"):
    stays inside the margin; INCONCLUSIVE otherwise. IMPROVED mirrors REGRESSED.
 
 Budgets and correctness checks are absolute and judged on the head alone.
+Each rule is a small pure function (:func:`zone`, :func:`endpoint_outcome`,
+:func:`overall_outcome`, :func:`budget_passed`, :func:`check_passed`), used both
+to decide and, by :func:`verify`, to re-derive a verdict read back from a file:
+one answer, whoever asks.
 Mann-Whitney U, the probability of superiority and the Hodges-Lehmann shift on
 the pooled requests are reported as evidence, never as the gate.
 """
@@ -31,7 +35,17 @@ from perfgate.config import Budget, CompareConfig
 from perfgate.measure import blames_the_machine
 from perfgate.models import CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord, median_of_runs
 from perfgate.samples import LatencyHistogram, mann_whitney_u
-from perfgate.stats import ShiftEstimate, TooFewRuns, estimate_shift, hodges_lehmann_relative_shift, holm
+from perfgate.rules import (
+    budget_passed,
+    check_passed,
+    endpoint_outcome,
+    head_broke,
+    headline,
+    holm,
+    overall_outcome,
+    zone,
+)
+from perfgate.stats import ShiftEstimate, TooFewRuns, estimate_shift, hodges_lehmann_relative_shift
 from perfgate.store import environment_key
 from perfgate.verdict import (
     SEVERITY,
@@ -46,7 +60,6 @@ from perfgate.verdict import (
     SideInfo,
     Verdict,
     exit_code,  # noqa: F401 - re-exported: it lives with the verdict, so that posting one loads no statistics
-    head_broke,
 )
 
 LATENCY_METRICS = (Metric.P50, Metric.P95, Metric.P99)
@@ -253,34 +266,20 @@ def _decide(test: _PendingTest, p_worse_adj: float | None, p_better_adj: float |
                           p_value=None, p_adjusted=None, margin=test.margin, detectable=None,
                           base_runs=len(test.base_values), head_runs=len(test.head_values), note=test.note)
     limit = test.limit
-    worse = test.worse_sign * estimate.diff
     low, high = estimate.interval(confidence)
-    worse_end = max(test.worse_sign * low, test.worse_sign * high)
-    if p_worse_adj is not None and p_worse_adj <= alpha and worse >= limit:
-        outcome, p_adjusted = Outcome.REGRESSED, p_worse_adj
-    elif p_better_adj is not None and p_better_adj <= alpha and -worse >= limit:
-        outcome, p_adjusted = Outcome.IMPROVED, p_better_adj
-    elif worse_end < limit:
-        outcome, p_adjusted = Outcome.UNCHANGED, p_worse_adj
-    else:
-        outcome, p_adjusted = Outcome.INCONCLUSIVE, p_worse_adj
+    change, ci_low, ci_high = _to_change(estimate.diff, metric), _to_change(low, metric), _to_change(high, metric)
+    # Decided on the values the verdict stores, so that a reader of the verdict re-derives the same outcome.
+    outcome = zone(metric, test.margin, change, ci_low, ci_high, p_worse_adj, p_better_adj, alpha)
+    p_adjusted = p_better_adj if outcome is Outcome.IMPROVED else p_worse_adj
     # What REGRESSED needs: a change beyond half the margin by the test's reach, and at least the margin.
     detectable = max(limit, limit / 2 + estimate.detectable(alpha / max(family_size, 1)))
     return MetricTest(
         metric=metric, outcome=outcome, method=estimate.method, base_value=base_value, head_value=head_value,
-        change=_to_change(estimate.diff, metric), ci_low=_to_change(low, metric), ci_high=_to_change(high, metric),
+        change=change, ci_low=ci_low, ci_high=ci_high,
         confidence=confidence, p_value=test.p_worse(), p_adjusted=p_adjusted, margin=test.margin,
         detectable=_to_change(test.worse_sign * detectable, metric),
         base_runs=estimate.n_base, head_runs=estimate.n_head, note=test.note,
     )
-
-
-def _combine(tests: list[MetricTest]) -> Outcome:
-    outcomes = {t.outcome for t in tests}
-    for outcome in (Outcome.REGRESSED, Outcome.INCONCLUSIVE, Outcome.IMPROVED):
-        if outcome in outcomes:
-            return outcome
-    return Outcome.UNCHANGED
 
 
 def _evidence(base: Side, head: Side, endpoint: str) -> DistributionEvidence | None:
@@ -338,7 +337,7 @@ def _endpoint_verdicts(base: Side, head: Side, config: CompareConfig,
         by_endpoint.setdefault(test.endpoint, []).append(decided)
     for key, tests in by_endpoint.items():
         notes = sorted({t.note for t in tests if t.note})
-        verdicts[key] = EndpointVerdict(endpoint=key, outcome=_combine(tests), tests=tests,
+        verdicts[key] = EndpointVerdict(endpoint=key, outcome=endpoint_outcome(tests), tests=tests,
                                         evidence=_evidence(base, head, key), reasons=notes)
     ordered = sorted(verdicts.values(), key=lambda v: (not v.judged, SEVERITY[v.outcome], _worst_change(v), v.endpoint))
     return ordered, family_size
@@ -387,17 +386,18 @@ def check_budgets(head: Side, budgets: Iterable[Budget], source: str) -> list[Bu
                 else:  # a pinned side has no samples: the median of the runs' values
                     value = median_of_runs(stats, metric)
                 results.append(BudgetResult(endpoint=key, metric=metric, limit=limit, value=value,
-                                            passed=value is not None and value <= limit, source=source))
+                                            passed=budget_passed(metric, value, limit), source=source))
             if budget.failure_rate is not None:
                 total = sum(s.count for s in stats)
                 value = sum(s.failures for s in stats) / total if total else None
                 results.append(BudgetResult(endpoint=key, metric="failure_rate", limit=budget.failure_rate,
-                                            value=value, passed=value is not None and value <= budget.failure_rate,
+                                            value=value, passed=budget_passed("failure_rate", value,
+                                                                              budget.failure_rate),
                                             source=source))
             if budget.rps is not None:
                 value = sum(s.rps for s in stats) / len(stats) if stats else None
                 results.append(BudgetResult(endpoint=key, metric="rps", limit=budget.rps, value=value,
-                                            passed=value is not None and value >= budget.rps, source=source))
+                                            passed=budget_passed("rps", value, budget.rps), source=source))
     return results
 
 
@@ -414,50 +414,13 @@ def summarize_checks(head: Side) -> list[CheckSummary]:
     summaries = []
     for name, results in sorted(by_name.items()):
         failed = [c for c in results if not c.passed]
-        summaries.append(CheckSummary(name=name, passed=not failed, failures=len(failed), runs=len(results),
+        summaries.append(CheckSummary(name=name, passed=check_passed(len(failed)), failures=len(failed),
+                                      runs=len(results),
                                       message=failed[0].message if failed else ""))
     return summaries
 
 
 # -- the verdict ----------------------------------------------------------------------------------------
-
-def _headline(outcome: Outcome, endpoints: list[EndpointVerdict], reasons: list[str],
-              budgets: list[BudgetResult], checks: list[CheckSummary]) -> str:
-    failed_budgets = [b for b in budgets if not b.passed]
-    failed_checks = [c for c in checks if not c.passed]
-    extra = []
-    if failed_budgets:
-        extra.append(f"{len(failed_budgets)} budget(s) exceeded")
-    if failed_checks:
-        extra.append(f"correctness check failed: {', '.join(c.name for c in failed_checks)}")
-    judged = [e for e in endpoints if e.judged]
-    if outcome is Outcome.BROKEN:
-        text = reasons[0] if reasons else "the head's runs are invalid"
-    elif outcome is Outcome.INVALID:
-        text = "not comparable: " + (reasons[0] if reasons else "no endpoint in common")
-    elif outcome is Outcome.REGRESSED:
-        worst = [e for e in judged if e.outcome is Outcome.REGRESSED]
-        parts = []
-        for e in worst[:3]:
-            test = next(t for t in e.tests if t.outcome is Outcome.REGRESSED)
-            parts.append(f"{e.endpoint} {test.metric.value} {_signed(test.change, test.metric)}")
-        text = "slower: " + "; ".join(parts) + (f" and {len(worst) - 3} more" if len(worst) > 3 else "")
-    elif outcome is Outcome.INCONCLUSIVE:
-        undecided = [e for e in judged if e.outcome in (Outcome.INCONCLUSIVE, Outcome.INVALID)]
-        text = (f"{len(undecided)} of {len(judged)} endpoint(s) undecided: the data cannot tell a change "
-                "from noise; measure more runs (perfgate run) or pairs (perfgate ab --max-pairs)")
-    elif outcome is Outcome.IMPROVED:
-        text = f"faster: {sum(e.outcome is Outcome.IMPROVED for e in judged)} endpoint(s) improved, none worse"
-    else:
-        text = f"all {len(judged)} endpoint(s) within their margins"
-    return "; ".join([f"{outcome.value.upper()}: {text}", *extra])
-
-
-def _signed(change: float | None, metric: Metric) -> str:
-    if change is None:
-        return "?"
-    return f"{change * 100:+.1f} pp" if not metric.relative else f"{change * 100:+.1f} %"
-
 
 def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: Iterable[Budget] = (),
             expected_budgets: Iterable[Budget] = (), expected_source: str = "",
@@ -485,27 +448,27 @@ def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: It
         problems = [] if budget_results else ["no baseline to compare with"]
     if broken:
         # The head's own failure is the finding; what else is wrong with the comparison comes after it.
-        outcome = Outcome.BROKEN
         reasons = [_broken_reason(head_info, base_info), *reasons,
                    *(p for p in problems if not p.startswith("every head run is invalid"))]
     else:
         reasons += problems
-        if reasons:
-            outcome = Outcome.INVALID
-        elif base is None:
-            outcome = Outcome.UNCHANGED  # budgets only: they decide through the exit code
-        else:
-            outcome = _overall(endpoints)
+    outcome = overall_outcome(endpoints, reasons, head_info, base_info)
     return Verdict(
-        outcome=outcome, headline=_headline(outcome, endpoints, reasons, budget_results, checks),
+        outcome=outcome, headline=headline(outcome, endpoints, reasons, budget_results, checks),
         profile=head.profile, base=base_info, head=head_info,
         load_parameters=head.load_parameters,
-        settings=Settings(alpha=config.alpha, margins=config.default_margins(), min_requests=config.min_requests,
+        settings=Settings(alpha=config.alpha, margins=config.default_margins(),
+                          endpoint_margins=_endpoint_margins(config), min_requests=config.min_requests,
                           p99_min_requests=config.p99_min_requests, strict=config.strict),
         endpoints=endpoints, budgets=budget_results, checks=checks, reasons=reasons, notes=list(notes),
         family_size=family_size,
         created_at=datetime.now(UTC),
     )
+
+
+def _endpoint_margins(config: CompareConfig) -> dict[str, dict[str, float]]:
+    return {endpoint: margins for endpoint, settings in sorted(config.endpoints.items())
+            if (margins := settings.margins.model_dump(exclude_none=True))}
 
 
 def _broken_reason(head: SideInfo, base: SideInfo | None) -> str:
@@ -516,15 +479,6 @@ def _broken_reason(head: SideInfo, base: SideInfo | None) -> str:
             "service's dependencies failed")
 
 
-def _overall(endpoints: list[EndpointVerdict]) -> Outcome:
-    judged = {e.outcome for e in endpoints if e.judged}
-    if Outcome.REGRESSED in judged:
-        return Outcome.REGRESSED
-    if judged & {Outcome.INCONCLUSIVE, Outcome.INVALID}:
-        return Outcome.INCONCLUSIVE
-    return Outcome.IMPROVED if Outcome.IMPROVED in judged else Outcome.UNCHANGED
-
-
 def withdraw(verdict: Verdict, tests: Collection[tuple[str, Metric]], note: str) -> Verdict:
     """The verdict with these REGRESSED tests turned INCONCLUSIVE (a regression that did not hold up)."""
     endpoints = []
@@ -533,11 +487,11 @@ def withdraw(verdict: Verdict, tests: Collection[tuple[str, Metric]], note: str)
                    if (endpoint.endpoint, t.metric) in tests and t.outcome is Outcome.REGRESSED else t
                    for t in endpoint.tests]
         if changed != endpoint.tests:
-            endpoint = endpoint.model_copy(update={"tests": changed, "outcome": _combine(changed),
+            endpoint = endpoint.model_copy(update={"tests": changed, "outcome": endpoint_outcome(changed),
                                                    "reasons": sorted({*endpoint.reasons, note})})
         endpoints.append(endpoint)
     endpoints.sort(key=lambda v: (not v.judged, SEVERITY[v.outcome], _worst_change(v), v.endpoint))
-    outcome = _overall(endpoints)
+    outcome = overall_outcome(endpoints, verdict.reasons, verdict.head, verdict.base)
     return verdict.model_copy(update={
         "endpoints": endpoints, "outcome": outcome,
-        "headline": _headline(outcome, endpoints, verdict.reasons, verdict.budgets, verdict.checks)})
+        "headline": headline(outcome, endpoints, verdict.reasons, verdict.budgets, verdict.checks)})

@@ -106,17 +106,27 @@ DEFAULT_MARGINS = {"p50": 0.05, "p95": 0.10, "p99": 0.10, "failure_rate": 0.01, 
 """Practical margins: relative for latency and throughput, absolute (percentage points) for failures."""
 
 
+MAX_RELATIVE_MARGIN = 1.0
+"""A latency or throughput margin above 100 % would wave through a service twice as slow: a config (which a
+pull request can edit) cannot switch the gate off that way."""
+MAX_FAILURE_MARGIN = 0.5
+"""50 percentage points: the most a failure-rate margin may be."""
+
+RelativeMargin = Annotated[float, BeforeValidator(parse_fraction), Field(ge=0, le=MAX_RELATIVE_MARGIN)]
+FailureMargin = Annotated[float, BeforeValidator(parse_fraction), Field(ge=0, le=MAX_FAILURE_MARGIN)]
+
+
 class Margins(BoundaryModel):
     """Changes smaller than these are neither regressions nor improvements."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    p50: Fraction | None = None
-    p95: Fraction | None = None
-    p99: Fraction | None = None
-    failure_rate: Fraction | None = None
+    p50: RelativeMargin | None = None
+    p95: RelativeMargin | None = None
+    p99: RelativeMargin | None = None
+    failure_rate: FailureMargin | None = None
     """Absolute: 0.01 is one percentage point."""
-    throughput: Fraction | None = None
+    throughput: RelativeMargin | None = None
 
 
 class EndpointSettings(BoundaryModel):

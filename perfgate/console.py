@@ -171,6 +171,10 @@ def print_verdict(console: Console, verdict: Verdict) -> None:
         console.print(f"[{style}]{escape(reason)}[/]")
     for note in verdict.notes:
         console.print(f"[yellow]{escape(note)}[/]")
+    for change in verdict.gate_changes:
+        moved = f" from {change.renamed_from}" if change.renamed_from else ""
+        console.print(f"[yellow]gate input {change.kind}:[/] {change.what} {escape(change.path + moved)}"
+                      + (f": {escape(change.detail)}" if change.detail else ""))
     for budget in verdict.budgets:
         if not budget.passed:
             value = "no data" if budget.value is None else f"{budget.value:.4g}"

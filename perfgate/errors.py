@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from enum import IntEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from perfgate.verdict import Verdict
 
 
 class ExitCode(IntEnum):
@@ -155,3 +159,14 @@ class GitHubError(PerfgateError):
     """GitHub could not be read or written, after retries (a token that may not write is not an error)."""
 
     exit_code = ExitCode.TOOL
+
+
+class VerdictRefusedError(ConfigError):
+    """A verdict file whose parts disagree with each other: edited or corrupt, never posted as it is."""
+
+    def __init__(self, message: str, verdict: Verdict, problems: list[str]) -> None:
+        super().__init__(message)
+        self.verdict = verdict
+        """The refused verdict as read (validated by the model, not re-derived): only its profile and head
+        commit are used, to find the sticky comment and check that the refusal replaces."""
+        self.problems = problems

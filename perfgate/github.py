@@ -4,7 +4,12 @@ The comment is found by its hidden marker among the comments of the expected aut
 (the Actions bot by default), through every page of comments, and edited in place.
 The verdict posted is always re-rendered here from a verdict JSON file validated
 against the verdict model: a file from an artifact is untrusted data, and nothing of
-it reaches the comment except through the escaping of the Markdown renderer.
+it reaches the comment except through the escaping of the Markdown renderer. Every
+summary in it (the verdict word, each endpoint's and test's outcome, budgets, checks,
+the headline) is re-derived from its parts by :func:`perfgate.verify.verify`; a file
+whose parts disagree is refused, and its check fails. A head from another repository
+(a fork) measured itself in its own pull request: its verdict is a claim, posted with
+a "not verified" line and a check that is at best ``neutral``.
 
 Base URL from ``GITHUB_API_URL``, token from ``GITHUB_TOKEN`` (never printed, never
 on a command line). A token that cannot write (pull requests from forks get a
@@ -15,6 +20,7 @@ Server errors and rate limits are retried a bounded number of times.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,7 +29,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from perfgate import textsafety
-from perfgate.errors import ConfigError, GitHubError
+from perfgate.errors import ConfigError, GitHubError, VerdictRefusedError
 from perfgate.verdict import Outcome, Verdict
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -35,6 +41,12 @@ MAX_RATE_LIMIT_WAIT_S = 120.0
 ENABLE_HINT = ("the token cannot write to this pull request (pull requests from forks get a read-only token); "
                "post from a separate `workflow_run` workflow with `permissions: pull-requests: write` "
                "(see the README, \"GitHub Action\"), or give this job `pull-requests: write`")
+UNVERIFIED_TITLE = "not verified: measured by the pull request's own workflow"
+UNVERIFIED_NOTICE = ("> ⚠️ **Not verified: measured by the pull request's own workflow.** The head comes from "
+                     "another repository (a fork), whose pull request controls the config, the locustfile and "
+                     "the service it measured: these numbers are its claims. A maintainer can measure it with "
+                     "`perfgate ab` in a trusted job.")
+REFUSED_TITLE = "verdict refused: its parts disagree (edited or corrupt)"
 
 
 class CommentMode(StrEnum):
@@ -57,6 +69,20 @@ class PullRequestRef:
     number: int
     head_sha: str | None = None
     """The head the event was about (``None``: take the pull request's current head)."""
+    from_fork: bool = False
+    """The event's head comes from another repository than the base (or from a deleted one): the pull
+    request ran its own measurement, so its verdict is not verified."""
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What a check run (or commit status) says."""
+
+    conclusion: str
+    """Check-run conclusion: ``success``, ``neutral``, ``action_required`` or ``failure``."""
+    state: str
+    """Commit-status state: ``success``, ``error`` or ``failure``."""
+    title: str
 
 
 @dataclass(frozen=True)
@@ -71,13 +97,19 @@ class PostResult:
 
 
 def load_verdict(path: Path) -> Verdict:
-    """A verdict JSON file (perhaps from an artifact: untrusted), validated against the model."""
+    """A verdict JSON file (perhaps from an artifact: untrusted), validated against the model and re-derived.
+
+    Raises :class:`VerdictRefusedError` when its parts disagree: a summary field (the verdict word, an
+    endpoint's or a test's outcome, a budget's or check's ``passed``, the headline) is never taken at its word.
+    """
+    from perfgate.verify import describe_problems, verify
+
     try:
         size = path.stat().st_size
         if size > MAX_VERDICT_BYTES:
             raise ConfigError(f"{path}: {size} bytes is too large for a verdict; pass the verdict JSON "
                               "written by perfgate compare or ab")
-        return Verdict.model_validate_json(path.read_bytes())
+        verdict = Verdict.model_validate_json(path.read_bytes())
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the verdict ({exc.strerror or exc}); check --verdict") from None
     except ValidationError as exc:
@@ -85,6 +117,45 @@ def load_verdict(path: Path) -> Verdict:
         where = ".".join(str(p) for p in first["loc"]) or "the file"
         raise ConfigError(f"{path}: not a perfgate verdict ({where}: {first['msg']}); pass the JSON that "
                           "perfgate compare or ab wrote") from None
+    problems = verify(verdict)
+    if problems:
+        raise VerdictRefusedError(f"{path}: the verdict's parts disagree: {describe_problems(problems)}; it was "
+                                  "edited or is corrupt: not posting it", verdict, problems)
+    return verdict
+
+
+def refusal_markdown(marker_text: str) -> str:
+    """The sticky comment that stands in for a refused verdict: fixed text, nothing from the file."""
+    return (f"{marker_text}\n### ⛔ perfgate · verdict refused\n\nThe verdict of this pull request's "
+            "performance run was not posted: its parts disagree with each other, so it was edited or is corrupt. "
+            "The check fails until a run posts a verdict that holds together; what disagrees is in the log of "
+            "the job that posts verdicts.\n")
+
+
+def with_unverified_notice(markdown: str) -> str:
+    """The comment with the "not verified" line right under its marker (the marker stays the first line)."""
+    first, _, rest = markdown.partition("\n")
+    return f"{first}\n{UNVERIFIED_NOTICE}\n\n{rest}"
+
+
+_ABSENT = object()
+
+
+def _full_name(repository: object) -> str | None:
+    name = repository.get("full_name") if isinstance(repository, dict) else None
+    return name.lower() if isinstance(name, str) and 0 < len(name) <= 200 else None
+
+
+def _is_fork(head_repository: object, base_repository: object) -> bool:
+    """Whether the event's head comes from another repository than its base.
+
+    GitHub's payloads always carry both; a hand-made event without them (a local test) says nothing about
+    forks. A head repository that is present but unnamed (``null``: a fork deleted since) counts as a fork.
+    """
+    if head_repository is _ABSENT and base_repository is _ABSENT:
+        return False
+    head, base = _full_name(head_repository), _full_name(base_repository)
+    return head is None or base is None or head != base
 
 
 def pull_request_from_event(environ: Mapping[str, str], repository: str | None = None,
@@ -97,21 +168,30 @@ def pull_request_from_event(environ: Mapping[str, str], repository: str | None =
     """
     repository = repository or environ.get("GITHUB_REPOSITORY")
     event_path = environ.get("GITHUB_EVENT_PATH")
-    event_number, event_sha = None, None
+    event_number, event_sha, from_fork = None, None, False
     if event_path:
         try:
             event = json.loads(Path(event_path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"GITHUB_EVENT_PATH={event_path}: cannot read the event ({exc})") from None
+        if not isinstance(event, dict):
+            raise ConfigError(f"GITHUB_EVENT_PATH={event_path}: the event is not a JSON object")
         if isinstance(event.get("pull_request"), dict):
-            event_number = event["pull_request"].get("number")
-            event_sha = (event["pull_request"].get("head") or {}).get("sha")
+            pull = event["pull_request"]
+            head, base = pull.get("head") or {}, pull.get("base") or {}
+            event_number = pull.get("number")
+            event_sha = head.get("sha") if isinstance(head, dict) else None
+            from_fork = _is_fork(head.get("repo", _ABSENT) if isinstance(head, dict) else None,
+                                 base.get("repo", _ABSENT) if isinstance(base, dict) else None)
         elif isinstance(event.get("workflow_run"), dict):
             run = event["workflow_run"]
             pulls = run.get("pull_requests") or []
-            if pulls:
+            if pulls and isinstance(pulls, list) and isinstance(pulls[0], dict):
                 event_number = pulls[0].get("number")
             event_sha = run.get("head_sha")
+            from_fork = _is_fork(run.get("head_repository", _ABSENT), run.get("repository", _ABSENT))
+        if event_sha is not None and not (isinstance(event_sha, str) and re.fullmatch(r"[0-9a-f]{40}", event_sha)):
+            raise ConfigError(f"GITHUB_EVENT_PATH={event_path}: the event's head is not a commit SHA")
     if number is not None and event_number is not None and number != event_number:
         raise ConfigError(f"--pr {number} is not the pull request #{event_number} of this workflow's event; "
                           "check where the number comes from")
@@ -121,7 +201,7 @@ def pull_request_from_event(environ: Mapping[str, str], repository: str | None =
         raise ConfigError("no repository: pass --repo OWNER/NAME (GITHUB_REPOSITORY is set in GitHub Actions)")
     if not isinstance(number, int) or number <= 0:
         raise ConfigError("no pull request: pass --pr NUMBER, or run on a pull_request or workflow_run event")
-    return PullRequestRef(repository=repository, number=number, head_sha=head_sha)
+    return PullRequestRef(repository=repository, number=number, head_sha=head_sha, from_fork=from_fork)
 
 
 def client_from_environment(environ: Mapping[str, str]):  # noqa: ANN201 - github.Github, imported lazily
@@ -202,11 +282,29 @@ def conclusion(verdict: Verdict, exit_code: int) -> tuple[str, str]:
     return "failure", "failure"
 
 
+def check_outcome(verdict: Verdict, exit_code: int, *, from_fork: bool = False) -> CheckOutcome:
+    """The check for a verdict. A fork's verdict is the pull request's own claim: a passing one is only
+    ``neutral`` ("not verified"); a failing one stays failing (a fork that says it is slower is no risk)."""
+    check_conclusion, state = conclusion(verdict, exit_code)
+    if not from_fork:
+        return CheckOutcome(check_conclusion, state, verdict.headline)
+    if check_conclusion in ("success", "neutral"):
+        return CheckOutcome("neutral", state, UNVERIFIED_TITLE)
+    return CheckOutcome(check_conclusion, state, f"not verified · {verdict.headline}")
+
+
+def refused_check() -> CheckOutcome:
+    return CheckOutcome("failure", "failure", REFUSED_TITLE)
+
+
 def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str, marker: str, *,  # noqa: ANN001
                  exit_code: int, author: str = DEFAULT_AUTHOR, mode: CommentMode = CommentMode.ALWAYS,
                  check: CheckKind = CheckKind.NONE, check_name: str | None = None,
-                 require_head: bool = False, comment: bool = True, details_url: str | None = None) -> PostResult:
+                 require_head: bool = False, comment: bool = True, details_url: str | None = None,
+                 outcome: CheckOutcome | None = None) -> PostResult:
     """Create or update the sticky comment (and a check) for ``verdict`` on the pull request.
+
+    ``outcome``: the check to create (default: :func:`check_outcome` of the verdict, for ``target``).
 
     ``require_head``: the verdict must be about the pull request's current head (a verdict of an older
     push is not posted). Raises :class:`GitHubError` for what retries could not fix; a 403 is a result.
@@ -255,19 +353,20 @@ def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str
     if check is not CheckKind.NONE:
         # Plain-text fields of the Checks and Statuses APIs: cleaned of control and format characters, bounded.
         name = textsafety.check_name(check_name or f"perfgate / {verdict.profile}")
-        check_conclusion, status_state = conclusion(verdict, exit_code)
+        told = outcome or check_outcome(verdict, exit_code, from_fork=target.from_fork)
+        check_conclusion, status_state = told.conclusion, told.state
         # The check belongs to the commit the workflow ran for, not to whatever the pull request points at now.
         checked = target.head_sha or head_sha
         try:
             if check is CheckKind.CHECK_RUN:
                 extra = {"details_url": details_url} if details_url else {}
                 repo.create_check_run(name=name, head_sha=checked, status="completed", conclusion=check_conclusion,
-                                      output={"title": textsafety.check_title(verdict.headline),
+                                      output={"title": textsafety.check_title(told.title),
                                               "summary": markdown[:65_000]},
                                       **extra)
             else:
                 repo.get_commit(checked).create_status(state=status_state, context=textsafety.status_context(name),
-                                                       description=textsafety.status_description(verdict.headline))
+                                                       description=textsafety.status_description(told.title))
             check_result = "created"
         except (github.GithubException, OSError) as exc:
             if not _forbidden(exc):

@@ -81,6 +81,56 @@ def changed_files(repo: Path, base: str, folder: Path) -> list[Path]:
     return [Path(top) / line for line in answer.splitlines() if line.strip()]
 
 
+def name_status(repo: Path, base: str, paths: list[str]) -> list[tuple[str, str, str | None]]:
+    """``(status, path, renamed_from)`` of every file under ``paths`` that the work tree (committed or not)
+    adds, modifies, renames or deletes against commit ``base``; untracked files count as added.
+
+    Status is git's first letter (``A``, ``M``, ``R``, ``D``, ``T``, ``C``); paths are relative to the
+    repository's top folder.
+    """
+    if not paths:
+        return []
+    top = _git(repo, "rev-parse", "--show-toplevel")
+    if top is None:
+        return []
+    answer = _git(Path(top), "diff", "--name-status", "-M", "-z", base, "--", *paths)
+    found: list[tuple[str, str, str | None]] = []
+    fields = (answer or "").split("\0")
+    i = 0
+    while i < len(fields) and fields[i]:
+        status = fields[i][0]
+        if status in "RC":
+            found.append((status, fields[i + 2], fields[i + 1]))
+            i += 3
+        else:
+            found.append((status, fields[i + 1], None))
+            i += 2
+    untracked = _git(Path(top), "ls-files", "--others", "--exclude-standard", "-z", "--", *paths)
+    found += [("A", path, None) for path in (untracked or "").split("\0") if path]
+    return found
+
+
+def numstat(repo: Path, base: str, path: str) -> tuple[int, int] | None:
+    """Lines added and removed in ``path`` (relative to the top folder) against ``base``; ``None`` for binary."""
+    top = _git(repo, "rev-parse", "--show-toplevel")
+    answer = _git(Path(top), "diff", "--numstat", base, "--", path) if top else None
+    if not answer:
+        return None
+    added, removed, *_ = answer.split("\t")
+    return (int(added), int(removed)) if added.isdigit() and removed.isdigit() else None
+
+
+def show_file(repo: Path, commit: str, path: str) -> str | None:
+    """The text of ``path`` (relative to the top folder) at ``commit``; ``None`` when it did not exist."""
+    top = _git(repo, "rev-parse", "--show-toplevel")
+    return _git(Path(top), "show", f"{commit}:{path}") if top else None
+
+
+def top_folder(repo: Path) -> Path | None:
+    top = _git(repo, "rev-parse", "--show-toplevel")
+    return Path(top).resolve() if top else None
+
+
 def user_identity(cwd: Path) -> str | None:
     """``Name <email>`` from git config, for the record of who accepted a baseline."""
     name, email = _git(cwd, "config", "user.name"), _git(cwd, "config", "user.email")

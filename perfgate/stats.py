@@ -17,6 +17,7 @@ import numpy as np
 from scipy import stats as sps
 from scipy.signal import fftconvolve
 
+from perfgate.rules import holm  # noqa: F401 - re-exported
 from perfgate.samples import GAMMA, LatencyHistogram
 
 POWER = 0.8
@@ -98,18 +99,6 @@ def estimate_shift(base: Sequence[float], head: Sequence[float], *, paired: bool
         return ShiftEstimate("pooled", diff, s * math.sqrt(1 / nb + 1 / nh), float(many.size - 1), nb, nh)
     raise TooFewRuns(f"{nb} baseline and {nh} head run(s): needs at least 2 runs on each side "
                      "(or 3 on one side and 1 on the other)")
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjustment: controls the family-wise error rate over all tests."""
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
-    adjusted = [0.0] * m
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 def hodges_lehmann_relative_shift(base: LatencyHistogram, head: LatencyHistogram) -> float:

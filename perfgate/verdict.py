@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints
 
@@ -186,6 +186,9 @@ class Settings(BoundaryModel):
 
     alpha: float
     margins: dict[str, float]
+    endpoint_margins: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """Per-endpoint margins where the config sets its own (``compare.endpoints``): every test's margin is
+    one of these or of ``margins``."""
     min_requests: int
     p99_min_requests: int
     strict: bool
@@ -268,6 +271,21 @@ class BaselineChange(BoundaryModel):
     commit: CommitSha | None = None
 
 
+class GateInputChange(BoundaryModel):
+    """A change of one of the gate's own inputs (its config, a locustfile, a pinned baseline) against the
+    merge-base: what decides the verdict is part of the change under review, and shown with it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str = Field(max_length=500)
+    """Relative to the repository's top folder."""
+    kind: Literal["added", "modified", "renamed", "deleted"]
+    what: Literal["config", "locustfile", "baseline"]
+    renamed_from: str | None = Field(default=None, max_length=500)
+    detail: str = Field(default="", max_length=600)
+    """What changed, briefly: the config keys (``compare.margins.p50``), or the lines added and removed."""
+
+
 class Verdict(BoundaryModel):
     """Everything a report needs; reports only render it."""
 
@@ -294,6 +312,9 @@ class Verdict(BoundaryModel):
     """Set by ``perfgate ab``: pairs, looks and α spent."""
     baseline_changes: list[BaselineChange] = Field(default_factory=list)
     """Pinned baselines this change adds or modifies: reviewers approve them with the change."""
+    gate_changes: list[GateInputChange] = Field(default_factory=list, max_length=200)
+    """Every change of the gate's own inputs against the merge-base (config, budgets, locustfiles,
+    ``baselines/`` additions, edits, renames and deletions), committed or not."""
     history: list[EndpointTrend] = Field(default_factory=list)
     """The profile's trend on the main branch, per endpoint, when the store has one."""
 
@@ -308,19 +329,6 @@ class Verdict(BoundaryModel):
     @property
     def checks_passed(self) -> bool:
         return all(c.passed for c in self.checks)
-
-
-def head_broke(head: SideInfo, base: SideInfo | None) -> bool:
-    """Fail closed: the head's own runs are invalid more often than the baseline's runs are.
-
-    With a clean baseline (or none) one head run invalid by its own fault is enough: an error storm,
-    a missed target rate or lost samples is what a broken service looks like, never a pass. A head
-    whose runs are only as invalid as the baseline's is not blamed (the machine or the profile is).
-    """
-    if head.own_fault_runs == 0 or head.runs == 0:
-        return False
-    base_share = base.invalid_runs / base.runs if base is not None and base.runs else 0.0
-    return head.own_fault_runs / head.runs > base_share
 
 
 def exit_code(verdict: Verdict, *, strict: bool) -> ExitCode:

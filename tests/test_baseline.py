@@ -283,3 +283,18 @@ def test_a_pull_request_that_accepts_a_baseline_says_so_in_its_verdict(git_repo:
     on_main = run_cli("compare", "--db", str(db), "--base-run", "1", "--head-run", "2", "--head-run", "3",
                       "--head-run", "4", "--format", "json", cwd=git_repo)
     assert json.loads(on_main.stdout)["baseline_changes"][0]["profile"] == "smoke"
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_a_pinned_baseline_with_a_non_finite_number_is_refused_in_one_line(git_repo: Path, number: str) -> None:
+    db = git_repo / "r.db"
+    save_runs(db, git(git_repo, "rev-parse", "HEAD"), n=3)
+    assert run_cli("baseline", "accept", "--db", str(db), "--reason", "r", cwd=git_repo).code == 0
+    path = git_repo / "baselines" / "smoke.json"
+    text = path.read_text()
+    path.write_text(text.replace('"p50": ', f'"p50": {number}, "_": ', 1))  # the first p50 becomes non-finite
+    with pytest.raises(BaselineError, match=f"{number.lstrip('-')}.* is not a number a baseline can hold"):
+        read_pinned(path)
+    shown = run_cli("baseline", "show", cwd=git_repo)
+    assert shown.code == 2 and "not a number a baseline can hold" in shown.stderr
+    assert len(shown.stderr.strip().splitlines()) == 1 and "Traceback" not in shown.stderr

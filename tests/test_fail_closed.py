@@ -10,7 +10,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from perfgate.compare import Side, compare, exit_code, head_broke, with_validity
+from perfgate.compare import Side, compare, exit_code, with_validity
+from perfgate.rules import head_broke
 from perfgate.config import Budget, CompareConfig
 from perfgate.errors import ExitCode
 from perfgate.github import conclusion

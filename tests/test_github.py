@@ -11,7 +11,8 @@ import pytest
 from conftest import run_cli
 from fake_github import FakeGitHub
 from perfgate.compare import compare
-from perfgate.config import CompareConfig
+from perfgate.config import Budget, CompareConfig
+from perfgate.github import REFUSED_TITLE, UNVERIFIED_TITLE, pull_request_from_event
 from perfgate.report import marker
 from perfgate.verdict import Outcome, Verdict
 from synthetic import synthetic_side
@@ -21,12 +22,13 @@ MARKER = marker("smoke")
 PR = 7
 
 
-def _verdict(tmp_path: Path, name: str, *, shift: float, head: str = HEAD, noise: float = 0.03) -> Path:
+def _verdict(tmp_path: Path, name: str, *, shift: float, head: str = HEAD, noise: float = 0.03,
+             budgets: tuple[Budget, ...] = ()) -> Path:
     rng = np.random.default_rng(len(name))
     base = synthetic_side(rng, runs=8, endpoints=3, label="merge-base", run_noise=noise)
     side = synthetic_side(rng, runs=8, endpoints=3, shift={1: shift}, run_noise=noise)
     verdict = compare(base, side.__class__(**{**side.__dict__, "info": side.info.model_copy(update={"commit": head})}),
-                      CompareConfig())
+                      CompareConfig(), budgets=budgets)
     path = tmp_path / f"{name}.json"
     path.write_text(verdict.to_json())
     return path
@@ -41,10 +43,22 @@ def fake() -> FakeGitHub:
         yield server
 
 
+def _repo(name: str = "acme/shop") -> dict:
+    return {"full_name": name, "name": name.split("/")[1], "owner": {"login": name.split("/")[0]}}
+
+
+def _run_event(head_sha: str = HEAD, pulls: list[dict] | None = None, head_repo: str = "acme/shop") -> dict:
+    """A workflow_run event payload as GitHub sends it (the fields perfgate reads)."""
+    return {"action": "completed", "workflow_run": {
+        "event": "pull_request", "head_sha": head_sha, "pull_requests": pulls or [],
+        "head_repository": _repo(head_repo), "repository": _repo()}}
+
+
 def _env(fake: FakeGitHub, tmp_path: Path, event: dict | None = None) -> dict[str, str]:
     event_path = tmp_path / "event.json"
     event_path.write_text(json.dumps(event if event is not None else
-                                     {"pull_request": {"number": PR, "head": {"sha": HEAD}}}))
+                                     {"pull_request": {"number": PR, "head": {"sha": HEAD, "repo": _repo()},
+                                                       "base": {"sha": "0" * 40, "repo": _repo()}}}))
     summary = tmp_path / "summary.md"
     return {"GITHUB_API_URL": fake.url, "GITHUB_TOKEN": "t0ken", "GITHUB_REPOSITORY": "acme/shop",
             "PERFGATE_GITHUB_PACING": "0",
@@ -120,8 +134,7 @@ def test_server_errors_and_rate_limits_are_retried_then_reported(fake: FakeGitHu
 
 
 def test_comment_posts_a_verdict_only_for_the_pull_requests_current_head(fake: FakeGitHub, tmp_path: Path) -> None:
-    run_event = {"workflow_run": {"head_sha": HEAD, "pull_requests": []}}
-    env = _env(fake, tmp_path, run_event)
+    env = _env(fake, tmp_path, _run_event())
     stale = run_cli("comment", "--verdict", str(_verdict(tmp_path, "old", shift=0.3, head="b2" * 20)),
                     "--pr", str(PR), "--check", "check-run", cwd=tmp_path, env=env)
     assert stale.code == 0 and "not posting a stale verdict" in stale.stderr and _ours(fake) == []
@@ -133,23 +146,137 @@ def test_comment_posts_a_verdict_only_for_the_pull_requests_current_head(fake: F
     assert len(_ours(fake)) == 1 and fake.check_runs[0]["conclusion"] == "failure"
     assert fake.check_runs[0]["head_sha"] == HEAD
 
-    moved = _env(fake, tmp_path, {"workflow_run": {"head_sha": "c3" * 20, "pull_requests": []}})
+    moved = _env(fake, tmp_path, _run_event("c3" * 20))
     other_pr = run_cli("comment", "--verdict", str(tmp_path / "new.json"), "--pr", str(PR), cwd=tmp_path, env=moved)
     assert other_pr.code == 0 and "not at the" in other_pr.stderr and len(_ours(fake)) == 1
 
 
 def test_an_untrusted_verdict_file_is_validated_and_re_rendered(fake: FakeGitHub, tmp_path: Path) -> None:
-    env = _env(fake, tmp_path, {"workflow_run": {"head_sha": HEAD, "pull_requests": [{"number": PR}]}})
+    env = _env(fake, tmp_path, _run_event(pulls=[{"number": PR}]))
     good = json.loads(_verdict(tmp_path, "v", shift=0.3).read_text())
     hostile = dict(good, head={**good["head"], "commit": "`@everyone` <img src=x>"})
     (tmp_path / "hostile.json").write_text(json.dumps(hostile))
     refused = run_cli("comment", "--verdict", str(tmp_path / "hostile.json"), cwd=tmp_path, env=env)
     assert refused.code == 2 and "not a perfgate verdict" in refused.stderr and _ours(fake) == []
 
-    sneaky = dict(good, headline="@everyone <script>x</script> | ping")
+    sneaky = dict(good, notes=["@everyone <script>x</script> | ping"])
     (tmp_path / "sneaky.json").write_text(json.dumps(sneaky))
     posted = run_cli("comment", "--verdict", str(tmp_path / "sneaky.json"), cwd=tmp_path, env=env)
     assert posted.code == 0, posted.stderr
     (ours,) = _ours(fake)
     assert "@everyone" not in ours["body"] and "<script>" not in ours["body"]
     assert Verdict.model_validate(sneaky).outcome is Outcome.REGRESSED
+
+
+# -- a verdict is never taken at its word ----------------------------------------------------------------
+
+def _edit_word(data: dict) -> None:
+    data["verdict"] = "unchanged"
+
+
+def _edit_endpoint(data: dict) -> None:
+    endpoint = next(e for e in data["endpoints"] if e["verdict"] == "regressed")
+    endpoint["verdict"] = "unchanged"
+
+
+def _edit_test(data: dict) -> None:
+    test = next(t for e in data["endpoints"] for t in e["tests"] if t["verdict"] == "regressed")
+    test["verdict"] = "unchanged"
+
+
+def _edit_every_word(data: dict) -> None:
+    """Every outcome and the headline made to read UNCHANGED, the numbers left as measured."""
+    for endpoint in data["endpoints"]:
+        for test in endpoint["tests"]:
+            if test["verdict"] == "regressed":
+                test["verdict"] = "unchanged"
+        if endpoint["verdict"] == "regressed":
+            endpoint["verdict"] = "unchanged"
+    data["verdict"] = "unchanged"
+    data["headline"] = f"UNCHANGED: all {len(data['endpoints'])} endpoint(s) within their margins"
+
+
+def _edit_budget(data: dict) -> None:
+    budget = next(b for b in data["budgets"] if not b["passed"])
+    budget["passed"] = True
+
+
+def _edit_headline(data: dict) -> None:
+    data["headline"] = "UNCHANGED: all 3 endpoint(s) within their margins"
+
+
+@pytest.mark.parametrize("edit", [_edit_word, _edit_endpoint, _edit_test, _edit_every_word, _edit_budget,
+                                  _edit_headline], ids=lambda f: f.__name__.removeprefix("_edit_"))
+def test_a_forged_verdict_is_refused_and_its_check_fails(fake: FakeGitHub, tmp_path: Path, edit) -> None:  # noqa: ANN001
+    env = _env(fake, tmp_path, _run_event(pulls=[{"number": PR}]))
+    real = _verdict(tmp_path, "real", shift=0.3, budgets=(Budget(endpoint="GET /e0", p50=1.0),))
+    data = json.loads(real.read_text())
+    assert data["verdict"] == "regressed"
+    edit(data)
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(data))
+
+    result = run_cli("comment", "--verdict", str(forged), "--check", "check-run", cwd=tmp_path, env=env)
+    assert result.code == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "the verdict's parts disagree" in last and "edited or is corrupt" in last
+    assert "Traceback" not in result.stderr
+    (check,) = fake.check_runs
+    assert check["conclusion"] == "failure" and check["output"]["title"] == REFUSED_TITLE
+    assert check["head_sha"] == HEAD
+    (ours,) = _ours(fake)
+    assert "verdict refused" in ours["body"] and "UNCHANGED" not in ours["body"]
+
+    # The real verdict still posts, with its real conclusion.
+    again = run_cli("comment", "--verdict", str(real), "--check", "check-run", cwd=tmp_path, env=env)
+    assert again.code == 0, again.stderr
+    assert [c["conclusion"] for c in fake.check_runs] == ["failure", "failure"]
+    assert "REGRESSED" in _ours(fake)[0]["body"]
+
+
+def test_a_forks_verdict_is_not_verified(fake: FakeGitHub, tmp_path: Path) -> None:
+    fork = _env(fake, tmp_path, _run_event(pulls=[], head_repo="mallory/shop"))
+    same = _verdict(tmp_path, "same", shift=0.0, noise=0.003)
+    assert json.loads(same.read_text())["verdict"] == "unchanged"
+    posted = run_cli("comment", "--verdict", str(same), "--pr", str(PR), "--check", "check-run", cwd=tmp_path,
+                     env=fork)
+    assert posted.code == 0, posted.stderr
+    check = fake.check_runs[-1]
+    assert check["conclusion"] == "neutral" and check["output"]["title"] == UNVERIFIED_TITLE
+    (ours,) = _ours(fake)
+    marker_line, notice = ours["body"].split("\n")[:2]
+    assert marker_line == MARKER and notice.startswith("> ⚠️ **Not verified: measured by the pull request's own")
+
+    slower = run_cli("comment", "--verdict", str(_verdict(tmp_path, "slower", shift=0.3)), "--pr", str(PR),
+                     "--check", "check-run", cwd=tmp_path, env=fork)
+    assert slower.code == 0, slower.stderr
+    check = fake.check_runs[-1]
+    assert check["conclusion"] == "failure" and check["output"]["title"].startswith("not verified · REGRESSED")
+
+    own = _env(fake, tmp_path, _run_event(pulls=[{"number": PR}]))
+    trusted = run_cli("comment", "--verdict", str(same), "--check", "check-run", cwd=tmp_path, env=own)
+    assert trusted.code == 0, trusted.stderr
+    check = fake.check_runs[-1]
+    assert check["conclusion"] == "success" and check["output"]["title"].startswith("UNCHANGED")
+    (ours,) = _ours(fake)
+    assert "Not verified" not in ours["body"]
+
+
+def test_the_event_says_whether_the_head_comes_from_a_fork(tmp_path: Path) -> None:
+    def ref(event: dict | None) -> bool:
+        environ = {"GITHUB_REPOSITORY": "acme/shop"}
+        if event is not None:
+            (tmp_path / "e.json").write_text(json.dumps(event))
+            environ["GITHUB_EVENT_PATH"] = str(tmp_path / "e.json")
+        return pull_request_from_event(environ, number=PR).from_fork
+
+    pull = {"number": PR, "head": {"sha": HEAD, "repo": _repo()}, "base": {"repo": _repo("ACME/shop")}}
+    assert ref({"pull_request": pull}) is False
+    assert ref({"pull_request": {**pull, "head": {"sha": HEAD, "repo": _repo("mallory/shop")}}}) is True
+    assert ref({"pull_request": {**pull, "head": {"sha": HEAD, "repo": None}}}) is True  # a deleted fork
+    assert ref(_run_event()) is False
+    assert ref(_run_event(head_repo="mallory/shop")) is True
+    assert ref({"workflow_run": {**_run_event()["workflow_run"], "head_repository": None}}) is True
+    assert ref({"workflow_run": {**_run_event()["workflow_run"], "repository": {}}}) is True
+    assert ref({"workflow_run": {"head_sha": HEAD, "pull_requests": []}}) is False  # not GitHub's: says nothing
+    assert ref(None) is False  # no event: the gate's own job, run by hand

@@ -35,7 +35,6 @@ from synthetic import make_run  # noqa: E402
 from perfgate.errors import ExitCode, RunNotStoredError  # noqa: E402
 from perfgate.models import RunRecord  # noqa: E402
 from perfgate.record import store_run  # noqa: E402
-from perfgate.spill import read_spill  # noqa: E402
 from perfgate.store import DEFAULT_BUSY_TIMEOUT_S, Store  # noqa: E402
 
 

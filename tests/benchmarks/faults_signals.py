@@ -14,7 +14,6 @@ after a few seconds. Temporary folders are made with the prefix ``perfgate-`` an
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
