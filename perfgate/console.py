@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.live import Live
-from rich.markup import escape
+from rich.markup import escape as escape_markup
 from rich.table import Table
 from rich.text import Text
 
+from perfgate import textsafety
 from perfgate.models import RunRecord, median_of_runs
 from perfgate.report import age, format_change, format_failures, format_value, sequential_summary, test_of
 from perfgate.runner import Progress, ProgressCallback
@@ -29,6 +30,19 @@ if TYPE_CHECKING:
     from perfgate.calibrate import Calibration
 
 PLAIN_PROGRESS_EVERY_S = 5.0
+
+
+TERMINAL_TEXT_CHARS = 2000
+"""Any one text printed: a name of 100 kB would flood the terminal (and take rich minutes to fold)."""
+
+
+def escape(text: str) -> str:
+    """Text from outside, safe for a rich markup string: its markup escaped, its control and format characters
+    gone (an ANSI escape sequence in an endpoint name would restyle or rewrite the terminal; rich keeps them),
+    one line, bounded. A leading ``::`` is split: in a GitHub Actions log a line starting with it is a workflow
+    command (an annotation, a mask, stop-commands), and an endpoint name or a reason can start a line."""
+    value = textsafety.plain_text(text, TERMINAL_TEXT_CHARS)
+    return escape_markup(": :" + value[2:] if value.startswith("::") else value)
 
 
 def _ms(value: float | None) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from perfgate import textsafety
 from perfgate.errors import ConfigError, GitHubError, VerdictRefusedError
 from perfgate.verdict import Outcome, Verdict
 
@@ -350,7 +351,8 @@ def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str
 
     check_result = "none"
     if check is not CheckKind.NONE:
-        name = check_name or f"perfgate / {verdict.profile}"
+        # Plain-text fields of the Checks and Statuses APIs: cleaned of control and format characters, bounded.
+        name = textsafety.check_name(check_name or f"perfgate / {verdict.profile}")
         told = outcome or check_outcome(verdict, exit_code, from_fork=target.from_fork)
         check_conclusion, status_state = told.conclusion, told.state
         # The check belongs to the commit the workflow ran for, not to whatever the pull request points at now.
@@ -359,11 +361,12 @@ def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str
             if check is CheckKind.CHECK_RUN:
                 extra = {"details_url": details_url} if details_url else {}
                 repo.create_check_run(name=name, head_sha=checked, status="completed", conclusion=check_conclusion,
-                                      output={"title": told.title[:250], "summary": markdown[:65_000]},
+                                      output={"title": textsafety.check_title(told.title),
+                                              "summary": markdown[:65_000]},
                                       **extra)
             else:
-                repo.get_commit(checked).create_status(state=status_state, context=name,
-                                                       description=told.title[:140])
+                repo.get_commit(checked).create_status(state=status_state, context=textsafety.status_context(name),
+                                                       description=textsafety.status_description(told.title))
             check_result = "created"
         except (github.GithubException, OSError) as exc:
             if not _forbidden(exc):

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from markupsafe import Markup
 
+from perfgate import textsafety
 from perfgate.charts import BASE_COLOR, HEAD_COLOR, Chart, Series, downsample, render
 from perfgate.errors import RunNotFoundError
 from perfgate.models import RunRecord
@@ -73,14 +74,15 @@ def _endpoint_section(endpoint: str, outcome: Outcome | None, base: list[RunReco
                       labels: tuple[str, str]) -> EndpointSection:
     section = EndpointSection(endpoint, outcome)
     sides = [(labels[0], BASE_COLOR, base), (labels[1], HEAD_COLOR, head)]
-    cdf = Chart(f"{endpoint}: latency distribution (all requests of the valid runs)", "latency (ms, log)",
+    shown = textsafety.plain_text(endpoint, textsafety.ENDPOINT_CHARS)  # the key itself still finds the runs' data
+    cdf = Chart(f"{shown}: latency distribution (all requests of the valid runs)", "latency (ms, log)",
                 "share of requests ≤ x", log_x=True)
     for label, color, runs in sides:
         merged = _merged(runs, endpoint)
         if merged is not None:
             cdf.series.append(Series(label, color, _cdf(merged)))
     section.charts.append(render(cdf))
-    over_time = Chart(f"{endpoint}: p95 (solid) and p50 (dashed) per second within each run",
+    over_time = Chart(f"{shown}: p95 (solid) and p50 (dashed) per second within each run",
                       "second of the run", "ms")
     for label, color, runs in sides:
         for run in runs:
@@ -92,7 +94,7 @@ def _endpoint_section(endpoint: str, outcome: Outcome | None, base: list[RunReco
                                                    dashed=dashed, width=1.0))
     section.charts.append(render(over_time))
     runs_shown = max(len(base), len(head), 1)
-    spread = Chart(f"{endpoint}: p50 and p95 of each run", "run (in order)", "ms", y_from_zero=False,
+    spread = Chart(f"{shown}: p50 and p95 of each run", "run (in order)", "ms", y_from_zero=False,
                    x_ticks=[(i, str(i)) for i in range(1, runs_shown + 1)] if runs_shown <= 20 else None)
     for label, color, runs in sides:
         stats = [(i + 1, e.stats) for i, r in enumerate(runs) if (e := r.endpoint(endpoint)) is not None]
@@ -135,7 +137,9 @@ def _history_charts(history: list[EndpointTrend]) -> list[Markup]:
     charts = []
     for trend in history:
         unit = "req/s" if trend.metric == "rps" else "ms"
-        chart = Chart(f"{trend.endpoint}: {trend.metric} per commit on {trend.branch}", "commit", unit,
+        chart = Chart(f"{textsafety.plain_text(trend.endpoint, textsafety.ENDPOINT_CHARS)}: "
+                      f"{textsafety.plain_text(trend.metric, textsafety.NAME_CHARS)} per commit on "
+                      f"{textsafety.plain_text(trend.branch, textsafety.NAME_CHARS)}", "commit", unit,
                       y_from_zero=False,
                       x_ticks=[(i, p.commit[:7]) for i, p in enumerate(trend.points)] if len(trend.points) <= 12
                       else None)
@@ -150,14 +154,15 @@ def findings(verdict: Verdict | None, head: list[RunRecord], base: list[RunRecor
     lines = []
     if verdict is not None:
         for e in verdict.endpoints:
+            name = textsafety.plain_text(e.endpoint, textsafety.ENDPOINT_CHARS)
             decided = [t for t in e.tests if t.outcome in (Outcome.REGRESSED, Outcome.IMPROVED) and t.change is not None]
             for test in decided:
                 verb = ("rose" if test.change > 0 else "fell")
                 if test.metric is Metric.FAILURE_RATE:
-                    text = f"failure rate of {e.endpoint} {verb} {abs(test.change) * 100:.1f} points"
+                    text = f"failure rate of {name} {verb} {abs(test.change) * 100:.1f} points"
                 else:
                     low, high = test.ci_low or 0.0, test.ci_high or 0.0
-                    text = (f"{test.metric.value} of {e.endpoint} {verb} {abs(test.change) * 100:.0f} % "
+                    text = (f"{test.metric.value} of {name} {verb} {abs(test.change) * 100:.0f} % "
                             f"[{low * 100:+.0f} %, {high * 100:+.0f} %]")
                 failures = test_of(e.tests, "failure_rate")
                 if failures is not None and test.metric is not Metric.FAILURE_RATE:
@@ -167,17 +172,20 @@ def findings(verdict: Verdict | None, head: list[RunRecord], base: list[RunRecor
             if e.outcome is Outcome.INCONCLUSIVE:
                 p50 = test_of(e.tests, "p50")
                 detail = f" (p50 {format_change(p50)})" if p50 is not None and p50.change is not None else ""
-                lines.append(f"{e.endpoint}: the data cannot tell a change from noise{detail}; more runs or pairs would")
+                lines.append(f"{name}: the data cannot tell a change from noise{detail}; more runs or pairs would")
             if e.outcome is Outcome.INVALID and e.reasons:
-                lines.append(f"{e.endpoint}: not judged: {e.reasons[0]}")
+                lines.append(f"{name}: not judged: {textsafety.plain_text(e.reasons[0])}")
         for budget in verdict.budgets:
             if not budget.passed:
                 value = "no data" if budget.value is None else f"{budget.value:.4g}"
-                lines.append(f"budget exceeded: {budget.endpoint} {budget.metric} {value} (limit {budget.limit:.4g})"
-                             + (f": {budget.note}" if budget.note else ""))
+                where = (f"{textsafety.plain_text(budget.endpoint, textsafety.ENDPOINT_CHARS)} "
+                         f"{textsafety.plain_text(budget.metric, textsafety.NAME_CHARS)}")
+                lines.append(f"budget exceeded: {where} {value} (limit {budget.limit:.4g})"
+                             + (f": {textsafety.plain_text(budget.note)}" if budget.note else ""))
         for check in verdict.checks:
             if not check.passed:
-                lines.append(f"correctness check failed: {check.name} ({check.message})")
+                lines.append(f"correctness check failed: {textsafety.plain_text(check.name, textsafety.NAME_CHARS)} "
+                             f"({textsafety.plain_text(check.message)})")
     growth = [r.service.rss_growth_mb for r in head if r.service is not None]
     if growth and statistics.median(growth) >= LEAK_MB:
         lines.append(f"service RSS grew {statistics.median(growth):.0f} MB during a run (median of "
@@ -189,20 +197,37 @@ def findings(verdict: Verdict | None, head: list[RunRecord], base: list[RunRecor
                      "(median of the runs' means)")
     if verdict is not None and not lines:
         lines.append("every endpoint within its margins" if verdict.outcome is Outcome.UNCHANGED
-                     else verdict.headline)
+                     else textsafety.plain_text(verdict.headline))
     return lines
+
+
+HTML_TEXT_CHARS = 2000
+"""Backstop for any one piece of text in the report; the fields from outside have their own, smaller bounds."""
+
+
+def _visible(value: object) -> object:
+    """Every text the template prints, before autoescaping: no control or format characters, bounded.
+
+    Bidi overrides and zero-width characters would make the page read differently from its
+    text; the charts are already-escaped markup and pass as they are.
+    """
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return textsafety.plain_text(value, HTML_TEXT_CHARS)
+    return value
 
 
 @lru_cache(maxsize=1)
 def _html_environment() -> jinja2.Environment:
     """Autoescaping on: endpoint names, branches and reasons come from users."""
     env = jinja2.Environment(loader=jinja2.PackageLoader("perfgate", "templates"), autoescape=True,
-                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+                             finalize=_visible)
     env.filters.update(change=format_change, value=format_value, failures=format_failures, load=load_summary,
-                       age=age, sequential=sequential_summary)
+                       age=age, sequential=sequential_summary, plain=textsafety.plain_text)
     # A coloured dot rather than an emoji: the report must read the same without an emoji font.
     env.globals.update(icons={outcome: "●" for outcome in ICONS}, test_of=test_of,
-                       detectable_ranges=detectable_ranges)
+                       detectable_ranges=detectable_ranges, ENDPOINT=textsafety.ENDPOINT_CHARS,
+                       NAME=textsafety.NAME_CHARS)
     return env
 
 
@@ -219,7 +244,8 @@ def render_html(*, verdict: Verdict | None, base: list[RunRecord], head: list[Ru
     history = history if history is not None else (verdict.history if verdict is not None else [])
     template = _html_environment().get_template("report.html.j2")
     return template.render(
-        v=verdict, title=title or (f"perfgate · {verdict.profile} · {verdict.outcome.value}" if verdict else "perfgate run"),
+        v=verdict, title=title or (f"perfgate · {textsafety.plain_text(verdict.profile, textsafety.NAME_CHARS)} · "
+                                  f"{verdict.outcome.value}" if verdict else "perfgate run"),
         sections=sections, load_charts=_load_and_service_charts(sides), history_charts=_history_charts(history),
         findings=findings(verdict, head, base), base=base, head=head, labels=labels, now=datetime.now(UTC))
 

@@ -8,20 +8,21 @@ from functools import lru_cache
 
 import jinja2
 
+from perfgate import textsafety
 from perfgate.verdict import Metric, MetricTest, Outcome, Sequential, Verdict
 
 ICONS = {Outcome.BROKEN: "⛔", Outcome.REGRESSED: "🔴", Outcome.IMPROVED: "🟢", Outcome.UNCHANGED: "✅", Outcome.INCONCLUSIVE: "🟡",
          Outcome.INVALID: "⚪"}
-# Only what changes meaning inside a table cell or a line of text; "&", "<" and ">" become entities.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
-def escape_markdown(text: object) -> str:
-    """Safe inside a Markdown table cell: no markup, no HTML, no @mentions, one line."""
-    value = " ".join(str(text).split())
-    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    value = _MARKDOWN_SPECIAL.sub(r"\\\1", value)
-    return value.replace("@", "@\u200b")  # a zero-width space keeps @team from pinging anyone
+def escape_markdown(text: object, limit: int = textsafety.TEXT_CHARS) -> str:
+    """Safe inside a Markdown table cell or line: no markup, HTML, links, references or @mentions; bounded."""
+    return textsafety.markdown_inline(text, limit)
+
+
+def escape_markdown_line(text: object, limit: int = textsafety.TEXT_CHARS) -> str:
+    """:func:`escape_markdown`, for text that starts a line (or follows ``> `` or ``- ``)."""
+    return textsafety.markdown_line(text, limit)
 
 
 def format_change(test: MetricTest | None, interval: bool = True) -> str:
@@ -110,9 +111,11 @@ def _environment() -> jinja2.Environment:
                              keep_trailing_newline=True)
     env.filters.update(md=escape_markdown, change=format_change, value=format_value, failures=format_failures,
                        load=load_summary, age=age)
-    env.filters.update(sequential=sequential_summary, mermaid=_mermaid_safe, code=_code_safe)
+    env.filters.update(sequential=sequential_summary, mermaid=_mermaid_safe, code=_code_safe,
+                       mdline=escape_markdown_line)
     env.globals.update(icons=ICONS, test_of=test_of, Outcome=Outcome, Metric=Metric,
-                       detectable_ranges=detectable_ranges)
+                       detectable_ranges=detectable_ranges, ENDPOINT=textsafety.ENDPOINT_CHARS,
+                       NAME=textsafety.NAME_CHARS)
     return env
 
 
@@ -129,13 +132,13 @@ def _marker_safe(value: str) -> str:
 
 
 def _mermaid_safe(value: object) -> str:
-    """Text inside a quoted Mermaid string: no quotes, backticks or line breaks."""
-    return re.sub(r'["`\\\n\r]', "'", " ".join(str(value).split()))[:80]
+    """Text inside a quoted Mermaid string: a small safe character set, bounded."""
+    return textsafety.mermaid_text(value)
 
 
 def _code_safe(value: object) -> str:
-    """Text inside a Markdown code span: no backticks (which would end it) and one line."""
-    return " ".join(str(value).replace("`", "'").split())[:200]
+    """Text inside a Markdown code span: no backticks (which would end it), one line, bounded."""
+    return textsafety.code_span(value)
 
 
 def detectable_ranges(verdict: Verdict) -> str:

@@ -278,8 +278,8 @@ def test_a_pull_request_that_accepts_a_baseline_says_so_in_its_verdict(git_repo:
     result = run_cli("compare", "--db", str(db), "--format", "markdown", cwd=git_repo)
     assert result.code == 0, result.stderr
     line = next(line for line in result.stdout.splitlines() if "This change accepts a new baseline" in line)
-    assert "`baselines/smoke.json`" in line and "accepted by Test &lt;test@\u200bexample.invalid&gt;" in line
-    assert "cache &lt;b&gt;@\u200bteam&lt;/b&gt; made it faster" in line
+    assert "`baselines/smoke.json`" in line and "accepted by Test &lt;test@&#x200B;example.invalid&gt;" in line
+    assert "cache &lt;b&gt;@&#x200B;team&lt;/b&gt; made it faster" in line
     on_main = run_cli("compare", "--db", str(db), "--base-run", "1", "--head-run", "2", "--head-run", "3",
                       "--head-run", "4", "--format", "json", cwd=git_repo)
     assert json.loads(on_main.stdout)["baseline_changes"][0]["profile"] == "smoke"
