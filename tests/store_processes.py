@@ -53,6 +53,23 @@ SAVE_LOOP = textwrap.dedent("""
 """)
 
 
+SAVE_ONE = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from synthetic import make_run
+    from perfgate.errors import RunNotStoredError
+    from perfgate.record import store_run
+    from perfgate.store import Store
+    with Store(Path(sys.argv[1])) as store:
+        try:
+            store_run(store, make_run(seed=7))
+        except RunNotStoredError as exc:
+            print(exc.spill_path)
+            print(exc, file=sys.stderr)
+            sys.exit(int(exc.exit_code))
+""")
+
+
 def python_process(code: str, *args: str, **popen: object) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO_ROOT)])}
     return subprocess.Popen([sys.executable, "-c", code, *args], env=env, text=True, stdout=subprocess.PIPE,

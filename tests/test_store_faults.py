@@ -29,7 +29,7 @@ from perfgate.models import RunRecord
 from perfgate.record import store_run
 from perfgate.spill import read_spill, write_spill
 from perfgate.store import SCHEMA_VERSION, Store
-from store_processes import LOCK_HOLDER, SAVE_LOOP, WRITER, python_process, stop
+from store_processes import LOCK_HOLDER, SAVE_LOOP, SAVE_ONE, WRITER, python_process, stop
 from synthetic import make_run
 
 TESTS = Path(__file__).resolve().parent
@@ -160,21 +160,6 @@ def _without_permission_override() -> list[str]:
     return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
 
 
-SAVE_ONE = textwrap.dedent("""
-    import sys
-    from pathlib import Path
-    from synthetic import make_run
-    from perfgate.errors import RunNotStoredError
-    from perfgate.record import store_run
-    from perfgate.store import Store
-    with Store(Path(sys.argv[1])) as store:
-        try:
-            store_run(store, make_run(seed=7))
-        except RunNotStoredError as exc:
-            print(exc.spill_path)
-            print(exc, file=sys.stderr)
-            sys.exit(int(exc.exit_code))
-""")
 
 
 def test_a_read_only_store_spills_the_run_with_exit_4(tmp_path: Path) -> None:

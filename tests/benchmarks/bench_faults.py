@@ -18,7 +18,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ REPO_ROOT = TESTS.parent
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from store_processes import LOCK_HOLDER, SAVE_LOOP, WRITER, python_process, stop  # noqa: E402
+from store_processes import LOCK_HOLDER, SAVE_LOOP, SAVE_ONE, WRITER, python_process, stop  # noqa: E402
 from synthetic import make_run  # noqa: E402
 
 from perfgate.errors import ExitCode, RunNotStoredError  # noqa: E402
@@ -172,20 +171,6 @@ def disk_full(workdir: Path) -> Row:
             subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
-SAVE_ONE = textwrap.dedent("""
-    import sys
-    from pathlib import Path
-    from synthetic import make_run
-    from perfgate.errors import RunNotStoredError
-    from perfgate.record import store_run
-    from perfgate.store import Store
-    with Store(Path(sys.argv[1])) as store:
-        try:
-            store_run(store, make_run(seed=7))
-        except RunNotStoredError as exc:
-            print(exc.spill_path)
-            sys.exit(int(exc.exit_code))
-""")
 
 
 def read_only_store(workdir: Path) -> Row:

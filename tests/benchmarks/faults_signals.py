@@ -24,7 +24,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +39,7 @@ from perfgate.config import CompareConfig  # noqa: E402
 from perfgate.demo.walkthrough import make_demo_repo  # noqa: E402
 from perfgate.store import Store  # noqa: E402
 from synthetic import make_run, synthetic_side  # noqa: E402
+from test_signals import STUBBORN_SERVICE  # noqa: E402
 
 LOCUSTFILE = REPO_ROOT / "locustfiles" / "demo.py"
 DEMO_SERVE = f"{shlex.quote(sys.executable)} -m perfgate.demo --port {{port}}"
@@ -199,20 +199,6 @@ def injected_internal_error(temp: Path) -> Row:
 
 # -- signals ---------------------------------------------------------------------------------------------
 
-STUBBORN_SERVICE = textwrap.dedent("""
-    import http.server, signal, sys
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
-        do_POST = do_GET
-        def log_message(self, *args):
-            pass
-
-    http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), Handler).serve_forever()
-""")
 
 
 def _start(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
