@@ -20,7 +20,7 @@ from rich.console import Console
 
 from perfgate import __version__, interrupts
 from perfgate.config import LoadedConfig, Overrides, ResolvedProfile, ServeConfig, load_config
-from perfgate.errors import BaselineError, ExitCode, Interrupted, PerfgateError
+from perfgate.errors import BaselineError, ConfigError, ExitCode, Interrupted, PerfgateError
 from perfgate.output import write_text_atomic
 
 # Modules that load Locust's runner, SQLite utilities or NumPy are imported by the commands that use them:
@@ -126,12 +126,12 @@ def split_locust_style(argv: list[str]) -> tuple[list[str], list[str]]:
             values += 1
             continue
         if option is not None and values == 0:
-            spelt.append(option)  # no value: Click says so
+            raise ConfigError(f"{option} needs at least one tag, e.g. {option} read write")
         option, values = (token, 0) if token in MULTI_VALUE_OPTIONS else (None, 0)
         if option is None:
             spelt.append(token)
     if option is not None and values == 0:
-        spelt.append(option)
+        raise ConfigError(f"{option} needs at least one tag, e.g. {option} read write")
     return spelt, extra
 
 
@@ -770,8 +770,8 @@ def main() -> None:
     global _debug, _locust_args
     _debug = os.environ.get("PERFGATE_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
     interrupts.install()
-    own, _locust_args = split_locust_style(sys.argv[1:])
     try:
+        own, _locust_args = split_locust_style(sys.argv[1:])
         # Standalone mode: Click prints its usage errors and exits 2, typer.Exit exits with its code;
         # every other exception propagates to here.
         app(args=own)

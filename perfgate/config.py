@@ -382,7 +382,8 @@ class Overrides(BoundaryModel):
             return cls(**values)
         except ValidationError as exc:
             item = exc.errors()[0]
-            raise ConfigError(f"--{str(item['loc'][0]).replace('_', '-')}: {item['msg']}") from None
+            message = item["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"--{str(item['loc'][0]).replace('_', '-')}: {message}") from None
 
 
 class LoadedConfig(BoundaryModel):

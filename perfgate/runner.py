@@ -120,9 +120,9 @@ print({_HOSTS_MARKER!r} + json.dumps(hosts))
 def user_class_hosts(locustfile: Path, cwd: Path, timeout_s: float = 60.0) -> dict[str, str | None]:
     """Each User class's ``host`` attribute, read by Locust's own loader in a child process."""
     try:
-        done = subprocess.run([sys.executable, "-c", _FIND_HOSTS, str(locustfile)], cwd=cwd, env=_clean_env(),
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout_s,
-                              start_new_session=True)
+        done = subprocess.run([sys.executable, "-c", _FIND_HOSTS, str(locustfile)], check=False, cwd=cwd,
+                              env=_clean_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=timeout_s, start_new_session=True)
     except subprocess.TimeoutExpired:
         raise LocustfileError(f"importing {locustfile} to read its User classes' host took over {timeout_s:g}s; "
                               "pass -H URL") from None

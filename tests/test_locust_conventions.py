@@ -16,6 +16,7 @@ import pytest
 from perfgate.cli import split_locust_style
 from perfgate.compare import compare, side_from_runs
 from perfgate.config import CompareConfig, LoadedConfig, Overrides, PerfgateConfig
+from perfgate.errors import ConfigError
 from perfgate.runner import locust_command
 from tests.conftest import DemoService, run_cli
 from tests.synthetic import make_run
@@ -87,9 +88,12 @@ def test_runs_in_the_folder_perfgate_started_in(tmp_path: Path, demo_service: De
                 for path in PATHS:
                     self.client.get(path)
         """)
-    done = run_cli("run", *SHORT, "-f", "load/users.py", "-H", demo_service.host, cwd=tmp_path)
+    done = run_cli("run", *SHORT, "-f", "load/users.py", "-H", demo_service.host, "--", "--loglevel", "WARNING",
+                   cwd=tmp_path)
     assert done.code == 0, done.stderr
     assert {e["stats"]["name"] for e in json.loads(done.stdout)["endpoints"]} == {"/health", "/ping"}
+    shown = run_cli("show", "1", "--db", "perfgate-test.db", cwd=tmp_path)
+    assert "extra Locust arguments: --loglevel WARNING" in shown.stdout, shown.stdout
 
 
 def test_several_hosts_are_one_clear_error(tmp_path: Path) -> None:
@@ -141,7 +145,7 @@ def test_a_non_http_host_of_a_user_class_is_accepted(tmp_path: Path) -> None:
     assert done.code == 0, done.stderr
     run = json.loads(done.stdout)
     assert run["profile"]["host"] == "grpc://127.0.0.1:50051"
-    assert [e["stats"]["key"] if "key" in e["stats"] else e["stats"]["name"] for e in run["endpoints"]] == ["Echo"]
+    assert [(e["stats"]["method"], e["stats"]["name"]) for e in run["endpoints"]] == [("grpc", "Echo")]
 
 
 def test_process_exit_code_fails_the_run_as_a_named_check(tmp_path: Path, demo_service: DemoService) -> None:
@@ -225,7 +229,8 @@ def test_processes_every_core_and_negatives(tmp_path: Path) -> None:
 def test_tags_take_every_word_up_to_the_next_option() -> None:
     assert split_locust_style(["run", "-T", "a", "b", "-E", "c", "-u", "2", "--", "--otel", "x"]) == (
         ["run", "-T", "a", "-T", "b", "-E", "c", "-u", "2"], ["--otel", "x"])
-    assert split_locust_style(["run", "-T", "-u", "2"]) == (["run", "-T", "-u", "2"], [])
+    with pytest.raises(ConfigError, match="-T needs at least one tag"):
+        split_locust_style(["run", "-T", "-u", "2"])
     assert split_locust_style(["runs", "--", "x"]) == (["runs", "--", "x"], [])
 
 
