@@ -539,7 +539,8 @@ def resolve_profile(loaded: LoadedConfig, name: str, overrides: Overrides, *, se
         if layer is not None:
             merged.update({k: v for k, v in layer.model_dump(exclude={"extends"}).items() if v is not None})
 
-    # As in Locust: no -f and none configured is locustfile.py in the current folder.
+    # As in Locust: no -f and none configured is locustfile.py in the current folder. A locustfile from the
+    # command line (or that default) is relative to the cwd, one from a file to the file.
     from_cli = overrides.locustfile is not None or not merged.get("locustfile")
     merged["locustfile"] = merged.get("locustfile") or DEFAULT_LOCUSTFILE
     # No host anywhere: the User classes' own (found by the runner, which may import the locustfile).
