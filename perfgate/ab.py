@@ -42,7 +42,7 @@ from perfgate.measure import blames_the_machine
 from perfgate.gitinfo import merge_base, read_git_info, repository_root, resolve_commit, resolve_main_branch
 from perfgate.models import RunRecord
 from perfgate.record import RunRequest, record_run
-from perfgate.runner import check_locustfile
+from perfgate.runner import check_locust_args, check_locust_config, check_locustfile
 from perfgate.store import Store
 from perfgate.treestate import TreeWatch
 from perfgate.worktree import TreeSnapshot, checked_out, run_reset, run_setup, snapshot_of_tree
@@ -385,6 +385,8 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
         raise ConfigError(f"{request.cwd} is not inside a git repository with commits; perfgate ab compares "
                           "two commits (run `git init` and commit, or use perfgate run)")
     check_locustfile(Path(request.profile.locustfile))
+    check_locust_config(Path.cwd())
+    check_locust_args(list(request.profile.locust_args))
     store.check_writable()
     base_commit = _base_commit(repo, loaded, request.base_ref)
     head = read_git_info(repo)

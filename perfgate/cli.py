@@ -20,7 +20,7 @@ from rich.console import Console
 
 from perfgate import __version__, interrupts
 from perfgate.config import LoadedConfig, Overrides, ResolvedProfile, ServeConfig, load_config
-from perfgate.errors import BaselineError, ExitCode, Interrupted, PerfgateError
+from perfgate.errors import BaselineError, ConfigError, ExitCode, Interrupted, PerfgateError
 from perfgate.output import write_text_atomic
 
 # Modules that load Locust's runner, SQLite utilities or NumPy are imported by the commands that use them:
@@ -62,9 +62,12 @@ UsersOption = Annotated[int | None, typer.Option("-u", "--users", help="Peak num
 SpawnRateOption = Annotated[float | None, typer.Option("-r", "--spawn-rate", help="Users started per second.")]
 RunTimeOption = Annotated[str | None, typer.Option("-t", "--run-time", help="Run time, e.g. 90s, 5m.")]
 WarmupOption = Annotated[str | None, typer.Option("--warmup", help="Leading time not measured, e.g. 10s.")]
-TagsOption = Annotated[list[str] | None, typer.Option("-T", "--tags", help="Only tasks with these tags.")]
-ExcludeTagsOption = Annotated[list[str] | None, typer.Option("-E", "--exclude-tags", help="No tasks with these tags.")]
-ProcessesOption = Annotated[int | None, typer.Option("--processes", help="Locust processes (master + workers).")]
+TagsOption = Annotated[list[str] | None, typer.Option("-T", "--tags", help="Only tasks with these tags "
+                                                     "(-T a b, -T a -T b or -T a,b).")]
+ExcludeTagsOption = Annotated[list[str] | None, typer.Option("-E", "--exclude-tags", help="No tasks with these "
+                                                             "tags (as -T).")]
+ProcessesOption = Annotated[int | None, typer.Option("--processes", help="Locust processes (master + workers); "
+                                                     "-1: one per core.")]
 ServeOption = Annotated[str | None, typer.Option("--serve", help="Command that starts the service (for ab: in "
                                                  "each version's tree); {port} is replaced by a free port.")]
 ReadyUrlOption = Annotated[str | None, typer.Option("--ready-url", help="URL answering 2xx once the service is "
@@ -97,6 +100,41 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [v for value in values for v in value.split(",") if v]
 
 
+LOAD_COMMANDS = frozenset({"run", "ab", "calibrate"})
+"""Commands that run Locust: they take Locust's multi-value -T/-E and extra Locust arguments after ``--``."""
+MULTI_VALUE_OPTIONS = frozenset({"-T", "--tags", "-E", "--exclude-tags"})
+
+_locust_args: list[str] = []
+"""Extra Locust arguments: what followed ``--`` on a load command's command line."""
+
+
+def split_locust_style(argv: list[str]) -> tuple[list[str], list[str]]:
+    """perfgate's own arguments, spelt for Click, and the extra Locust arguments after ``--``.
+
+    Locust's ``-T a b`` takes every word up to the next option; Click options take one value, so on a load
+    command it becomes ``-T a -T b`` (no load command has a positional argument to confuse it with).
+    """
+    command = next((token for token in argv if not token.startswith("-")), None)
+    if command not in LOAD_COMMANDS:
+        return list(argv), []
+    own, extra = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (list(argv), [])
+    spelt: list[str] = []
+    option, values = None, 0
+    for token in own:
+        if option is not None and not token.startswith("-"):
+            spelt += [option, token]
+            values += 1
+            continue
+        if option is not None and values == 0:
+            raise ConfigError(f"{option} needs at least one tag, e.g. {option} read write")
+        option, values = (token, 0) if token in MULTI_VALUE_OPTIONS else (None, 0)
+        if option is None:
+            spelt.append(token)
+    if option is not None and values == 0:
+        raise ConfigError(f"{option} needs at least one tag, e.g. {option} read write")
+    return spelt, extra
+
+
 def _load_profile(config: Path | None, profile: str | None, *, serve: str | None, ready_url: str | None,
                   ready_timeout: float | None, always_served: bool = False,
                   **load: object) -> tuple[LoadedConfig, ServeConfig | None, ResolvedProfile]:
@@ -105,6 +143,7 @@ def _load_profile(config: Path | None, profile: str | None, *, serve: str | None
     serve_config = loaded.serve(serve, ready_url, ready_timeout)
     for key in ("tags", "exclude_tags"):
         load[key] = _split(load.get(key))  # type: ignore[arg-type]
+    load["locust_args"] = list(_locust_args) or None
     resolved = loaded.resolve(profile, Overrides.from_cli(**load),
                               served=always_served or serve_config is not None)
     return loaded, serve_config, resolved
@@ -143,7 +182,10 @@ def run(
     config: ConfigOption = None,
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
-    """Run a load profile headless, record every request, and store the run under the current commit."""
+    """Run a load profile headless, record every request, and store the run under the current commit.
+
+    Extra Locust arguments go after --; they are recorded and must match across a comparison.
+    """
     from perfgate.console import progress_display
     from perfgate.record import RunRequest, exit_code, record_run
 
@@ -325,7 +367,10 @@ def ab(
     config: ConfigOption = None,
     output_format: VerdictFormatOption = VerdictFormat.text,
 ) -> None:
-    """Measure base and head in this job, in balanced pairs, and decide per endpoint with a paired test."""
+    """Measure base and head in this job, in balanced pairs, and decide per endpoint with a paired test.
+
+    Extra Locust arguments go after --.
+    """
     from perfgate.ab import AbRequest, ab_in_repository
     from perfgate.baseline import changed_baselines
     from perfgate.gate_inputs import gate_changes
@@ -372,7 +417,10 @@ def calibrate(
     config: ConfigOption = None,
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
-    """Run A/A pairs of the current build: noise per endpoint, what the gate can detect, suggested margins."""
+    """Run A/A pairs of the current build: noise per endpoint, what the gate can detect, suggested margins.
+
+    Extra Locust arguments go after --.
+    """
     import dataclasses
 
     from perfgate.calibrate import calibrate as run_calibration
@@ -719,13 +767,14 @@ def main() -> None:
     gives each command's own code. A perfgate error is its one line and its exit code; anything else is a
     bug of perfgate, reported as one line with exit code 4, never 1 (the code of a regression).
     """
-    global _debug
+    global _debug, _locust_args
     _debug = os.environ.get("PERFGATE_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
     interrupts.install()
     try:
+        own, _locust_args = split_locust_style(sys.argv[1:])
         # Standalone mode: Click prints its usage errors and exits 2, typer.Exit exits with its code;
         # every other exception propagates to here.
-        app()
+        app(args=own)
     except PerfgateError as exc:
         if _debug:
             traceback.print_exc()

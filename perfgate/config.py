@@ -11,18 +11,23 @@ and what the store records.
 from __future__ import annotations
 
 import math
+import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from perfgate.boundary import BoundaryModel
 
 from perfgate.errors import ConfigError
 
 CONFIG_FILENAME = "perfgate.toml"
+DEFAULT_LOCUSTFILE = "locustfile.py"
+"""Locust's own default: ``locustfile.py`` in the folder perfgate was started in."""
+EVERY_CORE = -1
+"""``--processes -1``: one Locust process per core, as in Locust."""
 DEFAULT_DB = Path(".perfgate/perfgate.db")
 DEFAULT_SERVED_HOST = "http://127.0.0.1:{port}"
 """Where a service that perfgate starts is loaded, unless a host is configured."""
@@ -98,6 +103,14 @@ def parse_milliseconds(value: Any) -> float:
     return _finite(float(value), "a latency")
 
 
+def check_processes(value: int) -> int:
+    """Locust's ``--processes``: a count, or -1 for every core."""
+    if value == 0 or value < EVERY_CORE:
+        raise ValueError(f"must be at least 1, or -1 for one process per core (got {value})")
+    return value
+
+
+Processes = Annotated[int, AfterValidator(check_processes)]
 Fraction = Annotated[float, BeforeValidator(parse_fraction), Field(ge=0)]
 Milliseconds = Annotated[float, BeforeValidator(parse_milliseconds), Field(gt=0)]
 
@@ -207,7 +220,7 @@ class ProfileOverlay(BoundaryModel):
     user_classes: dict[str, Annotated[int, Field(ge=1)]] | None = None
     tags: list[str] | None = None
     exclude_tags: list[str] | None = None
-    processes: int | None = Field(default=None, ge=1)
+    processes: Processes | None = None
     step: StepShape | None = None
     stop_timeout: Duration | None = None
     target_rps: float | None = Field(default=None, gt=0)
@@ -304,6 +317,8 @@ class ResolvedProfile(BoundaryModel):
     locustfile: str
     """Absolute path of the locustfile."""
     host: str
+    host_from_user_classes: bool = False
+    """The host is the User classes' own ``host``: Locust gets no ``-H``, so no class's host is replaced."""
     users: int
     spawn_rate: float
     run_time: float
@@ -319,13 +334,19 @@ class ResolvedProfile(BoundaryModel):
     stop_timeout: float = 0.0
     target_rps: float | None = None
     """Requests per second the load should achieve; a run below 90 % of it is invalid."""
+    locust_args: list[str] = Field(default_factory=list)
+    """Extra Locust arguments given after ``--``, passed through unchanged."""
 
     def load_parameters(self) -> dict[str, Any]:
         """The parameters that must match for two runs to be comparable."""
-        return self.model_dump(include={
+        parameters = self.model_dump(include={
             "users", "spawn_rate", "run_time", "warmup", "user_classes", "tags",
             "exclude_tags", "step", "target_rps",
         })
+        # Only when given: runs and baseline files from before extra arguments existed lack the key.
+        if self.locust_args:
+            parameters["locust_args"] = list(self.locust_args)
+        return parameters
 
 
 BUILTIN_PROFILES: dict[str, ProfileOverlay] = {
@@ -351,7 +372,8 @@ class Overrides(BoundaryModel):
     warmup: Duration | None = None
     tags: list[str] | None = None
     exclude_tags: list[str] | None = None
-    processes: int | None = Field(default=None, ge=1)
+    processes: Processes | None = None
+    locust_args: list[str] | None = None
 
     @classmethod
     def from_cli(cls, **values: Any) -> Overrides:
@@ -360,7 +382,8 @@ class Overrides(BoundaryModel):
             return cls(**values)
         except ValidationError as exc:
             item = exc.errors()[0]
-            raise ConfigError(f"--{str(item['loc'][0]).replace('_', '-')}: {item['msg']}") from None
+            message = item["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"--{str(item['loc'][0]).replace('_', '-')}: {message}") from None
 
 
 class LoadedConfig(BoundaryModel):
@@ -516,12 +539,15 @@ def resolve_profile(loaded: LoadedConfig, name: str, overrides: Overrides, *, se
         if layer is not None:
             merged.update({k: v for k, v in layer.model_dump(exclude={"extends"}).items() if v is not None})
 
-    if not merged.get("locustfile"):
-        raise ConfigError(f"profile {name!r} has no locustfile: pass -f PATH or set locustfile in {CONFIG_FILENAME}")
+    # As in Locust: no -f and none configured is locustfile.py in the current folder. A locustfile from the
+    # command line (or that default) is relative to the cwd, one from a file to the file.
+    from_cli = overrides.locustfile is not None or not merged.get("locustfile")
+    merged["locustfile"] = merged.get("locustfile") or DEFAULT_LOCUSTFILE
+    # No host anywhere: the User classes' own (found by the runner, which may import the locustfile).
     if not merged.get("host"):
-        raise ConfigError(f"profile {name!r} has no host: pass -H http://127.0.0.1:PORT or set host in {CONFIG_FILENAME}")
-    # A locustfile from the command line is relative to the cwd, one from a file to the file.
-    from_cli = overrides.locustfile is not None
+        merged["host"], merged["host_from_user_classes"] = "", True
+    if merged.get("processes") == EVERY_CORE:
+        merged["processes"] = os.cpu_count() or 1
     locustfile = Path(merged["locustfile"])
     if not locustfile.is_absolute():
         locustfile = (Path.cwd() if from_cli else loaded.root) / locustfile

@@ -6,6 +6,7 @@ Nothing here computes a statistic; it only shows records it is given.
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -96,6 +97,10 @@ def run_summary(run: RunRecord) -> Table:
 
 def print_run(console: Console, run: RunRecord) -> None:
     console.print(run_summary(run))
+    if run.profile.host_from_user_classes:
+        console.print(f"host {escape(run.profile.host)}, the User classes' own", highlight=False)
+    if run.profile.locust_args:
+        console.print(f"extra Locust arguments: {escape(shlex.join(run.profile.locust_args))}", highlight=False)
     for reason in run.invalid_reasons:
         console.print(f"[bold red]invalid:[/] {escape(reason)}")
     for check in run.checks:

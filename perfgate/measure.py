@@ -21,6 +21,8 @@ ERROR_STORM_RATE = 0.5
 """A run where at least this share of measured requests failed is not judged."""
 TARGET_RATE_SHARE = 0.9
 """A run that achieves less than this share of the profile's target_rps is not judged."""
+PROCESS_EXIT_CODE_CHECK = "environment.process_exit_code"
+"""The check a locustfile's own exit code becomes (set by its threshold checks, as plain Locust exits by it)."""
 LOAD_GENERATOR_SATURATED = "the load generator's CPU went above 90 %"
 """Start of the one invalidity reason that is the machine's doing rather than the service's."""
 
@@ -138,6 +140,14 @@ def measure(recording: Recording, profile: ResolvedProfile) -> Measurement:
     if profile.target_rps is not None and achieved < TARGET_RATE_SHARE * profile.target_rps:
         reasons.append(f"achieved {achieved:.1f} requests/s, below {TARGET_RATE_SHARE:.0%} of the target "
                        f"{profile.target_rps:g}/s: the service or the load generator could not keep up")
+    if crashes := meta.get("unhandled_exceptions"):
+        named = "; ".join(f"{name} ({count}×)" for name, count in crashes[:3])
+        more = f"; and {len(crashes) - 3} more" if len(crashes) > 3 else ""
+        reasons.append(f"users crashed with unhandled exceptions: {named}{more}; fix the locustfile or the service")
+    if (exit_code := meta.get("process_exit_code")) is not None:
+        checks.append(CheckResult(
+            name=PROCESS_EXIT_CODE_CHECK, passed=exit_code == 0,
+            message="" if exit_code == 0 else f"the locustfile set environment.process_exit_code = {exit_code}"))
     if meta.get("cpu_warning"):
         reasons.append(f"{LOAD_GENERATOR_SATURATED}: its timings are not trustworthy; "
                        "use fewer users or more --processes")

@@ -21,7 +21,7 @@ from perfgate.errors import ExitCode, Interrupted, PerfgateError, RunNotStoredEr
 from perfgate.gitinfo import read_git_info
 from perfgate.measure import measure
 from perfgate.models import RunRecord
-from perfgate.runner import ProgressCallback, check_locustfile, run_locust
+from perfgate.runner import ProgressCallback, prepare, run_locust
 from perfgate.service import serve
 from perfgate.spill import write_spill
 from perfgate.store import Store
@@ -43,8 +43,7 @@ class RunRequest:
 
 def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallback | None = None) -> RunRecord:
     """Run the profile (starting the service first when asked), store the run, return it with its id."""
-    profile = request.profile
-    check_locustfile(Path(profile.locustfile))
+    profile = prepare(request.profile, Path.cwd())
     store.check_writable()
     git = read_git_info(request.repo_dir)
     with tempfile.TemporaryDirectory(prefix="perfgate-") as tmp:

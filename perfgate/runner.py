@@ -1,10 +1,11 @@
 """Run Locust headless as a child process and collect its recording.
 
 Locust runs in its own process group (``import locust`` monkey-patches the whole
-interpreter with gevent, so it never runs inside perfgate's process), with
-perfgate's listener-only plugin beside the user's locustfile. The runner checks
+interpreter with gevent, so it never runs inside perfgate's process), in the
+folder perfgate was started in (as plain Locust would), with perfgate's
+listener-only plugin beside the user's locustfile. The runner checks
 what it can before starting (the locustfile compiles, the host accepts
-connections), follows progress through a file the plugin rewrites every second,
+connections), finds the host in the User classes when none was given, follows progress through a file the plugin rewrites every second,
 and kills Locust's process group if it overstays its planned end.
 """
 
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,13 +66,112 @@ def check_locustfile(path: Path) -> None:
         raise LocustfileError(f"cannot read locustfile {path}: {exc}") from None
 
 
-def check_host(host: str, timeout_s: float = 3.0) -> None:
-    """The host's port accepts a TCP connection."""
+LOCUST_CONFIG_FILES = ("locust.conf", "pyproject.toml")
+"""Files Locust reads settings from in the folder it runs in (besides ``~/.locust.conf``)."""
+MANAGED_FLAGS = frozenset({
+    "-f", "--locustfile", "-H", "--host", "-u", "--users", "-r", "--spawn-rate", "-t", "--run-time",
+    "-T", "--tags", "-E", "--exclude-tags", "--processes", "--headless", "--autostart", "--only-summary",
+    "--stop-timeout", "--exit-code-on-error", "--config", "--config-users", "--master", "--worker",
+    "--master-port", "--master-bind-port", "--master-host", "--expect-workers", "--web-ui", "--autoquit",
+})
+"""Locust flags perfgate sets itself: after ``--`` they would change the load behind the recorded profile."""
+
+
+def check_locust_config(cwd: Path, home: Path | None = None) -> None:
+    """No Locust config file that Locust would read by itself: its settings would apply unrecorded."""
+    found = [cwd / name for name in LOCUST_CONFIG_FILES if (cwd / name).is_file()]
+    found.append((home or Path.home()) / ".locust.conf")
+    for path in found:
+        if not path.is_file():
+            continue
+        if path.name == "pyproject.toml":
+            try:
+                tool = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {})
+            except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+                continue  # Locust would refuse it too; perfgate's own config check reports a bad pyproject
+            if not isinstance(tool, dict) or "locust" not in tool:
+                continue
+            what = f"{path} has [tool.locust]"
+        else:
+            what = f"{path} exists"
+        raise ConfigError(f"{what}: Locust would apply its settings without perfgate recording them; move them "
+                          "to the perfgate profile (or after --) and remove the Locust config")
+
+
+def check_locust_args(args: list[str]) -> None:
+    """Extra Locust arguments do not set what perfgate sets (and records) itself."""
+    for arg in args:
+        flag = arg.split("=", 1)[0]
+        if flag in MANAGED_FLAGS or (flag[:2] in {"-f", "-H", "-u", "-r", "-t", "-T", "-E"} and not flag.startswith("--")):
+            raise ConfigError(f"{arg!r} after --: perfgate sets {flag} itself and records it; pass it before -- "
+                              "as perfgate's own option")
+
+
+_HOSTS_MARKER = "perfgate-user-hosts:"
+_FIND_HOSTS = f"""
+import json, sys
+from locust.util.load_locustfile import load_locustfile
+user_classes, _shapes = load_locustfile(sys.argv[1])
+hosts = {{name: (None if cls.host is None else str(cls.host)) for name, cls in user_classes.items()}}
+print({_HOSTS_MARKER!r} + json.dumps(hosts))
+"""
+
+
+def user_class_hosts(locustfile: Path, cwd: Path, timeout_s: float = 60.0) -> dict[str, str | None]:
+    """Each User class's ``host`` attribute, read by Locust's own loader in a child process."""
+    try:
+        done = subprocess.run([sys.executable, "-c", _FIND_HOSTS, str(locustfile)], check=False, cwd=cwd,
+                              env=_clean_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=timeout_s, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        raise LocustfileError(f"importing {locustfile} to read its User classes' host took over {timeout_s:g}s; "
+                              "pass -H URL") from None
+    lines = [line for line in done.stdout.splitlines() if line.startswith(_HOSTS_MARKER)]
+    if done.returncode != 0 or not lines:
+        last = next((line for line in reversed(done.stderr.splitlines()) if line.strip()), "no output")
+        raise LocustfileError(f"cannot load {locustfile} to read its User classes' host ({last.strip()}); "
+                              "fix the locustfile or pass -H URL")
+    return json.loads(lines[-1][len(_HOSTS_MARKER):])
+
+
+def with_user_class_host(profile: ResolvedProfile, cwd: Path) -> ResolvedProfile:
+    """The profile with the host its User classes set, when no host was given; the classes keep their own."""
+    if not profile.host_from_user_classes or profile.host:
+        return profile
+    hosts = user_class_hosts(Path(profile.locustfile), cwd)
+    chosen = {name: host for name, host in hosts.items() if not profile.user_classes or name in profile.user_classes}
+    distinct = sorted({host for host in chosen.values() if host})
+    if not distinct:
+        raise ConfigError(f"no host: no User class in {profile.locustfile} sets host; pass -H http://127.0.0.1:PORT "
+                          "or set host in the config")
+    if len(distinct) > 1:
+        named = ", ".join(f"{name}: {host}" for name, host in sorted(chosen.items()) if host)
+        raise ConfigError(f"the User classes set different hosts ({named}); pass -H URL for all of them, or choose "
+                          "classes with one host")
+    return profile.model_copy(update={"host": distinct[0]})
+
+
+def prepare(profile: ResolvedProfile, cwd: Path) -> ResolvedProfile:
+    """Every check that needs no service, and the profile with its host found when the User classes set it."""
+    check_locustfile(Path(profile.locustfile))
+    check_locust_config(cwd)
+    check_locust_args(list(profile.locust_args))
+    return with_user_class_host(profile, cwd)
+
+
+def check_host(host: str, timeout_s: float = 3.0, *, any_scheme: bool = False) -> None:
+    """The host's port accepts a TCP connection.
+
+    ``any_scheme``: the host is a User class's own, whose client may speak anything (gRPC, a database):
+    only an http(s) one is checked.
+    """
     parts = urlsplit(host)
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         port = None
+    if any_scheme and parts.scheme not in ("http", "https"):
+        return
     if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
         raise ConfigError(f"host {host!r} is not an http(s) URL; pass -H http://127.0.0.1:PORT")
     try:
@@ -93,7 +194,8 @@ def locust_command(profile: ResolvedProfile, master_port: int | None = None) -> 
         *profile.user_classes,
         "-f", f"{profile.locustfile},{PLUGIN_PATH}",
         "--headless", "--only-summary",
-        "-H", profile.host,
+        # A host found in the User classes is not passed: -H would replace every class's own host.
+        *(() if profile.host_from_user_classes else ("-H", profile.host)),
         "-t", f"{backstop}s",
         "--stop-timeout", f"{profile.stop_timeout:g}",
         # perfgate judges failures itself; a failed request is data, not a crash.
@@ -112,12 +214,16 @@ def locust_command(profile: ResolvedProfile, master_port: int | None = None) -> 
         port = master_port or free_port()
         command += ["--processes", str(profile.processes), "--master-port", str(port),
                     "--master-bind-port", str(port)]
-    return command
+    return command + list(profile.locust_args)
+
+
+def _clean_env() -> dict[str, str]:
+    # LOCUST_* variables would silently change the load; what runs must be what is recorded.
+    return {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
 
 
 def _locust_env(profile: ResolvedProfile, workdir: Path) -> dict[str, str]:
-    # LOCUST_* variables would silently change the load; what runs must be what is recorded.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
+    env = _clean_env()
     env["PERFGATE_RESULT"] = str(workdir / "recording.bin")
     env["PERFGATE_PROGRESS"] = str(workdir / "progress.json")
     env["PYTHONUNBUFFERED"] = "1"
@@ -145,11 +251,13 @@ def run_locust(profile: ResolvedProfile, workdir: Path, *, cwd: Path | None = No
                on_progress: ProgressCallback | None = None, poll_s: float = 0.5) -> Recording:
     """Run one bounded, headless Locust test and return every request it recorded.
 
-    Raises :class:`LoadRunError` when Locust crashes, hangs past its planned end
+    Locust runs in ``cwd`` (default: the current folder), so a locustfile's relative paths mean what they
+    mean in plain Locust. Raises :class:`LoadRunError` when Locust crashes, hangs past its planned end
     (it is then killed by process group) or leaves no recording.
     """
-    check_locustfile(Path(profile.locustfile))
-    check_host(profile.host)
+    cwd = cwd or Path.cwd()
+    profile = prepare(profile, cwd)
+    check_host(profile.host, any_scheme=profile.host_from_user_classes)
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "locust.log"
     env = _locust_env(profile, workdir)
@@ -157,7 +265,7 @@ def run_locust(profile: ResolvedProfile, workdir: Path, *, cwd: Path | None = No
     deadline = time.monotonic() + STARTUP_ALLOWANCE_S + profile.run_time + BACKSTOP_S + profile.stop_timeout + SHUTDOWN_ALLOWANCE_S
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            locust_command(profile), cwd=cwd or Path(profile.locustfile).parent, env=env,
+            locust_command(profile), cwd=cwd, env=env,
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         while process.poll() is None:

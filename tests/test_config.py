@@ -102,10 +102,10 @@ def test_resolution_errors(tmp_path: Path) -> None:
         loaded.resolve("nope")
     with pytest.raises(ConfigError, match="profiles.mine.extends: a new profile must extend one of"):
         loaded.resolve("mine")
-    with pytest.raises(ConfigError, match="has no locustfile"):
-        loaded.resolve("smoke")
-    with pytest.raises(ConfigError, match="has no host"):
-        loaded.resolve("smoke", Overrides(locustfile="x.py"))
+    # As in Locust: no -f is ./locustfile.py, and no host is the User classes' own (read when the run starts).
+    default = loaded.resolve("smoke")
+    assert default.locustfile == str((Path.cwd() / "locustfile.py").resolve())
+    assert (default.host, default.host_from_user_classes) == ("", True)
     with pytest.raises(ConfigError, match="warm-up .* must be shorter than the run time"):
         loaded.resolve("smoke", Overrides(locustfile="x.py", host="http://h", run_time=5, warmup=5))
 
@@ -135,8 +135,7 @@ def test_serve_from_file_and_command_line(tmp_path: Path) -> None:
     assert loaded.serve("other {port}", ready_url="http://127.0.0.1:{port}/h").ready_url == "http://127.0.0.1:{port}/h"
     # A served profile without a host loads the service's own port.
     assert loaded.resolve(served=True).host == "http://127.0.0.1:{port}"
-    with pytest.raises(ConfigError, match="has no host"):
-        loaded.resolve()
+    assert loaded.resolve().host_from_user_classes
 
 
 def test_ready_url_without_a_service_is_an_error(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import traceback
 from pathlib import Path
 
 import gevent
@@ -35,6 +36,8 @@ STEP = os.environ.get("PERFGATE_STEP")
 
 _recordings: dict[tuple[str, str], EndpointRecording] = {}
 _meta: dict[str, float | int | str | bool | None] = {}
+_exception_types: dict[str, str] = {}
+"""Formatted traceback → exception type: Locust keeps only ``str(exception)`` and the traceback."""
 
 
 def _recording(request_type: str, name: str) -> EndpointRecording:
@@ -56,15 +59,22 @@ def _on_request(request_type, name, response_time, exception=None, start_time=No
     recording.outcomes.append(0 if exception is None else recording.failure_code(describe_error(exception)))
 
 
+@events.user_error.add_listener
+def _on_user_error(user_instance, exception, tb, **_kwargs):
+    _exception_types.setdefault("".join(traceback.format_tb(tb)), type(exception).__name__)
+
+
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id, data, **_kwargs):
     # Hand over what was recorded since the last report; the master keeps it all.
     data["perfgate"] = [r.to_message() for r in _recordings.values() if len(r)]
+    data["perfgate_exception_types"] = dict(_exception_types)
     _recordings.clear()
 
 
 @events.worker_report.add_listener
 def _on_worker_report(client_id, data, **_kwargs):
+    _exception_types.update(data.get("perfgate_exception_types", {}))
     for message in data.get("perfgate", ()):
         incoming = EndpointRecording.from_message(message)
         _recording(incoming.request_type, incoming.name).extend(incoming)
@@ -129,8 +139,17 @@ def _on_quit(exit_code, **_kwargs):
         cpu_warning=bool(getattr(runner, "cpu_warning_emitted", False)
                          or getattr(runner, "worker_cpu_warning_emitted", False)),
         exceptions=len(runner.exceptions),
+        # The locustfile's own verdict (the threshold pattern, locust-plugins' --check-*).
+        process_exit_code=environment.process_exit_code,
+        unhandled_exceptions=[[_exception_name(row), int(row["count"])] for row in runner.exceptions.values()],
     )
     write_recording(Path(RESULT_PATH), Recording(meta=meta, endpoints=list(_recordings.values())))
+
+
+def _exception_name(row) -> str:
+    kind = _exception_types.get(str(row.get("traceback") or ""), "an exception")
+    message = str(row.get("msg") or "")
+    return f"{kind}: {message}" if message else kind
 
 
 _environment = None
