@@ -209,3 +209,14 @@ def test_the_readme_shows_the_outputs_for_other_cis() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     for text in ("--junit", "--markdown", "junit: ", "artifacts:", "junit '"):
         assert text in readme, text
+
+
+@pytest.mark.parametrize(("command", "flags"), [("run", ("--junit", "--json")),
+                                                ("compare", ("--junit", "--json", "--markdown", "--html", "-o")),
+                                                ("ab", ("--junit", "--json", "--markdown", "--html", "-o"))])
+def test_every_command_that_decides_takes_the_output_files(command: str, flags: tuple[str, ...],
+                                                           tmp_path: Path) -> None:
+    result = run_cli(command, "--help", cwd=tmp_path, env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.code == 0, result.stderr
+    for flag in flags:
+        assert f" {flag} " in result.stdout or f" {flag}," in result.stdout, flag
