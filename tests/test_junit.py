@@ -220,3 +220,14 @@ def test_every_command_that_decides_takes_the_output_files(command: str, flags: 
     assert result.code == 0, result.stderr
     for flag in flags:
         assert f" {flag} " in result.stdout or f" {flag}," in result.stdout, flag
+
+
+@pytest.mark.parametrize(("edit", "into"), [('classname="head" ', ""), ('tests="', 'tests="-'),
+                                            ("T12:00:00", "T12:00:00+00:00"), ("<system-out>", "<stdout>")])
+def test_the_schema_refuses_what_ci_readers_would_not_take(edit: str, into: str) -> None:
+    verdict = CASES["shift +0.3"].model_copy(update={"created_at": CASES["shift +0.3"].created_at.replace(
+        hour=12, minute=0, second=0)})
+    xml = verdict_junit(verdict, "compare")
+    assert SCHEMA.is_valid(xml) and edit in xml
+    assert not SCHEMA.is_valid(xml.replace(edit, into, 1).replace("</system-out>", "</stdout>", 1)
+                               if edit == "<system-out>" else xml.replace(edit, into, 1))
