@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import traceback
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -84,6 +85,12 @@ ResetOption = Annotated[str | None, typer.Option("--reset", help="Command run in
                                                  "e.g. 'rm -f app.db', so every run starts from the same state.")]
 HtmlOption = Annotated[Path | None, typer.Option("--html", help="Also write the HTML report (charts of every "
                                                  "run, self-contained) to this file.")]
+JunitOption = Annotated[Path | None, typer.Option("--junit", help="Also write a JUnit XML test report (for "
+                                                  "GitLab, Jenkins and other CIs) to this file.")]
+JsonFileOption = Annotated[Path | None, typer.Option("--json", help="Also write the JSON to this file, whatever "
+                                                     "--format is.")]
+MarkdownFileOption = Annotated[Path | None, typer.Option("--markdown", help="Also write the Markdown verdict to "
+                                                         "this file, whatever --format is.")]
 
 
 def _open_store(loaded: LoadedConfig, db: Path | None, *, create: bool = True) -> Store:
@@ -178,6 +185,8 @@ def run(
     serve: ServeOption = None,
     ready_url: ReadyUrlOption = None,
     ready_timeout: ReadyTimeoutOption = None,
+    junit: JunitOption = None,
+    json_path: JsonFileOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
     output_format: FormatOption = OutputFormat.text,
@@ -187,6 +196,7 @@ def run(
     Extra Locust arguments go after --; they are recorded and must match across a comparison.
     """
     from perfgate.console import progress_display
+    from perfgate.junit import run_junit
     from perfgate.record import RunRequest, exit_code, record_run
 
     loaded, serve_config, resolved = _load_profile(
@@ -197,6 +207,10 @@ def run(
         with progress_display(stderr) as on_progress:
             recorded = record_run(RunRequest(profile=resolved, repo_dir=Path.cwd(), serve=serve_config,
                                              serve_cwd=Path.cwd()), store, on_progress=on_progress)
+    if json_path is not None:
+        write_text_atomic(json_path, recorded.model_dump_json(indent=2) + "\n")
+    if junit is not None:
+        write_text_atomic(junit, run_junit(recorded))
     _print_record(recorded, output_format)
     raise typer.Exit(exit_code(recorded))
 
@@ -272,6 +286,9 @@ def compare(
     strict: StrictOption = None,
     output: OutputOption = None,
     html_path: HtmlOption = None,
+    junit: JunitOption = None,
+    json_path: JsonFileOption = None,
+    markdown_path: MarkdownFileOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
     output_format: VerdictFormatOption = VerdictFormat.text,
@@ -295,7 +312,8 @@ def compare(
         verdict = verdict.model_copy(update={"baseline_changes": changed_baselines(loaded, Path.cwd()),
                                              "gate_changes": gate_changes(loaded, Path.cwd(), profile=verdict.profile)})
         html = _html_report(verdict, store, html_path)
-    _deliver_verdict(verdict, loaded, output_format, output, strict, html)
+    _deliver_verdict(verdict, loaded, output_format, output, strict, html,
+                     files=VerdictFiles(junit=junit, json=json_path, markdown=markdown_path), command="compare")
 
 
 def _html_report(verdict: Verdict, store: Store, path: Path | None) -> str | None:
@@ -311,12 +329,23 @@ def _html_report(verdict: Verdict, store: Store, path: Path | None) -> str | Non
     return html
 
 
+@dataclass(frozen=True)
+class VerdictFiles:
+    """The files a verdict is also written to, each in its own format (``--junit``, ``--json``, ``--markdown``)."""
+
+    junit: Path | None = None
+    json: Path | None = None
+    markdown: Path | None = None
+
+
 def _deliver_verdict(verdict: Verdict, loaded: LoadedConfig, output_format: VerdictFormat, output: Path | None,
-                     strict: bool | None, html: str | None = None) -> None:
-    """Print the verdict, write it to ``output``, publish it in GitHub Actions, and exit by it."""
+                     strict: bool | None, html: str | None = None, *, files: VerdictFiles = VerdictFiles(),
+                     command: str = "compare") -> None:
+    """Print the verdict, write it to ``output`` and ``files``, publish it in GitHub Actions, and exit by it."""
     from perfgate.actions import publish
     from perfgate.compare import exit_code as verdict_exit_code
     from perfgate.console import print_verdict
+    from perfgate.junit import verdict_junit
     from perfgate.report import render_markdown
 
     settings = loaded.config.report
@@ -328,6 +357,12 @@ def _deliver_verdict(verdict: Verdict, loaded: LoadedConfig, output_format: Verd
         sys.stdout.write(rendered[output_format])
     if output is not None:
         write_text_atomic(output, rendered.get(output_format, markdown))
+    if files.json is not None:
+        write_text_atomic(files.json, rendered[VerdictFormat.json])
+    if files.markdown is not None:
+        write_text_atomic(files.markdown, markdown)
+    if files.junit is not None:
+        write_text_atomic(files.junit, verdict_junit(verdict, command))
     code = verdict_exit_code(verdict, strict=loaded.config.compare.strict if strict is None else strict)
     publish(verdict=verdict.outcome.value, exit_code=int(code), markdown=markdown,
             json_text=rendered[VerdictFormat.json], html=html, profile=verdict.profile)
@@ -363,6 +398,9 @@ def ab(
     strict: StrictOption = None,
     output: OutputOption = None,
     html_path: HtmlOption = None,
+    junit: JunitOption = None,
+    json_path: JsonFileOption = None,
+    markdown_path: MarkdownFileOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
     output_format: VerdictFormatOption = VerdictFormat.text,
@@ -391,7 +429,8 @@ def ab(
                                              "gate_changes": gate_changes(loaded, Path.cwd(), profile=verdict.profile,
                                                                           locustfiles=[resolved.locustfile])})
         html = _html_report(verdict, store, html_path)
-    _deliver_verdict(verdict, loaded, output_format, output, strict, html)
+    _deliver_verdict(verdict, loaded, output_format, output, strict, html,
+                     files=VerdictFiles(junit=junit, json=json_path, markdown=markdown_path), command="ab")
 
 
 @app.command()

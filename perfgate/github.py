@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from perfgate import textsafety
 from perfgate.errors import ConfigError, GitHubError, VerdictRefusedError
-from perfgate.verdict import Outcome, Verdict
+from perfgate.verdict import SCHEMA_VERSION, Outcome, Verdict
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_AUTHOR = "github-actions[bot]"
@@ -113,6 +113,11 @@ def load_verdict(path: Path) -> Verdict:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the verdict ({exc.strerror or exc}); check --verdict") from None
     except ValidationError as exc:
+        newer = next((e["input"] for e in exc.errors() if e["loc"] == ("schema_version",)
+                      and e["type"] == "less_than_equal"), None)
+        if newer is not None:
+            raise ConfigError(f"{path}: verdict schema_version {newer} is newer than this perfgate reads "
+                              f"({SCHEMA_VERSION}); post it with the perfgate version that wrote it") from None
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "the file"
         raise ConfigError(f"{path}: not a perfgate verdict ({where}: {first['msg']}); pass the JSON that "

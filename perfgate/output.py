@@ -16,5 +16,8 @@ def write_text_atomic(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # its folder is not one (a file stands in the path) or is gone: there is nothing to remove
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}; choose a writable path") from None

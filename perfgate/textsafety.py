@@ -11,7 +11,8 @@ may shape what the bot posts. Every rendering target has one function here:
 - :func:`code_span`: the inside of a Markdown code span;
 - :func:`check_name`, :func:`check_title`, :func:`status_description`: plain-text fields of
   the Checks and Statuses APIs, bounded to what GitHub accepts;
-- :func:`plain_text`: HTML (which Jinja autoescapes) and the terminal (which rich escapes).
+- :func:`plain_text`: HTML (which Jinja autoescapes) and the terminal (which rich escapes);
+- :func:`xml_text`: an attribute or text of an XML 1.0 file (JUnit XML), which ElementTree escapes.
 
 Each first strips control and format characters (Unicode categories Cc, Cf, and lone
 surrogates): bidi overrides and isolates that reorder what a reviewer sees, zero-width
@@ -86,6 +87,15 @@ def bound(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
 def plain_text(text: object, limit: int = TEXT_CHARS) -> str:
     """One line of visible text, bounded: for HTML (autoescaped by Jinja) and the terminal (escaped by rich)."""
     return bound(" ".join(strip_invisible(text).split()), limit)
+
+
+_XML_NONCHARACTERS = frozenset("\ufffe\uffff")
+
+
+def xml_text(text: object, limit: int = TEXT_CHARS) -> str:
+    """:func:`plain_text` without the two noncharacters XML 1.0 also forbids (U+FFFE, U+FFFF): what is left
+    is legal in any XML 1.0 document once ElementTree has escaped ``<``, ``&`` and quotes."""
+    return "".join(c for c in plain_text(text, limit) if c not in _XML_NONCHARACTERS)
 
 
 def markdown_inline(text: object, limit: int = TEXT_CHARS) -> str:

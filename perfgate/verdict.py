@@ -286,11 +286,17 @@ class GateInputChange(BoundaryModel):
     """What changed, briefly: the config keys (``compare.margins.p50``), or the lines added and removed."""
 
 
+SCHEMA_VERSION = 1
+"""The verdict JSON's version: raised when a field changes meaning or is removed (adding one does not)."""
+
+
 class Verdict(BoundaryModel):
     """Everything a report needs; reports only render it."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
+    """The version of this JSON shape; a reader refuses a verdict newer than it knows."""
     outcome: Outcome = Field(alias="verdict")
     headline: str
     profile: str

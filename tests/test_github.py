@@ -280,3 +280,19 @@ def test_the_event_says_whether_the_head_comes_from_a_fork(tmp_path: Path) -> No
     assert ref({"workflow_run": {**_run_event()["workflow_run"], "repository": {}}}) is True
     assert ref({"workflow_run": {"head_sha": HEAD, "pull_requests": []}}) is False  # not GitHub's: says nothing
     assert ref(None) is False  # no event: the gate's own job, run by hand
+
+
+def test_a_verdict_of_a_newer_schema_is_refused_in_one_line(fake: FakeGitHub, tmp_path: Path) -> None:
+    env = _env(fake, tmp_path, _run_event(pulls=[{"number": PR}]))
+    good = json.loads(_verdict(tmp_path, "v", shift=0.3).read_text())
+    assert good["schema_version"] == 1
+    (tmp_path / "newer.json").write_text(json.dumps(dict(good, schema_version=2, future_field={"x": 1})))
+    refused = run_cli("comment", "--verdict", str(tmp_path / "newer.json"), cwd=tmp_path, env=env)
+    assert refused.code == 2 and _ours(fake) == []
+    assert refused.stderr.strip().splitlines() == [
+        f"perfgate: error: {tmp_path / 'newer.json'}: verdict schema_version 2 is newer than this perfgate reads "
+        "(1); post it with the perfgate version that wrote it"]
+    (tmp_path / "older.json").write_text(json.dumps({k: v for k, v in good.items() if k != "schema_version"}))
+    posted = run_cli("comment", "--verdict", str(tmp_path / "older.json"), cwd=tmp_path, env=env)
+    # A verdict written before the field existed is version 1.
+    assert posted.code == 0 and "comment created" in posted.stdout, posted.stderr
