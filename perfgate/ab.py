@@ -84,6 +84,8 @@ class AbPlan:
     looks: list[int]
     max_time_s: float
     budgets: list[Budget] = field(default_factory=list)
+    command_line_budgets: list[Budget] = field(default_factory=list)
+    """One-off budgets given with ``--budget``."""
     confirm_pairs: int | None = None
     """Pairs of the confirmation; ``None``: no confirmation."""
     reset: str | None = None
@@ -197,7 +199,8 @@ def judge(plan: AbPlan, pairs: list[Pair], alpha: float,
     notes = []
     if dropped := sum(not p.valid for p in pairs):
         notes.append(f"{dropped} pair(s) left out of the tests: a run was invalid, and again when re-run")
-    return compare(base, head, config, budgets=plan.budgets, notes=notes, focus=focus)
+    return compare(base, head, config, budgets=plan.budgets, command_line_budgets=plan.command_line_budgets,
+                   notes=notes, focus=focus)
 
 
 def _head_broke_in(pair: Pair) -> bool:
@@ -352,6 +355,8 @@ class AbRequest:
     serve: ServeConfig | None
     cwd: Path
     base_ref: str | None = None
+    command_line_budgets: list[Budget] = field(default_factory=list)
+    """One-off budgets given with ``--budget``."""
 
 
 def _base_commit(repo: Path, loaded: LoadedConfig, base_ref: str | None) -> str:
@@ -401,6 +406,7 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
                       head=Version("head", repo, trees["head"] / where, checkout=trees["head"]),
                       compare=loaded.config.compare, looks=looks,
                       max_time_s=settings.max_time, budgets=loaded.config.budgets,
+                      command_line_budgets=request.command_line_budgets,
                       confirm_pairs=settings.confirm_pairs if settings.confirm else None, reset=settings.reset)
         notify(f"A/B of base {base_commit[:10]} and head {(head.commit or '')[:10]}"
                f"{' with uncommitted changes' if head.dirty else ''}: up to {looks[-1]} pairs, "
