@@ -140,3 +140,17 @@ def test_compare_without_baseline_nor_budgets_still_asks_for_a_baseline(git_repo
     assert run_cli("run", *LOAD, "-H", demo_service.host, "--db", db, cwd=git_repo).code == 0
     result = run_cli("compare", "--db", db, cwd=git_repo)
     assert result.code == 2 and "no baseline for profile" in result.stderr
+
+
+def test_html_report_lists_every_budget_with_its_value() -> None:
+    from perfgate.html_report import render_html
+
+    head = synthetic_side(np.random.default_rng(2), runs=3, endpoints=2)
+    verdict = compare(None, head, CompareConfig(), budgets=[Budget(endpoint="GET /e*", p50=1000)],
+                      command_line_budgets=[Budget(endpoint="GET /e0<b>", p50=1)])
+    html = render_html(verdict=verdict, base=[], head=[])
+    table = html[html.index('<table id="budgets">'):]
+    table = table[:table.index("</table>")]
+    assert table.count("✓ pass") == 2 and table.count("✗ fail") == 1
+    assert table.index("✗ fail") < table.index("✓ pass")
+    assert "GET /e0&lt;b&gt;" in table and "no data (limit ≤ 1 ms)" in table and " ms ≤ 1000 ms" in table
