@@ -359,7 +359,11 @@ class AbRequest:
     """One-off budgets given with ``--budget``."""
 
 
-def _base_commit(repo: Path, loaded: LoadedConfig, base_ref: str | None) -> str:
+NO_BASELINE_NOTE = "no baseline: only the budgets are judged"
+
+
+def _base_commit(repo: Path, loaded: LoadedConfig, base_ref: str | None, *, budgets_alone: bool = False) -> str | None:
+    """The base's commit; ``None`` when the main branch gives none and ``budgets_alone`` may be judged instead."""
     if base_ref is not None:
         commit = resolve_commit(repo, base_ref)
         if commit is None:
@@ -367,10 +371,14 @@ def _base_commit(repo: Path, loaded: LoadedConfig, base_ref: str | None) -> str:
         return commit
     main = loaded.config.main_branch
     main_commit = resolve_main_branch(repo, main)
+    if main_commit is None and budgets_alone:
+        return None
     if main_commit is None:
         raise ConfigError(f"no branch {main!r} (nor origin/{main}) to take the base from; pass --base REF "
                           "or set main_branch in the config")
     base = merge_base(repo, "HEAD", main_commit)
+    if base is None and budgets_alone:
+        return None
     if base is None:
         raise ConfigError(f"HEAD has no merge-base with {main!r}; pass --base REF")
     return base
@@ -391,9 +399,12 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
                           "two commits (run `git init` and commit, or use perfgate run)")
     check_locustfile(Path(request.profile.locustfile))
     store.check_writable()
-    base_commit = _base_commit(repo, loaded, request.base_ref)
+    budgets_given = bool(loaded.config.budgets or request.command_line_budgets)
+    base_commit = _base_commit(repo, loaded, request.base_ref, budgets_alone=budgets_given)
     head = read_git_info(repo)
     snapshot = head_snapshot(repo, store, notify)
+    if base_commit is None:
+        return _budgets_alone(request, store, notify, repo, snapshot.commit)
     if snapshot.commit == base_commit:
         notify(f"base and head are the same commit ({base_commit[:10]}): this is an A/A comparison")
     looks = settings.planned_looks()
@@ -416,3 +427,34 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
         except Interrupted:
             raise Interrupted("interrupted; the runs finished before are stored, the unfinished one is not; "
                               "the worktrees were removed") from None
+
+
+def _budgets_alone(request: AbRequest, store: Store, notify: Notify, repo: Path, head_commit: str) -> AbResult:
+    """No base to pair with: the head alone, served as ``ab`` serves it, for the first look's number of runs,
+    and the budgets judged on them."""
+    loaded, settings = request.loaded, request.settings
+    runs = settings.planned_looks()[0]
+    where = request.cwd.resolve().relative_to(repo)
+    notify(f"no base commit on {loaded.config.main_branch!r} to compare with: {NO_BASELINE_NOTE}, "
+           f"on {runs} run(s) of the head")
+    with fresh_trees(repo, where, {"head": head_commit}, settings.setup, notify) as trees:
+        head = Version("head", repo, trees["head"] / where, checkout=trees["head"])
+        plan = AbPlan(profile=request.profile, serve=request.serve, base=head, head=head,
+                      compare=loaded.config.compare, looks=[runs], max_time_s=settings.max_time,
+                      budgets=loaded.config.budgets, command_line_budgets=request.command_line_budgets,
+                      reset=settings.reset)
+        session = Session(plan, store, notify)
+        try:
+            recorded = []
+            for number in range(1, runs + 1):
+                if not session.time_left_for_a_pair():
+                    break
+                started = time.monotonic()
+                recorded.append(session._record(head, f"{session.id}-h{number}", "ab"))
+                session.pair_seconds.append(time.monotonic() - started)
+        except Interrupted:
+            raise Interrupted("interrupted; the runs finished before are stored, the unfinished one is not; "
+                              "the worktree was removed") from None
+    verdict = compare(None, side_from_runs("ab head", recorded), plan.compare, budgets=plan.budgets,
+                      command_line_budgets=plan.command_line_budgets, notes=[NO_BASELINE_NOTE])
+    return AbResult(verdict=verdict, pairs=[], confirmation_pairs=[])

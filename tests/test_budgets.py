@@ -154,3 +154,40 @@ def test_html_report_lists_every_budget_with_its_value() -> None:
     assert table.count("✓ pass") == 2 and table.count("✗ fail") == 1
     assert table.index("✗ fail") < table.index("✓ pass")
     assert "GET /e0&lt;b&gt;" in table and "no data (limit ≤ 1 ms)" in table and " ms ≤ 1000 ms" in table
+
+
+@pytest.mark.slow
+def test_ab_without_a_base_judges_the_budgets_alone(tmp_path: Path) -> None:
+    from perfgate.demo.walkthrough import make_demo_repo
+
+    repo = tmp_path / "shop"
+    make_demo_repo(repo, slowdown_pct=0)
+    git(repo, "checkout", "-q", "--orphan", "fresh-start")
+    git(repo, "commit", "-q", "-m", "a history of its own: no merge-base with main")
+    db = str(tmp_path / "ab.db")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    args = ("ab", "-t", "4s", "--warmup", "1s", "--looks", "2", "--db", db)
+    failing = run_cli(*args, "--budget", "GET /items: p95<0.001ms", cwd=repo, env={"TMPDIR": str(temp)},
+                      timeout=600)
+    assert failing.code == 1, failing.stderr
+    assert "no baseline: only the budgets are judged" in failing.stdout
+    assert "✗ GET /items p95 " in failing.stdout and "ms > 0.001 ms (--budget)" in failing.stdout
+    passing = run_cli(*args, "--budget", "GET /items: p95<10s", "--format", "json", cwd=repo,
+                      env={"TMPDIR": str(temp)}, timeout=600)
+    assert passing.code == 0, passing.stderr
+    verdict = json.loads(passing.stdout)
+    assert verdict["base"] is None and verdict["head"]["runs"] == 2
+    assert [b["passed"] for b in verdict["budgets"]] == [True]
+    assert list(temp.iterdir()) == []  # the head's worktree is gone
+
+
+def test_ab_without_a_base_nor_budgets_still_asks_for_one(tmp_path: Path) -> None:
+    from perfgate.demo.walkthrough import make_demo_repo
+
+    repo = tmp_path / "shop"
+    make_demo_repo(repo, slowdown_pct=0)
+    git(repo, "checkout", "-q", "--orphan", "fresh-start")
+    git(repo, "commit", "-q", "-m", "a history of its own")
+    result = run_cli("ab", "--db", str(tmp_path / "ab.db"), cwd=repo)
+    assert result.code == 2 and "no merge-base with 'main'" in result.stderr
