@@ -23,6 +23,9 @@ and peeking does not inflate false alarms.
 
 With ``confirm``, a REGRESSED verdict is measured again in fresh pairs and kept
 only for the tests that hold there; confirmation runs never serve as a baseline.
+
+Without a base (no main branch, no merge-base with it) but with budgets, the head alone
+runs the first look's number of runs and only the budgets are judged.
 """
 
 from __future__ import annotations
