@@ -191,3 +191,13 @@ def test_ab_without_a_base_nor_budgets_still_asks_for_one(tmp_path: Path) -> Non
     git(repo, "commit", "-q", "-m", "a history of its own")
     result = run_cli("ab", "--db", str(tmp_path / "ab.db"), cwd=repo)
     assert result.code == 2 and "no merge-base with 'main'" in result.stderr
+
+
+def test_markdown_lists_every_failed_budget_but_caps_the_passing_ones() -> None:
+    from perfgate.report import PASSING_BUDGET_ROWS
+
+    head = synthetic_side(np.random.default_rng(3), runs=3, endpoints=40)
+    verdict = compare(None, head, CompareConfig(), budgets=[Budget(p50=1000), Budget(endpoint="GET /e3", p50=1)])
+    text = render_markdown(verdict)
+    assert text.count("| ✗ |") == 1 and text.count("| ✓ |") == PASSING_BUDGET_ROWS
+    assert f"… and {40 - PASSING_BUDGET_ROWS} more budget(s) that hold" in text
