@@ -175,9 +175,7 @@ def run(
     else:
         _print_record(recorded, output_format)
         print_budgets(stdout, budgets)
-    # A failed budget fails the run as a regression does, even when the run is also invalid.
-    code = ExitCode.REGRESSION if any(not b.passed for b in budgets) else exit_code(recorded)
-    raise typer.Exit(code)
+    raise typer.Exit(exit_code(recorded, budgets))
 
 
 @app.command()

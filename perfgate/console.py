@@ -21,7 +21,16 @@ from rich.text import Text
 
 from perfgate import textsafety
 from perfgate.models import RunRecord, median_of_runs
-from perfgate.report import age, budget_comparison, budgets_failed_first, format_change, format_failures, format_value, sequential_summary, test_of
+from perfgate.report import (
+    age,
+    budget_comparison,
+    budgets_failed_first,
+    format_change,
+    format_failures,
+    format_value,
+    sequential_summary,
+    test_of,
+)
 from perfgate.runner import Progress, ProgressCallback
 from perfgate.verdict import BudgetResult, EndpointTrend, Outcome, SideInfo, Verdict
 

@@ -201,3 +201,14 @@ def test_markdown_lists_every_failed_budget_but_caps_the_passing_ones() -> None:
     text = render_markdown(verdict)
     assert text.count("| ✗ |") == 1 and text.count("| ✓ |") == PASSING_BUDGET_ROWS
     assert f"… and {40 - PASSING_BUDGET_ROWS} more budget(s) that hold" in text
+
+
+def test_a_failed_budget_fails_a_run_even_an_invalid_one() -> None:
+    from perfgate.errors import ExitCode
+    from perfgate.record import exit_code
+
+    valid = make_run()
+    invalid = valid.model_copy(update={"valid": False, "invalid_reasons": ["too few requests"]})
+    holds, fails = (run_budgets(valid, [Budget(p95=limit)]) for limit in (10_000, 0.001))
+    assert exit_code(valid, holds) is ExitCode.OK and exit_code(valid, fails) is ExitCode.REGRESSION
+    assert exit_code(invalid, holds) is ExitCode.UNDECIDED and exit_code(invalid, fails) is ExitCode.REGRESSION
