@@ -38,7 +38,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from perfgate.compare import Side, compare, side_from_runs, withdraw
+from perfgate.compare import NO_BASELINE_NOTE, Side, compare, side_from_runs, withdraw
 from perfgate.config import AbConfig, Budget, CompareConfig, LoadedConfig, ResolvedProfile, ServeConfig
 from perfgate.errors import ConfigError, Interrupted, RunNotStoredError, ServiceError
 from perfgate.measure import blames_the_machine
@@ -360,9 +360,6 @@ class AbRequest:
     base_ref: str | None = None
     command_line_budgets: list[Budget] = field(default_factory=list)
     """One-off budgets given with ``--budget``."""
-
-
-NO_BASELINE_NOTE = "no baseline: only the budgets are judged"
 
 
 def _base_commit(repo: Path, loaded: LoadedConfig, base_ref: str | None, *, budgets_alone: bool = False) -> str | None:

@@ -267,7 +267,7 @@ def compare(
     with _open_store(loaded, db, create=False) as store:
         chosen = select(store, loaded, profile or loaded.config.profile, Path.cwd(), head_ref=head,
                         head_run_ids=head_run, base_ref=base, base_run_ids=base_run, pinned=pinned,
-                        command_line_budgets=bool(command_line_budgets))
+                        has_command_line_budgets=bool(command_line_budgets))
         verdict = compare_sides(chosen.base, chosen.head, settings, budgets=loaded.config.budgets,
                                 command_line_budgets=command_line_budgets,
                                 expected_budgets=chosen.expected_budgets, expected_source=chosen.expected_source,

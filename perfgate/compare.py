@@ -424,6 +424,8 @@ def summarize_checks(head: Side) -> list[CheckSummary]:
 
 COMMAND_LINE_SOURCE = "--budget"
 """The source of a budget given on the command line."""
+NO_BASELINE_NOTE = "no baseline: only the budgets are judged"
+"""The note of a verdict on budgets alone (``compare`` or ``ab`` found no baseline, and budgets exist)."""
 
 
 def run_budgets(run: RunRecord, budgets: Iterable[Budget] = (),
