@@ -23,6 +23,9 @@ and peeking does not inflate false alarms.
 
 With ``confirm``, a REGRESSED verdict is measured again in fresh pairs and kept
 only for the tests that hold there; confirmation runs never serve as a baseline.
+
+Without a base (no main branch, no merge-base with it) but with budgets, the head alone
+runs the first look's number of runs and only the budgets are judged.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from perfgate.compare import Side, compare, side_from_runs, withdraw
+from perfgate.compare import NO_BASELINE_NOTE, Side, compare, side_from_runs, withdraw
 from perfgate.config import AbConfig, Budget, CompareConfig, LoadedConfig, ResolvedProfile, ServeConfig
 from perfgate.errors import ConfigError, Interrupted, RunNotStoredError, ServiceError
 from perfgate.measure import blames_the_machine
@@ -84,6 +87,8 @@ class AbPlan:
     looks: list[int]
     max_time_s: float
     budgets: list[Budget] = field(default_factory=list)
+    command_line_budgets: list[Budget] = field(default_factory=list)
+    """One-off budgets given with ``--budget``."""
     confirm_pairs: int | None = None
     """Pairs of the confirmation; ``None``: no confirmation."""
     reset: str | None = None
@@ -197,7 +202,8 @@ def judge(plan: AbPlan, pairs: list[Pair], alpha: float,
     notes = []
     if dropped := sum(not p.valid for p in pairs):
         notes.append(f"{dropped} pair(s) left out of the tests: a run was invalid, and again when re-run")
-    return compare(base, head, config, budgets=plan.budgets, notes=notes, focus=focus)
+    return compare(base, head, config, budgets=plan.budgets, command_line_budgets=plan.command_line_budgets,
+                   notes=notes, focus=focus)
 
 
 def _head_broke_in(pair: Pair) -> bool:
@@ -352,9 +358,12 @@ class AbRequest:
     serve: ServeConfig | None
     cwd: Path
     base_ref: str | None = None
+    command_line_budgets: list[Budget] = field(default_factory=list)
+    """One-off budgets given with ``--budget``."""
 
 
-def _base_commit(repo: Path, loaded: LoadedConfig, base_ref: str | None) -> str:
+def _base_commit(repo: Path, loaded: LoadedConfig, base_ref: str | None, *, budgets_alone: bool = False) -> str | None:
+    """The base's commit; ``None`` when the main branch gives none and ``budgets_alone`` may be judged instead."""
     if base_ref is not None:
         commit = resolve_commit(repo, base_ref)
         if commit is None:
@@ -362,10 +371,14 @@ def _base_commit(repo: Path, loaded: LoadedConfig, base_ref: str | None) -> str:
         return commit
     main = loaded.config.main_branch
     main_commit = resolve_main_branch(repo, main)
+    if main_commit is None and budgets_alone:
+        return None
     if main_commit is None:
         raise ConfigError(f"no branch {main!r} (nor origin/{main}) to take the base from; pass --base REF "
                           "or set main_branch in the config")
     base = merge_base(repo, "HEAD", main_commit)
+    if base is None and budgets_alone:
+        return None
     if base is None:
         raise ConfigError(f"HEAD has no merge-base with {main!r}; pass --base REF")
     return base
@@ -388,9 +401,12 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
     check_locust_config(Path.cwd())
     check_locust_args(list(request.profile.locust_args))
     store.check_writable()
-    base_commit = _base_commit(repo, loaded, request.base_ref)
+    budgets_given = bool(loaded.config.budgets or request.command_line_budgets)
+    base_commit = _base_commit(repo, loaded, request.base_ref, budgets_alone=budgets_given)
     head = read_git_info(repo)
     snapshot = head_snapshot(repo, store, notify)
+    if base_commit is None:
+        return _budgets_alone(request, store, notify, repo, snapshot.commit)
     if snapshot.commit == base_commit:
         notify(f"base and head are the same commit ({base_commit[:10]}): this is an A/A comparison")
     looks = settings.planned_looks()
@@ -403,6 +419,7 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
                       head=Version("head", repo, trees["head"] / where, checkout=trees["head"]),
                       compare=loaded.config.compare, looks=looks,
                       max_time_s=settings.max_time, budgets=loaded.config.budgets,
+                      command_line_budgets=request.command_line_budgets,
                       confirm_pairs=settings.confirm_pairs if settings.confirm else None, reset=settings.reset)
         notify(f"A/B of base {base_commit[:10]} and head {(head.commit or '')[:10]}"
                f"{' with uncommitted changes' if head.dirty else ''}: up to {looks[-1]} pairs, "
@@ -412,3 +429,34 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
         except Interrupted:
             raise Interrupted("interrupted; the runs finished before are stored, the unfinished one is not; "
                               "the worktrees were removed") from None
+
+
+def _budgets_alone(request: AbRequest, store: Store, notify: Notify, repo: Path, head_commit: str) -> AbResult:
+    """No base to pair with: the head alone, served as ``ab`` serves it, for the first look's number of runs,
+    and the budgets judged on them."""
+    loaded, settings = request.loaded, request.settings
+    runs = settings.planned_looks()[0]
+    where = request.cwd.resolve().relative_to(repo)
+    notify(f"no base commit on {loaded.config.main_branch!r} to compare with: {NO_BASELINE_NOTE}, "
+           f"on {runs} run(s) of the head")
+    with fresh_trees(repo, where, {"head": head_commit}, settings.setup, notify) as trees:
+        head = Version("head", repo, trees["head"] / where, checkout=trees["head"])
+        plan = AbPlan(profile=request.profile, serve=request.serve, base=head, head=head,
+                      compare=loaded.config.compare, looks=[runs], max_time_s=settings.max_time,
+                      budgets=loaded.config.budgets, command_line_budgets=request.command_line_budgets,
+                      reset=settings.reset)
+        session = Session(plan, store, notify)
+        try:
+            recorded = []
+            for number in range(1, runs + 1):
+                if not session.time_left_for_a_pair():
+                    break
+                started = time.monotonic()
+                recorded.append(session._record(head, f"{session.id}-h{number}", "ab"))
+                session.pair_seconds.append(time.monotonic() - started)
+        except Interrupted:
+            raise Interrupted("interrupted; the runs finished before are stored, the unfinished one is not; "
+                              "the worktree was removed") from None
+    verdict = compare(None, side_from_runs("ab head", recorded), plan.compare, budgets=plan.budgets,
+                      command_line_budgets=plan.command_line_budgets, notes=[NO_BASELINE_NOTE])
+    return AbResult(verdict=verdict, pairs=[], confirmation_pairs=[])

@@ -24,7 +24,7 @@ from typing import Literal
 from pydantic import AwareDatetime, ConfigDict, Field, ValidationError
 
 from perfgate.boundary import BoundaryModel
-from perfgate.compare import RunValues, Side, side_from_runs
+from perfgate.compare import NO_BASELINE_NOTE, RunValues, Side, side_from_runs
 from perfgate.config import Budget, LoadedConfig, parse_duration
 from perfgate.errors import BaselineError, ConfigError, RunNotFoundError
 from perfgate.gitinfo import (
@@ -235,8 +235,13 @@ def _head_runs(store: Store, repo: Path, profile: str, head_ref: str | None,
 
 def select(store: Store, loaded: LoadedConfig, profile: str, repo: Path, *, head_ref: str | None = None,
            head_run_ids: list[int] | None = None, base_ref: str | None = None,
-           base_run_ids: list[int] | None = None, pinned: bool | None = None) -> Selection:
-    """Choose head and baseline. ``pinned``: True forces the pinned file, False ignores it, None decides."""
+           base_run_ids: list[int] | None = None, pinned: bool | None = None,
+           has_command_line_budgets: bool = False) -> Selection:
+    """Choose head and baseline. ``pinned``: True forces the pinned file, False ignores it, None decides.
+
+    Without a baseline found, the budgets (the config's, or those given on the command line:
+    ``has_command_line_budgets``) are judged alone.
+    """
     notes: list[str] = []
     if head_run_ids:
         head_runs = _runs_by_id(store, head_run_ids)
@@ -283,6 +288,9 @@ def select(store: Store, loaded: LoadedConfig, profile: str, repo: Path, *, head
         return Selection(base=side_from_runs(label, base_runs), **selection)
     if expected:
         notes.append("no baseline runs: only the imported expectations are checked")
+        return Selection(base=None, **selection)
+    if loaded.config.budgets or has_command_line_budgets:
+        notes.append(NO_BASELINE_NOTE)
         return Selection(base=None, **selection)
     raise RunNotFoundError(
         f"no baseline for profile {profile!r}: {searched}, and no {path}. Record one on the main branch "

@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 
 from perfgate import __version__, interrupts
-from perfgate.config import LoadedConfig, Overrides, ResolvedProfile, ServeConfig, load_config
+from perfgate.config import Budget, LoadedConfig, Overrides, ResolvedProfile, ServeConfig, load_config, parse_budget
 from perfgate.errors import BaselineError, ConfigError, ExitCode, Interrupted, PerfgateError
 from perfgate.output import write_text_atomic
 
@@ -83,6 +83,10 @@ SetupOption = Annotated[str | None, typer.Option("--setup", help="Command run on
                                                  "serving it, e.g. 'uv sync' (ignored files are not there).")]
 ResetOption = Annotated[str | None, typer.Option("--reset", help="Command run in each tree before every serve, "
                                                  "e.g. 'rm -f app.db', so every run starts from the same state.")]
+BudgetOption = Annotated[list[str] | None, typer.Option("--budget", help="A one-off budget, repeatable, e.g. "
+                                                       "'GET /items*: p95<100ms, failure_rate<1%, rps>20' (no "
+                                                       "'ENDPOINT:' means every endpoint); judged with the "
+                                                       "config's budgets.")]
 HtmlOption = Annotated[Path | None, typer.Option("--html", help="Also write the HTML report (charts of every "
                                                  "run, self-contained) to this file.")]
 JunitOption = Annotated[Path | None, typer.Option("--junit", help="Also write a JUnit XML test report (for "
@@ -156,6 +160,11 @@ def _load_profile(config: Path | None, profile: str | None, *, serve: str | None
     return loaded, serve_config, resolved
 
 
+def _budgets(texts: list[str] | None) -> list[Budget]:
+    """The ``--budget`` flags as budgets (a :class:`ConfigError` naming the flag for a bad one)."""
+    return [parse_budget(text) for text in texts or []]
+
+
 def _notify(line: str) -> None:
     """Progress of a long command (ab, calibrate), one line each, on stderr."""
     stderr.print(line, markup=False, highlight=False)
@@ -187,18 +196,22 @@ def run(
     ready_timeout: ReadyTimeoutOption = None,
     junit: JunitOption = None,
     json_path: JsonFileOption = None,
+    budget: BudgetOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
-    """Run a load profile headless, record every request, and store the run under the current commit.
+    """Run a load profile headless, record every request, store the run under the current commit, and judge
+    the budgets on it.
 
     Extra Locust arguments go after --; they are recorded and must match across a comparison.
     """
-    from perfgate.console import progress_display
+    from perfgate.compare import run_budgets
+    from perfgate.console import print_budgets, progress_display
     from perfgate.junit import run_junit
     from perfgate.record import RunRequest, exit_code, record_run
 
+    command_line_budgets = _budgets(budget)
     loaded, serve_config, resolved = _load_profile(
         config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, locustfile=locustfile,
         host=host, users=users, spawn_rate=spawn_rate, run_time=run_time, warmup=warmup, tags=tags,
@@ -207,12 +220,19 @@ def run(
         with progress_display(stderr) as on_progress:
             recorded = record_run(RunRequest(profile=resolved, repo_dir=Path.cwd(), serve=serve_config,
                                              serve_cwd=Path.cwd()), store, on_progress=on_progress)
+    budgets = run_budgets(recorded, loaded.config.budgets, command_line_budgets)
+    run_json = json.dumps({**json.loads(recorded.model_dump_json()),
+                           "budgets": [b.model_dump(mode="json") for b in budgets]}, indent=2)
     if json_path is not None:
-        write_text_atomic(json_path, recorded.model_dump_json(indent=2) + "\n")
+        write_text_atomic(json_path, run_json + "\n")
     if junit is not None:
         write_text_atomic(junit, run_junit(recorded))
-    _print_record(recorded, output_format)
-    raise typer.Exit(exit_code(recorded))
+    if output_format is OutputFormat.json:
+        print(run_json)
+    else:
+        _print_record(recorded, output_format)
+        print_budgets(stdout, budgets)
+    raise typer.Exit(exit_code(recorded, budgets))
 
 
 @app.command()
@@ -283,6 +303,7 @@ def compare(
     head_run: Annotated[list[int] | None, typer.Option("--head-run", help="Head run id (repeatable).")] = None,
     pinned: Annotated[bool | None, typer.Option("--pinned/--no-pinned", help="Force or ignore the pinned "
                                                 "baseline in baselines/<profile>.json.")] = None,
+    budget: BudgetOption = None,
     strict: StrictOption = None,
     output: OutputOption = None,
     html_path: HtmlOption = None,
@@ -300,12 +321,15 @@ def compare(
     from perfgate.gate_inputs import gate_changes
     from perfgate.history import with_history
 
+    command_line_budgets = _budgets(budget)
     loaded = load_config(config)
     settings = loaded.config.compare
     with _open_store(loaded, db, create=False) as store:
         chosen = select(store, loaded, profile or loaded.config.profile, Path.cwd(), head_ref=head,
-                        head_run_ids=head_run, base_ref=base, base_run_ids=base_run, pinned=pinned)
+                        head_run_ids=head_run, base_ref=base, base_run_ids=base_run, pinned=pinned,
+                        has_command_line_budgets=bool(command_line_budgets))
         verdict = compare_sides(chosen.base, chosen.head, settings, budgets=loaded.config.budgets,
+                                command_line_budgets=command_line_budgets,
                                 expected_budgets=chosen.expected_budgets, expected_source=chosen.expected_source,
                                 notes=chosen.notes)
         verdict = with_history(verdict, store, Path.cwd(), loaded.config.main_branch)
@@ -395,6 +419,7 @@ def ab(
                                                  "in fresh pairs and report it only if it holds.")] = None,
     confirm_pairs: Annotated[int | None, typer.Option("--confirm-pairs", min=2, help="Pairs of the "
                                                       "confirmation.")] = None,
+    budget: BudgetOption = None,
     strict: StrictOption = None,
     output: OutputOption = None,
     html_path: HtmlOption = None,
@@ -414,6 +439,7 @@ def ab(
     from perfgate.gate_inputs import gate_changes
     from perfgate.history import with_history
 
+    command_line_budgets = _budgets(budget)
     loaded, serve_config, resolved = _load_profile(
         config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, always_served=True,
         locustfile=locustfile, users=users, spawn_rate=spawn_rate, run_time=run_time, warmup=warmup, tags=tags,
@@ -421,7 +447,7 @@ def ab(
     settings = loaded.ab_settings(looks=looks, max_pairs=max_pairs, max_time=max_time, setup=setup, reset=reset,
                                   confirm=confirm, confirm_pairs=confirm_pairs)
     request = AbRequest(loaded=loaded, settings=settings, profile=resolved, serve=serve_config, cwd=Path.cwd(),
-                        base_ref=base)
+                        base_ref=base, command_line_budgets=command_line_budgets)
     with _open_store(loaded, db) as store:
         result = ab_in_repository(request, store, notify=_notify)
         verdict = with_history(result.verdict, store, Path.cwd(), loaded.config.main_branch)

@@ -422,7 +422,21 @@ def summarize_checks(head: Side) -> list[CheckSummary]:
 
 # -- the verdict ----------------------------------------------------------------------------------------
 
+COMMAND_LINE_SOURCE = "--budget"
+"""The source of a budget given on the command line."""
+NO_BASELINE_NOTE = "no baseline: only the budgets are judged"
+"""The note of a verdict on budgets alone (``compare`` or ``ab`` found no baseline, and budgets exist)."""
+
+
+def run_budgets(run: RunRecord, budgets: Iterable[Budget] = (),
+                command_line_budgets: Iterable[Budget] = ()) -> list[BudgetResult]:
+    """The budgets judged on one recorded run, as :func:`compare` judges them on a head."""
+    side = side_from_runs("run", [run])
+    return check_budgets(side, budgets, "config") + check_budgets(side, command_line_budgets, COMMAND_LINE_SOURCE)
+
+
 def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: Iterable[Budget] = (),
+            command_line_budgets: Iterable[Budget] = (),
             expected_budgets: Iterable[Budget] = (), expected_source: str = "",
             extra_reasons: Iterable[str] = (), notes: Iterable[str] = (),
             focus: Collection[tuple[str, Metric]] | None = None) -> Verdict:
@@ -430,8 +444,9 @@ def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: It
 
     ``focus`` limits the tests (and the family Holm corrects for) to these endpoint × metric pairs.
     """
-    budget_results = check_budgets(head, budgets, "config") + check_budgets(head, expected_budgets,
-                                                                            expected_source)
+    budget_results = (check_budgets(head, budgets, "config")
+                      + check_budgets(head, command_line_budgets, COMMAND_LINE_SOURCE)
+                      + check_budgets(head, expected_budgets, expected_source))
     checks = summarize_checks(head)
     reasons = list(extra_reasons)
     endpoints: list[EndpointVerdict] = []

@@ -22,9 +22,18 @@ from rich.text import Text
 
 from perfgate import textsafety
 from perfgate.models import RunRecord, median_of_runs
-from perfgate.report import age, format_change, format_failures, format_value, sequential_summary, test_of
+from perfgate.report import (
+    age,
+    budget_comparison,
+    budgets_failed_first,
+    format_change,
+    format_failures,
+    format_value,
+    sequential_summary,
+    test_of,
+)
 from perfgate.runner import Progress, ProgressCallback
-from perfgate.verdict import EndpointTrend, Outcome, SideInfo, Verdict
+from perfgate.verdict import BudgetResult, EndpointTrend, Outcome, SideInfo, Verdict
 
 if TYPE_CHECKING:
     from perfgate.baseline import PinnedBaseline
@@ -116,6 +125,15 @@ def print_run(console: Console, run: RunRecord) -> None:
                       f"RSS mean {s.rss_mean_mb:.0f} MB (max {s.rss_max_mb:.0f} MB, growth {s.rss_growth_mb:+.1f} MB)")
 
 
+def print_budgets(console: Console, budgets: list[BudgetResult]) -> None:
+    """Every budget on a line, k6-style, the failed ones first: ``✓ GET /items* p95 18.2 ms ≤ 100 ms``."""
+    for budget in budgets_failed_first(budgets):
+        mark = "[green]✓[/]" if budget.passed else "[bold red]✗[/]"
+        source = "" if budget.source == "config" else f" ({escape(budget.source)})"
+        console.print(f"{mark} {escape(budget.endpoint)} {escape(budget.metric)} {budget_comparison(budget)}{source}"
+                      + (f": {escape(budget.note)}" if budget.note else ""))
+
+
 def runs_table(runs: list[RunRecord]) -> Table:
     table = Table(title_justify="left")
     for column, justify in (("id", "right"), ("started (UTC)", "left"), ("commit", "left"), ("branch", "left"),
@@ -180,13 +198,7 @@ def print_verdict(console: Console, verdict: Verdict) -> None:
         moved = f" from {change.renamed_from}" if change.renamed_from else ""
         console.print(f"[yellow]gate input {change.kind}:[/] {change.what} {escape(change.path + moved)}"
                       + (f": {escape(change.detail)}" if change.detail else ""))
-    for budget in verdict.budgets:
-        if not budget.passed:
-            value = "no data" if budget.value is None else f"{budget.value:.4g}"
-            bound = "at least" if budget.metric == "rps" else "at most"
-            console.print(f"[bold red]budget exceeded[/] {escape(budget.endpoint)} {budget.metric}: {value}, "
-                          f"{bound} {budget.limit:.4g} ({escape(budget.source)})"
-                          + (f": {escape(budget.note)}" if budget.note else ""))
+    print_budgets(console, verdict.budgets)
     for check in verdict.checks:
         if not check.passed:
             console.print(f"[bold red]check failed[/] {escape(check.name)} in {check.failures} of {check.runs} "

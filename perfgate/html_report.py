@@ -26,6 +26,8 @@ import jinja2
 from perfgate.report import (
     ICONS,
     age,
+    budget_comparison,
+    budgets_failed_first,
     detectable_ranges,
     format_change,
     format_failures,
@@ -177,10 +179,9 @@ def findings(verdict: Verdict | None, head: list[RunRecord], base: list[RunRecor
                 lines.append(f"{name}: not judged: {textsafety.plain_text(e.reasons[0])}")
         for budget in verdict.budgets:
             if not budget.passed:
-                value = "no data" if budget.value is None else f"{budget.value:.4g}"
                 where = (f"{textsafety.plain_text(budget.endpoint, textsafety.ENDPOINT_CHARS)} "
                          f"{textsafety.plain_text(budget.metric, textsafety.NAME_CHARS)}")
-                lines.append(f"budget exceeded: {where} {value} (limit {budget.limit:.4g})"
+                lines.append(f"budget exceeded: {where} {budget_comparison(budget)}"
                              + (f": {textsafety.plain_text(budget.note)}" if budget.note else ""))
         for check in verdict.checks:
             if not check.passed:
@@ -223,7 +224,8 @@ def _html_environment() -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
                              finalize=_visible)
     env.filters.update(change=format_change, value=format_value, failures=format_failures, load=load_summary,
-                       age=age, sequential=sequential_summary, plain=textsafety.plain_text)
+                       age=age, sequential=sequential_summary, plain=textsafety.plain_text,
+                       budget=budget_comparison, failed_first=budgets_failed_first)
     # A coloured dot rather than an emoji: the report must read the same without an emoji font.
     env.globals.update(icons={outcome: "●" for outcome in ICONS}, test_of=test_of,
                        detectable_ranges=detectable_ranges, ENDPOINT=textsafety.ENDPOINT_CHARS,

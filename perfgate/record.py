@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shlex
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from perfgate.runner import ProgressCallback, prepare, run_locust
 from perfgate.service import serve
 from perfgate.spill import write_spill
 from perfgate.store import Store
+from perfgate.verdict import BudgetResult
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,9 @@ def store_run(store: Store, run: RunRecord) -> RunRecord:
                                 spill_path=path) from exc
 
 
-def exit_code(run: RunRecord) -> ExitCode:
-    """A recorded run's outcome: a failed correctness check fails; an invalid run is undecided."""
-    if not run.checks_passed:
+def exit_code(run: RunRecord, budgets: Sequence[BudgetResult] = ()) -> ExitCode:
+    """A recorded run's outcome: a failed correctness check or budget fails (an invalid run too: a failed
+    budget is a finding whatever else is wrong); an invalid run is undecided otherwise."""
+    if not run.checks_passed or not all(b.passed for b in budgets):
         return ExitCode.REGRESSION
     return ExitCode.OK if run.valid else ExitCode.UNDECIDED

@@ -9,7 +9,7 @@ from functools import lru_cache
 import jinja2
 
 from perfgate import textsafety
-from perfgate.verdict import Metric, MetricTest, Outcome, Sequential, Verdict
+from perfgate.verdict import BudgetResult, Metric, MetricTest, Outcome, Sequential, Verdict
 
 ICONS = {Outcome.BROKEN: "⛔", Outcome.REGRESSED: "🔴", Outcome.IMPROVED: "🟢", Outcome.UNCHANGED: "✅", Outcome.INCONCLUSIVE: "🟡",
          Outcome.INVALID: "⚪"}
@@ -53,6 +53,37 @@ def format_failures(test: MetricTest | None) -> str:
     if test is None or test.base_value is None or test.head_value is None:
         return "–"
     return f"{100 * test.base_value:.2f} → {100 * test.head_value:.2f}"
+
+
+def budget_quantity(metric: str, value: float | None) -> str:
+    """A budget's value or limit with its unit: ``18.2 ms``, ``0.50 %``, ``45.3 req/s``."""
+    if value is None:
+        return "no data"
+    if metric == "failure_rate":
+        return f"{value * 100:.2f} %"
+    if metric == "rps":
+        return f"{value:.1f} req/s"
+    return f"{value:.3g} ms" if value < 1000 else f"{value:.0f} ms"
+
+
+def budget_comparison(budget: BudgetResult) -> str:
+    """``18.2 ms ≤ 100 ms`` when it holds, ``120 ms > 100 ms`` when not: the value against its limit, k6-style."""
+    at_least = budget.metric == "rps"
+    if budget.value is None:
+        relation = "≥" if at_least else "≤"
+        return f"no data (limit {relation} {budget_quantity(budget.metric, budget.limit)})"
+    relation = ("≥" if budget.passed else "<") if at_least else ("≤" if budget.passed else ">")
+    return f"{budget_quantity(budget.metric, budget.value)} {relation} {budget_quantity(budget.metric, budget.limit)}"
+
+
+PASSING_BUDGET_ROWS = 30
+"""Passing budgets listed in the Markdown verdict: every failed one is, but a glob over hundreds of endpoints
+must not crowd the comment out."""
+
+
+def budgets_failed_first(budgets: list[BudgetResult]) -> list[BudgetResult]:
+    """Every budget, the failed ones first (each group in its own order)."""
+    return [b for b in budgets if not b.passed] + [b for b in budgets if b.passed]
 
 
 def age(moment: datetime | None, now: datetime) -> str:
@@ -110,12 +141,12 @@ def _environment() -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
     env.filters.update(md=escape_markdown, change=format_change, value=format_value, failures=format_failures,
-                       load=load_summary, age=age)
+                       load=load_summary, age=age, budget=budget_comparison)
     env.filters.update(sequential=sequential_summary, mermaid=_mermaid_safe, code=_code_safe,
                        mdline=escape_markdown_line)
     env.globals.update(icons=ICONS, test_of=test_of, Outcome=Outcome, Metric=Metric,
                        detectable_ranges=detectable_ranges, ENDPOINT=textsafety.ENDPOINT_CHARS,
-                       NAME=textsafety.NAME_CHARS)
+                       NAME=textsafety.NAME_CHARS, PASSING_BUDGET_ROWS=PASSING_BUDGET_ROWS)
     return env
 
 

@@ -138,6 +138,8 @@ def headline(outcome: Outcome, endpoints: list[EndpointVerdict], reasons: list[s
                 "from noise; measure more runs (perfgate run) or pairs (perfgate ab --max-pairs)")
     elif outcome is Outcome.IMPROVED:
         text = f"faster: {sum(e.outcome is Outcome.IMPROVED for e in judged)} endpoint(s) improved, none worse"
+    elif not judged and budgets:  # no baseline: the budgets are all there is to judge
+        text = f"no baseline; {len(budgets) - len(failed_budgets)} of {len(budgets)} budget(s) hold"
     else:
         text = f"all {len(judged)} endpoint(s) within their margins"
     return "; ".join([f"{outcome.value.upper()}: {text}", *extra])

@@ -70,7 +70,8 @@ def golden_verdicts() -> dict[str, Verdict]:
                                                           message="stock went below zero: -1")])
                for r in head.runs]
     verdicts["budget-and-check-failed"] = compare(base, dataclasses.replace(head, runs=failing), config,
-                                                  budgets=[Budget(endpoint="GET /e1", p95=20.0)])
+                                                  budgets=[Budget(endpoint="GET /e1", p95=20.0),
+                                                           Budget(endpoint="GET /e0", p95=50.0)])
     pair_ids = [f"s-a{i}" for i in range(6)]
     rng = np.random.default_rng(7)
     base = synthetic_side(rng, runs=6, endpoints=3, label="ab base", pair_ids=pair_ids)
