@@ -793,7 +793,19 @@ def demo(
     max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=2, help="Stop after this many pairs.")] = None,
 ) -> None:
     """The whole gate in a few minutes: A/B of two commits of the demo service, one of them slower."""
+    import importlib
+
     from perfgate.demo.walkthrough import run_demo
+
+    missing = []
+    for name in ("fastapi", "uvicorn"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise ConfigError(f"perfgate demo needs the demo extra ({', '.join(missing)} missing): install perfgate "
+                          "with it, e.g. `uv tool install 'perfgate[demo]'` or `pip install 'perfgate[demo]'`")
 
     raise typer.Exit(run_demo(stdout, stderr, output_dir=output_dir, run_time=run_time, max_pairs=max_pairs))
 

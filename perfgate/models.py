@@ -52,7 +52,9 @@ class EndpointStats(BoundaryModel):
 
     @property
     def key(self) -> str:
-        return f"{self.method} {self.name}"
+        """``METHOD name``; a name that already starts with its method (``GET /books``) is not prefixed again."""
+        prefix = f"{self.method} "
+        return self.name if self.name.startswith(prefix) else prefix + self.name
 
     @property
     def failure_rate(self) -> float:

@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -173,28 +174,44 @@ class RunningService:
                 f"the service exited with code {code} during the run; last log lines:\n{log_tail(self.log_path)}")
 
 
-def _wait_ready(process: subprocess.Popen, url: str, timeout_s: float, log_path: Path) -> None:
+def _http_ready(url: str) -> str | None:
+    """``None`` once ``url`` answers 2xx, else what is wrong."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return None if 200 <= response.status < 300 else f"HTTP {response.status}"
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        return str(getattr(exc, "reason", exc))
+
+
+def _port_open(port: int) -> str | None:
+    """``None`` once something accepts connections on 127.0.0.1:``port``, else why not."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
+def _wait_ready(process: subprocess.Popen, what: str, probe: Callable[[], str | None], timeout_s: float,
+                log_path: Path, hint: str) -> None:
     deadline = time.monotonic() + timeout_s
     last_problem = "no answer yet"
     while time.monotonic() < deadline:
         code = process.poll()
         if code is not None:
             raise ServiceError(
-                f"the service exited with code {code} before {url} was ready; fix the serve command. "
+                f"the service exited with code {code} before {what} was ready; fix the serve command. "
                 f"Last log lines:\n{log_tail(log_path)}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if 200 <= response.status < 300:
-                    return
-                last_problem = f"HTTP {response.status}"
-        except urllib.error.HTTPError as exc:
-            last_problem = f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError) as exc:
-            last_problem = str(getattr(exc, "reason", exc))
+        problem = probe()
+        if problem is None:
+            return
+        last_problem = problem
         time.sleep(0.2)
     raise ServiceError(
-        f"the service was not ready at {url} within {timeout_s:g}s ({last_problem}); check the serve command "
-        f"and --ready-url, or raise the ready timeout. Last log lines:\n{log_tail(log_path)}")
+        f"the service was not ready at {what} within {timeout_s:g}s ({last_problem}); check the serve command"
+        f"{hint}, or raise the ready timeout. Last log lines:\n{log_tail(log_path)}")
 
 
 @contextmanager
@@ -214,7 +231,11 @@ def serve(command: str, ready_url: str | None, *, port: int | None, ready_timeou
     service = RunningService(process, port, log_path)
     try:
         if url:
-            _wait_ready(process, url, ready_timeout_s, log_path)
+            _wait_ready(process, url, lambda: _http_ready(url), ready_timeout_s, log_path, " and --ready-url")
+        elif "{port}" in command:
+            # No ready URL: the service is taken as ready once its port accepts connections.
+            _wait_ready(process, f"127.0.0.1:{port}", lambda: _port_open(port), ready_timeout_s, log_path,
+                        " (or give --ready-url, a URL that answers 2xx once it is ready)")
         service.start_sampling()
         yield service
     finally:

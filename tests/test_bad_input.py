@@ -149,3 +149,24 @@ def test_read_only_database_folder(tmp_path: Path, demo_service) -> None:
     assert done.returncode == ExitCode.USAGE, done.stderr
     assert_one_clear_line(done.stderr, "cannot", "runs.db")
     assert not (folder / "runs.db").exists()
+
+
+HIDE_FASTAPI = '''
+import sys
+class Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("fastapi", "uvicorn"):
+            raise ModuleNotFoundError(name)
+        return None
+sys.meta_path.insert(0, Hide())
+sys.argv = ["perfgate", "demo"]
+from perfgate.cli import main
+main()
+'''
+
+
+def test_demo_without_its_extra_says_how_to_install_it(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", HIDE_FASTAPI], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "perfgate[demo]" in done.stderr and "Traceback" not in done.stderr

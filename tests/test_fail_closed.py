@@ -147,3 +147,12 @@ def test_head_broke_compares_shares() -> None:
     base = with_validity(invalid(synthetic_side(rng, runs=4, label="base"), [MISSED], {0}))
     assert not head_broke(head, base)  # 1 in 4 on both sides
     assert head_broke(head, None)
+
+
+def test_an_endpoint_named_with_its_method_is_not_prefixed_twice() -> None:
+    from perfgate.models import EndpointStats
+
+    stats = dict(count=1, failures=0, rps=1.0, min=1.0, p50=1.0, p90=1.0, p95=1.0, p99=1.0, max=1.0, mean=1.0)
+    assert EndpointStats(method="GET", name="GET /api/v1/books", **stats).key == "GET /api/v1/books"
+    assert EndpointStats(method="GET", name="/api/v1/books", **stats).key == "GET /api/v1/books"
+    assert EndpointStats(method="POST", name="GET-like /x", **stats).key == "POST GET-like /x"

@@ -128,6 +128,15 @@ def test_serve_starts_and_stops_the_service_and_samples_it(tmp_path: Path) -> No
     assert run["profile"]["host"].startswith("http://127.0.0.1:")
 
 
+def test_serve_without_a_ready_url_waits_for_the_port(tmp_path: Path) -> None:
+    # The demo service takes a second or two to listen: without the wait, Locust's first requests would fail.
+    result = run_cli("run", "-f", str(LOCUSTFILES / "health.py"), "--serve", DEMO_SERVE, *SHORT,
+                     "--db", str(tmp_path / "r.db"), "--format", "json", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    run = _json(result.stdout)
+    assert run["valid"] and run["total_failures"] == 0, run["invalid_reasons"]
+
+
 def test_race_locustfile_passes_its_correctness_check(tmp_path: Path, demo_service) -> None:
     result = run_cli("run", "-f", str(LOCUSTFILES / "race.py"), "-H", demo_service.host, "-u", "20", "-r", "20",
                      "-t", "4s", "--warmup", "0s", "--db", str(tmp_path / "r.db"), "--format", "json", cwd=tmp_path)
