@@ -170,13 +170,13 @@ def _notify(line: str) -> None:
     stderr.print(line, markup=False, highlight=False)
 
 
-def _print_record(run: RunRecord, output_format: OutputFormat) -> None:
+def _print_record(run: RunRecord, output_format: OutputFormat, min_requests: int | None = None) -> None:
     from perfgate.console import print_run
 
     if output_format is OutputFormat.json:
         print(run.model_dump_json(indent=2))
     else:
-        print_run(stdout, run)
+        print_run(stdout, run, min_requests)
 
 
 @app.command()
@@ -230,7 +230,7 @@ def run(
     if output_format is OutputFormat.json:
         print(run_json)
     else:
-        _print_record(recorded, output_format)
+        _print_record(recorded, output_format, loaded.config.compare.min_requests)
         print_budgets(stdout, budgets)
     raise typer.Exit(exit_code(recorded, budgets))
 

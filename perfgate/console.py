@@ -104,7 +104,9 @@ def run_summary(run: RunRecord) -> Table:
     return table
 
 
-def print_run(console: Console, run: RunRecord) -> None:
+def print_run(console: Console, run: RunRecord, min_requests: int | None = None) -> None:
+    from perfgate.record import sparse_endpoints
+
     console.print(run_summary(run))
     if run.profile.host_from_user_classes:
         console.print(f"host {escape(run.profile.host)}, the User classes' own", highlight=False)
@@ -123,6 +125,9 @@ def print_run(console: Console, run: RunRecord) -> None:
         s = run.service
         console.print(f"service: CPU mean {s.cpu_mean:.0f} % (max {s.cpu_max:.0f} %), "
                       f"RSS mean {s.rss_mean_mb:.0f} MB (max {s.rss_max_mb:.0f} MB, growth {s.rss_growth_mb:+.1f} MB)")
+    for sparse in sparse_endpoints(run, min_requests) if min_requests else []:
+        console.print(f"[yellow]too few requests to compare:[/] {escape(sparse.endpoint)} had {sparse.requests}, "
+                      f"compare needs {min_requests} a run; -t {sparse.run_time_s:.0f}s would give it enough")
 
 
 def print_budgets(console: Console, budgets: list[BudgetResult]) -> None:

@@ -9,6 +9,8 @@ lost.
 
 from __future__ import annotations
 
+import math
+
 import shlex
 import tempfile
 from collections.abc import Sequence
@@ -95,6 +97,26 @@ def store_run(store: Store, run: RunRecord) -> RunRecord:
             raise Interrupted(f"interrupted while storing the run; it is kept in {path}: {later}") from exc
         raise RunNotStoredError(f"the run was not stored: {reason}; it is kept in {path}: {later}",
                                 spill_path=path) from exc
+
+
+@dataclass(frozen=True)
+class SparseEndpoint:
+    """An endpoint with too few requests in a run for ``compare`` to judge it."""
+
+    endpoint: str
+    requests: int
+    run_time_s: float
+    """The run time (warm-up included) that would give it ``min_requests`` at the rate this run saw."""
+
+
+def sparse_endpoints(run: RunRecord, min_requests: int) -> list[SparseEndpoint]:
+    """Endpoints of ``run`` with fewer than ``min_requests`` measured requests, and the run time that would do."""
+    sparse = []
+    for e in run.endpoints:
+        if e.stats.count < min_requests and run.duration_s > 0:
+            needed = run.profile.warmup + run.duration_s * min_requests / max(e.stats.count, 1)
+            sparse.append(SparseEndpoint(e.stats.key, e.stats.count, math.ceil(needed / 5) * 5))
+    return sparse
 
 
 def exit_code(run: RunRecord, budgets: Sequence[BudgetResult] = ()) -> ExitCode:

@@ -156,3 +156,14 @@ def test_an_endpoint_named_with_its_method_is_not_prefixed_twice() -> None:
     assert EndpointStats(method="GET", name="GET /api/v1/books", **stats).key == "GET /api/v1/books"
     assert EndpointStats(method="GET", name="/api/v1/books", **stats).key == "GET /api/v1/books"
     assert EndpointStats(method="POST", name="GET-like /x", **stats).key == "POST GET-like /x"
+
+
+def test_a_run_names_endpoints_with_too_few_requests_and_the_run_time_that_would_do() -> None:
+    from perfgate.record import sparse_endpoints
+    from synthetic import make_run
+
+    run = make_run()  # 505 requests per endpoint in 10 s measured, 2 s warm-up
+    assert sparse_endpoints(run, 50) == []
+    (first, second) = sparse_endpoints(run, 1000)
+    assert (first.endpoint, first.requests) == ("GET /items", 505)
+    assert first.run_time_s == 25  # 2 s + 10 s × 1000 / 505 = 21.8 s, rounded up to 5 s
