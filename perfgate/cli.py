@@ -27,6 +27,7 @@ from perfgate.output import write_text_atomic
 # `comment` and `github` run in a job that installs only what posting needs.
 if TYPE_CHECKING:
     from perfgate.models import RunRecord
+    from perfgate.report import CommentLinks
     from perfgate.store import Store
     from perfgate.verdict import Verdict
 
@@ -275,10 +276,12 @@ def _deliver_verdict(verdict: Verdict, loaded: LoadedConfig, output_format: Verd
     from perfgate.actions import publish
     from perfgate.compare import exit_code as verdict_exit_code
     from perfgate.console import print_verdict
-    from perfgate.report import render_markdown
+    from perfgate.github import workflow_run_url
+    from perfgate.report import CommentLinks, render_markdown
 
     settings = loaded.config.report
-    markdown = render_markdown(verdict, marker_id=settings.id, full_report=settings.full_report)
+    links = CommentLinks.for_run(workflow_run_url(os.environ), with_report=html is not None)
+    markdown = render_markdown(verdict, marker_id=settings.id, full_report=settings.full_report, links=links)
     rendered = {VerdictFormat.json: verdict.to_json(), VerdictFormat.markdown: markdown}
     if output_format is VerdictFormat.text:
         print_verdict(stdout, verdict)
@@ -448,7 +451,7 @@ class CheckOption(str, Enum):
 
 def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mode: CommentModeOption,
           check: CheckOption, report_id: str | None, config: Path | None, *, require_head: bool,
-          head_sha: str | None = None, post_comment: bool = True) -> int:
+          links: CommentLinks, head_sha: str | None = None, post_comment: bool = True) -> int:
     """Post the verdict of ``verdict_path``; the verdict's exit code, or 4 when GitHub failed."""
     import os
 
@@ -479,10 +482,10 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
         raise
     if target.from_fork:
         room = MAX_COMMENT_CHARS - 2 * len(UNVERIFIED_NOTICE) - 4
-        markdown = with_unverified_notice(render_markdown(verdict, marker_id=marker_id,
+        markdown = with_unverified_notice(render_markdown(verdict, marker_id=marker_id, links=links,
                                                           full_report=settings.full_report, limit=room))
     else:
-        markdown = render_markdown(verdict, marker_id=marker_id, full_report=settings.full_report)
+        markdown = render_markdown(verdict, marker_id=marker_id, full_report=settings.full_report, links=links)
     code = int(verdict_exit_code(verdict, strict=loaded.config.compare.strict))
     result = post_verdict(client_from_environment(os.environ), target, verdict, markdown,
                           marker(verdict.profile, marker_id), exit_code=code, author=author,
@@ -514,6 +517,10 @@ CheckKindOption = Annotated[CheckOption, typer.Option("--check", help="Also crea
                                                       "status with the verdict.")]
 ReportIdOption = Annotated[str | None, typer.Option("--id", help="Added to the comment's marker (default: "
                                                     "[report] id).")]
+RunUrlOption = Annotated[str | None, typer.Option("--run-url", help="The workflow run that measured the verdict, "
+                                                  "linked from the comment (an https URL).")]
+ReportUrlOption = Annotated[str | None, typer.Option("--report-url", help="Where the full report is (the run's "
+                                                     "artifact), linked from the comment (an https URL).")]
 
 
 @app.command()
@@ -527,11 +534,17 @@ def github(
     report_id: ReportIdOption = None,
     post_comment: Annotated[bool, typer.Option("--comment/--no-comment", help="Post the comment (off: only "
                                                "the check).")] = True,
+    run_url: RunUrlOption = None,
+    report_url: ReportUrlOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Post the verdict as the pull request's sticky comment from the gate's own job; exit by the verdict."""
+    from perfgate.github import workflow_run_url
+    from perfgate.report import CommentLinks
+
+    links = CommentLinks(run=run_url or workflow_run_url(os.environ), report=report_url or None)
     raise typer.Exit(_post(verdict, repo, pr, author, mode, check, report_id, config, require_head=False,
-                           post_comment=post_comment))
+                           links=links, post_comment=post_comment))
 
 
 @app.command()
@@ -545,10 +558,18 @@ def comment(
     report_id: ReportIdOption = None,
     head_sha: Annotated[str | None, typer.Option("--head-sha", help="The head the measuring workflow ran for "
                                                  "(default: from the workflow_run event).")] = None,
+    run_url: RunUrlOption = None,
+    report_url: ReportUrlOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Post a verdict from an artifact (untrusted) to its pull request, only if it is about the PR's current head."""
-    _post(verdict, repo, pr, author, mode, check, report_id, config, require_head=True, head_sha=head_sha)
+    """Post a verdict from an artifact (untrusted) to its pull request, only if it is about the PR's current head.
+
+    This job's own run is not the one that measured: the links come from ``--run-url`` and ``--report-url``.
+    """
+    from perfgate.report import CommentLinks
+
+    _post(verdict, repo, pr, author, mode, check, report_id, config, require_head=True, head_sha=head_sha,
+          links=CommentLinks(run=run_url or None, report=report_url or None))
 
 
 class HistoryMetric(str, Enum):

@@ -280,3 +280,18 @@ def test_the_event_says_whether_the_head_comes_from_a_fork(tmp_path: Path) -> No
     assert ref({"workflow_run": {**_run_event()["workflow_run"], "repository": {}}}) is True
     assert ref({"workflow_run": {"head_sha": HEAD, "pull_requests": []}}) is False  # not GitHub's: says nothing
     assert ref(None) is False  # no event: the gate's own job, run by hand
+
+
+def test_the_comment_links_the_measuring_run_given_on_the_command_line_not_its_own(fake: FakeGitHub,
+                                                                                  tmp_path: Path) -> None:
+    env = {**_env(fake, tmp_path, _run_event()), "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "99"}
+    measured = "https://github.com/acme/shop/actions/runs/41"
+    posted = run_cli("comment", "--verdict", str(_verdict(tmp_path, "new", shift=0.3)), "--pr", str(PR),
+                     "--run-url", measured, "--report-url", measured + "#artifacts", cwd=tmp_path, env=env)
+    assert posted.code == 0, posted.stderr
+    body = _ours(fake)[0]["body"]
+    assert f"[workflow run]({measured})" in body and f"[full report]({measured}#artifacts)" in body
+    assert "/runs/99" not in body
+    refused = run_cli("comment", "--verdict", str(tmp_path / "new.json"), "--pr", str(PR),
+                      "--run-url", "javascript:alert(1)", cwd=tmp_path, env=env)
+    assert refused.code == 2 and "https URL" in refused.stderr
