@@ -31,13 +31,16 @@ if TYPE_CHECKING:
     from perfgate.store import Store
     from perfgate.verdict import Verdict
 
+# Help text is shown as written: rich markup would take "[tool.perfgate]" or "[report]" for a style tag.
 app = typer.Typer(
     name="perfgate", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="A statistical performance gate for HTTP services, built on Locust.",
 )
-# Tables must not wrap into unreadable columns in CI logs and pipes.
-stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+PIPE_WIDTH = 1000
+"""Columns when writing to a pipe or a CI log: wide enough that a table row never wraps (logs scroll sideways)."""
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
+stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else PIPE_WIDTH)
 
 
 class OutputFormat(str, Enum):
@@ -70,7 +73,8 @@ ServeOption = Annotated[str | None, typer.Option("--serve", help="Command that s
                                                  "each version's tree); {port} is replaced by a free port.")]
 ReadyUrlOption = Annotated[str | None, typer.Option("--ready-url", help="URL answering 2xx once the service is "
                                                     "ready, e.g. http://127.0.0.1:{port}/health.")]
-ReadyTimeoutOption = Annotated[float | None, typer.Option("--ready-timeout", help="Seconds to wait for it.")]
+ReadyTimeoutOption = Annotated[str | None, typer.Option("--ready-timeout", help="How long to wait for it, e.g. "
+                                                      "30s, 2m (a plain number is seconds).")]
 StrictOption = Annotated[bool | None, typer.Option("--strict/--no-strict", help="Inconclusive or invalid "
                                                    "verdicts fail with exit code 3.")]
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Also write the verdict to this file "
@@ -99,7 +103,7 @@ def _split(values: list[str] | None) -> list[str] | None:
 
 
 def _load_profile(config: Path | None, profile: str | None, *, serve: str | None, ready_url: str | None,
-                  ready_timeout: float | None, always_served: bool = False,
+                  ready_timeout: str | None, always_served: bool = False,
                   **load: object) -> tuple[LoadedConfig, ServeConfig | None, ResolvedProfile]:
     """The config, the serve settings and the profile, from the file with the command line's load flags on top."""
     loaded = load_config(config)
@@ -622,7 +626,8 @@ def history(
         print_history(stdout, found)
 
 
-baseline_app = typer.Typer(no_args_is_help=True, help="Accepted baselines: reviewed files in baselines/.")
+baseline_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                           help="Accepted baselines: reviewed files in baselines/.")
 app.add_typer(baseline_app, name="baseline")
 
 
