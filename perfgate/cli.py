@@ -28,16 +28,20 @@ from perfgate.output import write_text_atomic
 # `comment` and `github` run in a job that installs only what posting needs.
 if TYPE_CHECKING:
     from perfgate.models import RunRecord
+    from perfgate.report import CommentLinks
     from perfgate.store import Store
     from perfgate.verdict import Verdict
 
+# Help text is shown as written: rich markup would take "[tool.perfgate]" or "[report]" for a style tag.
 app = typer.Typer(
     name="perfgate", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="A statistical performance gate for HTTP services, built on Locust.",
 )
-# Tables must not wrap into unreadable columns in CI logs and pipes.
-stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+PIPE_WIDTH = 1000
+"""Columns when writing to a pipe or a CI log: wide enough that a table row never wraps (logs scroll sideways)."""
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
+stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else PIPE_WIDTH)
 
 
 class OutputFormat(str, Enum):
@@ -73,7 +77,8 @@ ServeOption = Annotated[str | None, typer.Option("--serve", help="Command that s
                                                  "each version's tree); {port} is replaced by a free port.")]
 ReadyUrlOption = Annotated[str | None, typer.Option("--ready-url", help="URL answering 2xx once the service is "
                                                     "ready, e.g. http://127.0.0.1:{port}/health.")]
-ReadyTimeoutOption = Annotated[float | None, typer.Option("--ready-timeout", help="Seconds to wait for it.")]
+ReadyTimeoutOption = Annotated[str | None, typer.Option("--ready-timeout", help="How long to wait for it, e.g. "
+                                                      "30s, 2m (a plain number is seconds).")]
 StrictOption = Annotated[bool | None, typer.Option("--strict/--no-strict", help="Inconclusive or invalid "
                                                    "verdicts fail with exit code 3.")]
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Also write the verdict to this file "
@@ -147,7 +152,7 @@ def split_locust_style(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _load_profile(config: Path | None, profile: str | None, *, serve: str | None, ready_url: str | None,
-                  ready_timeout: float | None, always_served: bool = False,
+                  ready_timeout: str | None, always_served: bool = False,
                   **load: object) -> tuple[LoadedConfig, ServeConfig | None, ResolvedProfile]:
     """The config, the serve settings and the profile, from the file with the command line's load flags on top."""
     loaded = load_config(config)
@@ -369,11 +374,13 @@ def _deliver_verdict(verdict: Verdict, loaded: LoadedConfig, output_format: Verd
     from perfgate.actions import publish
     from perfgate.compare import exit_code as verdict_exit_code
     from perfgate.console import print_verdict
+    from perfgate.github import workflow_run_url
     from perfgate.junit import verdict_junit
-    from perfgate.report import render_markdown
+    from perfgate.report import CommentLinks, render_markdown
 
     settings = loaded.config.report
-    markdown = render_markdown(verdict, marker_id=settings.id, full_report=settings.full_report)
+    links = CommentLinks.for_run(workflow_run_url(os.environ), with_report=html is not None)
+    markdown = render_markdown(verdict, marker_id=settings.id, full_report=settings.full_report, links=links)
     rendered = {VerdictFormat.json: verdict.to_json(), VerdictFormat.markdown: markdown}
     if output_format is VerdictFormat.text:
         print_verdict(stdout, verdict)
@@ -561,7 +568,7 @@ class CheckOption(str, Enum):
 
 def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mode: CommentModeOption,
           check: CheckOption, report_id: str | None, config: Path | None, *, require_head: bool,
-          head_sha: str | None = None, post_comment: bool = True) -> int:
+          links: CommentLinks, head_sha: str | None = None, post_comment: bool = True) -> int:
     """Post the verdict of ``verdict_path``; the verdict's exit code, or 4 when GitHub failed."""
     import os
 
@@ -592,10 +599,10 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
         raise
     if target.from_fork:
         room = MAX_COMMENT_CHARS - 2 * len(UNVERIFIED_NOTICE) - 4
-        markdown = with_unverified_notice(render_markdown(verdict, marker_id=marker_id,
+        markdown = with_unverified_notice(render_markdown(verdict, marker_id=marker_id, links=links,
                                                           full_report=settings.full_report, limit=room))
     else:
-        markdown = render_markdown(verdict, marker_id=marker_id, full_report=settings.full_report)
+        markdown = render_markdown(verdict, marker_id=marker_id, full_report=settings.full_report, links=links)
     code = int(verdict_exit_code(verdict, strict=loaded.config.compare.strict))
     result = post_verdict(client_from_environment(os.environ), target, verdict, markdown,
                           marker(verdict.profile, marker_id), exit_code=code, author=author,
@@ -627,6 +634,10 @@ CheckKindOption = Annotated[CheckOption, typer.Option("--check", help="Also crea
                                                       "status with the verdict.")]
 ReportIdOption = Annotated[str | None, typer.Option("--id", help="Added to the comment's marker (default: "
                                                     "[report] id).")]
+RunUrlOption = Annotated[str | None, typer.Option("--run-url", help="The workflow run that measured the verdict, "
+                                                  "linked from the comment (an https URL).")]
+ReportUrlOption = Annotated[str | None, typer.Option("--report-url", help="Where the full report is (the run's "
+                                                     "artifact), linked from the comment (an https URL).")]
 
 
 @app.command()
@@ -640,11 +651,17 @@ def github(
     report_id: ReportIdOption = None,
     post_comment: Annotated[bool, typer.Option("--comment/--no-comment", help="Post the comment (off: only "
                                                "the check).")] = True,
+    run_url: RunUrlOption = None,
+    report_url: ReportUrlOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Post the verdict as the pull request's sticky comment from the gate's own job; exit by the verdict."""
+    from perfgate.github import workflow_run_url
+    from perfgate.report import CommentLinks
+
+    links = CommentLinks(run=run_url or workflow_run_url(os.environ), report=report_url or None)
     raise typer.Exit(_post(verdict, repo, pr, author, mode, check, report_id, config, require_head=False,
-                           post_comment=post_comment))
+                           links=links, post_comment=post_comment))
 
 
 @app.command()
@@ -658,10 +675,18 @@ def comment(
     report_id: ReportIdOption = None,
     head_sha: Annotated[str | None, typer.Option("--head-sha", help="The head the measuring workflow ran for "
                                                  "(default: from the workflow_run event).")] = None,
+    run_url: RunUrlOption = None,
+    report_url: ReportUrlOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Post a verdict from an artifact (untrusted) to its pull request, only if it is about the PR's current head."""
-    _post(verdict, repo, pr, author, mode, check, report_id, config, require_head=True, head_sha=head_sha)
+    """Post a verdict from an artifact (untrusted) to its pull request, only if it is about the PR's current head.
+
+    This job's own run is not the one that measured: the links come from ``--run-url`` and ``--report-url``.
+    """
+    from perfgate.report import CommentLinks
+
+    _post(verdict, repo, pr, author, mode, check, report_id, config, require_head=True, head_sha=head_sha,
+          links=CommentLinks(run=run_url or None, report=report_url or None))
 
 
 class HistoryMetric(str, Enum):
@@ -714,7 +739,8 @@ def history(
         print_history(stdout, found)
 
 
-baseline_app = typer.Typer(no_args_is_help=True, help="Accepted baselines: reviewed files in baselines/.")
+baseline_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                           help="Accepted baselines: reviewed files in baselines/.")
 app.add_typer(baseline_app, name="baseline")
 
 

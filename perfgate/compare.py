@@ -43,6 +43,7 @@ from perfgate.rules import (
     headline,
     holm,
     overall_outcome,
+    parameter_value,
     zone,
 )
 from perfgate.stats import ShiftEstimate, TooFewRuns, estimate_shift, hodges_lehmann_relative_shift
@@ -131,8 +132,8 @@ def with_validity(side: Side) -> SideInfo:
 # -- validity ---------------------------------------------------------------------------------------
 
 def _differences(base: dict, head: dict) -> list[str]:
-    return [f"{key} {base.get(key)!r} vs {head.get(key)!r}" for key in sorted({*base, *head})
-            if base.get(key) != head.get(key)]
+    return [f"{key} {parameter_value(key, base.get(key))} vs {parameter_value(key, head.get(key))}"
+            for key in sorted({*base, *head}) if base.get(key) != head.get(key)]
 
 
 def _comparison_problems(base: Side, head: Side) -> list[str]:

@@ -14,6 +14,7 @@ import math
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -470,43 +471,84 @@ class LoadedConfig(BoundaryModel):
         return resolve_profile(self, profile or self.config.profile, overrides or Overrides(), served=served)
 
     def ab_settings(self, **given: Any) -> AbConfig:
-        """The config's ``[ab]`` with command-line values on top (``looks`` as ``"3,6,10"``)."""
-        values = {k: v for k, v in given.items() if v is not None}
+        """The config's ``[ab]`` with command-line values on top (``looks`` as ``"3,6,10"``).
+
+        A wrong command-line value is reported by its flag and as it was typed (``--looks 3,2``).
+        """
+        typed = {k: v for k, v in given.items() if v is not None}
+        values = dict(typed)
         if isinstance(values.get("looks"), str):
             values["looks"] = [part.strip() for part in values["looks"].split(",") if part.strip()]
         try:
             return AbConfig.model_validate({**self.config.ab.model_dump(exclude_unset=True), **values})
         except ValidationError as exc:
-            raise ConfigError(_validation_message(None, exc, "ab")) from None
+            raise ConfigError(_flag_message(exc, typed, AB_FLAGS, self.source, "ab")) from None
 
     def serve(self, command: str | None = None, ready_url: str | None = None,
-              ready_timeout: float | None = None) -> ServeConfig | None:
+              ready_timeout: str | float | None = None) -> ServeConfig | None:
         """The config's ``[serve]`` with command-line values on top; ``None`` when nothing is served."""
         given = {k: v for k, v in (("ready_url", ready_url), ("ready_timeout", ready_timeout)) if v is not None}
-        if command is not None:
-            # A command from the command line keeps the config's ready URL and timeout unless given too.
-            kept = self.config.serve.model_dump(exclude={"command"}) if self.config.serve is not None else {}
-            return ServeConfig(**{**kept, "command": command, **given})
-        if self.config.serve is not None:
-            return self.config.serve.model_copy(update=given)
-        if given:
-            raise ConfigError("--ready-url and --ready-timeout need --serve (or [serve] in the config)")
-        return None
+        if self.config.serve is None and command is None:
+            if given:
+                raise ConfigError("--ready-url and --ready-timeout need --serve (or [serve] in the config)")
+            return None
+        # A command from the command line keeps the config's ready URL and timeout unless given too.
+        kept = self.config.serve.model_dump(exclude_unset=True) if self.config.serve is not None else {}
+        typed = {**given, **({"command": command} if command is not None else {})}
+        try:
+            return ServeConfig.model_validate({**kept, **typed})
+        except ValidationError as exc:
+            raise ConfigError(_flag_message(exc, typed, SERVE_FLAGS, self.source, "serve")) from None
 
 
 def _describe(source: Path | None) -> str:
     return str(source) if source else "command line"
 
 
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+"""What pydantic puts before the message of a validator's own ``ValueError``: noise to a user."""
+
+AB_FLAGS = {"looks": "--looks", "max_pairs": "--max-pairs", "max_time": "--max-time", "setup": "--setup",
+            "reset": "--reset", "confirm": "--confirm", "confirm_pairs": "--confirm-pairs"}
+"""The command-line flag of each ``[ab]`` setting."""
+SERVE_FLAGS = {"command": "--serve", "ready_url": "--ready-url", "ready_timeout": "--ready-timeout"}
+"""The command-line flag of each ``[serve]`` setting."""
+
+
+def _message(item: Mapping[str, Any]) -> str:
+    message = str(item["msg"])
+    for prefix in _PYDANTIC_PREFIXES:
+        message = message.removeprefix(prefix)
+    return message
+
+
 def _validation_message(source: Path | None, error: ValidationError, prefix: str = "") -> str:
     parts = []
     for item in error.errors():
         location = ".".join(str(p) for p in (*([prefix] if prefix else []), *item["loc"]))
-        message = item["msg"]
+        message = _message(item)
         if "input" in item and item["type"] not in ("missing",) and not isinstance(item["input"], dict):
             message += f" (got {item['input']!r})"
         parts.append(f"{location}: {message}")
     return f"{_describe(source)}: " + "; ".join(parts)
+
+
+def _flag_message(error: ValidationError, typed: Mapping[str, Any], flags: Mapping[str, str],
+                  source: Path | None, table: str) -> str:
+    """Errors of command-line values by the flag and the value as typed; the others by their place in the file."""
+    parts = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else ""
+        if field in typed and field in flags:
+            value = typed[field]
+            shown = value if isinstance(value, str) else repr(value)
+            parts.append(f"{flags[field]} {shown}: {_message(item)}")
+        else:
+            location = ".".join(str(p) for p in (table, *item["loc"]))
+            got = f" (got {item['input']!r})" if "input" in item and item["type"] != "missing" \
+                and not isinstance(item["input"], dict) else ""
+            parts.append(f"{_describe(source)}: {location}: {_message(item)}{got}")
+    return "; ".join(parts)
 
 
 def find_config_file(start: Path) -> Path | None:

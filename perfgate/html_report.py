@@ -151,8 +151,14 @@ def _history_charts(history: list[EndpointTrend]) -> list[Markup]:
     return charts
 
 
+def _sentence(text: str) -> str:
+    """``text`` ending as a sentence does (a reason or a message from outside may lack the full stop)."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def findings(verdict: Verdict | None, head: list[RunRecord], base: list[RunRecord]) -> list[str]:
-    """Short sentences a reader takes away, from the verdict and the recorded service usage."""
+    """Whole sentences a reader takes away, from the verdict and the recorded service usage."""
     lines = []
     if verdict is not None:
         for e in verdict.endpoints:
@@ -161,44 +167,46 @@ def findings(verdict: Verdict | None, head: list[RunRecord], base: list[RunRecor
             for test in decided:
                 verb = ("rose" if test.change > 0 else "fell")
                 if test.metric is Metric.FAILURE_RATE:
-                    text = f"failure rate of {name} {verb} {abs(test.change) * 100:.1f} points"
+                    text = f"The failure rate of {name} {verb} {abs(test.change) * 100:.1f} percentage points"
                 else:
                     low, high = test.ci_low or 0.0, test.ci_high or 0.0
-                    text = (f"{test.metric.value} of {name} {verb} {abs(test.change) * 100:.0f} % "
+                    text = (f"The {test.metric.value} of {name} {verb} {abs(test.change) * 100:.0f} % "
                             f"[{low * 100:+.0f} %, {high * 100:+.0f} %]")
                 failures = test_of(e.tests, "failure_rate")
                 if failures is not None and test.metric is not Metric.FAILURE_RATE:
                     text += "; failures unchanged" if failures.outcome is Outcome.UNCHANGED else \
                         f"; failures {failures.outcome.value}"
-                lines.append(text)
+                lines.append(_sentence(text))
             if e.outcome is Outcome.INCONCLUSIVE:
                 p50 = test_of(e.tests, "p50")
                 detail = f" (p50 {format_change(p50)})" if p50 is not None and p50.change is not None else ""
-                lines.append(f"{name}: the data cannot tell a change from noise{detail}; more runs or pairs would")
+                lines.append(f"The data of {name} cannot tell a change from noise{detail}; more runs (perfgate run) "
+                             "or pairs (perfgate ab --max-pairs) would decide it.")
             if e.outcome is Outcome.INVALID and e.reasons:
-                lines.append(f"{name}: not judged: {textsafety.plain_text(e.reasons[0])}")
+                lines.append(_sentence(f"{name} was not judged: {textsafety.plain_text(e.reasons[0])}"))
         for budget in verdict.budgets:
             if not budget.passed:
                 where = (f"{textsafety.plain_text(budget.endpoint, textsafety.ENDPOINT_CHARS)} "
                          f"{textsafety.plain_text(budget.metric, textsafety.NAME_CHARS)}")
-                lines.append(f"budget exceeded: {where} {budget_comparison(budget)}"
-                             + (f": {textsafety.plain_text(budget.note)}" if budget.note else ""))
+                lines.append(_sentence(f"A budget was exceeded: {where} {budget_comparison(budget)}"
+                                       + (f" ({textsafety.plain_text(budget.note)})" if budget.note else "")))
         for check in verdict.checks:
             if not check.passed:
-                lines.append(f"correctness check failed: {textsafety.plain_text(check.name, textsafety.NAME_CHARS)} "
-                             f"({textsafety.plain_text(check.message)})")
+                lines.append(_sentence(f"A correctness check failed: "
+                                       f"{textsafety.plain_text(check.name, textsafety.NAME_CHARS)} "
+                                       f"({textsafety.plain_text(check.message)})"))
     growth = [r.service.rss_growth_mb for r in head if r.service is not None]
     if growth and statistics.median(growth) >= LEAK_MB:
-        lines.append(f"service RSS grew {statistics.median(growth):.0f} MB during a run (median of "
-                     f"{len(growth)} run(s)) — possible leak")
+        lines.append(f"The service's RSS grew {statistics.median(growth):.0f} MB during a run (median of "
+                     f"{len(growth)} run(s)), a possible leak.")
     cpu_head = [r.service.cpu_mean for r in head if r.service is not None]
     cpu_base = [r.service.cpu_mean for r in base if r.service is not None]
     if cpu_head and cpu_base:
-        lines.append(f"service CPU {statistics.median(cpu_base):.0f} % → {statistics.median(cpu_head):.0f} % "
-                     "(median of the runs' means)")
+        lines.append(f"The service used {statistics.median(cpu_base):.0f} % CPU on the base and "
+                     f"{statistics.median(cpu_head):.0f} % on the head (median of the runs' means).")
     if verdict is not None and not lines:
-        lines.append("every endpoint within its margins" if verdict.outcome is Outcome.UNCHANGED
-                     else textsafety.plain_text(verdict.headline))
+        lines.append("Every endpoint is within its margins." if verdict.outcome is Outcome.UNCHANGED
+                     else _sentence(textsafety.plain_text(verdict.headline)))
     return lines
 
 

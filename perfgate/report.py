@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
 import jinja2
 
 from perfgate import textsafety
+from perfgate.errors import ConfigError
+from perfgate.rules import parameter_value
 from perfgate.verdict import BudgetResult, Metric, MetricTest, Outcome, Sequential, Verdict
 
 ICONS = {Outcome.BROKEN: "⛔", Outcome.REGRESSED: "🔴", Outcome.IMPROVED: "🟢", Outcome.UNCHANGED: "✅", Outcome.INCONCLUSIVE: "🟡",
@@ -99,10 +103,60 @@ def age(moment: datetime | None, now: datetime) -> str:
 
 
 def load_summary(parameters: dict) -> str:
-    """The load parameters that were set, in a line."""
-    parts = [f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}"
+    """The load parameters that were set, in a line, each with its unit."""
+    parts = [f"{key} {parameter_value(key, value)}"
              for key, value in sorted(parameters.items()) if value not in (None, [], {}, "")]
     return ", ".join(parts)
+
+
+COUNT_ORDER = (Outcome.BROKEN, Outcome.REGRESSED, Outcome.INVALID, Outcome.INCONCLUSIVE, Outcome.IMPROVED,
+               Outcome.UNCHANGED)
+"""The order of the count line: what needs a reader first."""
+
+
+def outcome_counts(verdict: Verdict) -> str:
+    """``1 regressed · 2 inconclusive · 36 unchanged``: endpoints by outcome."""
+    counts = Counter(e.outcome for e in verdict.endpoints)
+    return " · ".join(f"{counts[o]} {o.value}" for o in COUNT_ORDER if counts[o])
+
+
+def distinct_reasons(verdict: Verdict) -> list[str]:
+    """The verdict's reasons, each once, without those the headline already says."""
+    return [r for r in dict.fromkeys(verdict.reasons) if r not in verdict.headline]
+
+
+_URL = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/%?=&+#-]*)?")
+"""An https URL of characters that cannot end a Markdown link, open HTML or start a mention."""
+
+
+def https_url(value: str, what: str) -> str:
+    """``value`` if it is a plain https URL (safe inside a Markdown link); a :class:`ConfigError` if not."""
+    if len(value) > 500 or not _URL.fullmatch(value):
+        raise ConfigError(f"the {what} must be an https URL of at most 500 plain characters (got {value[:80]!r})")
+    return value
+
+
+@dataclass(frozen=True)
+class CommentLinks:
+    """Where a reader of the comment finds more: links given by the job that renders, never by the verdict file."""
+
+    run: str | None = None
+    """The workflow run that measured the verdict."""
+    report: str | None = None
+    """The full report (the run's artifact)."""
+
+    def __post_init__(self) -> None:
+        if self.run is not None:
+            https_url(self.run, "workflow run link")
+        if self.report is not None:
+            https_url(self.report, "report link")
+
+    @classmethod
+    def for_run(cls, run: str | None, *, with_report: bool) -> CommentLinks:
+        """The run's page, and its artifacts section for the report when there is one."""
+        if run is None:
+            return cls()
+        return cls(run=run, report=f"{run}#artifacts" if with_report else None)
 
 
 STOP_REASONS = {
@@ -145,7 +199,8 @@ def _environment() -> jinja2.Environment:
     env.filters.update(sequential=sequential_summary, mermaid=_mermaid_safe, code=_code_safe,
                        mdline=escape_markdown_line)
     env.globals.update(icons=ICONS, test_of=test_of, Outcome=Outcome, Metric=Metric,
-                       detectable_ranges=detectable_ranges, ENDPOINT=textsafety.ENDPOINT_CHARS,
+                       detectable_ranges=detectable_ranges, outcome_counts=outcome_counts,
+                       distinct_reasons=distinct_reasons, ENDPOINT=textsafety.ENDPOINT_CHARS,
                        NAME=textsafety.NAME_CHARS, PASSING_BUDGET_ROWS=PASSING_BUDGET_ROWS)
     return env
 
@@ -199,12 +254,16 @@ def _length(text: str) -> int:
 
 
 def render_markdown(verdict: Verdict, *, marker_id: str | None = None, full_report: str | None = None,
-                    limit: int = MAX_COMMENT_CHARS) -> str:
-    """The PR verdict; over ``limit``, whole sections go (least important first), then table rows, never the marker."""
+                    limit: int = MAX_COMMENT_CHARS, links: CommentLinks | None = None) -> str:
+    """The PR verdict; over ``limit``, whole sections go (least important first), then table rows, never the marker.
+
+    ``links``: the workflow run and report to point to, from the job that renders (validated https URLs).
+    """
     module = _environment().get_template("verdict.md.j2").module
     top = marker(verdict.profile, marker_id) + "\n"
     sections = {name: str(getattr(module, name)(verdict)) for name in
-                ("headline", "failures", "reasons", "provenance", "evidence", "history")}
+                ("failures", "reasons", "provenance", "evidence", "history")}
+    sections["headline"] = str(module.headline(verdict, links or CommentLinks()))
 
     def assemble(rows: int, dropped: list[str]) -> str:
         shown = verdict.endpoints[:rows]

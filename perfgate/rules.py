@@ -145,6 +145,26 @@ def headline(outcome: Outcome, endpoints: list[EndpointVerdict], reasons: list[s
     return "; ".join([f"{outcome.value.upper()}: {text}", *extra])
 
 
+PARAMETER_UNITS = {"run_time": " s", "warmup": " s", "stop_timeout": " s", "spawn_rate": " users/s",
+                   "target_rps": " req/s"}
+"""The unit of each load parameter that has one."""
+
+
+def parameter_value(key: str, value: object) -> str:
+    """A load parameter's value for people, with its unit: ``15 s``, ``5 users/s``; a missing one is ``unset``."""
+    if value is None or value in ([], {}, ""):
+        return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return f"{value:g}{PARAMETER_UNITS.get(key, '')}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {parameter_value(k, v)}" for k, v in sorted(value.items()))
+    return str(value)
+
+
 def signed(change: float | None, metric: Metric) -> str:
     if change is None:
         return "?"

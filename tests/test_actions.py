@@ -55,7 +55,8 @@ def test_compare_in_actions_writes_the_summary_the_files_and_the_outputs(git_rep
     summary.write_text("# earlier step\n")
     outputs.write_text("earlier=1\n")
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs),
-           "RUNNER_TEMP": str(runner_temp)}
+           "RUNNER_TEMP": str(runner_temp), "GITHUB_SERVER_URL": "https://github.com",
+           "GITHUB_REPOSITORY": "acme/shop", "GITHUB_RUN_ID": "77"}
     result = run_cli("compare", "--db", str(db), cwd=git_repo, env=env)
     assert result.code == 1, result.stderr
 
@@ -68,6 +69,8 @@ def test_compare_in_actions_writes_the_summary_the_files_and_the_outputs(git_rep
     assert summary.read_text() == "# earlier step\n" + markdown
     assert json.loads(Path(written["json-path"]).read_text())["verdict"] == "regressed"
     assert re.search(r"\| GET /items \| 🔴 regressed \|", markdown)
+    run = "https://github.com/acme/shop/actions/runs/77"
+    assert f"[workflow run]({run})" in markdown and f"[full report]({run}#artifacts)" in markdown
 
 
 def test_outside_actions_nothing_is_written(git_repo: Path, tmp_path: Path) -> None:

@@ -194,7 +194,7 @@ def test_a_load_parameter_missing_on_one_side_counts_as_unset() -> None:
     assert compare(base, head, CONFIG).outcome is not Outcome.INVALID
     faster = synthetic_side(rng, runs=3, load={**base.load_parameters, "target_rps": 80.0})
     verdict = compare(base, faster, CONFIG)
-    assert verdict.outcome is Outcome.INVALID and "target_rps None vs 80.0" in verdict.reasons[0]
+    assert verdict.outcome is Outcome.INVALID and "target_rps unset vs 80 req/s" in verdict.reasons[0]
 
 
 def test_the_reported_detectable_change_is_found_about_four_times_in_five() -> None:

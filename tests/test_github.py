@@ -296,3 +296,18 @@ def test_a_verdict_of_a_newer_schema_is_refused_in_one_line(fake: FakeGitHub, tm
     posted = run_cli("comment", "--verdict", str(tmp_path / "older.json"), cwd=tmp_path, env=env)
     # A verdict written before the field existed is version 1.
     assert posted.code == 0 and "comment created" in posted.stdout, posted.stderr
+
+
+def test_the_comment_links_the_measuring_run_given_on_the_command_line_not_its_own(fake: FakeGitHub,
+                                                                                  tmp_path: Path) -> None:
+    env = {**_env(fake, tmp_path, _run_event()), "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "99"}
+    measured = "https://github.com/acme/shop/actions/runs/41"
+    posted = run_cli("comment", "--verdict", str(_verdict(tmp_path, "new", shift=0.3)), "--pr", str(PR),
+                     "--run-url", measured, "--report-url", measured + "#artifacts", cwd=tmp_path, env=env)
+    assert posted.code == 0, posted.stderr
+    body = _ours(fake)[0]["body"]
+    assert f"[workflow run]({measured})" in body and f"[full report]({measured}#artifacts)" in body
+    assert "/runs/99" not in body
+    refused = run_cli("comment", "--verdict", str(tmp_path / "new.json"), "--pr", str(PR),
+                      "--run-url", "javascript:alert(1)", cwd=tmp_path, env=env)
+    assert refused.code == 2 and "https URL" in refused.stderr

@@ -14,14 +14,15 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from perfgate.compare import compare, side_from_runs
-from perfgate.config import CompareConfig
+from perfgate.config import Budget, CompareConfig
 from perfgate.html_report import findings, render_html
-from perfgate.models import ResourceSample, SecondBucket, ServiceUsage
+from perfgate.models import CheckResult, ResourceSample, SecondBucket, ServiceUsage
 from perfgate.verdict import EndpointTrend, TrendPoint
-from synthetic import make_run
+from synthetic import make_run, synthetic_side
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
 needs_chromium = pytest.mark.skipif(
@@ -67,14 +68,32 @@ def test_report_is_self_contained_escaped_and_has_findings(tmp_path: Path) -> No
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html)
     assert "@import" not in html and "url(" not in html
     assert "<script>alert" not in html and "&lt;script&gt;" in html
-    assert "p50 of GET /items rose" in html and "failures unchanged" in html
-    assert "service RSS grew 40 MB during a run" in html and "possible leak" in html
+    assert "The p50 of GET /items rose" in html and "failures unchanged." in html
+    assert "The service&#39;s RSS grew 40 MB during a run" in html and "a possible leak." in html
     assert html.count("<svg") >= 2 * 3 + 4 + 1  # 3 per endpoint, load and service, history
 
 
 def test_findings_speak_only_from_the_verdict_and_the_recorded_usage() -> None:
     base, head = _runs("b" * 40, range(1, 4), 1.0), _runs("e" * 40, range(11, 14), 1.0)
-    assert findings(None, head, base) == ["service CPU 12 % → 12 % (median of the runs' means)"]
+    assert findings(None, head, base) == ["The service used 12 % CPU on the base and 12 % on the head "
+                                          "(median of the runs' means)."]
+
+
+def test_every_finding_is_a_whole_sentence() -> None:
+    rng = np.random.default_rng(4)
+    base = synthetic_side(rng, runs=3, endpoints=3, label="merge-base", run_noise=0.15)
+    head = synthetic_side(rng, runs=3, endpoints=3, shift={0: 0.6}, run_noise=0.15)
+    failing = [dataclasses.replace(r, checks=[CheckResult(name="stock", passed=False, message="went below zero")])
+               for r in head.runs]
+    verdict = compare(base, dataclasses.replace(head, runs=failing), CompareConfig(),
+                      budgets=[Budget(endpoint="GET /e1", p95=1.0), Budget(endpoint="GET /none", rps=5.0)])
+    lines = findings(verdict, [], [])
+    assert any("cannot tell a change from noise" in line for line in lines)
+    assert any(re.match(r"A budget was exceeded: GET /e1 p95 [0-9.]+ ms > 1 ms\.$", line) for line in lines), lines
+    assert any(line.startswith("A correctness check failed: stock") for line in lines)
+    for line in lines:
+        assert line[0].isupper() and line.endswith("."), line
+        assert not line.endswith(("would.", "would")), line
 
 
 def _chromium(tmp_path: Path, page: Path, *extra: str) -> subprocess.CompletedProcess[str]:

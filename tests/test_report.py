@@ -20,7 +20,8 @@ import pytest
 from perfgate.compare import RunValues, compare
 from perfgate.config import Budget, CompareConfig
 from perfgate.models import CheckResult, EndpointStats
-from perfgate.report import MAX_COMMENT_CHARS, escape_markdown, marker, render_markdown
+from perfgate.errors import ConfigError
+from perfgate.report import MAX_COMMENT_CHARS, CommentLinks, escape_markdown, marker, render_markdown
 from perfgate.verdict import Confirmation, EndpointTrend, Sequential, SideInfo, TrendPoint, Verdict
 from synthetic import ENVIRONMENT, synthetic_side
 
@@ -188,3 +189,52 @@ def test_side_info_is_rendered_from_the_verdict_only() -> None:
                                                         accepted_by="Ada <ada@example.org>", reason="faster cache")})
     markdown = render_markdown(other)
     assert "pinned baseline `dddddddddd`" in markdown and "accepted by Ada &lt;ada@&#x200B;example.org&gt;" in markdown
+
+
+def test_the_top_of_the_comment_counts_endpoints_and_names_both_commits() -> None:
+    verdict = golden_verdicts()["regressed"]
+    base = verdict.base.model_copy(update={"commit": "a" * 40})
+    head = verdict.head.model_copy(update={"commit": "b" * 40})
+    lines = render_markdown(verdict.model_copy(update={"base": base, "head": head})).splitlines()
+    top = "\n".join(lines[:8])
+    assert "**1 regressed · 1 inconclusive · 1 unchanged**" in top
+    assert "base `aaaaaaa` → head `bbbbbbb`" in top
+
+
+def test_changed_endpoints_come_first_and_unchanged_ones_are_folded() -> None:
+    markdown = render_markdown(golden_verdicts()["regressed"])
+    fold = markdown.index("<details><summary>1 unchanged endpoint(s)</summary>")
+    assert markdown.index("| GET /e1 | 🔴 regressed") < markdown.index("| GET /e2 | 🟡 inconclusive") < fold
+    assert fold < markdown.index("| GET /e0 | ✅ unchanged") < markdown.index("</details>", fold)
+
+
+def test_the_comment_links_to_the_run_and_the_report_when_given() -> None:
+    run = "https://github.com/octo/shop/actions/runs/42"
+    markdown = render_markdown(golden_verdicts()["regressed"],
+                               links=CommentLinks.for_run(run, with_report=True))
+    assert f"[workflow run]({run})" in markdown and f"[full report]({run}#artifacts)" in markdown
+    assert "workflow run" not in render_markdown(golden_verdicts()["regressed"])
+
+
+@pytest.mark.parametrize("url", ["http://github.com/o/r/actions/runs/1", "javascript:alert(1)",
+                                 "https://x.test/a) [click](https://evil.test", "https://x.test/<img>",
+                                 "https://x.test/ @everyone", "https://x.test/" + "a" * 500, ""])
+def test_a_link_that_is_not_a_plain_https_url_is_refused(url: str) -> None:
+    with pytest.raises(ConfigError, match="https URL"):
+        CommentLinks(run=url)
+    with pytest.raises(ConfigError, match="https URL"):
+        CommentLinks(report=url)
+
+
+def test_an_invalid_verdict_says_each_reason_once_and_never_none() -> None:
+    verdict = golden_verdicts()["invalid"]
+    markdown = render_markdown(verdict)
+    reason = escape_markdown(verdict.reasons[0])
+    assert markdown.count(reason) == 1
+    assert "None" not in markdown and "run\\_time unset vs 15 s" in markdown
+
+
+def test_budget_figures_carry_their_units() -> None:
+    markdown = render_markdown(golden_verdicts()["budget-and-check-failed"])
+    assert re.search(r"\| ✗ \| GET /e1 \| p95 \| [0-9.]+ ms > 20 ms \| config \|", markdown)
+    assert "run\\_time 15 s, spawn\\_rate 5 users/s, users 5" in markdown
