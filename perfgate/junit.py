@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from perfgate import textsafety
-from perfgate.report import format_change, format_value
+from perfgate.report import budget_quantity, format_change, format_value
 from perfgate.verdict import BudgetResult, CheckSummary, EndpointVerdict, Metric, MetricTest, Outcome, Verdict
 
 if TYPE_CHECKING:
@@ -108,20 +108,10 @@ def _head_case(verdict: Verdict) -> JUnitCase:
     return JUnitCase("head", "validity", output=counts)
 
 
-def _budget_value(metric: str, value: float | None) -> str:
-    if value is None:
-        return "no data"
-    if metric == "failure_rate":
-        return f"{value * 100:.2f} %"
-    if metric == "rps":
-        return f"{value:.4g} req/s"
-    return f"{value:.4g} ms"
-
-
 def _budget_case(budget: BudgetResult) -> JUnitCase:
     bound = "at least" if budget.metric == "rps" else "at most"
-    text = (f"{budget.metric} {_budget_value(budget.metric, budget.value)}, {bound} "
-            f"{_budget_value(budget.metric, budget.limit)} ({budget.source})" + (f": {budget.note}" if budget.note
+    text = (f"{budget.metric} {budget_quantity(budget.metric, budget.value)}, {bound} "
+            f"{budget_quantity(budget.metric, budget.limit)} ({budget.source})" + (f": {budget.note}" if budget.note
                                                                               else ""))
     name = f"budget {budget.metric}"
     if budget.passed:
