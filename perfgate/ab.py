@@ -41,7 +41,7 @@ from pathlib import Path
 from perfgate.compare import NO_BASELINE_NOTE, Side, compare, side_from_runs, withdraw
 from perfgate.config import AbConfig, Budget, CompareConfig, LoadedConfig, ResolvedProfile, ServeConfig
 from perfgate.errors import ConfigError, Interrupted, RunNotStoredError, ServiceError
-from perfgate.measure import blames_the_machine
+from perfgate.measure import own_fault_reasons
 from perfgate.gitinfo import merge_base, read_git_info, repository_root, resolve_commit, resolve_main_branch
 from perfgate.models import RunRecord
 from perfgate.record import RunRequest, record_run
@@ -208,8 +208,7 @@ def judge(plan: AbPlan, pairs: list[Pair], alpha: float,
 
 def _head_broke_in(pair: Pair) -> bool:
     """A pair whose head run stayed invalid (after its re-run) by the service's own fault, next to a valid base."""
-    return pair.base.valid and not pair.head.valid and not all(
-        blames_the_machine(reason) for reason in pair.head.invalid_reasons)
+    return pair.base.valid and bool(own_fault_reasons(pair.head.valid, pair.head.invalid_reasons))
 
 
 def _settled(verdict: Verdict) -> str | None:

@@ -79,8 +79,8 @@ ReadyUrlOption = Annotated[str | None, typer.Option("--ready-url", help="URL ans
                                                     "ready, e.g. http://127.0.0.1:{port}/health.")]
 ReadyTimeoutOption = Annotated[str | None, typer.Option("--ready-timeout", help="How long to wait for it, e.g. "
                                                       "30s, 2m (a plain number is seconds).")]
-StrictOption = Annotated[bool | None, typer.Option("--strict/--no-strict", help="Inconclusive or invalid "
-                                                   "verdicts fail with exit code 3.")]
+StrictOption = Annotated[bool | None, typer.Option("--strict/--no-strict", help="Inconclusive verdicts fail "
+                                                   "with exit code 3 too (invalid ones always do).")]
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Also write the verdict to this file "
                                                    "(format from --format; Markdown for text).")]
 VerdictFormatOption = Annotated[VerdictFormat, typer.Option("--format", help="Output format.")]

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from perfgate.config import Budget, CompareConfig
-from perfgate.measure import blames_the_machine
+from perfgate.measure import own_fault_reasons
 from perfgate.models import CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord, median_of_runs
 from perfgate.samples import LatencyHistogram, mann_whitney_u
 from perfgate.rules import (
@@ -122,11 +122,10 @@ def _pooled(runs: Iterable[RunRecord]) -> dict[str, LatencyHistogram]:
 
 def with_validity(side: Side) -> SideInfo:
     """The side's provenance with its runs' validity counted: what :func:`head_broke` decides on."""
-    own_fault = [r for r in side.runs if not r.valid and not all(blames_the_machine(x) for x in r.invalid_reasons)]
+    own_fault = [reasons for r in side.runs if (reasons := own_fault_reasons(r.valid, r.invalid_reasons))]
     return side.info.model_copy(update={
         "runs": len(side.runs), "invalid_runs": sum(not r.valid for r in side.runs),
-        "own_fault_runs": len(own_fault),
-        "own_fault_reasons": sorted({x for r in own_fault for x in r.invalid_reasons if not blames_the_machine(x)})})
+        "own_fault_runs": len(own_fault), "own_fault_reasons": sorted({x for reasons in own_fault for x in reasons})})
 
 
 # -- validity ---------------------------------------------------------------------------------------
@@ -136,10 +135,11 @@ def _differences(base: dict, head: dict) -> list[str]:
             for key in sorted({*base, *head}) if base.get(key) != head.get(key)]
 
 
-def _comparison_problems(base: Side, head: Side) -> list[str]:
+def _comparison_problems(base: Side, head: Side, *, head_broke: bool = False) -> list[str]:
+    """What makes the comparison impossible; a head that broke the service is said once, by its own reason."""
     problems = []
     for side, name in ((base, "baseline"), (head, "head")):
-        if not side.valid_runs:
+        if not side.valid_runs and not (side is head and head_broke):
             reasons = sorted({reason for r in side.runs for reason in r.invalid_reasons})
             problems.append(f"every {name} run is invalid ({'; '.join(reasons)}); re-run it")
     if base.profile != head.profile:
@@ -455,8 +455,8 @@ def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: It
     head_info, base_info = with_validity(head), with_validity(base) if base is not None else None
     broken = head_broke(head_info, base_info)
     if base is not None:
-        problems = _comparison_problems(base, head)
-        if not problems and not reasons:
+        problems = _comparison_problems(base, head, head_broke=broken)
+        if not problems and not reasons and head.valid_runs:  # a broken head may have none left to compare
             endpoints, family_size = _endpoint_verdicts(base, head, config, focus)
             if not any(e.judged for e in endpoints):
                 problems.append("no endpoint appears on both sides")
@@ -464,8 +464,7 @@ def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: It
         problems = [] if budget_results else ["no baseline to compare with"]
     if broken:
         # The head's own failure is the finding; what else is wrong with the comparison comes after it.
-        reasons = [_broken_reason(head_info, base_info), *reasons,
-                   *(p for p in problems if not p.startswith("every head run is invalid"))]
+        reasons = [_broken_reason(head_info, base_info), *reasons, *problems]
     else:
         reasons += problems
     outcome = overall_outcome(endpoints, reasons, head_info, base_info)

@@ -32,6 +32,11 @@ def blames_the_machine(reason: str) -> bool:
     return reason.startswith(LOAD_GENERATOR_SATURATED)
 
 
+def own_fault_reasons(valid: bool, reasons: list[str]) -> list[str]:
+    """Why a run is invalid by the measured service's own fault (empty: valid, or only the machine's doing)."""
+    return [] if valid else [reason for reason in reasons if not blames_the_machine(reason)]
+
+
 @dataclass(frozen=True)
 class Measurement:
     """A recording reduced to what is stored."""
