@@ -1,4 +1,5 @@
-"""Every command and option the README shows exists: a reader who copies a line gets a command perfgate knows."""
+"""Every command and option the README and docs/ show exists: a reader who copies a line gets a command perfgate
+knows."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ import typer
 
 from perfgate.cli import app
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT_DIR = Path(__file__).resolve().parent.parent
+README = ROOT_DIR / "README.md"
+PAGES = [README, *sorted((ROOT_DIR / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```[a-z]*\n(.*?)^```", re.S | re.M)
 SPAN = re.compile(r"`(perfgate [a-z][^`]*)`")
 
 
 def _shown_invocations() -> list[str]:
-    text = README.read_text(encoding="utf-8")
+    text = "\n".join(page.read_text(encoding="utf-8") for page in PAGES)
     found = [span for span in SPAN.findall(text)]
     for block in FENCE.findall(text):
         for line in block.replace("\\\n", " ").splitlines():  # continued lines are one command
