@@ -144,6 +144,14 @@ def _declared_command(root: Path) -> tuple[str, str] | None:
     for name in ("Procfile", "Dockerfile", "Makefile", "docker-compose.yml", "compose.yaml", "README.md"):
         text = _read(root / name)
         for line in text.splitlines():
+            exec_form = re.match(r"\s*(?:CMD|ENTRYPOINT)\s*(\[.*\])\s*$", line)
+            if exec_form:  # CMD ["uvicorn", "app:app", ...]
+                try:
+                    words = json.loads(exec_form.group(1))
+                except ValueError:
+                    words = None
+                if isinstance(words, list) and all(isinstance(w, str) for w in words):
+                    line = " ".join(words)
             found = re.search(r"((?:python -m )?(?:uvicorn|gunicorn) [^\"'\]#]+)", line)
             if found:
                 return _with_port(found.group(1).replace('", "', " ").replace('","', " ")), name
