@@ -244,7 +244,7 @@ def test_a_team_adopts_perfgate_with_init_and_gets_one_sticky_comment(tmp_path: 
     assert ours["body"].startswith(marker("smoke")) and ours["user"]["login"] == "github-actions[bot]"
     venv = runner_temp / "perfgate-venv"
     shown = subprocess.run([str(venv / "bin" / "python"), "-c", "import perfgate, sys; print(perfgate.__file__)"],
-                           capture_output=True, text=True, timeout=60, env=clean)
+                           capture_output=True, text=True, timeout=60, env=clean, cwd=runner_temp)
     assert str(venv) in shown.stdout, shown.stdout + shown.stderr  # perfgate installed from the pinned checkout
     for module in ("shop", "locust", "fastapi"):  # never the adopter's project, nor what only measuring needs
         absent = subprocess.run([str(venv / "bin" / "python"), "-c", f"import {module}"], capture_output=True,
