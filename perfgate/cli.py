@@ -703,7 +703,9 @@ def history(
                                                        "(a glob; repeatable; default: all).")] = None,
     metric: Annotated[HistoryMetric, typer.Option("--metric", "-m", help="Metric.")] = HistoryMetric.p50,
     branch: Annotated[str | None, typer.Option("--branch", help="Branch (default: the main branch).")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=2, help="Commits to look back.")] = 30,
+    commits: Annotated[int, typer.Option("--commits", min=2, help="Commits to look back.")] = 30,
+    # The old name, kept working; -n is `perfgate runs`' count of runs only.
+    limit: Annotated[int | None, typer.Option("--limit", min=2, hidden=True)] = None,
     db: DbOption = None,
     config: ConfigOption = None,
     output_format: FormatOption = OutputFormat.text,
@@ -719,7 +721,7 @@ def history(
     branch = branch or loaded.config.main_branch
     profile = profile or loaded.config.profile
     with _open_store(loaded, db, create=False) as store:
-        line = branch_runs(store, Path.cwd(), branch, profile, None, limit=limit)
+        line = branch_runs(store, Path.cwd(), branch, profile, None, limit=limit or commits)
     if line:  # one environment: the newest run's, as a comparison would use
         newest = max((r for _, runs in line for r in runs), key=lambda r: r.started_at)
         line = [(c, kept) for c, runs in line
