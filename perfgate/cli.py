@@ -714,7 +714,7 @@ def history(
     import fnmatch
 
     from perfgate.console import print_history
-    from perfgate.history import branch_runs, trends
+    from perfgate.history import branch_runs, same_parameters, trends
     from perfgate.store import environment_key
 
     loaded = load_config(config)
@@ -726,6 +726,7 @@ def history(
         newest = max((r for _, runs in line for r in runs), key=lambda r: r.started_at)
         line = [(c, kept) for c, runs in line
                 if (kept := [r for r in runs if environment_key(r.environment) == environment_key(newest.environment)])]
+    line, left_out = same_parameters(line)
     keys = sorted({e.stats.key for _, runs in line for r in runs for e in r.endpoints})
     if endpoint:
         keys = [k for k in keys if any(fnmatch.fnmatchcase(k, pattern) for pattern in endpoint)]
@@ -739,6 +740,10 @@ def history(
         print(json.dumps([t.model_dump(mode="json") for t in found], indent=2))
     else:
         print_history(stdout, found)
+    if left_out:
+        # On stderr, so the JSON on stdout stays one document.
+        stderr.print(f"{left_out} run{'s' if left_out != 1 else ''} with other load parameters than the newest run's "
+                     "left out (users, spawn rate, run time, warm-up, tags or Locust arguments differ)")
 
 
 baseline_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
