@@ -703,7 +703,9 @@ def history(
                                                        "(a glob; repeatable; default: all).")] = None,
     metric: Annotated[HistoryMetric, typer.Option("--metric", "-m", help="Metric.")] = HistoryMetric.p50,
     branch: Annotated[str | None, typer.Option("--branch", help="Branch (default: the main branch).")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=2, help="Commits to look back.")] = 30,
+    commits: Annotated[int, typer.Option("--commits", min=2, help="Commits to look back.")] = 30,
+    # The old name, kept working; -n is `perfgate runs`' count of runs only.
+    limit: Annotated[int | None, typer.Option("--limit", min=2, hidden=True)] = None,
     db: DbOption = None,
     config: ConfigOption = None,
     output_format: FormatOption = OutputFormat.text,
@@ -712,18 +714,19 @@ def history(
     import fnmatch
 
     from perfgate.console import print_history
-    from perfgate.history import branch_runs, trends
+    from perfgate.history import branch_runs, same_parameters, trends
     from perfgate.store import environment_key
 
     loaded = load_config(config)
     branch = branch or loaded.config.main_branch
     profile = profile or loaded.config.profile
     with _open_store(loaded, db, create=False) as store:
-        line = branch_runs(store, Path.cwd(), branch, profile, None, limit=limit)
+        line = branch_runs(store, Path.cwd(), branch, profile, None, limit=limit or commits)
     if line:  # one environment: the newest run's, as a comparison would use
         newest = max((r for _, runs in line for r in runs), key=lambda r: r.started_at)
         line = [(c, kept) for c, runs in line
                 if (kept := [r for r in runs if environment_key(r.environment) == environment_key(newest.environment)])]
+    line, left_out = same_parameters(line)
     keys = sorted({e.stats.key for _, runs in line for r in runs for e in r.endpoints})
     if endpoint:
         keys = [k for k in keys if any(fnmatch.fnmatchcase(k, pattern) for pattern in endpoint)]
@@ -737,6 +740,10 @@ def history(
         print(json.dumps([t.model_dump(mode="json") for t in found], indent=2))
     else:
         print_history(stdout, found)
+    if left_out:
+        # On stderr, so the JSON on stdout stays one document.
+        stderr.print(f"{left_out} run{'s' if left_out != 1 else ''} with other load parameters than the newest run's "
+                     "left out (users, spawn rate, run time, warm-up, tags or Locust arguments differ)")
 
 
 baseline_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,

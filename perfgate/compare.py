@@ -76,6 +76,8 @@ class RunValues:
     invalid_reasons: list[str]
     endpoints: dict[str, EndpointStats]
     checks: list[CheckResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Doubts that do not invalidate the run (latency drifting in its measured window)."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,8 @@ def side_from_runs(label: str, runs: list[RunRecord]) -> Side:
                     run_ids=[r.id for r in runs if r.id is not None], runs=len(runs),
                     newest_run_at=max(r.started_at for r in runs), environment=first.environment)
     values = [RunValues(run_id=r.id, pair_id=r.pair_id, valid=r.valid, invalid_reasons=r.invalid_reasons,
-                        endpoints={e.stats.key: e.stats for e in r.endpoints}, checks=r.checks) for r in runs]
+                        endpoints={e.stats.key: e.stats for e in r.endpoints}, checks=r.checks,
+                        warnings=r.warnings) for r in runs]
     return Side(info=info, profile=first.profile.name, load_parameters=first.profile.load_parameters(),
                 environment=first.environment, runs=values, histograms=_pooled(r for r in runs if r.valid),
                 all_histograms=_pooled(runs))
@@ -468,6 +471,11 @@ def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: It
     else:
         reasons += problems
     outcome = overall_outcome(endpoints, reasons, head_info, base_info)
+    notes = list(notes)
+    for side in (base, head):
+        for run in side.runs if side is not None else ():
+            notes += [f"{side.info.label} run {run.run_id}: {w}" for w in run.warnings
+                      if f"{side.info.label} run {run.run_id}: {w}" not in notes]
     return Verdict(
         outcome=outcome, headline=headline(outcome, endpoints, reasons, budget_results, checks),
         profile=head.profile, base=base_info, head=head_info,

@@ -616,6 +616,16 @@ def load_config(path: Path | None = None, start: Path | None = None) -> LoadedCo
     return LoadedConfig(config=config, source=path, root=path.parent)
 
 
+def _extends_message(source: Path | None, name: str, extends: str | None) -> str:
+    """One line naming the profile, what its ``extends`` says, and the profiles it may extend."""
+    choices = ", ".join(BUILTIN_PROFILES)
+    where = f"{_describe(source)}: profiles.{name}"
+    if extends is None:
+        return (f"{where}: profile {name!r} is not built in, so it needs extends = one of: {choices} "
+                f"(e.g. extends = \"light\")")
+    return f"{where}.extends = {extends!r} is not a built-in profile; extend one of: {choices}"
+
+
 def resolve_profile(loaded: LoadedConfig, name: str, overrides: Overrides, *, served: bool = False) -> ResolvedProfile:
     """Merge built-in profile, config file and command line into a :class:`ResolvedProfile`."""
     config = loaded.config
@@ -624,10 +634,7 @@ def resolve_profile(loaded: LoadedConfig, name: str, overrides: Overrides, *, se
         base = BUILTIN_PROFILES[name]
     elif overlay is not None:
         if overlay.extends is None or overlay.extends not in BUILTIN_PROFILES:
-            raise ConfigError(
-                f"{_describe(loaded.source)}: profiles.{name}.extends: a new profile must extend one of "
-                f"{', '.join(BUILTIN_PROFILES)} (got {overlay.extends!r})"
-            )
+            raise ConfigError(_extends_message(loaded.source, name, overlay.extends))
         base = BUILTIN_PROFILES[overlay.extends]
     else:
         known = sorted({*BUILTIN_PROFILES, *config.profiles})

@@ -80,6 +80,21 @@ def branch_runs(store: Store, repo: Path, branch: str, profile: str, environment
     return line[::-1]
 
 
+def same_parameters(line: list[tuple[str, list[RunRecord]]]) -> tuple[list[tuple[str, list[RunRecord]]], int]:
+    """The line with only runs whose effective load parameters are the newest run's, and how many were left out.
+
+    A run with other users, run time, spawn rate, warm-up or Locust arguments measures another load: joining it
+    would draw a level shift that is the profile's edit, not the service's.
+    """
+    runs = [r for _, commit_runs in line for r in commit_runs]
+    if not runs:
+        return line, 0
+    wanted = max(runs, key=lambda r: r.started_at).profile.load_parameters()
+    kept = [(commit, same) for commit, commit_runs in line
+            if (same := [r for r in commit_runs if r.profile.load_parameters() == wanted])]
+    return kept, len(runs) - sum(len(commit_runs) for _, commit_runs in kept)
+
+
 def trends(line: list[tuple[str, list[RunRecord]]], branch: str, *, metric: str = "p50",
            endpoints: Sequence[str] | None = None, margin: float = 0.05) -> list[EndpointTrend]:
     """Per endpoint, the median of each commit's runs, with change points."""
@@ -108,6 +123,7 @@ def with_history(verdict: Verdict, store: Store, repo: Path, branch: str) -> Ver
     environment = verdict.head.environment
     line = branch_runs(store, repo, branch, verdict.profile,
                        environment_key(environment) if environment is not None else None)
+    line, _left_out = same_parameters(line)
     if len(line) < 2:
         return verdict
     endpoints = [e.endpoint for e in verdict.endpoints if e.judged][:MAX_CHARTED]

@@ -7,7 +7,7 @@ the stored histogram keeps them within 0.1 % for later comparisons.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,6 +23,14 @@ TARGET_RATE_SHARE = 0.9
 """A run that achieves less than this share of the profile's target_rps is not judged."""
 PROCESS_EXIT_CODE_CHECK = "environment.process_exit_code"
 """The check a locustfile's own exit code becomes (set by its threshold checks, as plain Locust exits by it)."""
+READY_SHARE = 0.5
+"""Users not spawned and through on_start after this share of the run time make the run invalid."""
+DRIFT_SHARE = 0.2
+"""The first share of the measured window compared with the rest for the drift warning."""
+DRIFT_RATIO = 1.5
+"""The early part's p50 above this multiple of the rest's is a warning: the warm-up was too short."""
+DRIFT_MIN_SAMPLES = 50
+"""Successful requests each part needs before the drift warning speaks."""
 LOAD_GENERATOR_SATURATED = "the load generator's CPU went above 90 %"
 """Start of the one invalidity reason that is the machine's doing rather than the service's."""
 
@@ -54,6 +62,9 @@ class Measurement:
     recorded_request_count: int
     warmup_excluded: int
     invalid_reasons: list[str]
+    warmup_end_s: float = 0.0
+    """Seconds from the test's start to the measured window's start."""
+    warnings: list[str] = field(default_factory=list)
 
 
 def _series(seconds: np.ndarray, failed: np.ndarray, latencies: np.ndarray) -> list[SecondBucket]:
@@ -113,7 +124,21 @@ def measure(recording: Recording, profile: ResolvedProfile) -> Measurement:
     meta = recording.meta
     test_start = float(meta.get("test_start") or 0.0)
     test_stop = float(meta.get("test_stop") or test_start)
-    measure_from = test_start + profile.warmup
+    # The window starts after the configured warm-up and after every user is ready (spawned and through
+    # on_start). A recording without the key predates readiness tracking: the warm-up alone then.
+    ready_reason = None
+    warmup_end = profile.warmup
+    if "users_ready" in meta and test_start:
+        ready = meta.get("users_ready")
+        limit = READY_SHARE * profile.run_time
+        if ready is None or float(ready) - test_start > limit:
+            waited = "never" if ready is None else f"only {float(ready) - test_start:.1f} s after the start"
+            ready_reason = (f"the users were {waited} all spawned and through on_start, beyond "
+                            f"{READY_SHARE:.0%} of the {profile.run_time:g} s run: raise -t, raise the spawn "
+                            "rate or make on_start faster")
+        else:
+            warmup_end = max(warmup_end, float(ready) - test_start)
+    measure_from = test_start + warmup_end
     duration_s = max(0.0, test_stop - measure_from)
 
     endpoints: list[EndpointResult] = []
@@ -132,7 +157,7 @@ def measure(recording: Recording, profile: ResolvedProfile) -> Measurement:
     failures = sum(e.stats.failures for e in endpoints)
     recorded = recording.request_count
     locust_count = int(meta.get("locust_request_count", -1))
-    reasons = []
+    reasons = [] if ready_reason is None else [ready_reason]
     if not test_start:
         reasons.append("the load test never started")
     if recorded != locust_count:
@@ -161,5 +186,31 @@ def measure(recording: Recording, profile: ResolvedProfile) -> Measurement:
         total_requests=total, total_failures=failures,
         achieved_rps=round(achieved, 3),
         locust_request_count=locust_count, recorded_request_count=recorded,
-        warmup_excluded=warmup_excluded, invalid_reasons=reasons,
+        warmup_excluded=warmup_excluded, invalid_reasons=reasons, warmup_end_s=round(warmup_end, 3),
+        warnings=_drift(recording, measure_from, duration_s),
     )
+
+
+def _drift(recording: Recording, measure_from: float, duration_s: float) -> list[str]:
+    """A warning when the first part of the measured window was much slower than the rest (warm-up too short)."""
+    if duration_s <= 0:
+        return []
+    split = measure_from + DRIFT_SHARE * duration_s
+    early, late = [], []
+    for endpoint in recording.endpoints:
+        if endpoint.request_type == CHECK_REQUEST_TYPE:
+            continue
+        starts = np.frombuffer(endpoint.start_times, dtype=np.float64)
+        latencies = np.frombuffer(endpoint.latencies_ms, dtype=np.float64)
+        ok = np.frombuffer(endpoint.outcomes, dtype=np.uint16) == 0
+        measured = ok & (starts >= measure_from)
+        early.append(latencies[measured & (starts < split)])
+        late.append(latencies[measured & (starts >= split)])
+    early_ms, late_ms = np.concatenate(early or [np.empty(0)]), np.concatenate(late or [np.empty(0)])
+    if early_ms.size < DRIFT_MIN_SAMPLES or late_ms.size < DRIFT_MIN_SAMPLES:
+        return []
+    early_p50, late_p50 = float(np.median(early_ms)), float(np.median(late_ms))
+    if late_p50 <= 0 or early_p50 <= DRIFT_RATIO * late_p50:
+        return []
+    return [f"latency in the first {DRIFT_SHARE * duration_s:.0f} s measured was {early_p50:.0f} ms (p50) against "
+            f"{late_p50:.0f} ms later: lengthen warm_up"]

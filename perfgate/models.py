@@ -155,6 +155,11 @@ class RunRecord(BoundaryModel):
     trial_id: str | None = None
     purpose: str = "run"
     """``run``, ``ab``, ``calibrate`` or ``confirm`` (confirmation runs never serve as a baseline)."""
+    warmup_end_s: float | None = None
+    """Seconds from the test's start to the start of the measured window: the later of the profile's warm-up
+    and the moment every user had spawned and finished ``on_start`` (``None``: recorded before this existed)."""
+    warnings: list[str] = Field(default_factory=list)
+    """What makes the run doubtful without making it invalid (latency drifting in the measured window)."""
 
     @property
     def checks_passed(self) -> bool:

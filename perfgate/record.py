@@ -73,7 +73,7 @@ def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallba
         recorded_request_count=measured.recorded_request_count, warmup_excluded=measured.warmup_excluded,
         valid=not measured.invalid_reasons, invalid_reasons=measured.invalid_reasons,
         service=service_usage, pair_id=request.pair_id, trial_id=request.trial_id,
-        purpose=request.purpose,
+        purpose=request.purpose, warmup_end_s=measured.warmup_end_s, warnings=list(measured.warnings),
     )
     return store_run(store, run)
 

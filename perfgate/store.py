@@ -58,7 +58,7 @@ DEFAULT_BUSY_TIMEOUT_S = 60.0
 _POLL_S = 0.25
 """One SQLite-level wait for a lock; between two, perfgate checks its deadline and its signals."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _create_v1(db: Database) -> None:
@@ -84,7 +84,12 @@ def _add_purpose_v2(db: Database) -> None:
     db["runs"].add_column("purpose", str, not_null_default="run")
 
 
-MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _create_v1, 2: _add_purpose_v2}
+def _add_warmup_v3(db: Database) -> None:
+    db["runs"].add_column("warmup_end_s", float)
+    db["runs"].add_column("warnings", str)
+
+
+MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _create_v1, 2: _add_purpose_v2, 3: _add_warmup_v3}
 """Version N's step, applied to a file at version N - 1 (0 is an empty file)."""
 
 
@@ -249,6 +254,7 @@ class Store:
             "checks": json.dumps([c.model_dump() for c in run.checks]),
             "service": run.service.model_dump_json() if run.service else None,
             "pair_id": run.pair_id, "trial_id": run.trial_id, "purpose": run.purpose,
+            "warmup_end_s": run.warmup_end_s, "warnings": json.dumps(run.warnings),
         }
         endpoint_rows = [
             {**e.stats.model_dump(exclude={"failures_by_type"}),
@@ -339,6 +345,7 @@ class Store:
                 valid=row["valid"], invalid_reasons=_json(row["invalid_reasons"], []),
                 service=ServiceUsage.model_validate(_json(row["service"])) if row["service"] else None,
                 pair_id=row["pair_id"], trial_id=row["trial_id"], purpose=row["purpose"],
+                warmup_end_s=row.get("warmup_end_s"), warnings=_json(row.get("warnings"), []),
             )
             _require_finite(run.model_dump(exclude={"endpoints"}))
         except (ValueError, TypeError, KeyError, OverflowError) as exc:  # ValidationError is a ValueError

@@ -100,8 +100,15 @@ def test_resolution_errors(tmp_path: Path) -> None:
     loaded = load_config(start=tmp_path)
     with pytest.raises(ConfigError, match="unknown profile 'nope'; choose one of: .*light"):
         loaded.resolve("nope")
-    with pytest.raises(ConfigError, match="profiles.mine.extends: a new profile must extend one of"):
+    with pytest.raises(ConfigError) as missing:
         loaded.resolve("mine")
+    text = str(missing.value)
+    assert "None" not in text and "\n" not in text
+    assert "profiles.mine: profile 'mine' is not built in, so it needs extends = one of: smoke, light" in text
+    (tmp_path / "perfgate.toml").write_text('[profiles.mine]\nextends = "ligth"\n')
+    with pytest.raises(ConfigError, match=r"profiles.mine.extends = 'ligth' is not a built-in profile; "
+                                          r"extend one of: smoke, light, medium"):
+        load_config(start=tmp_path).resolve("mine")
     # As in Locust: no -f is ./locustfile.py, and no host is the User classes' own (read when the run starts).
     default = loaded.resolve("smoke")
     assert default.locustfile == str((Path.cwd() / "locustfile.py").resolve())

@@ -72,3 +72,26 @@ def test_compare_charts_the_history_of_the_main_branch(git_repo: Path) -> None:
     assert result.code == 0, result.stderr
     assert "History of p50 on main" in result.stdout and result.stdout.count("xychart-beta") == 2
     assert f'"{commits[0][:7]}"' in result.stdout
+
+
+def test_history_joins_only_runs_with_the_newest_runs_load_parameters(git_repo: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+    db = git_repo / "runs.db"
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    commits = []
+    with Store(db) as store:
+        for i in range(5):
+            (git_repo / "service.txt").write_text(f"v{i}\n")
+            git(git_repo, "commit", "-q", "-am", f"change {i}")
+            commits.append(sha := git(git_repo, "rev-parse", "HEAD"))
+            # The first two commits ran 10 users (twice as slow); then the profile went back to 5.
+            users, scale = (10, 2.0) if i < 2 else (5, 1.0)
+            for seed in range(2):
+                store.save(make_run(commit=sha, seed=10 * i + seed, scale=scale, users=users,
+                                    started_at=start + timedelta(hours=i, minutes=seed)))
+    result = run_cli("history", "--db", str(db), "-e", "GET /items", "--format", "json", cwd=git_repo)
+    assert result.code == 0, result.stderr
+    (trend,) = json.loads(result.stdout)
+    assert [p["commit"] for p in trend["points"]] == commits[2:]
+    assert trend["change_points"] == []
+    assert "4 runs with other load parameters than the newest run's left out" in result.stderr

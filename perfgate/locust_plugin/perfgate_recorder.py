@@ -64,17 +64,53 @@ def _on_user_error(user_instance, exception, tb, **_kwargs):
     _exception_types.setdefault("".join(traceback.format_tb(tb)), type(exception).__name__)
 
 
+# Warm-up readiness: the measured window may start only once every user has spawned (spawning_complete) and
+# returned from on_start (a bcrypt login, a data fetch). Each User class's on_start is wrapped at init to count
+# the users through it; users that raise in on_start never count, so a broken login never looks ready.
+_ready = {"users": 0, "spawned": False, "at": None}
+_worker_ready: dict[str, float | None] = {}
+
+
+def _wrap_on_start(user_class) -> None:
+    original = user_class.on_start
+    if getattr(original, "_perfgate_wrapped", False):
+        return
+
+    def on_start(self):
+        original(self)
+        _ready["users"] += 1
+        _check_ready()
+
+    on_start._perfgate_wrapped = True
+    user_class.on_start = on_start
+
+
+def _check_ready() -> None:
+    runner = _environment.runner if _environment is not None else None
+    if _ready["at"] is None and _ready["spawned"] and runner is not None and _ready["users"] >= runner.user_count:
+        _ready["at"] = time.time()
+
+
+@events.spawning_complete.add_listener
+def _on_spawning_complete(user_count, **_kwargs):
+    _ready["spawned"] = True
+    _check_ready()
+
+
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id, data, **_kwargs):
     # Hand over what was recorded since the last report; the master keeps it all.
     data["perfgate"] = [r.to_message() for r in _recordings.values() if len(r)]
     data["perfgate_exception_types"] = dict(_exception_types)
+    data["perfgate_users_ready"] = _ready["at"]
     _recordings.clear()
 
 
 @events.worker_report.add_listener
 def _on_worker_report(client_id, data, **_kwargs):
     _exception_types.update(data.get("perfgate_exception_types", {}))
+    if "perfgate_users_ready" in data:
+        _worker_ready[client_id] = data["perfgate_users_ready"]
     for message in data.get("perfgate", ()):
         incoming = EndpointRecording.from_message(message)
         _recording(incoming.request_type, incoming.name).extend(incoming)
@@ -131,6 +167,11 @@ def _on_quit(exit_code, **_kwargs):
     runner = environment.runner
     total = runner.stats.total
     meta = dict(_meta)
+    if isinstance(runner, MasterRunner):
+        times = list(_worker_ready.values())
+        meta["users_ready"] = max(times) if times and None not in times else None
+    else:
+        meta["users_ready"] = _ready["at"]
     meta.update(
         locust_request_count=total.num_requests,
         locust_failure_count=total.num_failures,
@@ -159,6 +200,8 @@ _environment = None
 def _on_init(environment, **_kwargs):
     global _environment
     _environment = environment
+    for user_class in environment.user_classes or ():
+        _wrap_on_start(user_class)
 
 
 if STEP:
