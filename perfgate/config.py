@@ -395,6 +395,10 @@ class ResolvedProfile(BoundaryModel):
     """Requests per second the load should achieve; a run below 90 % of it is invalid."""
     locust_args: list[str] = Field(default_factory=list)
     """Extra Locust arguments given after ``--``, passed through unchanged."""
+    run_time_given: bool = False
+    """``-t`` was given on the command line: it also bounds a locustfile's own LoadTestShape."""
+    load_shape: str | None = None
+    """The locustfile's own LoadTestShape class; ``users`` is then the peak it reached."""
 
     def load_parameters(self) -> dict[str, Any]:
         """The parameters that must match for two runs to be comparable."""
@@ -405,6 +409,8 @@ class ResolvedProfile(BoundaryModel):
         # Only when given: runs and baseline files from before extra arguments existed lack the key.
         if self.locust_args:
             parameters["locust_args"] = list(self.locust_args)
+        if self.load_shape:
+            parameters["load_shape"] = self.load_shape
         return parameters
 
 
@@ -660,6 +666,7 @@ def resolve_profile(loaded: LoadedConfig, name: str, overrides: Overrides, *, se
         locustfile = (Path.cwd() if from_cli else loaded.root) / locustfile
     merged["locustfile"] = str(locustfile.resolve())
     merged["warmup"] = merged.get("warmup", 0.0)
+    merged["run_time_given"] = overrides.run_time is not None
     if merged["warmup"] >= merged["run_time"]:
         raise ConfigError(
             f"profile {name!r}: warm-up ({merged['warmup']:g}s) must be shorter than the run time "

@@ -33,6 +33,8 @@ STARTUP_ALLOWANCE_S = 60.0
 """Time Locust may take to start (and, distributed, to gather its workers)."""
 SHUTDOWN_ALLOWANCE_S = 30.0
 BACKSTOP_S = 15.0
+SHAPE_CEILING_S = 1800.0
+"""A locustfile's own LoadTestShape runs as designed, but never longer than this unless -t says otherwise."""
 
 
 @dataclass(frozen=True)
@@ -108,17 +110,25 @@ def check_locust_args(args: list[str]) -> None:
 
 
 _HOSTS_MARKER = "perfgate-user-hosts:"
+_SHAPES_MARKER = "perfgate-shapes:"
 _FIND_HOSTS = f"""
 import json, sys
 from locust.util.load_locustfile import load_locustfile
-user_classes, _shapes = load_locustfile(sys.argv[1])
+user_classes, shapes = load_locustfile(sys.argv[1])
 hosts = {{name: (None if cls.host is None else str(cls.host)) for name, cls in user_classes.items()}}
+print({_SHAPES_MARKER!r} + json.dumps([type(shape).__name__ for shape in shapes]))
 print({_HOSTS_MARKER!r} + json.dumps(hosts))
 """
 
 
 def user_class_hosts(locustfile: Path, cwd: Path, timeout_s: float = 60.0) -> dict[str, str | None]:
     """Each User class's ``host`` attribute, read by Locust's own loader in a child process."""
+    return inspect_locustfile(locustfile, cwd, timeout_s)[0]
+
+
+def inspect_locustfile(locustfile: Path, cwd: Path,
+                       timeout_s: float = 60.0) -> tuple[dict[str, str | None], list[str]]:
+    """Each User class's ``host`` and the LoadTestShape classes, read by Locust's own loader in a child process."""
     try:
         done = subprocess.run([sys.executable, "-c", _FIND_HOSTS, str(locustfile)], check=False, cwd=cwd,
                               env=_clean_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -131,14 +141,33 @@ def user_class_hosts(locustfile: Path, cwd: Path, timeout_s: float = 60.0) -> di
         last = next((line for line in reversed(done.stderr.splitlines()) if line.strip()), "no output")
         raise LocustfileError(f"cannot load {locustfile} to read its User classes' host ({last.strip()}); "
                               "fix the locustfile or pass -H URL")
-    return json.loads(lines[-1][len(_HOSTS_MARKER):])
+    shapes = [line for line in done.stdout.splitlines() if line.startswith(_SHAPES_MARKER)]
+    return (json.loads(lines[-1][len(_HOSTS_MARKER):]),
+            json.loads(shapes[-1][len(_SHAPES_MARKER):]) if shapes else [])
+
+
+def with_load_shape(profile: ResolvedProfile, shapes: list[str]) -> ResolvedProfile:
+    """The profile with the locustfile's own LoadTestShape: not cut by the profile's run time unless -t was given."""
+    if not shapes or profile.load_shape:
+        return profile
+    if profile.step is not None:
+        raise ConfigError(f"{profile.locustfile} has its own LoadTestShape ({shapes[0]}) and the profile is a step "
+                          "load; remove step from the profile or the shape from the locustfile")
+    run_time = profile.run_time if profile.run_time_given else SHAPE_CEILING_S
+    return profile.model_copy(update={"load_shape": shapes[0], "run_time": run_time})
 
 
 def with_user_class_host(profile: ResolvedProfile, cwd: Path) -> ResolvedProfile:
-    """The profile with the host its User classes set, when no host was given; the classes keep their own."""
+    """The profile with the host its User classes set, when no host was given; the classes keep their own.
+
+    Also finds the locustfile's own LoadTestShape (see :func:`with_load_shape`).
+    """
+    if profile.load_shape:
+        return profile
+    hosts, shapes = inspect_locustfile(Path(profile.locustfile), cwd)
+    profile = with_load_shape(profile, shapes)
     if not profile.host_from_user_classes or profile.host:
         return profile
-    hosts = user_class_hosts(Path(profile.locustfile), cwd)
     chosen = {name: host for name, host in hosts.items() if not profile.user_classes or name in profile.user_classes}
     distinct = sorted({host for host in chosen.values() if host})
     if not distinct:
@@ -162,18 +191,22 @@ def prepare(profile: ResolvedProfile, cwd: Path) -> ResolvedProfile:
 def check_host(host: str, timeout_s: float = 3.0, *, any_scheme: bool = False) -> None:
     """The host's port accepts a TCP connection.
 
-    ``any_scheme``: the host is a User class's own, whose client may speak anything (gRPC, a database):
-    only an http(s) one is checked.
+    Any scheme a User class's client understands (``tcp://``, ``grpc://``, a database) is accepted; its port
+    is checked when it names one. ``any_scheme``: the host is a User class's own, which may have no
+    host part and is not checked unless http(s); one given with -H needs a host and a port.
     """
     parts = urlsplit(host)
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
     except ValueError:
         port = None
     if any_scheme and parts.scheme not in ("http", "https"):
-        return
-    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
-        raise ConfigError(f"host {host!r} is not an http(s) URL; pass -H http://127.0.0.1:PORT")
+        return  # the class's own client may connect lazily or elsewhere; Locust reports what fails
+    if not parts.scheme or not parts.hostname or port is None:
+        if any_scheme and parts.scheme:
+            return
+        raise ConfigError(f"host {host!r} is not a URL with a host and port; pass -H http://127.0.0.1:PORT "
+                          "(or the scheme your User class's client speaks, e.g. tcp://127.0.0.1:PORT)")
     try:
         with socket.create_connection((parts.hostname, port), timeout=timeout_s):
             pass
@@ -201,7 +234,7 @@ def locust_command(profile: ResolvedProfile, master_port: int | None = None) -> 
         # perfgate judges failures itself; a failed request is data, not a crash.
         "--exit-code-on-error", "0",
     ]
-    if profile.step is None:
+    if profile.step is None and profile.load_shape is None:
         command += ["-u", str(profile.users), "-r", f"{profile.spawn_rate:g}"]
     if profile.tags:
         command += ["-T", *profile.tags]

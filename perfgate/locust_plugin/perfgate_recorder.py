@@ -127,6 +127,14 @@ def _on_test_start(environment, **_kwargs):
         gevent.spawn_later(RUN_TIME, _end_test, environment)
     if PROGRESS_PATH:
         gevent.spawn(_write_progress, environment)
+    gevent.spawn(_track_peak_users, environment)
+
+
+def _track_peak_users(environment) -> None:
+    # A LoadTestShape changes the user count as it goes: the run is recorded with the peak it reached.
+    while True:
+        _meta["peak_users"] = max(int(_meta.get("peak_users") or 0), environment.runner.user_count)
+        gevent.sleep(0.2)
 
 
 @events.test_stop.add_listener
