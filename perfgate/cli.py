@@ -689,6 +689,41 @@ def comment(
           links=CommentLinks(run=run_url or None, report=report_url or None))
 
 
+@app.command()
+def gitlab(
+    verdict: VerdictFileOption,
+    mr: Annotated[int | None, typer.Option("--mr", help="Merge request IID (default: CI_MERGE_REQUEST_IID).")] = None,
+    project: Annotated[str | None, typer.Option("--project", help="Project ID or path (default: CI_PROJECT_ID).")]
+    = None,
+    api_url: Annotated[str | None, typer.Option("--api-url", help="GitLab API URL (default: CI_API_V4_URL).")] = None,
+    report_id: ReportIdOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Post the verdict as the merge request's sticky note (token: PERFGATE_GITLAB_TOKEN); exit by the verdict."""
+    from perfgate.errors import VerdictRefusedError
+    from perfgate.github import load_verdict, refusal_markdown
+    from perfgate.gitlab import MAX_NOTE_CHARS, GitLabClient, post_note, target_from_environment
+    from perfgate.gitlab import token_from_environment
+    from perfgate.report import marker, render_markdown
+    from perfgate.verdict import exit_code as verdict_exit_code
+
+    loaded = load_config(config)
+    marker_id = report_id or loaded.config.report.id
+    target = target_from_environment(os.environ, api_url=api_url, project=project, iid=mr)
+    client = GitLabClient(target.api_url, token_from_environment(os.environ))
+    try:
+        parsed = load_verdict(verdict)
+    except VerdictRefusedError as refused:  # never posted as it is: the note says it was refused
+        text = marker(refused.verdict.profile, marker_id)
+        post_note(client, target, refusal_markdown(text), text)
+        raise
+    markdown = render_markdown(parsed, marker_id=marker_id, full_report=loaded.config.report.full_report,
+                               limit=MAX_NOTE_CHARS)
+    result = post_note(client, target, markdown, marker(parsed.profile, marker_id))
+    stdout.print(f"note {result.state} on {target} (note {result.note_id})", markup=False)
+    raise typer.Exit(int(verdict_exit_code(parsed, strict=loaded.config.compare.strict)))
+
+
 class HistoryMetric(str, Enum):
     p50 = "p50"
     p95 = "p95"

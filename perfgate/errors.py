@@ -161,6 +161,13 @@ class GitHubError(PerfgateError):
     exit_code = ExitCode.TOOL
 
 
+class GitLabError(PerfgateError):
+    """GitLab could not be read or written: a token it refuses, a project or merge request it does not show,
+    or server errors that outlasted the retries."""
+
+    exit_code = ExitCode.TOOL
+
+
 class VerdictRefusedError(ConfigError):
     """A verdict file whose parts disagree with each other: edited or corrupt, never posted as it is."""
 

@@ -190,3 +190,72 @@ def test_fail_on_never_and_a_bad_mode(tmp_path: Path) -> None:
         env = {**os.environ, "GATE_EXIT_CODE": str(code), "FAIL_ON": fail_on}
         done = subprocess.run(["bash", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=30)
         assert done.returncode == expected, (code, fail_on, done.stdout)
+
+
+# -- the gate step with a stub perfgate: which inputs become which flags ---------------------------------
+
+GATE_INPUTS = ("mode", "profile", "config", "locustfile", "serve", "ready-url", "setup", "reset", "base-ref",
+               "run-time", "runs", "db", "max-pairs", "confirm", "strict", "users")
+
+
+def _run_gate_step(tmp_path: Path, inputs: dict[str, str]) -> tuple[int, str, list[list[str]]]:
+    """The "Run the gate" step alone, its env filled from the inputs, with a ``perfgate`` that records its argv."""
+    action = _load(ACTION)
+    step = next(s for s in action["runs"]["steps"] if s.get("id") == "gate")
+    calls = tmp_path / "calls.jsonl"
+    stub = tmp_path / "perfgate"
+    stub.write_text(f"#!{sys.executable}\nimport json, sys\n"
+                    f"open({str(calls)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
+    stub.chmod(0o755)
+    context = {f"inputs.{k}": v.get("default", "") for k, v in action["inputs"].items()}
+    context.update({f"inputs.{k}": v for k, v in inputs.items()})
+    context["steps.install.outputs.bin"] = str(stub)
+    output = tmp_path / "output"
+    output.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_"))}
+    env.update({k: _expression(v, context) for k, v in step["env"].items()})
+    env["GITHUB_OUTPUT"] = str(output)
+    done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    recorded = [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+    return done.returncode, done.stdout + done.stderr, recorded
+
+
+def test_the_gate_step_reads_every_input_through_env() -> None:
+    step = next(s for s in _load(ACTION)["runs"]["steps"] if s.get("id") == "gate")
+    used = set(re.findall(r"inputs\.([\w-]+)", json.dumps(step["env"])))
+    assert set(GATE_INPUTS) <= used, set(GATE_INPUTS) - used
+
+
+@pytest.mark.parametrize("inputs, expected", [
+    ({"mode": "ab", "max-pairs": "12", "confirm": "false", "strict": "true", "users": "8"},
+     ["ab", "--strict", "--max-pairs", "12", "--no-confirm", "--users", "8"]),
+    ({"mode": "ab", "confirm": "true", "strict": "false"}, ["ab", "--no-strict", "--confirm"]),
+    ({"mode": "ab"}, ["ab"]),  # empty inputs: nothing passed, the config decides
+    ({"mode": "compare", "strict": "true"}, ["compare", "--strict"]),
+    ({"mode": "record", "runs": "2", "users": "3"}, ["run", "--users", "3"]),
+])
+def test_the_new_inputs_reach_perfgates_command_line(tmp_path: Path, inputs: dict[str, str],
+                                                     expected: list[str]) -> None:
+    code, log, calls = _run_gate_step(tmp_path, inputs)
+    assert code == 0, log
+    assert calls and all(call == expected for call in calls), calls
+    assert len(calls) == int(inputs.get("runs", "1"))
+
+
+@pytest.mark.parametrize("inputs, line", [
+    ({"max-pairs": "ten"}, "::error::max-pairs must be a whole number (got 'ten')"),
+    ({"max-pairs": "-3"}, "::error::max-pairs must be a whole number (got '-3')"),
+    ({"users": "5.5"}, "::error::users must be a whole number (got '5.5')"),
+    ({"confirm": "yes"}, "::error::confirm must be true or false (got 'yes')"),
+    ({"strict": "True"}, "::error::strict must be true or false (got 'True')"),
+    ({"mode": "compare", "max-pairs": "6"}, "::error::max-pairs applies to mode ab only (mode is 'compare')"),
+    ({"mode": "record", "strict": "true"}, "::error::strict applies to mode ab or compare only (mode is 'record')"),
+    ({"users": "$(touch pwned)"}, "::error::users must be a whole number (got 'touch pwned')"),
+])
+def test_a_bad_input_value_fails_with_one_clear_line(tmp_path: Path, inputs: dict[str, str], line: str) -> None:
+    code, log, calls = _run_gate_step(tmp_path, {"mode": "ab", **inputs})
+    assert code == 2 and calls == []
+    assert log.strip().splitlines() == [line]
+    assert not (tmp_path / "pwned").exists()
+    assert (tmp_path / "output").read_text() == "gate-exit-code=2\n"
