@@ -30,6 +30,7 @@ class FakeGitLab:
         self.requests: list[tuple[str, str]] = []
         self.fail_always: int | None = None
         self.fail_next: list[int] = []
+        self.redirect_to: str | None = None
         self._next_id = 1000
         self._lock = threading.Lock()
         self.url = ""
@@ -73,6 +74,12 @@ class FakeGitLab:
                 raw = self.rfile.read(length) if length else b""
                 if fake.fail_always is not None:
                     return self._send(fake.fail_always, {"message": f"{fake.fail_always} injected"})
+                if fake.redirect_to is not None:
+                    self.send_response(302)
+                    self.send_header("Location", fake.redirect_to + self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
                 if fake.fail_next:
                     status = fake.fail_next.pop(0)
                     return self._send(status, {"message": f"{status} injected"})

@@ -131,3 +131,11 @@ def test_flags_name_the_merge_request_and_a_bad_verdict_is_refused(fake: FakeGit
     assert refused.code == 2 and "disagree" in refused.stderr
     (ours,) = fake.ours(MARKER)
     assert "verdict refused" in ours["body"]
+
+
+def test_a_redirect_is_not_followed_with_the_token(fake: FakeGitLab, tmp_path: Path) -> None:
+    with FakeGitLab().start() as elsewhere:
+        fake.redirect_to = elsewhere.url.removesuffix("/api/v4")
+        done = run_cli("gitlab", "--verdict", str(_verdict(tmp_path, "v", shift=0.0)), cwd=tmp_path, env=_env(fake))
+        assert done.code == 4 and "redirect (302)" in done.stderr, done.stderr
+        assert elsewhere.requests == []
