@@ -117,13 +117,13 @@ class FakeGitLab:
                     return self._send(200, note)
                 return self._send(404, {"message": "404 Not Found"})
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self._handle("GET")
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self._handle("POST")
 
-            def do_PUT(self) -> None:  # noqa: N802
+            def do_PUT(self) -> None:
                 self._handle("PUT")
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
 from fake_gitlab import FakeGitLab
+from synthetic import synthetic_side
+
 from perfgate.compare import compare
 from perfgate.config import CompareConfig
 from perfgate.report import marker
-from synthetic import synthetic_side
 
 HEAD = "b2" * 20
 MARKER = marker("smoke")
