@@ -31,6 +31,8 @@ class FakeGitLab:
         self.fail_always: int | None = None
         self.fail_next: list[int] = []
         self.redirect_to: str | None = None
+        self.oversize = False
+        """Answer ``GET /user`` with a body of 6 MB."""
         self._next_id = 1000
         self._lock = threading.Lock()
         self.url = ""
@@ -82,9 +84,12 @@ class FakeGitLab:
                     return None
                 if fake.fail_next:
                     status = fake.fail_next.pop(0)
-                    return self._send(status, {"message": f"{status} injected"})
+                    return self._send(status, {"message": f"{status} injected"},
+                                      {"Retry-After": "0"} if status == 429 else None)
                 if self.headers.get("PRIVATE-TOKEN") != fake.token:
                     return self._send(401, {"message": "401 Unauthorized"})
+                if parsed.path == "/api/v4/user" and method == "GET" and fake.oversize:
+                    return self._send(200, {"username": "x" * 6_000_000})
                 if parsed.path == "/api/v4/user" and method == "GET":
                     return self._send(200, {"id": 1, "username": fake.username, "name": "perfgate bot"})
                 notes = (f"/api/v4/projects/{urllib.parse.quote(fake.project, safe='')}/merge_requests/"
