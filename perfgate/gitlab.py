@@ -116,6 +116,16 @@ def token_from_environment(environ: Mapping[str, str]) -> str:
     return token
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """urllib would send the PRIVATE-TOKEN header on to wherever a redirect points: a redirect is an error."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 class GitLabClient:
     """The few REST calls the sticky note needs, with bounded responses, timeouts and retries."""
 
@@ -137,7 +147,7 @@ class GitLabClient:
                 "PRIVATE-TOKEN": self._token, "Accept": "application/json", "User-Agent": "perfgate",
                 **({"Content-Type": "application/json"} if data is not None else {})})
             try:
-                with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310 - http(s) only
+                with _OPENER.open(request, timeout=TIMEOUT_S) as response:
                     raw = response.read(MAX_RESPONSE_BYTES + 1)
                     headers = {k.lower(): v for k, v in response.headers.items()}
             except urllib.error.HTTPError as exc:
@@ -146,6 +156,10 @@ class GitLabClient:
                 exc.close()
                 if status in (401, 403, 404):
                     raise GitLabError(_refusal(status, method)) from None
+                if 300 <= status < 400:
+                    raise GitLabError(f"GitLab answered {method} {_public(path)} with a redirect ({status}), not "
+                                      "followed (the token would go with it); set CI_API_V4_URL or --api-url to "
+                                      "the API's own URL, e.g. https://gitlab.example.com/api/v4") from None
                 if (status == 429 or status >= 500) and attempt < RETRIES:
                     self._sleep(_retry_wait(retry_after, wait))
                     wait *= 2

@@ -30,6 +30,9 @@ class FakeGitLab:
         self.requests: list[tuple[str, str]] = []
         self.fail_always: int | None = None
         self.fail_next: list[int] = []
+        self.redirect_to: str | None = None
+        self.oversize = False
+        """Answer ``GET /user`` with a body of 6 MB."""
         self._next_id = 1000
         self._lock = threading.Lock()
         self.url = ""
@@ -73,11 +76,20 @@ class FakeGitLab:
                 raw = self.rfile.read(length) if length else b""
                 if fake.fail_always is not None:
                     return self._send(fake.fail_always, {"message": f"{fake.fail_always} injected"})
+                if fake.redirect_to is not None:
+                    self.send_response(302)
+                    self.send_header("Location", fake.redirect_to + self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
                 if fake.fail_next:
                     status = fake.fail_next.pop(0)
-                    return self._send(status, {"message": f"{status} injected"})
+                    return self._send(status, {"message": f"{status} injected"},
+                                      {"Retry-After": "0"} if status == 429 else None)
                 if self.headers.get("PRIVATE-TOKEN") != fake.token:
                     return self._send(401, {"message": "401 Unauthorized"})
+                if parsed.path == "/api/v4/user" and method == "GET" and fake.oversize:
+                    return self._send(200, {"username": "x" * 6_000_000})
                 if parsed.path == "/api/v4/user" and method == "GET":
                     return self._send(200, {"id": 1, "username": fake.username, "name": "perfgate bot"})
                 notes = (f"/api/v4/projects/{urllib.parse.quote(fake.project, safe='')}/merge_requests/"
@@ -110,13 +122,13 @@ class FakeGitLab:
                     return self._send(200, note)
                 return self._send(404, {"message": "404 Not Found"})
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self._handle("GET")
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self._handle("POST")
 
-            def do_PUT(self) -> None:  # noqa: N802
+            def do_PUT(self) -> None:
                 self._handle("PUT")
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

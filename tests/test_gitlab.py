@@ -7,13 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
 from fake_gitlab import FakeGitLab
+from synthetic import synthetic_side
+
 from perfgate.compare import compare
 from perfgate.config import CompareConfig
+from perfgate.errors import GitLabError
+from perfgate.gitlab import GitLabClient, MergeRequestRef, post_note
 from perfgate.report import marker
-from synthetic import synthetic_side
 
 HEAD = "b2" * 20
 MARKER = marker("smoke")
@@ -131,3 +133,23 @@ def test_flags_name_the_merge_request_and_a_bad_verdict_is_refused(fake: FakeGit
     assert refused.code == 2 and "disagree" in refused.stderr
     (ours,) = fake.ours(MARKER)
     assert "verdict refused" in ours["body"]
+
+
+def test_a_redirect_is_not_followed_with_the_token(fake: FakeGitLab, tmp_path: Path) -> None:
+    with FakeGitLab().start() as elsewhere:
+        fake.redirect_to = elsewhere.url.removesuffix("/api/v4")
+        done = run_cli("gitlab", "--verdict", str(_verdict(tmp_path, "v", shift=0.0)), cwd=tmp_path, env=_env(fake))
+        assert done.code == 4 and "redirect (302)" in done.stderr, done.stderr
+        assert elsewhere.requests == []
+
+
+def test_rate_limits_are_waited_for_and_oversized_answers_refused(fake: FakeGitLab) -> None:
+    waits: list[float] = []
+    client = GitLabClient(fake.url, fake.token, sleep=waits.append)
+    target = MergeRequestRef(api_url=fake.url, project=fake.project, iid=fake.iid)
+    fake.fail_next = [429, 503]
+    assert post_note(client, target, MARKER + "\nbody", MARKER).state == "created"
+    assert waits == [0.0, 2.0]  # Retry-After: 0 for the 429, then the doubled backoff
+    fake.oversize = True
+    with pytest.raises(GitLabError, match="over 5000000 bytes"):
+        post_note(client, target, MARKER + "\nbody", MARKER)
