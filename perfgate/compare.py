@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +50,8 @@ from perfgate.rules import (
 from perfgate.stats import ShiftEstimate, TooFewRuns, estimate_shift, hodges_lehmann_relative_shift
 from perfgate.store import environment_key
 from perfgate.verdict import (
+    MAX_FAILURE_KINDS,
+    FailureKind,
     SEVERITY,
     BudgetResult,
     CheckSummary,
@@ -306,6 +309,23 @@ def _usable_runs(base: Side, head: Side) -> tuple[list[RunValues], list[RunValue
     return base_runs, head_runs
 
 
+def _top_failures(key: str, base_runs: list[RunValues], head_runs: list[RunValues]) -> list[FailureKind]:
+    """The head's most frequent failure kinds of ``key``, when its failure rate is above the base's."""
+    def totals(runs: list[RunValues]) -> tuple[int, int]:
+        stats = [r.endpoints[key] for r in runs if key in r.endpoints]
+        return sum(s.failures for s in stats), sum(s.count for s in stats)
+
+    (base_failed, base_count), (head_failed, head_count) = totals(base_runs), totals(head_runs)
+    if not head_failed or not head_count or (base_count and head_failed / head_count <= base_failed / base_count):
+        return []
+    kinds: Counter[str] = Counter()
+    for run in head_runs:
+        if key in run.endpoints:
+            kinds.update(run.endpoints[key].failures_by_type)
+    return [FailureKind(kind=kind[:500], count=count) for kind, count in
+            sorted(kinds.items(), key=lambda item: (-item[1], item[0]))[:MAX_FAILURE_KINDS] if count > 0]
+
+
 def _endpoint_verdicts(base: Side, head: Side, config: CompareConfig,
                        focus: Collection[tuple[str, Metric]] | None) -> tuple[list[EndpointVerdict], int]:
     base_runs, head_runs = _usable_runs(base, head)
@@ -342,7 +362,8 @@ def _endpoint_verdicts(base: Side, head: Side, config: CompareConfig,
     for key, tests in by_endpoint.items():
         notes = sorted({t.note for t in tests if t.note})
         verdicts[key] = EndpointVerdict(endpoint=key, outcome=endpoint_outcome(tests), tests=tests,
-                                        evidence=_evidence(base, head, key), reasons=notes)
+                                        evidence=_evidence(base, head, key), reasons=notes,
+                                        top_failures=_top_failures(key, base_runs, head_runs))
     ordered = sorted(verdicts.values(), key=lambda v: (not v.judged, SEVERITY[v.outcome], _worst_change(v), v.endpoint))
     return ordered, family_size
 

@@ -120,6 +120,15 @@ def outcome_counts(verdict: Verdict) -> str:
     return " · ".join(f"{counts[o]} {o.value}" for o in COUNT_ORDER if counts[o])
 
 
+FAILURE_KIND_CHARS = 80
+"""A failure kind as shown in the comment: the service's own words, cut short."""
+
+
+def format_failure_kinds(kinds: list) -> str:  # noqa: ANN001 - list[FailureKind]
+    """``503 Service Unavailable ×41, ConnectionResetError ×3``: each kind escaped and bounded."""
+    return ", ".join(f"{escape_markdown(k.kind, FAILURE_KIND_CHARS)} ×{k.count}" for k in kinds)
+
+
 def distinct_reasons(verdict: Verdict) -> list[str]:
     """The verdict's reasons, each once, without those the headline already says."""
     return [r for r in dict.fromkeys(verdict.reasons) if r not in verdict.headline]
@@ -197,7 +206,7 @@ def _environment() -> jinja2.Environment:
     env.filters.update(md=escape_markdown, change=format_change, value=format_value, failures=format_failures,
                        load=load_summary, age=age, budget=budget_comparison)
     env.filters.update(sequential=sequential_summary, mermaid=_mermaid_safe, code=_code_safe,
-                       mdline=escape_markdown_line)
+                       mdline=escape_markdown_line, failure_kinds=format_failure_kinds)
     env.globals.update(icons=ICONS, test_of=test_of, Outcome=Outcome, Metric=Metric,
                        detectable_ranges=detectable_ranges, outcome_counts=outcome_counts,
                        distinct_reasons=distinct_reasons, ENDPOINT=textsafety.ENDPOINT_CHARS,

@@ -106,6 +106,20 @@ class DistributionEvidence(BoundaryModel):
     head_requests: int
 
 
+MAX_FAILURE_KINDS = 3
+"""Failure kinds kept per endpoint in a verdict: the most frequent ones of the head."""
+
+
+class FailureKind(BoundaryModel):
+    """How often the head's requests to an endpoint failed in one way (``503 Service Unavailable``, say)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str = Field(max_length=500)
+    """As recorded from the service's answer or the client's exception: outside input, escaped when shown."""
+    count: int = Field(ge=1)
+
+
 class EndpointVerdict(BoundaryModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
@@ -118,6 +132,9 @@ class EndpointVerdict(BoundaryModel):
     """Why the endpoint is invalid or inconclusive."""
     judged: bool = True
     """False for an endpoint on one side only: listed, but not part of the overall outcome."""
+    top_failures: list[FailureKind] = Field(default_factory=list, max_length=MAX_FAILURE_KINDS)
+    """When the head failed more often than the base: its most frequent failure kinds, most frequent first
+    (absent from verdicts written before it existed)."""
 
 
 class BudgetResult(BoundaryModel):
