@@ -55,3 +55,11 @@ def test_failures_that_did_not_rise_are_not_listed_and_old_verdicts_load() -> No
     for endpoint in data["endpoints"]:
         endpoint.pop("top_failures")
     assert all(not e.top_failures for e in Verdict.model_validate(data).endpoints)
+
+
+def test_the_html_report_names_them_escaped() -> None:
+    from perfgate.html_report import render_html
+
+    html = render_html(verdict=_verdict({}), base=[], head=[])
+    (line,) = [line for line in html.splitlines() if "failures rose" in line]
+    assert "503 Service Unavailable ×246" in line and "<img" not in line and "&lt;img" in line
