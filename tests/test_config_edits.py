@@ -24,3 +24,20 @@ def test_config_and_baselines_edits_leave_the_tree_clean_but_code_edits_do_not(g
     assert load_config(start=git_repo).resolve("smoke").users == 6
     (git_repo / "service.txt").write_text("v2\n")
     assert read_git_info(git_repo, loaded.own_paths()).dirty is True
+
+
+def test_a_dirty_head_with_only_committed_runs_is_offered_head_head(git_repo: Path) -> None:
+    import pytest
+
+    from perfgate.baseline import select
+    from perfgate.errors import RunNotFoundError
+    from perfgate.store import Store
+    from synthetic import make_run
+
+    sha = git(git_repo, "rev-parse", "HEAD")
+    db = git_repo / "perfgate-runs.db"
+    with Store(db) as store:
+        store.save(make_run(commit=sha))
+        (git_repo / "service.txt").write_text("v2\n")
+        with pytest.raises(RunNotFoundError, match=r"compare the commit's runs with --head HEAD"):
+            select(store, load_config(start=git_repo), "smoke", git_repo)
