@@ -213,9 +213,9 @@ def expected_budgets(pinned: PinnedBaseline, margins: dict[str, float]) -> list[
 
 
 def _head_runs(store: Store, repo: Path, profile: str, head_ref: str | None,
-               notes: list[str]) -> tuple[list[RunRecord], str]:
+               notes: list[str], ignore: tuple[Path, ...] = ()) -> tuple[list[RunRecord], str]:
     if head_ref is None:
-        git = read_git_info(repo)
+        git = read_git_info(repo, ignore)
         commit, dirty, where = git.commit, git.dirty, "HEAD" + (" (uncommitted changes)" if git.dirty else "")
     else:
         commit, dirty, where = _commit_of(repo, head_ref, "--head"), False, head_ref
@@ -228,8 +228,10 @@ def _head_runs(store: Store, repo: Path, profile: str, head_ref: str | None,
         notes.append(f"{left_out} run(s) of {_short(commit)} made on {kind} were left out of the head: "
                      "they measured other code than " + ("this tree" if dirty else "the commit"))
     if not runs:
+        other = (" or compare the commit's runs with --head HEAD" if dirty and left_out else "")
         raise RunNotFoundError(f"no runs of profile {profile!r} at {where} {_short(commit)} in {store.path}; "
-                               f"record some with `perfgate run --profile {profile}` (3 or more decide best)")
+                               f"record some with `perfgate run --profile {profile}` (3 or more decide best)"
+                               f"{other}")
     return runs, commit
 
 
@@ -248,7 +250,7 @@ def select(store: Store, loaded: LoadedConfig, profile: str, repo: Path, *, head
         head_commit = head_runs[0].git.commit
         head_label = "runs"
     else:
-        head_runs, head_commit = _head_runs(store, repo, profile, head_ref, notes)
+        head_runs, head_commit = _head_runs(store, repo, profile, head_ref, notes, loaded.own_paths())
         head_label = "head"
     profile = head_runs[0].profile.name
     head = side_from_runs(head_label, head_runs)

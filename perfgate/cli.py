@@ -224,7 +224,8 @@ def run(
     with _open_store(loaded, db) as store:
         with progress_display(stderr) as on_progress:
             recorded = record_run(RunRequest(profile=resolved, repo_dir=Path.cwd(), serve=serve_config,
-                                             serve_cwd=Path.cwd()), store, on_progress=on_progress)
+                                             serve_cwd=Path.cwd(), ignore=loaded.own_paths()),
+                                  store, on_progress=on_progress)
     budgets = run_budgets(recorded, loaded.config.budgets, command_line_budgets)
     run_json = json.dumps({**json.loads(recorded.model_dump_json()),
                            "budgets": [b.model_dump(mode="json") for b in budgets]}, indent=2)

@@ -454,6 +454,14 @@ class Overrides(BoundaryModel):
 class LoadedConfig(BoundaryModel):
     """A config and where it came from (paths in it are relative to ``root``)."""
 
+    def own_paths(self) -> tuple[Path, ...]:
+        """perfgate's own files, whose edits do not make a tree dirty: a ``perfgate.toml`` (not a
+        ``pyproject.toml``, which also holds the project's dependencies) and the ``baselines/`` folder."""
+        paths = [self.root / "baselines"]
+        if self.source is not None and self.source.name != "pyproject.toml":
+            paths.append(self.source)
+        return tuple(paths)
+
     config: PerfgateConfig
     source: Path | None
     """The file read, or ``None`` when no file was found."""

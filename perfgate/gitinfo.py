@@ -19,15 +19,29 @@ def _git(cwd: Path, *args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def read_git_info(cwd: Path) -> GitInfo:
-    """HEAD's commit and branch, and whether tracked files changed; all empty outside git."""
+def read_git_info(cwd: Path, ignore: tuple[Path, ...] = ()) -> GitInfo:
+    """HEAD's commit and branch, and whether tracked files changed; all empty outside git.
+
+    ``ignore``: files or folders (perfgate's own config, ``baselines/``) whose changes do not make the tree
+    dirty: they change how perfgate measures, which the comparison checks through the load parameters, not
+    the code measured.
+    """
     commit = _git(cwd, "rev-parse", "--verify", "--quiet", "HEAD")
     if commit is None:
         return GitInfo(commit=None, branch=None, dirty=False)
     branch = _git(cwd, "symbolic-ref", "--quiet", "--short", "HEAD")
     # Untracked files do not count: build output and the store itself must not mark a tree dirty.
     status = _git(cwd, "status", "--porcelain", "--untracked-files=no")
-    return GitInfo(commit=commit, branch=branch or None, dirty=bool(status))
+    changed = bool(status)
+    if changed and ignore:
+        # Tracked paths changed against HEAD (staged or not), from the repository's top, both sides of a rename.
+        names = _git(cwd, "diff", "HEAD", "--name-only", "--no-renames", "-z")
+        top = _git(cwd, "rev-parse", "--show-toplevel")
+        if names is not None and top is not None:
+            ignored = [p.resolve() for p in ignore]
+            paths = [(Path(top) / name).resolve() for name in names.split("\0") if name]
+            changed = any(not any(p == i or p.is_relative_to(i) for i in ignored) for p in paths)
+    return GitInfo(commit=commit, branch=branch or None, dirty=bool(changed))
 
 
 def _require_git(cwd: Path, *args: str) -> str:

@@ -43,13 +43,15 @@ class RunRequest:
     pair_id: str | None = None
     trial_id: str | None = None
     purpose: str = "run"
+    ignore: tuple[Path, ...] = ()
+    """perfgate's own config files: their edits do not make the tree dirty."""
 
 
 def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallback | None = None) -> RunRecord:
     """Run the profile (starting the service first when asked), store the run, return it with its id."""
     profile = prepare(request.profile, Path.cwd())
     store.check_writable()
-    git = read_git_info(request.repo_dir)
+    git = read_git_info(request.repo_dir, request.ignore)
     with tempfile.TemporaryDirectory(prefix="perfgate-") as tmp:
         workdir = Path(tmp)
         service_usage = None
