@@ -134,13 +134,13 @@ def inspect_locustfile(locustfile: Path, cwd: Path,
                               env=_clean_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               timeout=timeout_s, start_new_session=True)
     except subprocess.TimeoutExpired:
-        raise LocustfileError(f"importing {locustfile} to read its User classes' host took over {timeout_s:g}s; "
-                              "pass -H URL") from None
+        raise LocustfileError(f"importing {locustfile} took over {timeout_s:g}s (perfgate reads its User classes "
+                              "and shapes before the load): a locustfile must not block at import") from None
     lines = [line for line in done.stdout.splitlines() if line.startswith(_HOSTS_MARKER)]
     if done.returncode != 0 or not lines:
         last = next((line for line in reversed(done.stderr.splitlines()) if line.strip()), "no output")
-        raise LocustfileError(f"cannot load {locustfile} to read its User classes' host ({last.strip()}); "
-                              "fix the locustfile or pass -H URL")
+        raise LocustfileError(f"Locust cannot load {locustfile} ({last.strip()}); fix the locustfile "
+                              f"(`locust -f {locustfile.name} --headless` shows the same error)")
     shapes = [line for line in done.stdout.splitlines() if line.startswith(_SHAPES_MARKER)]
     return (json.loads(lines[-1][len(_HOSTS_MARKER):]),
             json.loads(shapes[-1][len(_SHAPES_MARKER):]) if shapes else [])
