@@ -57,7 +57,10 @@ def _plain(path: Path, seconds: int, tmp: Path) -> tuple[int | str, int | None]:
 
 
 def _perfgate(path: Path, seconds: int, tmp: Path) -> tuple[int, dict | None, str]:
-    command = [sys.executable, "-m", "perfgate", "run", "-f", path.name, "-u", "3", "-r", "3", "-t", f"{seconds}s",
+    config = tmp / "perfgate-corpus.toml"  # empty: the repository's own perfgate.toml (the demo) must not apply
+    config.touch()
+    command = [sys.executable, "-m", "perfgate", "run", "--config", str(config),
+               "-f", path.name, "-u", "3", "-r", "3", "-t", f"{seconds}s",
                "--warmup", "0s", "--format", "json", "--db", str(tmp / "perfgate-corpus.db"),
                *(() if path.name in OWN_HOST else ("-H", HOST)), *EXTRA.get(path.name, ())]
     if path.name in PASSTHROUGH:
