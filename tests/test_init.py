@@ -77,6 +77,33 @@ def test_the_pin_is_a_github_repository_and_a_full_sha() -> None:
     assert not scaffold.GITHUB_URL.match("https://evil.example/acme/perfgate")
 
 
+class _Installed:
+    """What importlib.metadata gives for an installed perfgate: its PEP 610 record, when one was written."""
+
+    def __init__(self, direct_url: str | None) -> None:
+        self.direct_url = direct_url
+
+    def read_text(self, name: str) -> str | None:
+        return self.direct_url if name == "direct_url.json" else None
+
+
+@pytest.mark.parametrize(("direct_url", "expected"), [
+    (json.dumps({"url": "https://github.com/acme/perfgate", "vcs_info": {"vcs": "git", "commit_id": SHA}}), REF),
+    (json.dumps({"url": "https://github.com/acme/perfgate.git", "vcs_info": {"vcs": "git", "commit_id": SHA,
+                                                                           "requested_revision": "v0.1.0"}}), REF),
+    (json.dumps({"url": "file:///home/me/perfgate", "dir_info": {"editable": True}}), None),   # a local checkout
+    (json.dumps({"url": "https://gitlab.example/acme/perfgate", "vcs_info": {"commit_id": SHA}}), None),
+    (json.dumps({"url": "https://github.com/acme/perfgate", "vcs_info": {"commit_id": "main"}}), None),
+    ("not json", None),
+    (None, None),                                                                             # from an index
+])
+def test_the_default_pin_is_the_commit_perfgate_was_installed_from(monkeypatch: pytest.MonkeyPatch,
+                                                                  direct_url: str | None, expected: str | None) -> None:
+    monkeypatch.setattr(scaffold.metadata, "distribution", lambda name: _Installed(direct_url))
+    found = scaffold.installed_ref()
+    assert (found.action if found else None) == expected
+
+
 def test_nothing_from_the_project_can_become_a_second_line_or_an_expression_in_a_workflow() -> None:
     ref = scaffold.PerfgateRef.parse(REF)
     with pytest.raises(ConfigError, match="cannot be written into perfgate.toml"):
