@@ -126,9 +126,33 @@ def user_class_hosts(locustfile: Path, cwd: Path, timeout_s: float = 60.0) -> di
     return inspect_locustfile(locustfile, cwd, timeout_s)[0]
 
 
+_inspected: dict[tuple[str, int, int, str], tuple[dict[str, str | None], list[str]]] = {}
+"""What :func:`inspect_locustfile` found, by the file's path, modification time and size, and the folder."""
+
+
 def inspect_locustfile(locustfile: Path, cwd: Path,
                        timeout_s: float = 60.0) -> tuple[dict[str, str | None], list[str]]:
-    """Each User class's ``host`` and the LoadTestShape classes, read by Locust's own loader in a child process."""
+    """Each User class's ``host`` and the LoadTestShape classes, read by Locust's own loader in a child process.
+
+    Importing a locustfile costs about a second (Locust and gevent load), so an unchanged file is read once per
+    process: a run prepares its profile twice (record, then the Locust runner), and ``ab`` runs the same
+    locustfile in every run.
+    """
+    try:
+        stat = locustfile.stat()
+    except OSError:
+        stat = None
+    key = (str(locustfile.resolve()), stat.st_mtime_ns, stat.st_size, str(cwd.resolve())) if stat else None
+    if key is not None and key in _inspected:
+        hosts, shapes = _inspected[key]
+        return dict(hosts), list(shapes)
+    found = _inspect(locustfile, cwd, timeout_s)
+    if key is not None:
+        _inspected[key] = found
+    return dict(found[0]), list(found[1])
+
+
+def _inspect(locustfile: Path, cwd: Path, timeout_s: float) -> tuple[dict[str, str | None], list[str]]:
     try:
         done = subprocess.run([sys.executable, "-c", _FIND_HOSTS, str(locustfile)], check=False, cwd=cwd,
                               env=_clean_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,

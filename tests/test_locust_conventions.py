@@ -248,3 +248,22 @@ def test_different_extra_arguments_make_the_comparison_invalid() -> None:
     verdict = compare(side_from_runs("base", [base]), side_from_runs("head", [head]), CompareConfig())
     assert verdict.outcome.value == "invalid"
     assert any("locust_args" in reason for reason in verdict.reasons), verdict.reasons
+
+
+def test_an_unchanged_locustfile_is_imported_once_per_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Importing a locustfile costs about a second; a run prepares twice and ab runs the same file every run."""
+    from perfgate import runner
+
+    calls = []
+    real = runner._inspect
+    monkeypatch.setattr(runner, "_inspect", lambda *args: calls.append(args) or real(*args))
+    locustfile = tmp_path / "locustfile.py"
+    source = "from locust import HttpUser, task\n\nclass U(HttpUser):\n    host = '{}'\n\n    @task\n    def t(self):\n        pass\n"
+    locustfile.write_text(source.format("http://127.0.0.1:1"))
+    first = runner.inspect_locustfile(locustfile, tmp_path)
+    first[0]["U"] = "changed by a caller"  # a copy: the remembered answer stays as found
+    assert runner.inspect_locustfile(locustfile, tmp_path) == ({"U": "http://127.0.0.1:1"}, [])
+    assert len(calls) == 1
+    locustfile.write_text(source.format("http://127.0.0.1:22"))  # edited: read again
+    assert runner.inspect_locustfile(locustfile, tmp_path) == ({"U": "http://127.0.0.1:22"}, [])
+    assert len(calls) == 2
