@@ -27,10 +27,10 @@ from perfgate.output import write_text_atomic
 # Modules that load Locust's runner, SQLite utilities or NumPy are imported by the commands that use them:
 # `comment` and `github` run in a job that installs only what posting needs.
 if TYPE_CHECKING:
-    from perfgate.models import RunRecord
-    from perfgate.report import CommentLinks
+    from perfgate.records import RunRecord
+    from perfgate.reports.markdown import CommentLinks
     from perfgate.store import Store
-    from perfgate.verdict import Verdict
+    from perfgate.decide.verdict import Verdict
 
 # Help text is shown as written: rich markup would take "[tool.perfgate]" or "[report]" for a style tag.
 app = typer.Typer(
@@ -176,7 +176,7 @@ def _notify(line: str) -> None:
 
 
 def _print_record(run: RunRecord, output_format: OutputFormat, min_requests: int | None = None) -> None:
-    from perfgate.console import print_run
+    from perfgate.reports.console import print_run
 
     if output_format is OutputFormat.json:
         print(run.model_dump_json(indent=2))
@@ -211,10 +211,10 @@ def run(
 
     Extra Locust arguments go after --; they are recorded and must match across a comparison.
     """
-    from perfgate.compare import run_budgets
-    from perfgate.console import print_budgets, progress_display
-    from perfgate.junit import run_junit
-    from perfgate.record import RunRequest, exit_code, record_run
+    from perfgate.decide.compare import run_budgets
+    from perfgate.reports.console import print_budgets, progress_display
+    from perfgate.reports.junit import run_junit
+    from perfgate.measure.record import RunRequest, exit_code, record_run
 
     command_line_budgets = _budgets(budget)
     loaded, serve_config, resolved = _load_profile(
@@ -252,7 +252,7 @@ def runs(
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
     """List stored runs, newest first."""
-    from perfgate.console import runs_table
+    from perfgate.reports.console import runs_table
 
     with _open_store(load_config(config), db, create=False) as store:
         found = store.runs(commit=commit, branch=branch, profile=profile, limit=limit, endpoints=False)
@@ -322,10 +322,10 @@ def compare(
 ) -> None:
     """Compare the head's runs with the baseline's: per endpoint and metric, regressed, unchanged or inconclusive."""
     # The statistics (SciPy) load only for the commands that decide: the others start fast.
-    from perfgate.baseline import changed_baselines, select
-    from perfgate.compare import compare as compare_sides
-    from perfgate.gate_inputs import gate_changes
-    from perfgate.history import with_history
+    from perfgate.baselines.selection import changed_baselines, select
+    from perfgate.decide.compare import compare as compare_sides
+    from perfgate.baselines.gate_inputs import gate_changes
+    from perfgate.baselines.history import with_history
 
     command_line_budgets = _budgets(budget)
     loaded = load_config(config)
@@ -348,8 +348,8 @@ def compare(
 
 def _html_report(verdict: Verdict, store: Store, path: Path | None) -> str | None:
     """The HTML report, when asked for or when GitHub Actions will want it; written to ``path`` when given."""
-    from perfgate.actions import in_github_actions
-    from perfgate.html_report import report_for_verdict
+    from perfgate.publish.github_actions import in_github_actions
+    from perfgate.reports.html import report_for_verdict
 
     if path is None and not in_github_actions():
         return None
@@ -372,12 +372,12 @@ def _deliver_verdict(verdict: Verdict, loaded: LoadedConfig, output_format: Verd
                      strict: bool | None, html: str | None = None, *, files: VerdictFiles = VerdictFiles(),
                      command: str = "compare") -> None:
     """Print the verdict, write it to ``output`` and ``files``, publish it in GitHub Actions, and exit by it."""
-    from perfgate.actions import publish
-    from perfgate.compare import exit_code as verdict_exit_code
-    from perfgate.console import print_verdict
-    from perfgate.github import workflow_run_url
-    from perfgate.junit import verdict_junit
-    from perfgate.report import CommentLinks, render_markdown
+    from perfgate.publish.github_actions import publish
+    from perfgate.decide.compare import exit_code as verdict_exit_code
+    from perfgate.reports.console import print_verdict
+    from perfgate.publish.github import workflow_run_url
+    from perfgate.reports.junit import verdict_junit
+    from perfgate.reports.markdown import CommentLinks, render_markdown
 
     settings = loaded.config.report
     links = CommentLinks.for_run(workflow_run_url(os.environ), with_report=html is not None)
@@ -442,10 +442,10 @@ def ab(
 
     Extra Locust arguments go after --.
     """
-    from perfgate.ab import AbRequest, ab_in_repository
-    from perfgate.baseline import changed_baselines
-    from perfgate.gate_inputs import gate_changes
-    from perfgate.history import with_history
+    from perfgate.ab.session import AbRequest, ab_in_repository
+    from perfgate.baselines.selection import changed_baselines
+    from perfgate.baselines.gate_inputs import gate_changes
+    from perfgate.baselines.history import with_history
 
     command_line_budgets = _budgets(budget)
     loaded, serve_config, resolved = _load_profile(
@@ -496,9 +496,9 @@ def calibrate(
     """
     import dataclasses
 
-    from perfgate.calibrate import calibrate as run_calibration
-    from perfgate.calibrate import check_writable_config, write_suggestions
-    from perfgate.console import print_calibration
+    from perfgate.ab.calibrate import calibrate as run_calibration
+    from perfgate.ab.calibrate import check_writable_config, write_suggestions
+    from perfgate.reports.console import print_calibration
 
     loaded, serve_config, resolved = _load_profile(
         config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, always_served=True,
@@ -535,10 +535,10 @@ def report(
     config: ConfigOption = None,
 ) -> None:
     """Write a self-contained HTML report: the verdict with charts of every run, or one run's charts."""
-    from perfgate.baseline import select
-    from perfgate.compare import compare as compare_sides
-    from perfgate.history import with_history
-    from perfgate.html_report import render_html, report_for_verdict
+    from perfgate.baselines.selection import select
+    from perfgate.decide.compare import compare as compare_sides
+    from perfgate.baselines.history import with_history
+    from perfgate.reports.html import render_html, report_for_verdict
 
     loaded = load_config(config)
     with _open_store(loaded, db, create=False) as store:
@@ -573,14 +573,14 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
     """Post the verdict of ``verdict_path``; the verdict's exit code, or 4 when GitHub failed."""
     import os
 
-    from perfgate.actions import write_step_summary
-    from perfgate.verify import describe_problems
-    from perfgate.verdict import exit_code as verdict_exit_code
+    from perfgate.publish.github_actions import write_step_summary
+    from perfgate.decide.verify import describe_problems
+    from perfgate.decide.verdict import exit_code as verdict_exit_code
     from perfgate.errors import VerdictRefusedError
-    from perfgate.github import UNVERIFIED_NOTICE, CheckKind, CommentMode, client_from_environment, load_verdict
-    from perfgate.github import post_verdict, pull_request_from_event, refusal_markdown, refused_check
-    from perfgate.github import with_unverified_notice, workflow_run_url
-    from perfgate.report import MAX_COMMENT_CHARS, marker, render_markdown
+    from perfgate.publish.github import UNVERIFIED_NOTICE, CheckKind, CommentMode, client_from_environment, load_verdict
+    from perfgate.publish.github import post_verdict, pull_request_from_event, refusal_markdown, refused_check
+    from perfgate.publish.github import with_unverified_notice, workflow_run_url
+    from perfgate.reports.markdown import MAX_COMMENT_CHARS, marker, render_markdown
 
     loaded = load_config(config)
     settings = loaded.config.report
@@ -657,8 +657,8 @@ def github(
     config: ConfigOption = None,
 ) -> None:
     """Post the verdict as the pull request's sticky comment from the gate's own job; exit by the verdict."""
-    from perfgate.github import workflow_run_url
-    from perfgate.report import CommentLinks
+    from perfgate.publish.github import workflow_run_url
+    from perfgate.reports.markdown import CommentLinks
 
     links = CommentLinks(run=run_url or workflow_run_url(os.environ), report=report_url or None)
     raise typer.Exit(_post(verdict, repo, pr, author, mode, check, report_id, config, require_head=False,
@@ -684,7 +684,7 @@ def comment(
 
     This job's own run is not the one that measured: the links come from ``--run-url`` and ``--report-url``.
     """
-    from perfgate.report import CommentLinks
+    from perfgate.reports.markdown import CommentLinks
 
     _post(verdict, repo, pr, author, mode, check, report_id, config, require_head=True, head_sha=head_sha,
           links=CommentLinks(run=run_url or None, report=report_url or None))
@@ -702,11 +702,11 @@ def gitlab(
 ) -> None:
     """Post the verdict as the merge request's sticky note (token: PERFGATE_GITLAB_TOKEN); exit by the verdict."""
     from perfgate.errors import VerdictRefusedError
-    from perfgate.github import load_verdict, refusal_markdown
-    from perfgate.gitlab import MAX_NOTE_CHARS, GitLabClient, post_note, target_from_environment
-    from perfgate.gitlab import token_from_environment
-    from perfgate.report import marker, render_markdown
-    from perfgate.verdict import exit_code as verdict_exit_code
+    from perfgate.publish.github import load_verdict, refusal_markdown
+    from perfgate.publish.gitlab import MAX_NOTE_CHARS, GitLabClient, post_note, target_from_environment
+    from perfgate.publish.gitlab import token_from_environment
+    from perfgate.reports.markdown import marker, render_markdown
+    from perfgate.decide.verdict import exit_code as verdict_exit_code
 
     loaded = load_config(config)
     marker_id = report_id or loaded.config.report.id
@@ -749,8 +749,8 @@ def history(
     """An endpoint's metric over the commits of a branch, with the commits where its level shifted."""
     import fnmatch
 
-    from perfgate.console import print_history
-    from perfgate.history import branch_runs, same_parameters, trends
+    from perfgate.reports.console import print_history
+    from perfgate.baselines.history import branch_runs, same_parameters, trends
     from perfgate.store import environment_key
 
     loaded = load_config(config)
@@ -799,7 +799,7 @@ def baseline_accept(
     config: ConfigOption = None,
 ) -> None:
     """Write baselines/<profile>.json from chosen runs, to be reviewed and merged like code."""
-    from perfgate.baseline import accept
+    from perfgate.baselines.selection import accept
 
     loaded = load_config(config)
     with _open_store(loaded, db, create=False) as store:
@@ -814,8 +814,8 @@ def baseline_show(
     config: ConfigOption = None,
 ) -> None:
     """Print the pinned baseline of a profile."""
-    from perfgate.baseline import baseline_path, read_pinned
-    from perfgate.console import print_pinned
+    from perfgate.baselines.selection import baseline_path, read_pinned
+    from perfgate.reports.console import print_pinned
 
     loaded = load_config(config)
     path = baseline_path(loaded, profile or loaded.config.profile)
@@ -828,8 +828,8 @@ def baseline_show(
 @baseline_app.command("list")
 def baseline_list(config: ConfigOption = None) -> None:
     """List the pinned baselines."""
-    from perfgate.baseline import list_pinned
-    from perfgate.console import pinned_table
+    from perfgate.baselines.selection import list_pinned
+    from perfgate.reports.console import pinned_table
 
     loaded = load_config(config)
     found = list_pinned(loaded)
@@ -847,7 +847,7 @@ def baseline_import(
     config: ConfigOption = None,
 ) -> None:
     """Import expected values per endpoint as the profile's absolute budgets."""
-    from perfgate.baseline import import_expected
+    from perfgate.baselines.selection import import_expected
 
     loaded = load_config(config)
     path = import_expected(loaded, Path.cwd(), profile=profile or loaded.config.profile, table=table, reason=reason)

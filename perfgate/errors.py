@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from perfgate.verdict import Verdict
+    from perfgate.decide.verdict import Verdict
 
 
 class ExitCode(IntEnum):

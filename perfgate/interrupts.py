@@ -5,7 +5,7 @@ SIGTERM about 7.5 s later, then kills the process tree); a closed terminal sends
 unwinds perfgate the same way, so every ``finally`` stops the service, Locust and setup commands by
 their process group and removes the base worktree. Only the first signal raises: a second one during
 that clean-up is noted and ignored, so it cannot cut the clean-up short. After a signal, processes get
-a short grace (:func:`perfgate.service.stop_grace_s`), so the whole clean-up ends well within the CI's window.
+a short grace (:func:`perfgate.measure.service.stop_grace_s`), so the whole clean-up ends well within the CI's window.
 """
 
 from __future__ import annotations

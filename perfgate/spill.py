@@ -28,7 +28,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from perfgate.boundary import strict_json
 from perfgate.errors import SpillFileError
-from perfgate.models import EndpointResult, EndpointStats, RunRecord, SecondBucket
+from perfgate.records import EndpointResult, EndpointStats, RunRecord, SecondBucket
 from perfgate.samples import LatencyHistogram, SampleDecodeError
 
 FORMAT = "perfgate-unsaved-run"

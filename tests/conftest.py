@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from perfgate.service import free_port, stop_process_group
+from perfgate.measure.service import free_port, stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILES = REPO_ROOT / "locustfiles"

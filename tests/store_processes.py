@@ -58,7 +58,7 @@ SAVE_ONE = textwrap.dedent("""
     from pathlib import Path
     from synthetic import make_run
     from perfgate.errors import RunNotStoredError
-    from perfgate.record import store_run
+    from perfgate.measure.record import store_run
     from perfgate.store import Store
     with Store(Path(sys.argv[1])) as store:
         try:

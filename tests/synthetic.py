@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from perfgate.compare import RunValues, Side
+from perfgate.decide.compare import RunValues, Side
 from perfgate.config import ResolvedProfile
-from perfgate.models import (
+from perfgate.records import (
     CheckResult,
     EndpointResult,
     EndpointStats,
@@ -21,7 +21,7 @@ from perfgate.models import (
     ServiceUsage,
 )
 from perfgate.samples import LatencyHistogram
-from perfgate.verdict import SideInfo
+from perfgate.decide.verdict import SideInfo
 
 ENVIRONMENT = EnvironmentFingerprint(cpu_model="cpu", cores=2, os="Linux", python="3.11", locust="2.47",
                                      perfgate="0.1")

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import git, run_cli
-from perfgate.treestate import TreeWatch, tree_files
-from perfgate.worktree import checked_out, snapshot_of_tree
+from perfgate.measure.treestate import TreeWatch, tree_files
+from perfgate.ab.trees import checked_out, snapshot_of_tree
 
 SERVICE_PY = '''"""A bookshop that keeps its books in books.db, in the folder it runs in."""
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from conftest import git, run_cli
-from perfgate.actions import format_outputs
+from perfgate.publish.github_actions import format_outputs
 from perfgate.store import Store
 from synthetic import make_run
 

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import DEMO_READY, LOCUSTFILES, run_cli
 from perfgate.errors import ExitCode
-from perfgate.service import free_port
+from perfgate.measure.service import free_port
 
 SHORT = ("-t", "3s", "--warmup", "1s")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import git, run_cli
-from perfgate.baseline import accept, import_expected, read_pinned, select
+from perfgate.baselines.selection import accept, import_expected, read_pinned, select
 from perfgate.config import load_config
 from perfgate.errors import BaselineError, ConfigError, RunNotFoundError
 from perfgate.store import Store

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from conftest import LOCUSTFILES, git, run_cli
-from perfgate.compare import compare, run_budgets
+from perfgate.decide.compare import compare, run_budgets
 from perfgate.config import Budget, CompareConfig, parse_budget
 from perfgate.errors import ConfigError
-from perfgate.report import budget_comparison, render_markdown
+from perfgate.reports.markdown import budget_comparison, render_markdown
 from synthetic import make_run, synthetic_side
 
 LOAD = ("-f", str(LOCUSTFILES / "demo.py"), "-u", "5", "-r", "5", "-t", "4s", "--warmup", "1s")
@@ -143,7 +143,7 @@ def test_compare_without_baseline_nor_budgets_still_asks_for_a_baseline(git_repo
 
 
 def test_html_report_lists_every_budget_with_its_value() -> None:
-    from perfgate.html_report import render_html
+    from perfgate.reports.html import render_html
 
     head = synthetic_side(np.random.default_rng(2), runs=3, endpoints=2)
     verdict = compare(None, head, CompareConfig(), budgets=[Budget(endpoint="GET /e*", p50=1000)],
@@ -194,7 +194,7 @@ def test_ab_without_a_base_nor_budgets_still_asks_for_one(tmp_path: Path) -> Non
 
 
 def test_markdown_lists_every_failed_budget_but_caps_the_passing_ones() -> None:
-    from perfgate.report import PASSING_BUDGET_ROWS
+    from perfgate.reports.markdown import PASSING_BUDGET_ROWS
 
     head = synthetic_side(np.random.default_rng(3), runs=3, endpoints=40)
     verdict = compare(None, head, CompareConfig(), budgets=[Budget(p50=1000), Budget(endpoint="GET /e3", p50=1)])
@@ -205,7 +205,7 @@ def test_markdown_lists_every_failed_budget_but_caps_the_passing_ones() -> None:
 
 def test_a_failed_budget_fails_a_run_even_an_invalid_one() -> None:
     from perfgate.errors import ExitCode
-    from perfgate.record import exit_code
+    from perfgate.measure.record import exit_code
 
     valid = make_run()
     invalid = valid.model_copy(update={"valid": False, "invalid_reasons": ["too few requests"]})

@@ -10,7 +10,7 @@ import pytest
 from conftest import git, run_cli
 from perfgate.config import load_config
 from perfgate.errors import ConfigError
-from perfgate.models import RunRecord
+from perfgate.records import RunRecord
 from perfgate.store import Store
 from synthetic import make_run
 

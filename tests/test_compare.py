@@ -7,11 +7,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from perfgate.compare import compare, exit_code
+from perfgate.decide.compare import compare, exit_code
 from perfgate.config import Budget, CompareConfig, EndpointSettings, Margins
 from perfgate.errors import ExitCode
-from perfgate.models import CheckResult
-from perfgate.verdict import Metric, Outcome
+from perfgate.records import CheckResult
+from perfgate.decide.verdict import Metric, Outcome
 from synthetic import ENVIRONMENT, synthetic_side
 
 CONFIG = CompareConfig()

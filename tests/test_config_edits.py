@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conftest import git
 from perfgate.config import load_config
-from perfgate.gitinfo import read_git_info
+from perfgate.git import read_git_info
 
 
 def test_config_and_baselines_edits_leave_the_tree_clean_but_code_edits_do_not(git_repo: Path) -> None:
@@ -29,7 +29,7 @@ def test_config_and_baselines_edits_leave_the_tree_clean_but_code_edits_do_not(g
 def test_a_dirty_head_with_only_committed_runs_is_offered_head_head(git_repo: Path) -> None:
     import pytest
 
-    from perfgate.baseline import select
+    from perfgate.baselines.selection import select
     from perfgate.errors import RunNotFoundError
     from perfgate.store import Store
     from synthetic import make_run

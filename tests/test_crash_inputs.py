@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import CliResult, run_cli
-from perfgate.compare import compare
+from perfgate.decide.compare import compare
 from perfgate.config import CompareConfig
 from perfgate.store import Store
 from synthetic import make_run, synthetic_side

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from perfgate.demo.app import SERVICE_TIMES_MS, DemoSettings
-from perfgate.service import free_port
+from perfgate.measure.service import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"

@@ -10,13 +10,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from perfgate.compare import Side, compare, exit_code, with_validity
-from perfgate.rules import head_broke
+from perfgate.decide.compare import Side, compare, exit_code, with_validity
+from perfgate.decide.rules import head_broke
 from perfgate.config import Budget, CompareConfig
 from perfgate.errors import ExitCode
-from perfgate.github import conclusion
-from perfgate.measure import LOAD_GENERATOR_SATURATED
-from perfgate.verdict import Outcome
+from perfgate.publish.github import conclusion
+from perfgate.measure.summary import LOAD_GENERATOR_SATURATED
+from perfgate.decide.verdict import Outcome
 from synthetic import synthetic_side
 
 CONFIG = CompareConfig()
@@ -150,7 +150,7 @@ def test_head_broke_compares_shares() -> None:
 
 
 def test_an_endpoint_named_with_its_method_is_not_prefixed_twice() -> None:
-    from perfgate.models import EndpointStats
+    from perfgate.records import EndpointStats
 
     stats = dict(count=1, failures=0, rps=1.0, min=1.0, p50=1.0, p90=1.0, p95=1.0, p99=1.0, max=1.0, mean=1.0)
     assert EndpointStats(method="GET", name="GET /api/v1/books", **stats).key == "GET /api/v1/books"
@@ -159,7 +159,7 @@ def test_an_endpoint_named_with_its_method_is_not_prefixed_twice() -> None:
 
 
 def test_a_run_names_endpoints_with_too_few_requests_and_the_run_time_that_would_do() -> None:
-    from perfgate.record import sparse_endpoints
+    from perfgate.measure.record import sparse_endpoints
     from synthetic import make_run
 
     run = make_run()  # 505 requests per endpoint in 10 s measured, 2 s warm-up

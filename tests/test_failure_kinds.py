@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 
-from perfgate.compare import compare
+from perfgate.decide.compare import compare
 from perfgate.config import CompareConfig
-from perfgate.report import render_markdown
-from perfgate.verdict import Verdict
+from perfgate.reports.markdown import render_markdown
+from perfgate.decide.verdict import Verdict
 from synthetic import synthetic_side
 
 KINDS = {"503 Service Unavailable": 41, "ConnectionResetError(104, 'Connection reset by peer')": 3,
@@ -58,7 +58,7 @@ def test_failures_that_did_not_rise_are_not_listed_and_old_verdicts_load() -> No
 
 
 def test_the_html_report_names_them_escaped() -> None:
-    from perfgate.html_report import render_html
+    from perfgate.reports.html import render_html
 
     html = render_html(verdict=_verdict({}), base=[], head=[])
     (line,) = [line for line in html.splitlines() if "failures rose" in line]

@@ -10,7 +10,7 @@ import pytest
 from conftest import git, run_cli
 from perfgate.config import load_config
 from perfgate.errors import ConfigError
-from perfgate.gate_inputs import gate_changes
+from perfgate.baselines.gate_inputs import gate_changes
 from perfgate.store import Store
 from synthetic import make_run
 

@@ -10,11 +10,11 @@ import pytest
 
 from conftest import run_cli
 from fake_github import FakeGitHub
-from perfgate.compare import compare
+from perfgate.decide.compare import compare
 from perfgate.config import Budget, CompareConfig
-from perfgate.github import REFUSED_TITLE, UNVERIFIED_TITLE, pull_request_from_event
-from perfgate.report import marker
-from perfgate.verdict import Outcome, Verdict
+from perfgate.publish.github import REFUSED_TITLE, UNVERIFIED_TITLE, pull_request_from_event
+from perfgate.reports.markdown import marker
+from perfgate.decide.verdict import Outcome, Verdict
 from synthetic import synthetic_side
 
 HEAD = "a1" * 20

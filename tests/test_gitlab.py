@@ -11,11 +11,11 @@ from conftest import run_cli
 from fake_gitlab import FakeGitLab
 from synthetic import synthetic_side
 
-from perfgate.compare import compare
+from perfgate.decide.compare import compare
 from perfgate.config import CompareConfig
 from perfgate.errors import GitLabError
-from perfgate.gitlab import GitLabClient, MergeRequestRef, post_note
-from perfgate.report import marker
+from perfgate.publish.gitlab import GitLabClient, MergeRequestRef, post_note
+from perfgate.reports.markdown import marker
 
 HEAD = "b2" * 20
 MARKER = marker("smoke")

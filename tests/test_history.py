@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from conftest import git, run_cli
-from perfgate.history import change_points
+from perfgate.baselines.history import change_points
 from perfgate.store import Store
 from synthetic import make_run
 

@@ -21,13 +21,13 @@ from rich.console import Console
 
 from fake_github import FakeGitHub
 from perfgate import textsafety
-from perfgate.compare import compare
+from perfgate.decide.compare import compare
 from perfgate.config import CompareConfig
-from perfgate.console import print_verdict
-from perfgate.github import CheckKind, PullRequestRef, client_from_environment, post_verdict
-from perfgate.html_report import render_html
-from perfgate.report import marker, render_markdown
-from perfgate.verdict import BaselineChange, BudgetResult, CheckSummary, EndpointTrend, TrendPoint, Verdict
+from perfgate.reports.console import print_verdict
+from perfgate.publish.github import CheckKind, PullRequestRef, client_from_environment, post_verdict
+from perfgate.reports.html import render_html
+from perfgate.reports.markdown import marker, render_markdown
+from perfgate.decide.verdict import BaselineChange, BudgetResult, CheckSummary, EndpointTrend, TrendPoint, Verdict
 from synthetic import synthetic_side
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

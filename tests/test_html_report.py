@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from perfgate.compare import compare, side_from_runs
+from perfgate.decide.compare import compare, side_from_runs
 from perfgate.config import Budget, CompareConfig
-from perfgate.html_report import findings, render_html
-from perfgate.models import CheckResult, ResourceSample, SecondBucket, ServiceUsage
-from perfgate.verdict import EndpointTrend, TrendPoint
+from perfgate.reports.html import findings, render_html
+from perfgate.records import CheckResult, ResourceSample, SecondBucket, ServiceUsage
+from perfgate.decide.verdict import EndpointTrend, TrendPoint
 from synthetic import make_run, synthetic_side
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)

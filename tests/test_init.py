@@ -21,7 +21,7 @@ from fake_github import FakeGitHub
 from perfgate import scaffold
 from perfgate.config import Overrides, load_config
 from perfgate.errors import ConfigError
-from perfgate.report import marker
+from perfgate.reports.markdown import marker
 
 SHOP = REPO_ROOT / "examples" / "shop"
 SHA = "0123456789abcdef0123456789abcdef01234567"

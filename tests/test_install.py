@@ -20,9 +20,9 @@ from packaging.markers import Marker
 
 from conftest import REPO_ROOT
 from fake_github import FakeGitHub
-from perfgate.compare import compare
+from perfgate.decide.compare import compare
 from perfgate.config import CompareConfig
-from perfgate.report import marker
+from perfgate.reports.markdown import marker
 from synthetic import synthetic_side
 
 REQUIREMENTS = REPO_ROOT / "requirements"

@@ -18,11 +18,11 @@ import pytest
 import xmlschema
 
 from conftest import git, run_cli
-from perfgate.compare import RunValues, compare
+from perfgate.decide.compare import RunValues, compare
 from perfgate.config import Budget, CompareConfig
-from perfgate.junit import run_junit, verdict_junit
-from perfgate.models import CheckResult, EndpointStats
-from perfgate.verdict import Outcome, Verdict
+from perfgate.reports.junit import run_junit, verdict_junit
+from perfgate.records import CheckResult, EndpointStats
+from perfgate.decide.verdict import Outcome, Verdict
 from synthetic import make_run, synthetic_side
 from test_baseline import commit, save_runs
 from test_verify import CASES

@@ -15,7 +15,8 @@ import psutil
 import pytest
 
 from conftest import LOCUSTFILES, run_cli
-from perfgate import runner, service
+from perfgate.measure import locust as runner
+from perfgate.measure import service
 from perfgate.config import ResolvedProfile
 from perfgate.errors import LoadRunError
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from perfgate.cli import split_locust_style
-from perfgate.compare import compare, side_from_runs
+from perfgate.decide.compare import compare, side_from_runs
 from perfgate.config import CompareConfig, LoadedConfig, Overrides, PerfgateConfig
 from perfgate.errors import ConfigError
-from perfgate.runner import locust_command
+from perfgate.measure.locust import locust_command
 from tests.conftest import DemoService, run_cli
 from tests.synthetic import make_run
 
@@ -204,7 +204,7 @@ def test_a_locust_config_file_is_refused(tmp_path: Path, name: str, content: str
 
 
 def test_a_pyproject_without_tool_locust_is_fine() -> None:
-    from perfgate.runner import check_locust_config
+    from perfgate.measure.locust import check_locust_config
 
     root = Path(__file__).resolve().parent.parent  # perfgate's own pyproject.toml has no [tool.locust]
     check_locust_config(root, home=root / "no-such-home")
@@ -252,7 +252,7 @@ def test_different_extra_arguments_make_the_comparison_invalid() -> None:
 
 def test_an_unchanged_locustfile_is_imported_once_per_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Importing a locustfile costs about a second; a run prepares twice and ab runs the same file every run."""
-    from perfgate import runner
+    from perfgate.measure import locust as runner
 
     calls = []
     real = runner._inspect

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from perfgate.compare import compare, side_from_runs
+from perfgate.decide.compare import compare, side_from_runs
 from perfgate.config import CompareConfig
 from tests.catchall_server import start
 from tests.conftest import run_cli

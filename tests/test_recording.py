@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from perfgate.recording import (
+from perfgate.measure.contract import (
     MAX_ERROR_KINDS,
     EndpointRecording,
     Recording,

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from perfgate.compare import RunValues, compare
+from perfgate.decide.compare import RunValues, compare
 from perfgate.config import Budget, CompareConfig
-from perfgate.models import CheckResult, EndpointStats
+from perfgate.records import CheckResult, EndpointStats
 from perfgate.errors import ConfigError
-from perfgate.report import MAX_COMMENT_CHARS, CommentLinks, escape_markdown, marker, render_markdown
-from perfgate.verdict import Confirmation, EndpointTrend, Sequential, SideInfo, TrendPoint, Verdict
+from perfgate.reports.markdown import MAX_COMMENT_CHARS, CommentLinks, escape_markdown, marker, render_markdown
+from perfgate.decide.verdict import Confirmation, EndpointTrend, Sequential, SideInfo, TrendPoint, Verdict
 from synthetic import ENVIRONMENT, synthetic_side
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import perfgate.ab as ab
-from perfgate.ab import AbPlan, Version, run_ab, spend_alpha
-from perfgate.compare import compare
+import perfgate.ab.session as ab
+from perfgate.ab.session import AbPlan, Version, run_ab, spend_alpha
+from perfgate.decide.compare import compare
 from perfgate.config import CompareConfig, ResolvedProfile, ServeConfig
 from perfgate.store import Store
-from perfgate.verdict import Outcome
+from perfgate.decide.verdict import Outcome
 from synthetic import make_run, synthetic_side
 
 BASE, HEAD = "b" * 40, "e" * 40

@@ -25,8 +25,8 @@ import pytest
 
 from conftest import DEMO_READY, DEMO_SERVE, LOCUSTFILES, REPO_ROOT, run_cli
 from perfgate.errors import ExitCode, RunNotStoredError, SpillFileError, StoreError, StoreNotFoundError
-from perfgate.models import RunRecord
-from perfgate.record import store_run
+from perfgate.records import RunRecord
+from perfgate.measure.record import store_run
 from perfgate.spill import read_spill, write_spill
 from perfgate.store import SCHEMA_VERSION, Store
 from store_processes import LOCK_HOLDER, SAVE_LOOP, SAVE_ONE, WRITER, python_process, stop
@@ -427,7 +427,7 @@ def test_import_checks_every_file_before_storing_any(tmp_path: Path) -> None:
 
 
 def test_a_spilled_run_stops_an_ab_with_exit_4_naming_the_file(tmp_path: Path, monkeypatch) -> None:
-    from perfgate import ab
+    from perfgate.ab import session as ab
     from perfgate.config import CompareConfig, ResolvedProfile, ServeConfig
 
     db = tmp_path / "s.db"

@@ -10,10 +10,10 @@ import math
 import numpy as np
 import pytest
 
-from perfgate.compare import Side, compare, withdraw
-from perfgate.verify import verify
+from perfgate.decide.compare import Side, compare, withdraw
+from perfgate.decide.verify import verify
 from perfgate.config import Budget, CompareConfig, EndpointSettings, Margins
-from perfgate.verdict import Confirmation, Metric, Outcome, Sequential, Verdict
+from perfgate.decide.verdict import Confirmation, Metric, Outcome, Sequential, Verdict
 from synthetic import ENVIRONMENT, synthetic_side
 
 STORM = "1500 of 2000 measured requests failed: an error storm is not a latency measurement"
@@ -150,7 +150,7 @@ def test_metric_scales_agree_with_the_decision() -> None:
 
 
 def test_disagreements_are_one_plain_line_for_the_log() -> None:
-    from perfgate.verify import describe_problems
+    from perfgate.decide.verify import describe_problems
 
     hostile = ["GET /x\n::add-mask::secret\x1b[31m p50 is unchanged, but its own numbers make it regressed"] * 7
     line = describe_problems(hostile)
@@ -172,7 +172,7 @@ class _SlowOnlyAtFirst:
                                                           (1.3, 3, True)])
 def test_an_ab_verdict_agrees_with_itself(tmp_path, monkeypatch, scale: float, confirm: int | None,  # noqa: ANN001
                                           fades: bool) -> None:
-    import perfgate.ab as ab
+    import perfgate.ab.session as ab
     from perfgate.store import Store
     from test_sequential import FakeLoad, _plan
 

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import run_cli
 from perfgate.config import ResolvedProfile
-from perfgate.measure import measure
-from perfgate.recording import EndpointRecording, Recording
+from perfgate.measure.summary import measure
+from perfgate.measure.contract import EndpointRecording, Recording
 from perfgate.store import Store
 
 SLOW_LOGIN = textwrap.dedent("""
@@ -85,7 +85,7 @@ def test_a_slow_start_of_the_window_is_a_warning_not_an_invalid_run() -> None:
 
 
 def test_a_runs_drift_warning_is_stored_and_reaches_the_verdicts_notes(tmp_path: Path) -> None:
-    from perfgate.compare import compare, side_from_runs
+    from perfgate.decide.compare import compare, side_from_runs
     from perfgate.config import CompareConfig
     from synthetic import make_run
 

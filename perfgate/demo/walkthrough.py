@@ -100,15 +100,15 @@ def make_demo_repo(repo: Path, *, run_time: str = "10s", slowdown_pct: float = D
 
 def run_demo(out: Console, err: Console, *, output_dir: Path | None, run_time: str, max_pairs: int | None) -> int:
     """Build the throwaway repository, A/B its two commits, report, clean up; the verdict's exit code."""
-    from perfgate.ab import AbRequest, ab_in_repository
-    from perfgate.compare import exit_code
-    from perfgate.html_report import report_for_verdict
+    from perfgate.ab.session import AbRequest, ab_in_repository
+    from perfgate.decide.compare import exit_code
+    from perfgate.reports.html import report_for_verdict
     from perfgate.config import Overrides, load_config
-    from perfgate.console import print_verdict
+    from perfgate.reports.console import print_verdict
     from perfgate.output import write_text_atomic
-    from perfgate.report import render_markdown
+    from perfgate.reports.markdown import render_markdown
     from perfgate.store import Store
-    from perfgate.verdict import Outcome
+    from perfgate.decide.verdict import Outcome
 
     output_dir = (output_dir or Path(tempfile.mkdtemp(prefix="perfgate-demo-"))).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)

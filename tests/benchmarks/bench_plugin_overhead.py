@@ -11,8 +11,8 @@ range over the runs), the plugin's overhead and the target; it never fails on
 the figures.
 
 What is run
-    The with-plugin command is exactly perfgate's: ``perfgate.runner.locust_command``
-    and the environment of ``perfgate.runner._locust_env`` for a
+    The with-plugin command is exactly perfgate's: ``perfgate.measure.locust.locust_command``
+    and the environment of ``perfgate.measure.locust._locust_env`` for a
     ``ResolvedProfile`` (the plugin ends the test ``--seconds`` after it starts,
     Locust's ``-t`` is only the backstop, progress is written every second). The
     baseline is the same command without the plugin file and without the
@@ -72,8 +72,8 @@ from pathlib import Path
 import psutil
 
 from perfgate.config import ResolvedProfile
-from perfgate.runner import BACKSTOP_S, PLUGIN_PATH, _locust_env, locust_command
-from perfgate.service import free_port, log_tail, stop_process_group
+from perfgate.measure.locust import BACKSTOP_S, PLUGIN_PATH, _locust_env, locust_command
+from perfgate.measure.service import free_port, log_tail, stop_process_group
 
 PROCESS_COUNTS = (1, 2)
 USERS = 20

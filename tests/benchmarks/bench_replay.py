@@ -12,7 +12,7 @@ Method
        valid runs of the same load parameters on this machine, they are reused instead.
     2. Replay comparisons: for each number of runs per side k and each replay, draw 2k
        distinct recorded runs at random, give k to the baseline and k to the head, multiply
-       every latency of the head by (1 + δ), and call ``perfgate.compare.compare`` with the
+       every latency of the head by (1 + δ), and call ``perfgate.decide.compare.compare`` with the
        default ``CompareConfig``. The same draw is used for every δ (common random numbers),
        so the columns differ only by the injected effect. All draws come from one seeded
        ``numpy`` Generator.
@@ -44,14 +44,14 @@ from pathlib import Path
 
 import numpy as np
 
-from perfgate.compare import compare, side_from_runs
+from perfgate.decide.compare import compare, side_from_runs
 from perfgate.config import CompareConfig, LoadedConfig, Overrides, PerfgateConfig, ResolvedProfile, ServeConfig
 from perfgate.environment import fingerprint
-from perfgate.models import RunRecord
-from perfgate.record import RunRequest, record_run
+from perfgate.records import RunRecord
+from perfgate.measure.record import RunRequest, record_run
 from perfgate.samples import GAMMA, LatencyHistogram
 from perfgate.store import Store, environment_key
-from perfgate.verdict import Outcome
+from perfgate.decide.verdict import Outcome
 
 REPO = Path(__file__).resolve().parents[2]
 DELTAS = (0.0, 0.02, 0.05, 0.10, 0.20)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO_ROOT / "tests"))
 
 from fake_github import FakeGitHub  # noqa: E402
 from perfgate.demo.walkthrough import make_demo_repo  # noqa: E402
-from perfgate.service import free_port, stop_process_group  # noqa: E402
+from perfgate.measure.service import free_port, stop_process_group  # noqa: E402
 
 Row = tuple[str, str, str, bool]
 

@@ -34,7 +34,7 @@ import psutil
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
-from perfgate.compare import compare  # noqa: E402
+from perfgate.decide.compare import compare  # noqa: E402
 from perfgate.config import CompareConfig  # noqa: E402
 from perfgate.demo.walkthrough import make_demo_repo  # noqa: E402
 from perfgate.store import Store  # noqa: E402

@@ -1,0 +1,461 @@
+"""Same-job A/B: base and head measured in one job, in balanced pairs, judged at planned looks.
+
+A baseline measured yesterday on another machine is the largest source of false
+alarms. ``perfgate ab`` measures both versions here and now instead:
+
+1. The base commit and a snapshot of the current tree (uncommitted changes included,
+   ignored files and data left behind) are checked out into git worktrees (see
+   :mod:`perfgate.ab.trees`), so both versions start alike; an optional setup command
+   runs once in each tree.
+2. Pairs of short runs, in balanced order (A B, B A, A B, …), each run serving its
+   version fresh on its own free port, after an optional reset command in its tree.
+   A pair with an invalid run is re-run once. Files a service writes into its tree
+   and the next run starts with are reported (see :mod:`perfgate.measure.treestate`).
+3. After each planned look (3, 6, 10 pairs by default) the paired test of
+   :mod:`perfgate.decide.compare` judges every endpoint and metric, with the α of that look.
+   The A/B stops as soon as the verdict cannot change: every test decided, or a
+   regression found; otherwise at the pair or time budget.
+
+α is spent across the looks with a power spending function, α·(n/N)²: little at the
+early looks, most kept for the last. Each look's α is the increment, so the looks
+together never spend more than α however the looks correlate (a Bonferroni split),
+and peeking does not inflate false alarms.
+
+With ``confirm``, a REGRESSED verdict is measured again in fresh pairs and kept
+only for the tests that hold there; confirmation runs never serve as a baseline.
+
+Without a base (no main branch, no merge-base with it) but with budgets, the head alone
+runs the first look's number of runs and only the budgets are judged.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from perfgate.decide.compare import NO_BASELINE_NOTE, Side, compare, side_from_runs, withdraw
+from perfgate.config import AbConfig, Budget, CompareConfig, LoadedConfig, ResolvedProfile, ServeConfig
+from perfgate.errors import ConfigError, Interrupted, RunNotStoredError, ServiceError
+from perfgate.measure.summary import own_fault_reasons
+from perfgate.git import merge_base, read_git_info, repository_root, resolve_commit, resolve_main_branch
+from perfgate.records import RunRecord
+from perfgate.measure.record import RunRequest, record_run
+from perfgate.measure.locust import check_locust_args, check_locust_config, check_locustfile
+from perfgate.store import Store
+from perfgate.measure.treestate import TreeWatch
+from perfgate.ab.trees import TreeSnapshot, checked_out, run_reset, run_setup, snapshot_of_tree
+from perfgate.decide.verdict import Confirmation, Metric, Outcome, Sequential, Verdict
+
+Notify = Callable[[str], None]
+
+
+def spend_alpha(alpha: float, looks: list[int]) -> list[float]:
+    """α for each look: increments of α·(n/N)², N the last look."""
+    total = looks[-1]
+    cumulative = [alpha * (n / total) ** 2 for n in looks]
+    return [c - p for c, p in zip(cumulative, [0.0, *cumulative[:-1]], strict=True)]
+
+
+@dataclass(frozen=True)
+class Version:
+    """One side of the A/B: a tree to serve and record from."""
+
+    label: str
+    """``base`` or ``head``."""
+    tree: Path
+    """Work tree whose commit the runs are recorded under (the user's own for the head)."""
+    serve_cwd: Path
+    """Folder the serve command runs in (the config's folder inside the served tree)."""
+    checkout: Path | None = None
+    """The fresh worktree this version is served from; ``None``: served in place."""
+
+
+@dataclass(frozen=True)
+class AbPlan:
+    """What to run and how long to go on."""
+
+    profile: ResolvedProfile
+    serve: ServeConfig
+    base: Version
+    head: Version
+    compare: CompareConfig
+    looks: list[int]
+    max_time_s: float
+    budgets: list[Budget] = field(default_factory=list)
+    command_line_budgets: list[Budget] = field(default_factory=list)
+    """One-off budgets given with ``--budget``."""
+    confirm_pairs: int | None = None
+    """Pairs of the confirmation; ``None``: no confirmation."""
+    reset: str | None = None
+    """Shell command run in each version's serve folder before every serve."""
+
+
+@dataclass
+class Pair:
+    """Base and head runs measured back to back."""
+
+    number: int
+    base: RunRecord
+    head: RunRecord
+    attempts: int = 1
+
+    @property
+    def valid(self) -> bool:
+        return self.base.valid and self.head.valid
+
+
+@dataclass
+class AbResult:
+    verdict: Verdict
+    pairs: list[Pair]
+    confirmation_pairs: list[Pair]
+
+
+class Session:
+    """Runs pairs and keeps the time (also used by calibration, with one build on both sides)."""
+
+    def __init__(self, plan: AbPlan, store: Store, notify: Notify) -> None:
+        self.plan = plan
+        self.store = store
+        self.notify = notify
+        self.id = uuid.uuid4().hex[:12]
+        self.started = time.monotonic()
+        self.pair_seconds: list[float] = []
+        self.watches = {v.label: TreeWatch(v.label, v.checkout or v.serve_cwd, plan.reset)
+                        for v in (plan.base, plan.head)}
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def time_left_for_a_pair(self) -> bool:
+        """Whether one more pair would end within the time budget (judged by the slowest pair so far)."""
+        if not self.pair_seconds:
+            return True
+        return self.elapsed + max(self.pair_seconds) <= self.plan.max_time_s
+
+    def state_notes(self) -> list[str]:
+        """For the verdict: files a served tree carried from one run into the next."""
+        return [note for watch in self.watches.values() if (note := watch.note())]
+
+    def _record(self, version: Version, pair_id: str, purpose: str) -> RunRecord:
+        if self.plan.reset:
+            run_reset(self.plan.reset, version.serve_cwd, what=version.label)
+        watch = self.watches[version.label]
+        if carried := watch.before_serve():
+            self.notify(carried)
+        request = RunRequest(profile=self.plan.profile, repo_dir=version.tree, serve=self.plan.serve,
+                             serve_cwd=version.serve_cwd, pair_id=pair_id, trial_id=self.id, purpose=purpose)
+        try:
+            run = record_run(request, self.store)
+        except ServiceError as exc:
+            if version.checkout is None:
+                raise
+            raise ServiceError(f"the {version.label} tree did not serve; it is a fresh worktree, {version.checkout}, "
+                               "without the ignored files of your tree (a .venv, built assets or data must come "
+                               f"from the setup command: --setup or [ab] setup); {exc}") from None
+        except RunNotStoredError as exc:
+            # Going on would judge pairs the store does not hold: stop, and say where the run is.
+            raise RunNotStoredError(f"stopped at the {version.label} run of pair {pair_id}: {exc} (the runs "
+                                    "before it are stored)", spill_path=exc.spill_path) from exc
+        watch.after_run()
+        status = "valid" if run.valid else "INVALID: " + "; ".join(run.invalid_reasons)
+        self.notify(f"  {version.label} run {run.id} ({run.git.commit[:10] if run.git.commit else 'no commit'}): "
+                    f"{run.total_requests} requests, {status}")
+        return run
+
+    def pair(self, number: int, purpose: str) -> Pair:
+        """One pair, in the order that balances the sequence (A B, B A, A B, …); re-run once if invalid."""
+        started = time.monotonic()
+        first_base = number % 2 == 1
+        attempt = 1
+        while True:
+            pair_id = f"{self.id}-{purpose[0]}{number}" + ("" if attempt == 1 else f"-{attempt}")
+            order = (self.plan.base, self.plan.head) if first_base else (self.plan.head, self.plan.base)
+            self.notify(f"pair {number}{' (re-run)' if attempt > 1 else ''}: "
+                        f"{order[0].label} then {order[1].label}")
+            first, second = (self._record(v, pair_id, purpose) for v in order)
+            base, head = (first, second) if order[0] is self.plan.base else (second, first)
+            pair = Pair(number=number, base=base, head=head, attempts=attempt)
+            if pair.valid or attempt == 2:
+                break
+            attempt += 1
+        self.pair_seconds.append((time.monotonic() - started) / attempt)
+        return pair
+
+
+def _sides(plan: AbPlan, pairs: list[Pair]) -> tuple[Side, Side]:
+    # Every pair's last attempt: the tests use complete valid pairs only, but a head run that stayed
+    # invalid against a valid base run is what a broken head looks like, and budgets see every run.
+    return side_from_runs("ab base", [p.base for p in pairs]), side_from_runs("ab head", [p.head for p in pairs])
+
+
+def judge(plan: AbPlan, pairs: list[Pair], alpha: float,
+           focus: set[tuple[str, Metric]] | None = None) -> Verdict:
+    base, head = _sides(plan, pairs)
+    config = plan.compare.model_copy(update={"alpha": alpha})
+    notes = []
+    if dropped := sum(not p.valid for p in pairs):
+        notes.append(f"{dropped} pair(s) left out of the tests: a run was invalid, and again when re-run")
+    return compare(base, head, config, budgets=plan.budgets, command_line_budgets=plan.command_line_budgets,
+                   notes=notes, focus=focus)
+
+
+def _head_broke_in(pair: Pair) -> bool:
+    """A pair whose head run stayed invalid (after its re-run) by the service's own fault, next to a valid base."""
+    return pair.base.valid and bool(own_fault_reasons(pair.head.valid, pair.head.invalid_reasons))
+
+
+def _settled(verdict: Verdict) -> str | None:
+    """Why the verdict can no longer change, or ``None`` to go on."""
+    if verdict.outcome is Outcome.BROKEN:
+        return "broken"
+    if verdict.outcome is Outcome.REGRESSED:
+        return "regressed"
+    if verdict.outcome in (Outcome.UNCHANGED, Outcome.IMPROVED):
+        return "decided"
+    if verdict.outcome is Outcome.INVALID or not any(e.outcome is Outcome.INCONCLUSIVE for e in verdict.endpoints):
+        # What is left undecided is invalid (too few requests a run, say): more pairs cannot change that.
+        return "invalid"
+    return None
+
+
+def run_ab(plan: AbPlan, store: Store, notify: Notify = lambda _: None) -> AbResult:
+    """Run pairs until the verdict settles or the budget ends; confirm a regression when asked."""
+    session = Session(plan, store, notify)
+    alphas = spend_alpha(plan.compare.alpha, plan.looks)
+    pairs: list[Pair] = []
+    looks_taken: list[int] = []
+    spent: list[float] = []
+    verdict: Verdict | None = None
+    stopped = "max-pairs"
+    for look, (target, look_alpha) in enumerate(zip(plan.looks, alphas, strict=True)):
+        out_of_time = False
+        broken: Verdict | None = None
+        while len(pairs) < target and broken is None:
+            if not session.time_left_for_a_pair():
+                out_of_time = True
+                break
+            pairs.append(session.pair(len(pairs) + 1, "ab"))
+            if _head_broke_in(pairs[-1]):
+                # More pairs cannot make a broken head pass: judge it now (BROKEN spends no α).
+                early = judge(plan, pairs, look_alpha)
+                broken = early if early.outcome is Outcome.BROKEN else None
+        if broken is not None:
+            verdict = broken
+            looks_taken.append(len(pairs))
+            spent.append(look_alpha)
+            notify(f"pair {len(pairs)}: the head's runs stayed invalid where the base's were valid: BROKEN")
+            stopped = "broken"
+            break
+        if out_of_time:
+            # The last look: it gets every bit of α not spent yet.
+            look_alpha = plan.compare.alpha - sum(spent)
+        if len(pairs) < 2:
+            break
+        looks_taken.append(len(pairs))
+        spent.append(look_alpha)
+        verdict = judge(plan, pairs, look_alpha)
+        notify(f"look {look + 1} at {len(pairs)} pair(s), α {look_alpha:.4f}: {verdict.outcome.value.upper()}")
+        reason = _settled(verdict)
+        if reason or out_of_time:
+            stopped = reason or "max-time"
+            break
+    if verdict is None:
+        # Not even two pairs fitted the time budget: judge what there is with all of α.
+        verdict = judge(plan, pairs, plan.compare.alpha)
+        looks_taken, spent, stopped = [len(pairs)], [plan.compare.alpha], "max-time"
+
+    confirmation_pairs: list[Pair] = []
+    confirmation = None
+    if verdict.outcome is Outcome.REGRESSED and plan.confirm_pairs:
+        verdict, confirmation_pairs, confirmation = _confirm(plan, session, verdict)
+
+    sequential = Sequential(
+        pairs=sum(p.valid for p in pairs), planned_looks=plan.looks, looks_taken=looks_taken,
+        alpha=plan.compare.alpha, alpha_spent=spent, stopped=stopped,
+        invalid_pairs=sum(p.attempts > 1 for p in pairs), dropped_pairs=sum(not p.valid for p in pairs),
+        elapsed_s=session.elapsed, confirmation=confirmation)
+    notes = [*verdict.notes, *session.state_notes()]
+    return AbResult(verdict=verdict.model_copy(update={"sequential": sequential, "notes": notes}), pairs=pairs,
+                    confirmation_pairs=confirmation_pairs)
+
+
+def _confirm(plan: AbPlan, session: Session, verdict: Verdict) -> tuple[Verdict, list[Pair], Confirmation]:
+    """Measure the flagged tests again in fresh pairs; withdraw the ones that do not hold there."""
+    flagged = {(e.endpoint, t.metric) for e in verdict.endpoints for t in e.tests if t.outcome is Outcome.REGRESSED}
+    names = sorted(f"{endpoint} {metric.value}" for endpoint, metric in flagged)
+    session.notify(f"confirming {', '.join(names)} in {plan.confirm_pairs} fresh pair(s)")
+    pairs: list[Pair] = []
+    while len(pairs) < plan.confirm_pairs and session.time_left_for_a_pair():
+        pairs.append(session.pair(len(pairs) + 1, "confirm"))
+    check = judge(plan, pairs, plan.compare.alpha, focus=flagged) if len(pairs) >= 2 else None
+    if check is None or check.outcome in (Outcome.INVALID, Outcome.BROKEN) or not any(p.valid for p in pairs):
+        # No evidence either way (out of time, or every confirmation run invalid): the regression stands.
+        note = ("the head broke the service during the confirmation; the first verdict stands"
+                if check is not None and check.outcome is Outcome.BROKEN else
+                "the confirmation got too few valid pairs (time budget or invalid runs); the first verdict stands")
+        session.notify(f"confirmation: {note}")
+        return (verdict.model_copy(update={"notes": [*verdict.notes, note]}), pairs,
+                Confirmation(pairs=sum(p.valid for p in pairs), tests=names, confirmed=[],
+                             run_ids=[r.id for p in pairs for r in (p.base, p.head) if r.id is not None]))
+    held = {(e.endpoint, t.metric) for e in check.endpoints for t in e.tests if t.outcome is Outcome.REGRESSED}
+    session.notify(f"confirmation: {len(held)} of {len(flagged)} flagged test(s) held")
+    confirmation = Confirmation(
+        pairs=sum(p.valid for p in pairs), tests=names,
+        confirmed=sorted(f"{endpoint} {metric.value}" for endpoint, metric in held),
+        run_ids=[r.id for p in pairs for r in (p.base, p.head) if r.id is not None])
+    if held != flagged:
+        verdict = withdraw(verdict, flagged - held,
+                           f"REGRESSED at first, not confirmed in {len(pairs)} fresh pair(s)")
+    return verdict, pairs, confirmation
+
+
+def head_snapshot(repo: Path, store: Store, notify: Notify) -> TreeSnapshot:
+    """The current tree as a commit to serve the head from (the store left out); says what it holds."""
+    snapshot = snapshot_of_tree(repo, leave_out=[store.path])
+    taken = [what for what, present in (("its uncommitted changes", snapshot.tracked_changes),
+                                        (f"{len(snapshot.untracked)} untracked file(s) that are not ignored",
+                                         bool(snapshot.untracked))) if present]
+    notify(f"head: {snapshot.head[:10]}{' with ' + ' and '.join(taken) if taken else ''}, served from a fresh "
+           "worktree; ignored files and data of your tree stay behind")
+    return snapshot
+
+
+@contextmanager
+def fresh_trees(repo: Path, where: Path, commits: dict[str, str], setup: str | None,
+                notify: Notify) -> Iterator[dict[str, Path]]:
+    """Each labelled commit in its own fresh worktree, set up by ``setup``; all removed when the block ends."""
+    with ExitStack() as stack:
+        trees = {label: stack.enter_context(checked_out(repo, commit, name=f"{label.lower()}-{commit[:12]}"))
+                 for label, commit in commits.items()}
+        logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="perfgate-ab-")))
+        for label, tree in trees.items():
+            if not (tree / where).is_dir():
+                raise ConfigError(f"the {label}'s commit has no folder {where.as_posix()} (where perfgate runs "
+                                  "and serves from); run perfgate from a folder that both versions have")
+        if setup:
+            for label, tree in trees.items():
+                notify(f"setting up the {label} tree: {setup}")
+                run_setup(setup, tree / where, logs / f"setup-{label}.log", what=f"{label} ({tree})")
+        yield trees
+
+
+@dataclass(frozen=True)
+class AbRequest:
+    """``perfgate ab`` as asked for on the command line and in the config."""
+
+    loaded: LoadedConfig
+    settings: AbConfig
+    """The config's ``[ab]`` with the command line's values on top."""
+    profile: ResolvedProfile
+    serve: ServeConfig | None
+    cwd: Path
+    base_ref: str | None = None
+    command_line_budgets: list[Budget] = field(default_factory=list)
+    """One-off budgets given with ``--budget``."""
+
+
+def _base_commit(repo: Path, loaded: LoadedConfig, base_ref: str | None, *, budgets_alone: bool = False) -> str | None:
+    """The base's commit; ``None`` when the main branch gives none and ``budgets_alone`` may be judged instead."""
+    if base_ref is not None:
+        commit = resolve_commit(repo, base_ref)
+        if commit is None:
+            raise ConfigError(f"--base {base_ref!r} names no commit in {repo}; pass a branch, tag or SHA")
+        return commit
+    main = loaded.config.main_branch
+    main_commit = resolve_main_branch(repo, main)
+    if main_commit is None and budgets_alone:
+        return None
+    if main_commit is None:
+        raise ConfigError(f"no branch {main!r} (nor origin/{main}) to take the base from; pass --base REF "
+                          "or set main_branch in the config")
+    base = merge_base(repo, "HEAD", main_commit)
+    if base is None and budgets_alone:
+        return None
+    if base is None:
+        raise ConfigError(f"HEAD has no merge-base with {main!r}; pass --base REF")
+    return base
+
+
+def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _: None) -> AbResult:
+    """Check the base out beside the current tree, set both trees up, run the A/B, clean up."""
+    loaded, settings = request.loaded, request.settings
+    if request.serve is None:
+        raise ConfigError("perfgate ab serves each version itself: pass --serve CMD with a {port} placeholder "
+                          "and --ready-url (or set [serve] in the config)")
+    if "{port}" not in request.serve.command:
+        raise ConfigError(f"the serve command {request.serve.command!r} has no {{port}} placeholder; each version "
+                          "needs its own port: add {port} where the service takes its port")
+    repo = repository_root(request.cwd)
+    if repo is None:
+        raise ConfigError(f"{request.cwd} is not inside a git repository with commits; perfgate ab compares "
+                          "two commits (run `git init` and commit, or use perfgate run)")
+    check_locustfile(Path(request.profile.locustfile))
+    check_locust_config(Path.cwd())
+    check_locust_args(list(request.profile.locust_args))
+    store.check_writable()
+    budgets_given = bool(loaded.config.budgets or request.command_line_budgets)
+    base_commit = _base_commit(repo, loaded, request.base_ref, budgets_alone=budgets_given)
+    head = read_git_info(repo)
+    snapshot = head_snapshot(repo, store, notify)
+    if base_commit is None:
+        return _budgets_alone(request, store, notify, repo, snapshot.commit)
+    if snapshot.commit == base_commit:
+        notify(f"base and head are the same commit ({base_commit[:10]}): this is an A/A comparison")
+    looks = settings.planned_looks()
+    where = request.cwd.resolve().relative_to(repo)
+    commits = {"base": base_commit, "head": snapshot.commit}
+    with fresh_trees(repo, where, commits, settings.setup, notify) as trees:
+        # The head's runs are recorded under the user's tree: its real commit, dirty when it is.
+        plan = AbPlan(profile=request.profile, serve=request.serve,
+                      base=Version("base", trees["base"], trees["base"] / where, checkout=trees["base"]),
+                      head=Version("head", repo, trees["head"] / where, checkout=trees["head"]),
+                      compare=loaded.config.compare, looks=looks,
+                      max_time_s=settings.max_time, budgets=loaded.config.budgets,
+                      command_line_budgets=request.command_line_budgets,
+                      confirm_pairs=settings.confirm_pairs if settings.confirm else None, reset=settings.reset)
+        notify(f"A/B of base {base_commit[:10]} and head {(head.commit or '')[:10]}"
+               f"{' with uncommitted changes' if head.dirty else ''}: up to {looks[-1]} pairs, "
+               f"looks at {', '.join(map(str, looks))}, at most {plan.max_time_s / 60:g} min")
+        try:
+            return run_ab(plan, store, notify)
+        except Interrupted:
+            raise Interrupted("interrupted; the runs finished before are stored, the unfinished one is not; "
+                              "the worktrees were removed") from None
+
+
+def _budgets_alone(request: AbRequest, store: Store, notify: Notify, repo: Path, head_commit: str) -> AbResult:
+    """No base to pair with: the head alone, served as ``ab`` serves it, for the first look's number of runs,
+    and the budgets judged on them."""
+    loaded, settings = request.loaded, request.settings
+    runs = settings.planned_looks()[0]
+    where = request.cwd.resolve().relative_to(repo)
+    notify(f"no base commit on {loaded.config.main_branch!r} to compare with: {NO_BASELINE_NOTE}, "
+           f"on {runs} run(s) of the head")
+    with fresh_trees(repo, where, {"head": head_commit}, settings.setup, notify) as trees:
+        head = Version("head", repo, trees["head"] / where, checkout=trees["head"])
+        plan = AbPlan(profile=request.profile, serve=request.serve, base=head, head=head,
+                      compare=loaded.config.compare, looks=[runs], max_time_s=settings.max_time,
+                      budgets=loaded.config.budgets, command_line_budgets=request.command_line_budgets,
+                      reset=settings.reset)
+        session = Session(plan, store, notify)
+        try:
+            recorded = []
+            for number in range(1, runs + 1):
+                if not session.time_left_for_a_pair():
+                    break
+                started = time.monotonic()
+                recorded.append(session._record(head, f"{session.id}-h{number}", "ab"))
+                session.pair_seconds.append(time.monotonic() - started)
+        except Interrupted:
+            raise Interrupted("interrupted; the runs finished before are stored, the unfinished one is not; "
+                              "the worktree was removed") from None
+    verdict = compare(None, side_from_runs("ab head", recorded), plan.compare, budgets=plan.budgets,
+                      command_line_budgets=plan.command_line_budgets, notes=[NO_BASELINE_NOTE])
+    return AbResult(verdict=verdict, pairs=[], confirmation_pairs=[])

@@ -1,0 +1,541 @@
+"""Decide: compare the head's runs with a baseline's, per endpoint and metric, honestly.
+
+The procedure (see the README, "How perfgate decides"):
+
+1. Validity first. Different load parameters, a different environment, or no
+   valid run on a side make the whole comparison INVALID; an endpoint with too
+   few requests per run is INVALID on its own. Invalid is never REGRESSED.
+2. One value per run and metric: log p50, log p95 (log p99 with enough
+   requests), the failure rate, log throughput. Runs are the replicates.
+3. A two-sample test across runs (paired when the runs were paired): one-sided
+   p-values for a change beyond half the practical margin, in the worse and in
+   the better direction, Holm-adjusted over every endpoint × metric test.
+4. Three zones per test: REGRESSED when the adjusted p ≤ α and the estimated
+   change reaches the margin; UNCHANGED when the confidence interval's worse end
+   stays inside the margin; INCONCLUSIVE otherwise. IMPROVED mirrors REGRESSED.
+
+Budgets and correctness checks are absolute and judged on the head alone.
+Each rule is a small pure function (:func:`zone`, :func:`endpoint_outcome`,
+:func:`overall_outcome`, :func:`budget_passed`, :func:`check_passed`), used both
+to decide and, by :func:`verify`, to re-derive a verdict read back from a file:
+one answer, whoever asks.
+Mann-Whitney U, the probability of superiority and the Hodges-Lehmann shift on
+the pooled requests are reported as evidence, never as the gate.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections import Counter
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from perfgate.config import Budget, CompareConfig
+from perfgate.measure.summary import own_fault_reasons
+from perfgate.records import CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord, median_of_runs
+from perfgate.samples import LatencyHistogram, mann_whitney_u
+from perfgate.decide.rules import (
+    budget_passed,
+    check_passed,
+    endpoint_outcome,
+    head_broke,
+    headline,
+    holm,
+    overall_outcome,
+    parameter_value,
+    zone,
+)
+from perfgate.decide.stats import ShiftEstimate, TooFewRuns, estimate_shift, hodges_lehmann_relative_shift
+from perfgate.store import environment_key
+from perfgate.decide.verdict import (
+    MAX_FAILURE_KINDS,
+    FailureKind,
+    SEVERITY,
+    BudgetResult,
+    CheckSummary,
+    DistributionEvidence,
+    EndpointVerdict,
+    Metric,
+    MetricTest,
+    Outcome,
+    Settings,
+    SideInfo,
+    Verdict,
+    exit_code,  # noqa: F401 - re-exported: it lives with the verdict, so that posting one loads no statistics
+)
+
+LATENCY_METRICS = (Metric.P50, Metric.P95, Metric.P99)
+
+
+@dataclass(frozen=True)
+class RunValues:
+    """One run reduced to what the decision needs."""
+
+    run_id: int | None
+    pair_id: str | None
+    valid: bool
+    invalid_reasons: list[str]
+    endpoints: dict[str, EndpointStats]
+    checks: list[CheckResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Doubts that do not invalidate the run (latency drifting in its measured window)."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """The runs on one side of a comparison, and where they came from."""
+
+    info: SideInfo
+    profile: str
+    load_parameters: dict
+    environment: EnvironmentFingerprint | None
+    runs: list[RunValues]
+    histograms: dict[str, LatencyHistogram] = field(default_factory=dict)
+    """Requests pooled over the valid runs, per endpoint (absent for a pinned baseline)."""
+    all_histograms: dict[str, LatencyHistogram] = field(default_factory=dict)
+    """Requests pooled over every run, valid or not: what budgets judge."""
+
+    @property
+    def valid_runs(self) -> list[RunValues]:
+        return [r for r in self.runs if r.valid]
+
+
+def side_from_runs(label: str, runs: list[RunRecord]) -> Side:
+    """A side from stored runs (all of one profile); ``label`` says where they came from."""
+    if not runs:
+        raise ValueError("a side needs at least one run")
+    first = runs[0]
+    info = SideInfo(label=label, commit=first.git.commit, branch=first.git.branch, dirty=first.git.dirty,
+                    run_ids=[r.id for r in runs if r.id is not None], runs=len(runs),
+                    newest_run_at=max(r.started_at for r in runs), environment=first.environment)
+    values = [RunValues(run_id=r.id, pair_id=r.pair_id, valid=r.valid, invalid_reasons=r.invalid_reasons,
+                        endpoints={e.stats.key: e.stats for e in r.endpoints}, checks=r.checks,
+                        warnings=r.warnings) for r in runs]
+    return Side(info=info, profile=first.profile.name, load_parameters=first.profile.load_parameters(),
+                environment=first.environment, runs=values, histograms=_pooled(r for r in runs if r.valid),
+                all_histograms=_pooled(runs))
+
+
+def _pooled(runs: Iterable[RunRecord]) -> dict[str, LatencyHistogram]:
+    per_endpoint: dict[str, list[LatencyHistogram]] = {}
+    for run in runs:
+        for endpoint in run.endpoints:
+            per_endpoint.setdefault(endpoint.stats.key, []).append(endpoint.histogram)
+    return {key: LatencyHistogram.merge_all(hists) for key, hists in per_endpoint.items()}
+
+
+def with_validity(side: Side) -> SideInfo:
+    """The side's provenance with its runs' validity counted: what :func:`head_broke` decides on."""
+    own_fault = [reasons for r in side.runs if (reasons := own_fault_reasons(r.valid, r.invalid_reasons))]
+    return side.info.model_copy(update={
+        "runs": len(side.runs), "invalid_runs": sum(not r.valid for r in side.runs),
+        "own_fault_runs": len(own_fault), "own_fault_reasons": sorted({x for reasons in own_fault for x in reasons})})
+
+
+# -- validity ---------------------------------------------------------------------------------------
+
+def _differences(base: dict, head: dict) -> list[str]:
+    return [f"{key} {parameter_value(key, base.get(key))} vs {parameter_value(key, head.get(key))}"
+            for key in sorted({*base, *head}) if base.get(key) != head.get(key)]
+
+
+def _comparison_problems(base: Side, head: Side, *, head_broke: bool = False) -> list[str]:
+    """What makes the comparison impossible; a head that broke the service is said once, by its own reason."""
+    problems = []
+    for side, name in ((base, "baseline"), (head, "head")):
+        if not side.valid_runs and not (side is head and head_broke):
+            reasons = sorted({reason for r in side.runs for reason in r.invalid_reasons})
+            problems.append(f"every {name} run is invalid ({'; '.join(reasons)}); re-run it")
+    if base.profile != head.profile:
+        problems.append(f"different profiles: baseline {base.profile!r}, head {head.profile!r}")
+    elif differences := _differences(base.load_parameters, head.load_parameters):
+        # Key by key, a key missing on one side meaning "not set": older baseline files lack newer keys.
+        problems.append("different load parameters (baseline vs head): " + "; ".join(differences))
+    if base.environment is not None and head.environment is not None and \
+            environment_key(base.environment) != environment_key(head.environment):
+        fields = _differences(base.environment.model_dump(exclude={"perfgate"}),
+                              head.environment.model_dump(exclude={"perfgate"}))
+        problems.append("different environments (baseline vs head): " + "; ".join(fields))
+    return problems
+
+
+# -- per-run values -----------------------------------------------------------------------------------
+
+def run_value(stats: EndpointStats | None, metric: Metric) -> float | None:
+    """The per-run statistic on the test's scale (log for ratios)."""
+    if stats is None or stats.count == 0:
+        return None
+    if metric is Metric.FAILURE_RATE:
+        return stats.failures / stats.count
+    raw = stats.rps if metric is Metric.THROUGHPUT else getattr(stats, metric.value)
+    return math.log(raw) if raw is not None and raw > 0 else None
+
+
+def _typical(values: list[float], metric: Metric) -> float:
+    mean = sum(values) / len(values)
+    return mean if not metric.relative else math.exp(mean)
+
+
+def _to_change(x: float, metric: Metric) -> float:
+    return math.expm1(x) if metric.relative else x
+
+
+@dataclass
+class _PendingTest:
+    """A test with its estimate, waiting for the Holm adjustment over the whole family."""
+
+    endpoint: str
+    metric: Metric
+    estimate: ShiftEstimate | None
+    base_values: list[float]
+    head_values: list[float]
+    margin: float
+    note: str = ""
+
+    @property
+    def worse_sign(self) -> int:
+        return 1 if self.metric.higher_is_worse else -1
+
+    @property
+    def limit(self) -> float:
+        """The margin on the test's scale."""
+        return math.log1p(self.margin) if self.metric.relative else self.margin
+
+    def p_worse(self) -> float:
+        """p for a change beyond half the margin in the worse direction.
+
+        Testing against half the margin rather than against zero keeps true
+        changes just under the margin from crossing it by chance on some of
+        many endpoints, and costs little power for changes at the margin.
+        """
+        assert self.estimate is not None
+        floor = self.worse_sign * self.limit / 2
+        return self.estimate.p_greater(floor) if self.metric.higher_is_worse else self.estimate.p_less(floor)
+
+    def p_better(self) -> float:
+        """p for a change beyond half the margin in the better direction."""
+        assert self.estimate is not None
+        floor = -self.worse_sign * self.limit / 2
+        return self.estimate.p_less(floor) if self.metric.higher_is_worse else self.estimate.p_greater(floor)
+
+
+def _paired_values(base: list[RunValues], head: list[RunValues]) -> list[tuple[RunValues, RunValues]] | None:
+    """Base and head runs matched by pair id, when every run has a partner."""
+    base_pairs = {r.pair_id: r for r in base if r.pair_id}
+    head_pairs = {r.pair_id: r for r in head if r.pair_id}
+    if len(base_pairs) != len(base) or len(head_pairs) != len(head) or set(base_pairs) != set(head_pairs):
+        return None
+    return [(base_pairs[p], head_pairs[p]) for p in sorted(base_pairs)]
+
+
+def _pending_tests(endpoint: str, base: list[RunValues], head: list[RunValues],
+                   config: CompareConfig, focus: Collection[tuple[str, Metric]] | None) -> list[_PendingTest]:
+    pairs = _paired_values(base, head)
+    if pairs is not None:
+        base, head = [b for b, _ in pairs], [h for _, h in pairs]
+    counts = [r.endpoints[endpoint].count for r in (*base, *head)]
+    metrics = [Metric.P50, Metric.P95]
+    if min(counts) >= config.p99_min_requests:
+        metrics.append(Metric.P99)
+    metrics += [Metric.FAILURE_RATE, Metric.THROUGHPUT]
+    if focus is not None:
+        metrics = [m for m in metrics if (endpoint, m) in focus]
+    tests = []
+    for metric in metrics:
+        margin = config.margin(endpoint, metric.value)
+        b = [run_value(r.endpoints.get(endpoint), metric) for r in base]
+        h = [run_value(r.endpoints.get(endpoint), metric) for r in head]
+        if any(v is None for v in (*b, *h)):
+            tests.append(_PendingTest(endpoint, metric, None, [], [], margin,
+                                      note="no successful request in some run"))
+            continue
+        try:
+            estimate = estimate_shift(b, h, paired=pairs is not None)
+        except TooFewRuns as exc:
+            tests.append(_PendingTest(endpoint, metric, None, b, h, margin,
+                                      note=f"{exc}; measure more runs or pairs"))
+            continue
+        tests.append(_PendingTest(endpoint, metric, estimate, b, h, margin))
+    return tests
+
+
+def _decide(test: _PendingTest, p_worse_adj: float | None, p_better_adj: float | None, alpha: float,
+            family_size: int) -> MetricTest:
+    metric, estimate = test.metric, test.estimate
+    base_value = _typical(test.base_values, metric) if test.base_values else None
+    head_value = _typical(test.head_values, metric) if test.head_values else None
+    confidence = 1 - 2 * alpha
+    if estimate is None:
+        return MetricTest(metric=metric, outcome=Outcome.INCONCLUSIVE, method="none", base_value=base_value,
+                          head_value=head_value, change=None, ci_low=None, ci_high=None, confidence=confidence,
+                          p_value=None, p_adjusted=None, margin=test.margin, detectable=None,
+                          base_runs=len(test.base_values), head_runs=len(test.head_values), note=test.note)
+    limit = test.limit
+    low, high = estimate.interval(confidence)
+    change, ci_low, ci_high = _to_change(estimate.diff, metric), _to_change(low, metric), _to_change(high, metric)
+    # Decided on the values the verdict stores, so that a reader of the verdict re-derives the same outcome.
+    outcome = zone(metric, test.margin, change, ci_low, ci_high, p_worse_adj, p_better_adj, alpha)
+    p_adjusted = p_better_adj if outcome is Outcome.IMPROVED else p_worse_adj
+    # What REGRESSED needs: a change beyond half the margin by the test's reach, and at least the margin.
+    detectable = max(limit, limit / 2 + estimate.detectable(alpha / max(family_size, 1)))
+    return MetricTest(
+        metric=metric, outcome=outcome, method=estimate.method, base_value=base_value, head_value=head_value,
+        change=change, ci_low=ci_low, ci_high=ci_high,
+        confidence=confidence, p_value=test.p_worse(), p_adjusted=p_adjusted, margin=test.margin,
+        detectable=_to_change(test.worse_sign * detectable, metric),
+        base_runs=estimate.n_base, head_runs=estimate.n_head, note=test.note,
+    )
+
+
+def _evidence(base: Side, head: Side, endpoint: str) -> DistributionEvidence | None:
+    a, b = base.histograms.get(endpoint), head.histograms.get(endpoint)
+    if a is None or b is None or a.count - a.zero_count == 0 or b.count - b.zero_count == 0:
+        return None
+    result = mann_whitney_u(a, b)
+    return DistributionEvidence(
+        mann_whitney_u=result.u, p_value=result.p_value, prob_superiority=result.prob_superiority,
+        hodges_lehmann_shift=hodges_lehmann_relative_shift(a, b), base_requests=a.count, head_requests=b.count)
+
+
+def _usable_runs(base: Side, head: Side) -> tuple[list[RunValues], list[RunValues]]:
+    """The valid runs of each side; of paired runs only complete valid pairs (a pair's twin may be invalid)."""
+    base_runs, head_runs = base.valid_runs, head.valid_runs
+    if all(r.pair_id for r in (*base.runs, *head.runs)):
+        complete = {r.pair_id for r in base_runs} & {r.pair_id for r in head_runs}
+        base_runs = [r for r in base_runs if r.pair_id in complete]
+        head_runs = [r for r in head_runs if r.pair_id in complete]
+    return base_runs, head_runs
+
+
+def _top_failures(key: str, base_runs: list[RunValues], head_runs: list[RunValues]) -> list[FailureKind]:
+    """The head's most frequent failure kinds of ``key``, when its failure rate is above the base's."""
+    def totals(runs: list[RunValues]) -> tuple[int, int]:
+        stats = [r.endpoints[key] for r in runs if key in r.endpoints]
+        return sum(s.failures for s in stats), sum(s.count for s in stats)
+
+    (base_failed, base_count), (head_failed, head_count) = totals(base_runs), totals(head_runs)
+    if not head_failed or not head_count or (base_count and head_failed / head_count <= base_failed / base_count):
+        return []
+    kinds: Counter[str] = Counter()
+    for run in head_runs:
+        if key in run.endpoints:
+            kinds.update(run.endpoints[key].failures_by_type)
+    return [FailureKind(kind=kind[:500], count=count) for kind, count in
+            sorted(kinds.items(), key=lambda item: (-item[1], item[0]))[:MAX_FAILURE_KINDS] if count > 0]
+
+
+def _endpoint_verdicts(base: Side, head: Side, config: CompareConfig,
+                       focus: Collection[tuple[str, Metric]] | None) -> tuple[list[EndpointVerdict], int]:
+    base_runs, head_runs = _usable_runs(base, head)
+    wanted = {endpoint for endpoint, _ in focus} if focus is not None else None
+    base_keys = {k for r in base_runs for k in r.endpoints if wanted is None or k in wanted}
+    head_keys = {k for r in head_runs for k in r.endpoints if wanted is None or k in wanted}
+    verdicts: dict[str, EndpointVerdict] = {}
+    pending: list[_PendingTest] = []
+    for key in sorted(base_keys | head_keys):
+        if key not in base_keys or key not in head_keys:
+            where = "head" if key in head_keys else "baseline"
+            verdicts[key] = EndpointVerdict(endpoint=key, outcome=Outcome.INVALID, judged=False,
+                                            reasons=[f"only in the {where}: nothing to compare it with"])
+            continue
+        counts = [r.endpoints[key].count if key in r.endpoints else 0 for r in (*base_runs, *head_runs)]
+        if min(counts) < config.min_requests:
+            verdicts[key] = EndpointVerdict(
+                endpoint=key, outcome=Outcome.INVALID, evidence=_evidence(base, head, key),
+                reasons=[f"too few requests: {min(counts)} in a run, {config.min_requests} needed; "
+                         "raise -t or -u, or lower compare.min_requests"])
+            continue
+        pending += _pending_tests(key, base_runs, head_runs, config, focus)
+
+    # A test whose runs are all identical on both sides (no failures anywhere, say) carries no evidence:
+    # it is UNCHANGED by itself and would only dilute the correction for the others.
+    estimated = [t for t in pending if t.estimate is not None and not _degenerate(t.estimate)]
+    family_size = len(estimated)
+    worse_adj = dict(zip(map(id, estimated), holm([t.p_worse() for t in estimated]), strict=True))
+    better_adj = dict(zip(map(id, estimated), holm([t.p_better() for t in estimated]), strict=True))
+    by_endpoint: dict[str, list[MetricTest]] = {}
+    for test in pending:
+        decided = _decide(test, worse_adj.get(id(test)), better_adj.get(id(test)), config.alpha, family_size)
+        by_endpoint.setdefault(test.endpoint, []).append(decided)
+    for key, tests in by_endpoint.items():
+        notes = sorted({t.note for t in tests if t.note})
+        verdicts[key] = EndpointVerdict(endpoint=key, outcome=endpoint_outcome(tests), tests=tests,
+                                        evidence=_evidence(base, head, key), reasons=notes,
+                                        top_failures=_top_failures(key, base_runs, head_runs))
+    ordered = sorted(verdicts.values(), key=lambda v: (not v.judged, SEVERITY[v.outcome], _worst_change(v), v.endpoint))
+    return ordered, family_size
+
+
+def _degenerate(estimate: ShiftEstimate) -> bool:
+    return estimate.se == 0 and estimate.diff == 0
+
+
+def _worst_change(verdict: EndpointVerdict) -> float:
+    changes = [t.change for t in verdict.tests if t.change is not None and t.metric in LATENCY_METRICS]
+    return -max(changes, default=0.0)
+
+
+# -- budgets and checks ---------------------------------------------------------------------------------
+
+def check_budgets(head: Side, budgets: Iterable[Budget], source: str) -> list[BudgetResult]:
+    """Absolute limits on every head run, valid or not: pooled quantiles, overall failure rate, mean throughput.
+
+    Invalid runs count too: a head that fails most of its requests must not pass a failure-rate budget
+    because those very runs were set aside. A budget whose pattern matches no endpoint fails: a typo must
+    not turn a guard off.
+    """
+    runs = head.runs
+    keys = sorted({k for r in runs for k in r.endpoints})
+    results = []
+    for budget in budgets:
+        matched = [k for k in keys if fnmatch.fnmatchcase(k, budget.endpoint)]
+        if not matched:
+            shown = ", ".join(keys[:20]) + (f" and {len(keys) - 20} more" if len(keys) > 20 else "")
+            note = (f"matches no endpoint of the head; its endpoints are: {shown or 'none'}; "
+                    "fix the budget's endpoint pattern")
+            for metric, limit in _limits(budget):
+                results.append(BudgetResult(endpoint=budget.endpoint, metric=metric, limit=limit, value=None,
+                                            passed=False, source=source, note=note))
+            continue
+        for key in matched:
+            stats = [r.endpoints[key] for r in runs if key in r.endpoints]
+            histogram = head.all_histograms.get(key)
+            for metric in ("p50", "p95", "p99"):
+                limit = getattr(budget, metric)
+                if limit is None:
+                    continue
+                if histogram is not None and histogram.count:
+                    value = histogram.quantile(float(metric[1:]) / 100)
+                else:  # a pinned side has no samples: the median of the runs' values
+                    value = median_of_runs(stats, metric)
+                results.append(BudgetResult(endpoint=key, metric=metric, limit=limit, value=value,
+                                            passed=budget_passed(metric, value, limit), source=source))
+            if budget.failure_rate is not None:
+                total = sum(s.count for s in stats)
+                value = sum(s.failures for s in stats) / total if total else None
+                results.append(BudgetResult(endpoint=key, metric="failure_rate", limit=budget.failure_rate,
+                                            value=value, passed=budget_passed("failure_rate", value,
+                                                                              budget.failure_rate),
+                                            source=source))
+            if budget.rps is not None:
+                value = sum(s.rps for s in stats) / len(stats) if stats else None
+                results.append(BudgetResult(endpoint=key, metric="rps", limit=budget.rps, value=value,
+                                            passed=budget_passed("rps", value, budget.rps), source=source))
+    return results
+
+
+def _limits(budget: Budget) -> list[tuple[str, float]]:
+    return [(metric, limit) for metric in ("p50", "p95", "p99", "failure_rate", "rps")
+            if (limit := getattr(budget, metric)) is not None]
+
+
+def summarize_checks(head: Side) -> list[CheckSummary]:
+    by_name: dict[str, list[CheckResult]] = {}
+    for run in head.runs:
+        for check in run.checks:
+            by_name.setdefault(check.name, []).append(check)
+    summaries = []
+    for name, results in sorted(by_name.items()):
+        failed = [c for c in results if not c.passed]
+        summaries.append(CheckSummary(name=name, passed=check_passed(len(failed)), failures=len(failed),
+                                      runs=len(results),
+                                      message=failed[0].message if failed else ""))
+    return summaries
+
+
+# -- the verdict ----------------------------------------------------------------------------------------
+
+COMMAND_LINE_SOURCE = "--budget"
+"""The source of a budget given on the command line."""
+NO_BASELINE_NOTE = "no baseline: only the budgets are judged"
+"""The note of a verdict on budgets alone (``compare`` or ``ab`` found no baseline, and budgets exist)."""
+
+
+def run_budgets(run: RunRecord, budgets: Iterable[Budget] = (),
+                command_line_budgets: Iterable[Budget] = ()) -> list[BudgetResult]:
+    """The budgets judged on one recorded run, as :func:`compare` judges them on a head."""
+    side = side_from_runs("run", [run])
+    return check_budgets(side, budgets, "config") + check_budgets(side, command_line_budgets, COMMAND_LINE_SOURCE)
+
+
+def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: Iterable[Budget] = (),
+            command_line_budgets: Iterable[Budget] = (),
+            expected_budgets: Iterable[Budget] = (), expected_source: str = "",
+            extra_reasons: Iterable[str] = (), notes: Iterable[str] = (),
+            focus: Collection[tuple[str, Metric]] | None = None) -> Verdict:
+    """The verdict of ``head`` against ``base`` (``None``: budgets and checks only).
+
+    ``focus`` limits the tests (and the family Holm corrects for) to these endpoint × metric pairs.
+    """
+    budget_results = (check_budgets(head, budgets, "config")
+                      + check_budgets(head, command_line_budgets, COMMAND_LINE_SOURCE)
+                      + check_budgets(head, expected_budgets, expected_source))
+    checks = summarize_checks(head)
+    reasons = list(extra_reasons)
+    endpoints: list[EndpointVerdict] = []
+    family_size = 0
+    head_info, base_info = with_validity(head), with_validity(base) if base is not None else None
+    broken = head_broke(head_info, base_info)
+    if base is not None:
+        problems = _comparison_problems(base, head, head_broke=broken)
+        if not problems and not reasons and head.valid_runs:  # a broken head may have none left to compare
+            endpoints, family_size = _endpoint_verdicts(base, head, config, focus)
+            if not any(e.judged for e in endpoints):
+                problems.append("no endpoint appears on both sides")
+    else:
+        problems = [] if budget_results else ["no baseline to compare with"]
+    if broken:
+        # The head's own failure is the finding; what else is wrong with the comparison comes after it.
+        reasons = [_broken_reason(head_info, base_info), *reasons, *problems]
+    else:
+        reasons += problems
+    outcome = overall_outcome(endpoints, reasons, head_info, base_info)
+    notes = list(notes)
+    for side in (base, head):
+        for run in side.runs if side is not None else ():
+            notes += [f"{side.info.label} run {run.run_id}: {w}" for w in run.warnings
+                      if f"{side.info.label} run {run.run_id}: {w}" not in notes]
+    return Verdict(
+        outcome=outcome, headline=headline(outcome, endpoints, reasons, budget_results, checks),
+        profile=head.profile, base=base_info, head=head_info,
+        load_parameters=head.load_parameters,
+        settings=Settings(alpha=config.alpha, margins=config.default_margins(),
+                          endpoint_margins=_endpoint_margins(config), min_requests=config.min_requests,
+                          p99_min_requests=config.p99_min_requests, strict=config.strict),
+        endpoints=endpoints, budgets=budget_results, checks=checks, reasons=reasons, notes=list(notes),
+        family_size=family_size,
+        created_at=datetime.now(UTC),
+    )
+
+
+def _endpoint_margins(config: CompareConfig) -> dict[str, dict[str, float]]:
+    return {endpoint: margins for endpoint, settings in sorted(config.endpoints.items())
+            if (margins := settings.margins.model_dump(exclude_none=True))}
+
+
+def _broken_reason(head: SideInfo, base: SideInfo | None) -> str:
+    against = ("the baseline's runs are all valid" if base is not None and base.invalid_runs == 0 else
+               f"{base.invalid_runs} of {base.runs} baseline run(s) are" if base is not None else "there is no baseline")
+    return (f"the head broke the service: {head.own_fault_runs} of {head.runs} head run(s) are invalid "
+            f"({'; '.join(head.own_fault_reasons)}), while {against}; fix the head, or re-run if the "
+            "service's dependencies failed")
+
+
+def withdraw(verdict: Verdict, tests: Collection[tuple[str, Metric]], note: str) -> Verdict:
+    """The verdict with these REGRESSED tests turned INCONCLUSIVE (a regression that did not hold up)."""
+    endpoints = []
+    for endpoint in verdict.endpoints:
+        changed = [t.model_copy(update={"outcome": Outcome.INCONCLUSIVE, "note": note})
+                   if (endpoint.endpoint, t.metric) in tests and t.outcome is Outcome.REGRESSED else t
+                   for t in endpoint.tests]
+        if changed != endpoint.tests:
+            endpoint = endpoint.model_copy(update={"tests": changed, "outcome": endpoint_outcome(changed),
+                                                   "reasons": sorted({*endpoint.reasons, note})})
+        endpoints.append(endpoint)
+    endpoints.sort(key=lambda v: (not v.judged, SEVERITY[v.outcome], _worst_change(v), v.endpoint))
+    outcome = overall_outcome(endpoints, verdict.reasons, verdict.head, verdict.base)
+    return verdict.model_copy(update={
+        "endpoints": endpoints, "outcome": outcome,
+        "headline": headline(outcome, endpoints, verdict.reasons, verdict.budgets, verdict.checks)})

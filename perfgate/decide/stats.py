@@ -1,0 +1,122 @@
+"""Run-level statistics for the gate: shift estimates, one-sided tests, intervals, Holm, power.
+
+The unit of evidence is the run, not the request: requests inside one run share a
+machine state and are autocorrelated, so a per-request test calls a 1 % shift
+"significant" at p ≈ 1e-45. Each function here takes one value per run (a
+log-quantile, a failure rate, a log-throughput) and treats the runs as the
+independent replicates they are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+from scipy.signal import fftconvolve
+
+from perfgate.decide.rules import holm  # noqa: F401 - re-exported
+from perfgate.samples import GAMMA, LatencyHistogram
+
+POWER = 0.8
+"""Power at which the smallest detectable change is reported."""
+
+
+@dataclass(frozen=True)
+class ShiftEstimate:
+    """``head - base`` on the test's scale, with its standard error and degrees of freedom."""
+
+    method: str
+    """``welch``, ``pooled`` or ``paired``."""
+    diff: float
+    se: float
+    df: float
+    n_base: int
+    n_head: int
+
+    def p_greater(self, than: float = 0.0) -> float:
+        """One-sided p-value for the true shift being greater than ``than``."""
+        if self.se == 0:
+            return 0.0 if self.diff > than else 1.0
+        return float(sps.t.sf((self.diff - than) / self.se, self.df))
+
+    def p_less(self, than: float = 0.0) -> float:
+        """One-sided p-value for the true shift being less than ``than``."""
+        if self.se == 0:
+            return 0.0 if self.diff < than else 1.0
+        return float(sps.t.cdf((self.diff - than) / self.se, self.df))
+
+    def interval(self, confidence: float) -> tuple[float, float]:
+        """Two-sided confidence interval for the shift."""
+        if self.se == 0:
+            return self.diff, self.diff
+        half = float(sps.t.ppf(0.5 + confidence / 2, self.df)) * self.se
+        return self.diff - half, self.diff + half
+
+    def detectable(self, alpha: float, power: float = POWER) -> float:
+        """Smallest one-sided shift found with ``power`` at level ``alpha`` by data this noisy."""
+        if self.se == 0:
+            return 0.0
+        return float(sps.t.ppf(1 - alpha, self.df) + sps.t.ppf(power, self.df)) * self.se
+
+
+class TooFewRuns(ValueError):
+    """Not enough runs on a side to estimate run-to-run noise."""
+
+
+def estimate_shift(base: Sequence[float], head: Sequence[float], *, paired: bool = False) -> ShiftEstimate:
+    """Shift of ``head`` against ``base``, one value per run.
+
+    Paired: ``base[i]`` and ``head[i]`` ran back to back; the test is on their
+    differences. Unpaired: Welch's test when both sides have two runs or more;
+    with a single head (or base) run, Student's test with the other side's
+    variance, which then needs at least three runs.
+    """
+    b = np.asarray(base, dtype=float)
+    h = np.asarray(head, dtype=float)
+    if paired:
+        if b.size != h.size:
+            raise ValueError("paired samples must have the same length")
+        if b.size < 2:
+            raise TooFewRuns("needs at least 2 pairs")
+        d = h - b
+        return ShiftEstimate("paired", float(d.mean()), float(d.std(ddof=1) / math.sqrt(d.size)),
+                             float(d.size - 1), b.size, h.size)
+    nb, nh = b.size, h.size
+    diff = float(h.mean() - b.mean()) if nb and nh else 0.0
+    if nb >= 2 and nh >= 2:
+        vb, vh = b.var(ddof=1) / nb, h.var(ddof=1) / nh
+        se2 = vb + vh
+        if se2 == 0:
+            return ShiftEstimate("welch", diff, 0.0, float(nb + nh - 2), nb, nh)
+        df = se2**2 / (vb**2 / (nb - 1) + vh**2 / (nh - 1))
+        return ShiftEstimate("welch", diff, float(math.sqrt(se2)), float(df), nb, nh)
+    if min(nb, nh) == 1 and max(nb, nh) >= 3:
+        many = b if nb > nh else h
+        s = float(many.std(ddof=1))
+        return ShiftEstimate("pooled", diff, s * math.sqrt(1 / nb + 1 / nh), float(many.size - 1), nb, nh)
+    raise TooFewRuns(f"{nb} baseline and {nh} head run(s): needs at least 2 runs on each side "
+                     "(or 3 on one side and 1 on the other)")
+
+
+def hodges_lehmann_relative_shift(base: LatencyHistogram, head: LatencyHistogram) -> float:
+    """Median over all (base, head) request pairs of head/base, minus one, from bucket counts.
+
+    The differences of bucket keys are the log-ratios (in units of log γ); their
+    count-weighted distribution is the convolution of the two count vectors.
+    """
+    if base.count - base.zero_count == 0 or head.count - head.zero_count == 0:
+        raise ValueError("both sides need positive latencies")
+    a0, a1 = int(base.keys[0]), int(base.keys[-1])
+    b0, b1 = int(head.keys[0]), int(head.keys[-1])
+    dense_a = np.zeros(a1 - a0 + 1)
+    dense_a[base.keys - a0] = base.counts
+    dense_b = np.zeros(b1 - b0 + 1)
+    dense_b[head.keys - b0] = head.counts
+    weights = np.clip(fftconvolve(dense_b, dense_a[::-1]), 0, None)
+    cumulative = np.cumsum(weights)
+    index = int(np.searchsorted(cumulative, cumulative[-1] / 2))
+    key_difference = (b0 - a1) + index
+    return math.exp(key_difference * math.log(GAMMA)) - 1

@@ -1,0 +1,131 @@
+"""Record one load run end to end: check, serve, load, measure, store.
+
+Everything that can be checked before the load starts is checked first (the
+locustfile, the store's writability), so that a mistake costs seconds rather than
+a whole run, and nothing is stored unless the run completed. A completed run the
+store cannot take is written to a spill file (:mod:`perfgate.spill`) rather than
+lost.
+"""
+
+from __future__ import annotations
+
+import math
+
+import shlex
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from perfgate.config import ResolvedProfile, ServeConfig
+from perfgate.environment import fingerprint
+from perfgate.errors import ExitCode, Interrupted, PerfgateError, RunNotStoredError
+from perfgate.git import read_git_info
+from perfgate.measure.summary import measure
+from perfgate.records import RunRecord
+from perfgate.measure.locust import ProgressCallback, prepare, run_locust
+from perfgate.measure.service import serve
+from perfgate.spill import write_spill
+from perfgate.store import Store
+from perfgate.decide.verdict import BudgetResult
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to run and where its result belongs."""
+
+    profile: ResolvedProfile
+    repo_dir: Path
+    """Work tree whose commit the run is recorded under."""
+    serve: ServeConfig | None = None
+    serve_cwd: Path | None = None
+    pair_id: str | None = None
+    trial_id: str | None = None
+    purpose: str = "run"
+    ignore: tuple[Path, ...] = ()
+    """perfgate's own config files: their edits do not make the tree dirty."""
+
+
+def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallback | None = None) -> RunRecord:
+    """Run the profile (starting the service first when asked), store the run, return it with its id."""
+    profile = prepare(request.profile, Path.cwd())
+    store.check_writable()
+    git = read_git_info(request.repo_dir, request.ignore)
+    with tempfile.TemporaryDirectory(prefix="perfgate-") as tmp:
+        workdir = Path(tmp)
+        service_usage = None
+        if request.serve is None:
+            recording = run_locust(profile, workdir, on_progress=on_progress)
+        else:
+            spec = request.serve
+            with serve(spec.command, spec.ready_url, port=spec.port, ready_timeout_s=spec.ready_timeout,
+                       log_path=workdir / "service.log", cwd=request.serve_cwd) as service:
+                profile = profile.model_copy(update={"host": profile.host.replace("{port}", str(service.port))})
+                recording = run_locust(profile, workdir, on_progress=on_progress)
+                service.check_alive()
+                service_usage = service.usage()
+    if profile.load_shape and recording.meta.get("peak_users"):
+        profile = profile.model_copy(update={"users": int(recording.meta["peak_users"])})
+    measured = measure(recording, profile)
+    run = RunRecord(
+        started_at=datetime.fromtimestamp(measured.test_start or 0, tz=UTC),
+        duration_s=measured.duration_s, profile=profile, git=git, environment=fingerprint(),
+        endpoints=measured.endpoints, checks=measured.checks,
+        total_requests=measured.total_requests, total_failures=measured.total_failures,
+        achieved_rps=measured.achieved_rps, locust_request_count=measured.locust_request_count,
+        recorded_request_count=measured.recorded_request_count, warmup_excluded=measured.warmup_excluded,
+        valid=not measured.invalid_reasons, invalid_reasons=measured.invalid_reasons,
+        service=service_usage, pair_id=request.pair_id, trial_id=request.trial_id,
+        purpose=request.purpose, warmup_end_s=measured.warmup_end_s, warnings=list(measured.warnings),
+    )
+    return store_run(store, run)
+
+
+def store_run(store: Store, run: RunRecord) -> RunRecord:
+    """Save a finished run; when the store cannot take it, keep it in a spill file and say where.
+
+    Raises :class:`RunNotStoredError` (exit 4) naming the file and the command that
+    stores it later, or :class:`Interrupted` (with the file) when stopped while saving.
+    """
+    try:
+        return store.save(run)
+    except Exception as exc:  # the run took minutes to measure: whatever went wrong with the store, keep it
+        reason = str(exc) if isinstance(exc, PerfgateError) else f"{type(exc).__name__}: {exc}"
+        path, failures = write_spill(run, store.path, reason)
+        if path is None:
+            raise RunNotStoredError(f"the run was not stored ({reason}), and no file could take it either "
+                                    f"({'; '.join(failures)}): the run is lost; free some disk space") from exc
+        later = f"store it later with `perfgate import {shlex.quote(str(path))} --db {shlex.quote(str(store.path))}`"
+        if isinstance(exc, Interrupted):
+            raise Interrupted(f"interrupted while storing the run; it is kept in {path}: {later}") from exc
+        raise RunNotStoredError(f"the run was not stored: {reason}; it is kept in {path}: {later}",
+                                spill_path=path) from exc
+
+
+@dataclass(frozen=True)
+class SparseEndpoint:
+    """An endpoint with too few requests in a run for ``compare`` to judge it."""
+
+    endpoint: str
+    requests: int
+    run_time_s: float
+    """The run time (warm-up included) that would give it ``min_requests`` at the rate this run saw."""
+
+
+def sparse_endpoints(run: RunRecord, min_requests: int) -> list[SparseEndpoint]:
+    """Endpoints of ``run`` with fewer than ``min_requests`` measured requests, and the run time that would do."""
+    sparse = []
+    for e in run.endpoints:
+        if e.stats.count < min_requests and run.duration_s > 0:
+            needed = run.profile.warmup + run.duration_s * min_requests / max(e.stats.count, 1)
+            sparse.append(SparseEndpoint(e.stats.key, e.stats.count, math.ceil(needed / 5) * 5))
+    return sparse
+
+
+def exit_code(run: RunRecord, budgets: Sequence[BudgetResult] = ()) -> ExitCode:
+    """A recorded run's outcome: a failed correctness check or budget fails (an invalid run too: a failed
+    budget is a finding whatever else is wrong); an invalid run is undecided otherwise."""
+    if not run.checks_passed or not all(b.passed for b in budgets):
+        return ExitCode.REGRESSION
+    return ExitCode.OK if run.valid else ExitCode.UNDECIDED

@@ -1,0 +1,1 @@
+"""Telling a forge: GitHub (sticky comment, check), GitHub Actions' files, GitLab (merge request note)."""
