@@ -12,7 +12,7 @@ import signal
 import sys
 import traceback
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,10 +27,10 @@ from perfgate.output import write_text_atomic
 # Modules that load Locust's runner, SQLite utilities or NumPy are imported by the commands that use them:
 # `comment` and `github` run in a job that installs only what posting needs.
 if TYPE_CHECKING:
+    from perfgate.decide.verdict import Verdict
     from perfgate.records import RunRecord
     from perfgate.reports.markdown import CommentLinks
     from perfgate.store import Store
-    from perfgate.decide.verdict import Verdict
 
 # Help text is shown as written: rich markup would take "[tool.perfgate]" or "[report]" for a style tag.
 app = typer.Typer(
@@ -44,12 +44,12 @@ stdout = Console(highlight=False, width=None if sys.stdout.isatty() else PIPE_WI
 stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else PIPE_WIDTH)
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     text = "text"
     json = "json"
 
 
-class VerdictFormat(str, Enum):
+class VerdictFormat(StrEnum):
     text = "text"
     json = "json"
     markdown = "markdown"
@@ -212,9 +212,9 @@ def run(
     Extra Locust arguments go after --; they are recorded and must match across a comparison.
     """
     from perfgate.decide.compare import run_budgets
+    from perfgate.measure.record import RunRequest, exit_code, record_run
     from perfgate.reports.console import print_budgets, progress_display
     from perfgate.reports.junit import run_junit
-    from perfgate.measure.record import RunRequest, exit_code, record_run
 
     command_line_budgets = _budgets(budget)
     loaded, serve_config, resolved = _load_profile(
@@ -322,10 +322,10 @@ def compare(
 ) -> None:
     """Compare the head's runs with the baseline's: per endpoint and metric, regressed, unchanged or inconclusive."""
     # The statistics (SciPy) load only for the commands that decide: the others start fast.
-    from perfgate.baselines.selection import changed_baselines, select
-    from perfgate.decide.compare import compare as compare_sides
     from perfgate.baselines.gate_inputs import gate_changes
     from perfgate.baselines.history import with_history
+    from perfgate.baselines.selection import changed_baselines, select
+    from perfgate.decide.compare import compare as compare_sides
 
     command_line_budgets = _budgets(budget)
     loaded = load_config(config)
@@ -372,10 +372,10 @@ def _deliver_verdict(verdict: Verdict, loaded: LoadedConfig, output_format: Verd
                      strict: bool | None, html: str | None = None, *, files: VerdictFiles = VerdictFiles(),
                      command: str = "compare") -> None:
     """Print the verdict, write it to ``output`` and ``files``, publish it in GitHub Actions, and exit by it."""
-    from perfgate.publish.github_actions import publish
     from perfgate.decide.compare import exit_code as verdict_exit_code
-    from perfgate.reports.console import print_verdict
     from perfgate.publish.github import workflow_run_url
+    from perfgate.publish.github_actions import publish
+    from perfgate.reports.console import print_verdict
     from perfgate.reports.junit import verdict_junit
     from perfgate.reports.markdown import CommentLinks, render_markdown
 
@@ -443,9 +443,9 @@ def ab(
     Extra Locust arguments go after --.
     """
     from perfgate.ab.session import AbRequest, ab_in_repository
-    from perfgate.baselines.selection import changed_baselines
     from perfgate.baselines.gate_inputs import gate_changes
     from perfgate.baselines.history import with_history
+    from perfgate.baselines.selection import changed_baselines
 
     command_line_budgets = _budgets(budget)
     loaded, serve_config, resolved = _load_profile(
@@ -535,9 +535,9 @@ def report(
     config: ConfigOption = None,
 ) -> None:
     """Write a self-contained HTML report: the verdict with charts of every run, or one run's charts."""
+    from perfgate.baselines.history import with_history
     from perfgate.baselines.selection import select
     from perfgate.decide.compare import compare as compare_sides
-    from perfgate.baselines.history import with_history
     from perfgate.reports.html import render_html, report_for_verdict
 
     loaded = load_config(config)
@@ -556,12 +556,12 @@ def report(
     stdout.print(f"wrote {output}", markup=False)
 
 
-class CommentModeOption(str, Enum):
+class CommentModeOption(StrEnum):
     always = "always"
     on_change = "on-change"
 
 
-class CheckOption(str, Enum):
+class CheckOption(StrEnum):
     none = "none"
     check_run = "check-run"
     status = "status"
@@ -573,13 +573,23 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
     """Post the verdict of ``verdict_path``; the verdict's exit code, or 4 when GitHub failed."""
     import os
 
-    from perfgate.publish.github_actions import write_step_summary
-    from perfgate.decide.verify import describe_problems
     from perfgate.decide.verdict import exit_code as verdict_exit_code
+    from perfgate.decide.verify import describe_problems
     from perfgate.errors import VerdictRefusedError
-    from perfgate.publish.github import UNVERIFIED_NOTICE, CheckKind, CommentMode, client_from_environment, load_verdict
-    from perfgate.publish.github import post_verdict, pull_request_from_event, refusal_markdown, refused_check
-    from perfgate.publish.github import with_unverified_notice, workflow_run_url
+    from perfgate.publish.github import (
+        UNVERIFIED_NOTICE,
+        CheckKind,
+        CommentMode,
+        client_from_environment,
+        load_verdict,
+        post_verdict,
+        pull_request_from_event,
+        refusal_markdown,
+        refused_check,
+        with_unverified_notice,
+        workflow_run_url,
+    )
+    from perfgate.publish.github_actions import write_step_summary
     from perfgate.reports.markdown import MAX_COMMENT_CHARS, marker, render_markdown
 
     loaded = load_config(config)
@@ -701,12 +711,17 @@ def gitlab(
     config: ConfigOption = None,
 ) -> None:
     """Post the verdict as the merge request's sticky note (token: PERFGATE_GITLAB_TOKEN); exit by the verdict."""
+    from perfgate.decide.verdict import exit_code as verdict_exit_code
     from perfgate.errors import VerdictRefusedError
     from perfgate.publish.github import load_verdict, refusal_markdown
-    from perfgate.publish.gitlab import MAX_NOTE_CHARS, GitLabClient, post_note, target_from_environment
-    from perfgate.publish.gitlab import token_from_environment
+    from perfgate.publish.gitlab import (
+        MAX_NOTE_CHARS,
+        GitLabClient,
+        post_note,
+        target_from_environment,
+        token_from_environment,
+    )
     from perfgate.reports.markdown import marker, render_markdown
-    from perfgate.decide.verdict import exit_code as verdict_exit_code
 
     loaded = load_config(config)
     marker_id = report_id or loaded.config.report.id
@@ -725,7 +740,7 @@ def gitlab(
     raise typer.Exit(int(verdict_exit_code(parsed, strict=loaded.config.compare.strict)))
 
 
-class HistoryMetric(str, Enum):
+class HistoryMetric(StrEnum):
     p50 = "p50"
     p95 = "p95"
     p99 = "p99"
@@ -749,8 +764,8 @@ def history(
     """An endpoint's metric over the commits of a branch, with the commits where its level shifted."""
     import fnmatch
 
-    from perfgate.reports.console import print_history
     from perfgate.baselines.history import branch_runs, same_parameters, trends
+    from perfgate.reports.console import print_history
     from perfgate.store import environment_key
 
     loaded = load_config(config)

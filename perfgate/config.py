@@ -21,7 +21,6 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from perfgate.boundary import BoundaryModel
-
 from perfgate.errors import ConfigError
 
 CONFIG_FILENAME = "perfgate.toml"
@@ -324,7 +323,7 @@ class AbConfig(BoundaryModel):
     @field_validator("looks")
     @classmethod
     def _increasing(cls, looks: list[int]) -> list[int]:
-        if not looks or any(b <= a for a, b in zip(looks, looks[1:])):
+        if not looks or any(b <= a for a, b in zip(looks, looks[1:], strict=False)):
             raise ValueError("must be a non-empty, increasing list of pair counts, e.g. [3, 6, 10]")
         return looks
 

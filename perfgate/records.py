@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable
+
 from pydantic import AwareDatetime, ConfigDict, Field
 
 from perfgate.boundary import BoundaryModel
-
 from perfgate.config import ResolvedProfile
 from perfgate.environment import EnvironmentFingerprint  # noqa: F401 - re-exported; it lives where NumPy is not
 from perfgate.samples import LatencyHistogram

@@ -37,7 +37,7 @@ from sqlite_utils import Database
 
 from perfgate.boundary import strict_json
 from perfgate.config import ResolvedProfile
-from perfgate.errors import RunNotFoundError, StoreBusyError, StoreError, StoreDiskError, StoreNotFoundError
+from perfgate.errors import RunNotFoundError, StoreBusyError, StoreDiskError, StoreError, StoreNotFoundError
 from perfgate.records import (
     CheckResult,
     EndpointResult,

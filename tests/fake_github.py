@@ -41,7 +41,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -71,7 +71,7 @@ _CHECK_STATUSES = frozenset({"queued", "in_progress", "completed", "waiting", "r
 _CHECK_CONCLUSIONS = frozenset({"action_required", "cancelled", "failure", "neutral", "success", "skipped",
                                 "stale", "timed_out"})
 _SHA = re.compile(r"[0-9a-f]{40}")
-_EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 class _Reply(Exception):

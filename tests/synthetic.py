@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from perfgate.decide.compare import RunValues, Side
 from perfgate.config import ResolvedProfile
+from perfgate.decide.compare import RunValues, Side
+from perfgate.decide.verdict import SideInfo
 from perfgate.records import (
     CheckResult,
     EndpointResult,
@@ -21,7 +22,6 @@ from perfgate.records import (
     ServiceUsage,
 )
 from perfgate.samples import LatencyHistogram
-from perfgate.decide.verdict import SideInfo
 
 ENVIRONMENT = EnvironmentFingerprint(cpu_model="cpu", cores=2, os="Linux", python="3.11", locust="2.47",
                                      perfgate="0.1")

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import git, run_cli
+
 from perfgate.demo.walkthrough import make_demo_repo
 
 pytestmark = pytest.mark.slow

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import git, run_cli
-from perfgate.measure.treestate import TreeWatch, tree_files
+
 from perfgate.ab.trees import checked_out, snapshot_of_tree
+from perfgate.measure.treestate import TreeWatch, tree_files
 
 SERVICE_PY = '''"""A bookshop that keeps its books in books.db, in the folder it runs in."""
 

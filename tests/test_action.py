@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO_ROOT, git
 from fake_github import FakeGitHub
+
 from perfgate.demo.walkthrough import make_demo_repo
 
 ACTION = REPO_ROOT / "action.yml"

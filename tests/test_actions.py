@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 
 from conftest import git, run_cli
+from synthetic import make_run
+
 from perfgate.publish.github_actions import format_outputs
 from perfgate.store import Store
-from synthetic import make_run
 
 
 def parse_outputs(text: str) -> dict[str, str]:

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import DEMO_READY, LOCUSTFILES, run_cli
+
 from perfgate.errors import ExitCode
 from perfgate.measure.service import free_port
 

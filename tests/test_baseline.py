@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from conftest import git, run_cli
+from synthetic import ENVIRONMENT, make_run
+
 from perfgate.baselines.selection import accept, import_expected, read_pinned, select
 from perfgate.config import load_config
 from perfgate.errors import BaselineError, ConfigError, RunNotFoundError
 from perfgate.store import Store
-from synthetic import ENVIRONMENT, make_run
 
 LATER = datetime.now(UTC) + timedelta(days=1)
 

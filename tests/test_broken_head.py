@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import git, run_cli
 from fake_github import FakeGitHub
+
 from perfgate.demo.walkthrough import make_demo_repo
 
 pytestmark = pytest.mark.slow

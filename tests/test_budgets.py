@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import LOCUSTFILES, git, run_cli
-from perfgate.decide.compare import compare, run_budgets
+from synthetic import make_run, synthetic_side
+
 from perfgate.config import Budget, CompareConfig, parse_budget
+from perfgate.decide.compare import compare, run_budgets
 from perfgate.errors import ConfigError
 from perfgate.reports.markdown import budget_comparison, render_markdown
-from synthetic import make_run, synthetic_side
 
 LOAD = ("-f", str(LOCUSTFILES / "demo.py"), "-u", "5", "-r", "5", "-t", "4s", "--warmup", "1s")
 

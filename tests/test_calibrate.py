@@ -7,8 +7,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from conftest import git, run_cli
+
 from perfgate.ab.calibrate import Calibration, write_suggestions
 from perfgate.config import ResolvedProfile, load_config
 from perfgate.demo.walkthrough import make_demo_repo

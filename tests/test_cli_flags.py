@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import typer
-
 from conftest import run_cli
-from perfgate.cli import app
 from test_history import _main_with_runs
+
+from perfgate.cli import app
 
 
 def _commands(command, path: str = "perfgate"):

@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import git, run_cli
+from synthetic import make_run
+
 from perfgate.config import load_config
 from perfgate.errors import ConfigError
 from perfgate.records import RunRecord
 from perfgate.store import Store
-from synthetic import make_run
 
 LOCUSTFILE = """\
 from locust import HttpUser, task

@@ -6,13 +6,13 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from synthetic import ENVIRONMENT, synthetic_side
 
-from perfgate.decide.compare import compare, exit_code
 from perfgate.config import Budget, CompareConfig, EndpointSettings, Margins
+from perfgate.decide.compare import compare, exit_code
+from perfgate.decide.verdict import Metric, Outcome
 from perfgate.errors import ExitCode
 from perfgate.records import CheckResult
-from perfgate.decide.verdict import Metric, Outcome
-from synthetic import ENVIRONMENT, synthetic_side
 
 CONFIG = CompareConfig()
 SEEDS = 300

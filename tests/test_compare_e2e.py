@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import DEMO_READY, LOCUSTFILES, git, run_cli
 
 pytestmark = pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import git
+
 from perfgate.config import load_config
 from perfgate.git import read_git_info
 
@@ -28,11 +29,11 @@ def test_config_and_baselines_edits_leave_the_tree_clean_but_code_edits_do_not(g
 
 def test_a_dirty_head_with_only_committed_runs_is_offered_head_head(git_repo: Path) -> None:
     import pytest
+    from synthetic import make_run
 
     from perfgate.baselines.selection import select
     from perfgate.errors import RunNotFoundError
     from perfgate.store import Store
-    from synthetic import make_run
 
     sha = git(git_repo, "rev-parse", "HEAD")
     db = git_repo / "perfgate-runs.db"

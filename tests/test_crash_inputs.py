@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import CliResult, run_cli
-from perfgate.decide.compare import compare
-from perfgate.config import CompareConfig
-from perfgate.store import Store
 from synthetic import make_run, synthetic_side
+
+from perfgate.config import CompareConfig
+from perfgate.decide.compare import compare
+from perfgate.store import Store
 
 
 def _one_line(result: CliResult, *, codes: tuple[int, ...] = (2,)) -> str:

@@ -9,15 +9,15 @@ import dataclasses
 
 import numpy as np
 import pytest
+from synthetic import synthetic_side
 
+from perfgate.config import Budget, CompareConfig
 from perfgate.decide.compare import Side, compare, exit_code, with_validity
 from perfgate.decide.rules import head_broke
-from perfgate.config import Budget, CompareConfig
-from perfgate.errors import ExitCode
-from perfgate.publish.github import conclusion
-from perfgate.measure.summary import LOAD_GENERATOR_SATURATED
 from perfgate.decide.verdict import Outcome
-from synthetic import synthetic_side
+from perfgate.errors import ExitCode
+from perfgate.measure.summary import LOAD_GENERATOR_SATURATED
+from perfgate.publish.github import conclusion
 
 CONFIG = CompareConfig()
 STORM = "1500 of 2000 measured requests failed: an error storm is not a latency measurement"
@@ -159,8 +159,9 @@ def test_an_endpoint_named_with_its_method_is_not_prefixed_twice() -> None:
 
 
 def test_a_run_names_endpoints_with_too_few_requests_and_the_run_time_that_would_do() -> None:
-    from perfgate.measure.record import sparse_endpoints
     from synthetic import make_run
+
+    from perfgate.measure.record import sparse_endpoints
 
     run = make_run()  # 505 requests per endpoint in 10 s measured, 2 s warm-up
     assert sparse_endpoints(run, 50) == []

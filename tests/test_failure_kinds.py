@@ -6,12 +6,12 @@ import dataclasses
 import json
 
 import numpy as np
-
-from perfgate.decide.compare import compare
-from perfgate.config import CompareConfig
-from perfgate.reports.markdown import render_markdown
-from perfgate.decide.verdict import Verdict
 from synthetic import synthetic_side
+
+from perfgate.config import CompareConfig
+from perfgate.decide.compare import compare
+from perfgate.decide.verdict import Verdict
+from perfgate.reports.markdown import render_markdown
 
 KINDS = {"503 Service Unavailable": 41, "ConnectionResetError(104, 'Connection reset by peer')": 3,
          "<img src=x onerror=alert(1)> @everyone [x](https://evil.example)" + "y" * 300: 2, "timeout": 1}

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import git, run_cli
+from synthetic import make_run
+
+from perfgate.baselines.gate_inputs import gate_changes
 from perfgate.config import load_config
 from perfgate.errors import ConfigError
-from perfgate.baselines.gate_inputs import gate_changes
 from perfgate.store import Store
-from synthetic import make_run
 
 CONFIG = """\
 locustfile = "locustfile.py"

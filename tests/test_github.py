@@ -7,15 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
 from fake_github import FakeGitHub
-from perfgate.decide.compare import compare
+from synthetic import synthetic_side
+
 from perfgate.config import Budget, CompareConfig
+from perfgate.decide.compare import compare
+from perfgate.decide.verdict import Outcome, Verdict
 from perfgate.publish.github import REFUSED_TITLE, UNVERIFIED_TITLE, pull_request_from_event
 from perfgate.reports.markdown import marker
-from perfgate.decide.verdict import Outcome, Verdict
-from synthetic import synthetic_side
 
 HEAD = "a1" * 20
 MARKER = marker("smoke")

@@ -11,8 +11,8 @@ from conftest import run_cli
 from fake_gitlab import FakeGitLab
 from synthetic import synthetic_side
 
-from perfgate.decide.compare import compare
 from perfgate.config import CompareConfig
+from perfgate.decide.compare import compare
 from perfgate.errors import GitLabError
 from perfgate.publish.gitlab import GitLabClient, MergeRequestRef, post_note
 from perfgate.reports.markdown import marker

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from conftest import git, run_cli
+from synthetic import make_run
+
 from perfgate.baselines.history import change_points
 from perfgate.store import Store
-from synthetic import make_run
 
 
 def test_change_points_find_a_step_beyond_the_margin_and_nothing_in_noise() -> None:

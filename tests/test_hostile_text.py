@@ -17,18 +17,18 @@ from io import StringIO
 
 import numpy as np
 import pytest
-from rich.console import Console
-
 from fake_github import FakeGitHub
+from rich.console import Console
+from synthetic import synthetic_side
+
 from perfgate import textsafety
-from perfgate.decide.compare import compare
 from perfgate.config import CompareConfig
-from perfgate.reports.console import print_verdict
+from perfgate.decide.compare import compare
+from perfgate.decide.verdict import BaselineChange, BudgetResult, CheckSummary, EndpointTrend, TrendPoint, Verdict
 from perfgate.publish.github import CheckKind, PullRequestRef, client_from_environment, post_verdict
+from perfgate.reports.console import print_verdict
 from perfgate.reports.html import render_html
 from perfgate.reports.markdown import marker, render_markdown
-from perfgate.decide.verdict import BaselineChange, BudgetResult, CheckSummary, EndpointTrend, TrendPoint, Verdict
-from synthetic import synthetic_side
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 WORD = "Zorblax"

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from perfgate.decide.compare import compare, side_from_runs
-from perfgate.config import Budget, CompareConfig
-from perfgate.reports.html import findings, render_html
-from perfgate.records import CheckResult, ResourceSample, SecondBucket, ServiceUsage
-from perfgate.decide.verdict import EndpointTrend, TrendPoint
 from synthetic import make_run, synthetic_side
+
+from perfgate.config import Budget, CompareConfig
+from perfgate.decide.compare import compare, side_from_runs
+from perfgate.decide.verdict import EndpointTrend, TrendPoint
+from perfgate.records import CheckResult, ResourceSample, SecondBucket, ServiceUsage
+from perfgate.reports.html import findings, render_html
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
 needs_chromium = pytest.mark.skipif(
@@ -150,6 +150,7 @@ def test_the_browser_checks_would_see_a_console_error_and_a_fetch(tmp_path: Path
 
 def test_perfgate_report_writes_the_comparison_or_one_run(git_repo: Path) -> None:
     from conftest import git, run_cli
+
     from perfgate.store import Store
 
     db = git_repo / "runs.db"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO_ROOT, git, run_cli
 from fake_github import FakeGitHub
+
 from perfgate import scaffold
 from perfgate.config import Overrides, load_config
 from perfgate.errors import ConfigError

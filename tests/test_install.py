@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from packaging.markers import Marker
-
 from conftest import REPO_ROOT
 from fake_github import FakeGitHub
-from perfgate.decide.compare import compare
-from perfgate.config import CompareConfig
-from perfgate.reports.markdown import marker
+from packaging.markers import Marker
 from synthetic import synthetic_side
+
+from perfgate.config import CompareConfig
+from perfgate.decide.compare import compare
+from perfgate.reports.markdown import marker
 
 REQUIREMENTS = REPO_ROOT / "requirements"
 HEAVY = ("locust", "gevent", "greenlet", "scipy", "numpy", "psutil", "sqlite_utils", "zmq")

@@ -16,16 +16,16 @@ import junitparser
 import numpy as np
 import pytest
 import xmlschema
-
 from conftest import git, run_cli
-from perfgate.decide.compare import RunValues, compare
-from perfgate.config import Budget, CompareConfig
-from perfgate.reports.junit import run_junit, verdict_junit
-from perfgate.records import CheckResult, EndpointStats
-from perfgate.decide.verdict import Outcome, Verdict
 from synthetic import make_run, synthetic_side
 from test_baseline import commit, save_runs
 from test_verify import CASES
+
+from perfgate.config import Budget, CompareConfig
+from perfgate.decide.compare import RunValues, compare
+from perfgate.decide.verdict import Outcome, Verdict
+from perfgate.records import CheckResult, EndpointStats
+from perfgate.reports.junit import run_junit, verdict_junit
 
 SCHEMA = xmlschema.XMLSchema(Path(__file__).parent / "schemas" / "junit.xsd")
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from conftest import LOCUSTFILES, run_cli
-from perfgate.measure import locust as runner
-from perfgate.measure import service
+
 from perfgate.config import ResolvedProfile
 from perfgate.errors import LoadRunError
+from perfgate.measure import locust as runner
+from perfgate.measure import service
 
 pytestmark = pytest.mark.slow
 

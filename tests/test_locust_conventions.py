@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from perfgate.cli import split_locust_style
-from perfgate.decide.compare import compare, side_from_runs
 from perfgate.config import CompareConfig, LoadedConfig, Overrides, PerfgateConfig
+from perfgate.decide.compare import compare, side_from_runs
 from perfgate.errors import ConfigError
 from perfgate.measure.locust import locust_command
 from tests.conftest import DemoService, run_cli

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from perfgate.decide.compare import compare, side_from_runs
 from perfgate.config import CompareConfig
+from perfgate.decide.compare import compare, side_from_runs
 from tests.catchall_server import start
 from tests.conftest import run_cli
 from tests.synthetic import make_run

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from perfgate.config import ResolvedProfile
-from perfgate.measure.summary import measure
 from perfgate.measure.contract import EndpointRecording, Recording
+from perfgate.measure.summary import measure
 
 T0 = 1_000_000.0
 

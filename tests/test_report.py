@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from perfgate.decide.compare import RunValues, compare
-from perfgate.config import Budget, CompareConfig
-from perfgate.records import CheckResult, EndpointStats
-from perfgate.errors import ConfigError
-from perfgate.reports.markdown import MAX_COMMENT_CHARS, CommentLinks, escape_markdown, marker, render_markdown
-from perfgate.decide.verdict import Confirmation, EndpointTrend, Sequential, SideInfo, TrendPoint, Verdict
 from synthetic import ENVIRONMENT, synthetic_side
+
+from perfgate.config import Budget, CompareConfig
+from perfgate.decide.compare import RunValues, compare
+from perfgate.decide.verdict import Confirmation, EndpointTrend, Sequential, SideInfo, TrendPoint, Verdict
+from perfgate.errors import ConfigError
+from perfgate.records import CheckResult, EndpointStats
+from perfgate.reports.markdown import MAX_COMMENT_CHARS, CommentLinks, escape_markdown, marker, render_markdown
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -125,7 +125,7 @@ def _hostile_verdict(endpoints: int) -> Verdict:
         runs = []
         for run in side.runs:
             stats = {}
-            for i, (key, s) in enumerate(run.endpoints.items()):
+            for i, (_key, s) in enumerate(run.endpoints.items()):
                 name = f"/a|b `x` <script>alert({i})</script> @everyone " + "segment/" * 12 + str(i)
                 stats[f"GET {name}"] = EndpointStats(**{**s.model_dump(), "name": name})
             runs.append(RunValues(run.run_id, run.pair_id, True, [], stats))

@@ -8,8 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import DEMO_READY, DEMO_SERVE, LOCUSTFILES, git, run_cli
+
 from perfgate.store import Store
 
 pytestmark = pytest.mark.slow

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic import make_run, synthetic_side
 
 import perfgate.ab.session as ab
 from perfgate.ab.session import AbPlan, Version, run_ab, spend_alpha
-from perfgate.decide.compare import compare
 from perfgate.config import CompareConfig, ResolvedProfile, ServeConfig
-from perfgate.store import Store
+from perfgate.decide.compare import compare
 from perfgate.decide.verdict import Outcome
-from synthetic import make_run, synthetic_side
+from perfgate.store import Store
 
 BASE, HEAD = "b" * 40, "e" * 40
 

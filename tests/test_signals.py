@@ -22,8 +22,8 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
-
 from conftest import DEMO_READY, DEMO_SERVE, LOCUSTFILES, REPO_ROOT, git
+
 from perfgate.demo.walkthrough import make_demo_repo
 
 pytestmark = pytest.mark.slow

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from perfgate.samples import LatencyHistogram, _representatives
 from perfgate.decide.stats import ShiftEstimate, TooFewRuns, estimate_shift, hodges_lehmann_relative_shift, holm
+from perfgate.samples import LatencyHistogram, _representatives
 
 
 def test_welch_matches_scipy() -> None:

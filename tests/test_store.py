@@ -6,11 +6,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from synthetic import make_run
 
 from perfgate.errors import RunNotFoundError, StoreError
 from perfgate.samples import LatencyHistogram
 from perfgate.store import MIGRATIONS, SCHEMA_VERSION, Store
-from synthetic import make_run
 
 
 def test_round_trip(tmp_path: Path) -> None:

@@ -22,15 +22,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
 from conftest import DEMO_READY, DEMO_SERVE, LOCUSTFILES, REPO_ROOT, run_cli
-from perfgate.errors import ExitCode, RunNotStoredError, SpillFileError, StoreError, StoreNotFoundError
-from perfgate.records import RunRecord
-from perfgate.measure.record import store_run
-from perfgate.spill import read_spill, write_spill
-from perfgate.store import SCHEMA_VERSION, Store
 from store_processes import LOCK_HOLDER, SAVE_LOOP, SAVE_ONE, WRITER, python_process, stop
 from synthetic import make_run
+
+from perfgate.errors import ExitCode, RunNotStoredError, SpillFileError, StoreError, StoreNotFoundError
+from perfgate.measure.record import store_run
+from perfgate.records import RunRecord
+from perfgate.spill import read_spill, write_spill
+from perfgate.store import SCHEMA_VERSION, Store
 
 TESTS = Path(__file__).resolve().parent
 

@@ -9,12 +9,12 @@ import math
 
 import numpy as np
 import pytest
-
-from perfgate.decide.compare import Side, compare, withdraw
-from perfgate.decide.verify import verify
-from perfgate.config import Budget, CompareConfig, EndpointSettings, Margins
-from perfgate.decide.verdict import Confirmation, Metric, Outcome, Sequential, Verdict
 from synthetic import ENVIRONMENT, synthetic_side
+
+from perfgate.config import Budget, CompareConfig, EndpointSettings, Margins
+from perfgate.decide.compare import Side, compare, withdraw
+from perfgate.decide.verdict import Confirmation, Metric, Outcome, Sequential, Verdict
+from perfgate.decide.verify import verify
 
 STORM = "1500 of 2000 measured requests failed: an error storm is not a latency measurement"
 
@@ -172,9 +172,10 @@ class _SlowOnlyAtFirst:
                                                           (1.3, 3, True)])
 def test_an_ab_verdict_agrees_with_itself(tmp_path, monkeypatch, scale: float, confirm: int | None,  # noqa: ANN001
                                           fades: bool) -> None:
+    from test_sequential import FakeLoad, _plan
+
     import perfgate.ab.session as ab
     from perfgate.store import Store
-    from test_sequential import FakeLoad, _plan
 
     load = FakeLoad(head_scale=scale)
     monkeypatch.setattr(ab, "record_run", _SlowOnlyAtFirst(load) if fades else load)

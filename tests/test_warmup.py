@@ -7,11 +7,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
+
 from perfgate.config import ResolvedProfile
-from perfgate.measure.summary import measure
 from perfgate.measure.contract import EndpointRecording, Recording
+from perfgate.measure.summary import measure
 from perfgate.store import Store
 
 SLOW_LOGIN = textwrap.dedent("""
@@ -85,9 +85,10 @@ def test_a_slow_start_of_the_window_is_a_warning_not_an_invalid_run() -> None:
 
 
 def test_a_runs_drift_warning_is_stored_and_reaches_the_verdicts_notes(tmp_path: Path) -> None:
-    from perfgate.decide.compare import compare, side_from_runs
-    from perfgate.config import CompareConfig
     from synthetic import make_run
+
+    from perfgate.config import CompareConfig
+    from perfgate.decide.compare import compare, side_from_runs
 
     warning = "latency in the first 2 s measured was 90 ms (p50) against 30 ms later: lengthen warm_up"
     with Store(tmp_path / "perfgate-runs.db") as store:

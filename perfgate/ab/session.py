@@ -38,18 +38,18 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from perfgate.decide.compare import NO_BASELINE_NOTE, Side, compare, side_from_runs, withdraw
-from perfgate.config import AbConfig, Budget, CompareConfig, LoadedConfig, ResolvedProfile, ServeConfig
-from perfgate.errors import ConfigError, Interrupted, RunNotStoredError, ServiceError
-from perfgate.measure.summary import own_fault_reasons
-from perfgate.git import merge_base, read_git_info, repository_root, resolve_commit, resolve_main_branch
-from perfgate.records import RunRecord
-from perfgate.measure.record import RunRequest, record_run
-from perfgate.measure.locust import check_locust_args, check_locust_config, check_locustfile
-from perfgate.store import Store
-from perfgate.measure.treestate import TreeWatch
 from perfgate.ab.trees import TreeSnapshot, checked_out, run_reset, run_setup, snapshot_of_tree
+from perfgate.config import AbConfig, Budget, CompareConfig, LoadedConfig, ResolvedProfile, ServeConfig
+from perfgate.decide.compare import NO_BASELINE_NOTE, Side, compare, side_from_runs, withdraw
 from perfgate.decide.verdict import Confirmation, Metric, Outcome, Sequential, Verdict
+from perfgate.errors import ConfigError, Interrupted, RunNotStoredError, ServiceError
+from perfgate.git import merge_base, read_git_info, repository_root, resolve_commit, resolve_main_branch
+from perfgate.measure.locust import check_locust_args, check_locust_config, check_locustfile
+from perfgate.measure.record import RunRequest, record_run
+from perfgate.measure.summary import own_fault_reasons
+from perfgate.measure.treestate import TreeWatch
+from perfgate.records import RunRecord
+from perfgate.store import Store
 
 Notify = Callable[[str], None]
 

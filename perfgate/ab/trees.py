@@ -23,7 +23,6 @@ from pathlib import Path
 from perfgate.errors import GitError, SetupError
 from perfgate.measure.service import log_tail, stop_process_group
 
-
 RESET_TIMEOUT_S = 120.0
 """A reset command (``[ab] reset``) that takes longer is stopped: it runs before every serve."""
 

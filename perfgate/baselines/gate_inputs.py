@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from perfgate.config import CONFIG_FILENAME, LoadedConfig
-from perfgate.git import merge_base, name_status, numstat, read_git_info, resolve_main_branch, show_file, top_folder
 from perfgate.decide.verdict import GateInputChange
+from perfgate.git import merge_base, name_status, numstat, read_git_info, resolve_main_branch, show_file, top_folder
 
 MAX_CHANGES = 200
 MAX_KEYS_SHOWN = 6

@@ -24,8 +24,9 @@ from typing import Literal
 from pydantic import AwareDatetime, ConfigDict, Field, ValidationError
 
 from perfgate.boundary import BoundaryModel
-from perfgate.decide.compare import NO_BASELINE_NOTE, RunValues, Side, side_from_runs
 from perfgate.config import Budget, LoadedConfig, parse_duration
+from perfgate.decide.compare import NO_BASELINE_NOTE, RunValues, Side, side_from_runs
+from perfgate.decide.verdict import BaselineChange, CommitSha, SideInfo
 from perfgate.errors import BaselineError, ConfigError, RunNotFoundError
 from perfgate.git import (
     changed_files,
@@ -37,10 +38,9 @@ from perfgate.git import (
     resolve_main_branch,
     user_identity,
 )
-from perfgate.records import EndpointStats, EnvironmentFingerprint, RunRecord
 from perfgate.output import write_text_atomic
+from perfgate.records import EndpointStats, EnvironmentFingerprint, RunRecord
 from perfgate.store import Store, environment_key
-from perfgate.decide.verdict import BaselineChange, CommitSha, SideInfo
 
 FILE_FORMAT = 1
 

@@ -33,9 +33,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from perfgate.config import Budget, CompareConfig
-from perfgate.measure.summary import own_fault_reasons
-from perfgate.records import CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord, median_of_runs
-from perfgate.samples import LatencyHistogram, mann_whitney_u
 from perfgate.decide.rules import (
     budget_passed,
     check_passed,
@@ -48,15 +45,14 @@ from perfgate.decide.rules import (
     zone,
 )
 from perfgate.decide.stats import ShiftEstimate, TooFewRuns, estimate_shift, hodges_lehmann_relative_shift
-from perfgate.store import environment_key
 from perfgate.decide.verdict import (
     MAX_FAILURE_KINDS,
-    FailureKind,
     SEVERITY,
     BudgetResult,
     CheckSummary,
     DistributionEvidence,
     EndpointVerdict,
+    FailureKind,
     Metric,
     MetricTest,
     Outcome,
@@ -65,6 +61,10 @@ from perfgate.decide.verdict import (
     Verdict,
     exit_code,  # noqa: F401 - re-exported: it lives with the verdict, so that posting one loads no statistics
 )
+from perfgate.measure.summary import own_fault_reasons
+from perfgate.records import CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord, median_of_runs
+from perfgate.samples import LatencyHistogram, mann_whitney_u
+from perfgate.store import environment_key
 
 LATENCY_METRICS = (Metric.P50, Metric.P95, Metric.P99)
 

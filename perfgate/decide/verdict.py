@@ -7,13 +7,11 @@ NumPy, SciPy or Locust (the comment job does not install them).
 from __future__ import annotations
 
 from enum import StrEnum
-
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints
 
 # In JSON each outcome is called "verdict" (what machines read); in Python it is `outcome`.
-
 from perfgate.boundary import BoundaryModel
 from perfgate.environment import EnvironmentFingerprint
 from perfgate.errors import ExitCode

@@ -101,14 +101,14 @@ def make_demo_repo(repo: Path, *, run_time: str = "10s", slowdown_pct: float = D
 def run_demo(out: Console, err: Console, *, output_dir: Path | None, run_time: str, max_pairs: int | None) -> int:
     """Build the throwaway repository, A/B its two commits, report, clean up; the verdict's exit code."""
     from perfgate.ab.session import AbRequest, ab_in_repository
-    from perfgate.decide.compare import exit_code
-    from perfgate.reports.html import report_for_verdict
     from perfgate.config import Overrides, load_config
-    from perfgate.reports.console import print_verdict
+    from perfgate.decide.compare import exit_code
+    from perfgate.decide.verdict import Outcome
     from perfgate.output import write_text_atomic
+    from perfgate.reports.console import print_verdict
+    from perfgate.reports.html import report_for_verdict
     from perfgate.reports.markdown import render_markdown
     from perfgate.store import Store
-    from perfgate.decide.verdict import Outcome
 
     output_dir = (output_dir or Path(tempfile.mkdtemp(prefix="perfgate-demo-"))).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)

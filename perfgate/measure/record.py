@@ -10,7 +10,6 @@ lost.
 from __future__ import annotations
 
 import math
-
 import shlex
 import tempfile
 from collections.abc import Sequence
@@ -19,16 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from perfgate.config import ResolvedProfile, ServeConfig
+from perfgate.decide.verdict import BudgetResult
 from perfgate.environment import fingerprint
 from perfgate.errors import ExitCode, Interrupted, PerfgateError, RunNotStoredError
 from perfgate.git import read_git_info
-from perfgate.measure.summary import measure
-from perfgate.records import RunRecord
 from perfgate.measure.locust import ProgressCallback, prepare, run_locust
 from perfgate.measure.service import serve
+from perfgate.measure.summary import measure
+from perfgate.records import RunRecord
 from perfgate.spill import write_spill
 from perfgate.store import Store
-from perfgate.decide.verdict import BudgetResult
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perfgate.config import ResolvedProfile
-from perfgate.records import CheckResult, EndpointResult, EndpointStats, SecondBucket
 from perfgate.measure.contract import CHECK_REQUEST_TYPE, EndpointRecording, Recording
+from perfgate.records import CheckResult, EndpointResult, EndpointStats, SecondBucket
 from perfgate.samples import LatencyHistogram
 
 STAT_QUANTILES = (0.5, 0.9, 0.95, 0.99)

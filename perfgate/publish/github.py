@@ -29,8 +29,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from perfgate import textsafety
-from perfgate.errors import ConfigError, GitHubError, VerdictRefusedError
 from perfgate.decide.verdict import SCHEMA_VERSION, Outcome, Verdict
+from perfgate.errors import ConfigError, GitHubError, VerdictRefusedError
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_AUTHOR = "github-actions[bot]"

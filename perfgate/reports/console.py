@@ -21,6 +21,8 @@ from rich.table import Table
 from rich.text import Text
 
 from perfgate import textsafety
+from perfgate.decide.verdict import BudgetResult, EndpointTrend, Outcome, SideInfo, Verdict
+from perfgate.measure.locust import Progress, ProgressCallback
 from perfgate.records import RunRecord, median_of_runs
 from perfgate.reports.markdown import (
     age,
@@ -32,12 +34,10 @@ from perfgate.reports.markdown import (
     sequential_summary,
     test_of,
 )
-from perfgate.measure.locust import Progress, ProgressCallback
-from perfgate.decide.verdict import BudgetResult, EndpointTrend, Outcome, SideInfo, Verdict
 
 if TYPE_CHECKING:
-    from perfgate.baselines.selection import PinnedBaseline
     from perfgate.ab.calibrate import Calibration
+    from perfgate.baselines.selection import PinnedBaseline
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 

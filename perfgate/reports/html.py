@@ -12,17 +12,16 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-from markupsafe import Markup
-
-from perfgate import textsafety
-from perfgate.reports.charts import BASE_COLOR, HEAD_COLOR, Chart, Series, downsample, render
-from perfgate.errors import RunNotFoundError
-from perfgate.records import RunRecord
 from functools import lru_cache
 
 import jinja2
+from markupsafe import Markup
 
+from perfgate import textsafety
+from perfgate.decide.verdict import EndpointTrend, Metric, Outcome, SideInfo, Verdict
+from perfgate.errors import RunNotFoundError
+from perfgate.records import RunRecord
+from perfgate.reports.charts import BASE_COLOR, HEAD_COLOR, Chart, Series, downsample, render
 from perfgate.reports.markdown import (
     ICONS,
     age,
@@ -38,7 +37,6 @@ from perfgate.reports.markdown import (
 )
 from perfgate.samples import LatencyHistogram
 from perfgate.store import Store
-from perfgate.decide.verdict import EndpointTrend, Metric, Outcome, SideInfo, Verdict
 
 LEAK_MB = 20.0
 """RSS growth within a run that the findings call a possible leak."""

@@ -11,9 +11,9 @@ from functools import lru_cache
 import jinja2
 
 from perfgate import textsafety
-from perfgate.errors import ConfigError
 from perfgate.decide.rules import parameter_value
 from perfgate.decide.verdict import BudgetResult, Metric, MetricTest, Outcome, Sequential, Verdict
+from perfgate.errors import ConfigError
 
 ICONS = {Outcome.BROKEN: "⛔", Outcome.REGRESSED: "🔴", Outcome.IMPROVED: "🟢", Outcome.UNCHANGED: "✅", Outcome.INCONCLUSIVE: "🟡",
          Outcome.INVALID: "⚪"}

@@ -51,13 +51,13 @@ from pathlib import Path
 import numpy as np
 
 from perfgate.ab.session import AbRequest, ab_in_repository, spend_alpha
-from perfgate.decide.compare import RunValues, Side, compare
 from perfgate.config import CompareConfig, Overrides, load_config
+from perfgate.decide.compare import RunValues, Side, compare
+from perfgate.decide.verdict import Outcome, SideInfo
 from perfgate.demo.app import SERVICE_TIMES_MS
 from perfgate.demo.walkthrough import DEMO_SLOW_ENDPOINT, make_demo_repo
 from perfgate.measure.record import RunRequest, record_run
 from perfgate.store import Store
-from perfgate.decide.verdict import Outcome, SideInfo
 
 DEFAULT_CELLS = "one:5,one:10,one:20,all:5,all:10,all:20,tail:10"
 TAIL_FRACTION = 0.1

@@ -32,8 +32,8 @@ from store_processes import LOCK_HOLDER, SAVE_LOOP, SAVE_ONE, WRITER, python_pro
 from synthetic import make_run  # noqa: E402
 
 from perfgate.errors import ExitCode, RunNotStoredError  # noqa: E402
-from perfgate.records import RunRecord  # noqa: E402
 from perfgate.measure.record import store_run  # noqa: E402
+from perfgate.records import RunRecord  # noqa: E402
 from perfgate.store import DEFAULT_BUSY_TIMEOUT_S, Store  # noqa: E402
 
 

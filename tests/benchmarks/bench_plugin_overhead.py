@@ -353,7 +353,7 @@ def print_table(results: dict[tuple[int, bool], list[RunResult]]) -> None:
     numeric = {0, 1, 2, 3}
 
     def line(cells: list[str]) -> str:
-        padded = (c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        padded = (c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False)))
         return "  ".join(padded).rstrip()
 
     print(line(header))
@@ -366,7 +366,7 @@ def print_table(results: dict[tuple[int, bool], list[RunResult]]) -> None:
     print()
     for processes in PROCESS_COUNTS:
         without, with_ = results[(processes, False)], results[(processes, True)]
-        paired = [overhead_pct(a.rps, b.rps) for a, b in zip(without, with_)]
+        paired = [overhead_pct(a.rps, b.rps) for a, b in zip(without, with_, strict=False)]
         print(f"{processes} process(es): overhead per interleaved pair "
               f"{', '.join(f'{p:.1f}' for p in paired)} % (median {statistics.median(paired):.1f} %); "
               f"run-to-run spread (max-min)/median: without {spread_pct([r.rps for r in without]):.0f} %, "

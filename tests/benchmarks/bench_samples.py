@@ -55,7 +55,7 @@ def measure(values: np.ndarray) -> dict[str, float]:
         build.append(t)
         t, blob = timed(hist.to_bytes)
         encode.append(t)
-        t, _ = timed(lambda: LatencyHistogram.from_bytes(blob))
+        t, _ = timed(lambda blob=blob: LatencyHistogram.from_bytes(blob))
         decode.append(t)
     exact = np.quantile(values, QUANTILES)
     error = np.max(np.abs(np.asarray(hist.quantiles(QUANTILES)) / exact - 1.0))
