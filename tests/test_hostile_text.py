@@ -17,9 +17,7 @@ from io import StringIO
 
 import numpy as np
 import pytest
-from fake_github import FakeGitHub
 from rich.console import Console
-from synthetic import synthetic_side
 
 from perfgate import textsafety
 from perfgate.config import CompareConfig
@@ -29,6 +27,9 @@ from perfgate.publish.github import CheckKind, PullRequestRef, client_from_envir
 from perfgate.reports.console import print_verdict
 from perfgate.reports.html import render_html
 from perfgate.reports.markdown import marker, render_markdown
+
+from fakes.fake_github import FakeGitHub
+from fakes.synthetic import synthetic_side
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 WORD = "Zorblax"

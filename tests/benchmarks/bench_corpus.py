@@ -2,7 +2,7 @@
 
     uv run python -m tests.benchmarks.bench_corpus [-t SECONDS]
 
-Both runs use the same settings (3 users, spawn rate 3, ``-t``) against tests/catchall_server.py on 127.0.0.1,
+Both runs use the same settings (3 users, spawn rate 3, ``-t``) against tests/fakes/catchall_server.py on 127.0.0.1,
 and both run with tests/locust_corpus as their working folder, so ``data/users.csv`` resolves as in plain Locust.
 Request counts differ by timing between two runs, so each is compared with its own truth: the plain count is
 Locust's Aggregated row of ``--csv``; for perfgate, the count it recorded is compared with the count in the Locust
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.catchall_server import HTTP_PORT, start
+from tests.fakes.catchall_server import HTTP_PORT, start
 
 CORPUS = Path(__file__).resolve().parent.parent / "locust_corpus"
 HOST = f"http://127.0.0.1:{HTTP_PORT}"

@@ -28,13 +28,13 @@ REPO_ROOT = TESTS.parent
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from store_processes import LOCK_HOLDER, SAVE_LOOP, SAVE_ONE, WRITER, python_process, stop  # noqa: E402
-from synthetic import make_run  # noqa: E402
-
 from perfgate.errors import ExitCode, RunNotStoredError  # noqa: E402
 from perfgate.measure.record import store_run  # noqa: E402
 from perfgate.records import RunRecord  # noqa: E402
 from perfgate.store import DEFAULT_BUSY_TIMEOUT_S, Store  # noqa: E402
+
+from fakes.store_processes import LOCK_HOLDER, SAVE_LOOP, SAVE_ONE, WRITER, python_process, stop  # noqa: E402
+from fakes.synthetic import make_run  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
-from fake_github import FakeGitHub  # noqa: E402
-
 from perfgate.demo.walkthrough import make_demo_repo  # noqa: E402
 from perfgate.measure.service import free_port, stop_process_group  # noqa: E402
+
+from fakes.fake_github import FakeGitHub  # noqa: E402
 
 Row = tuple[str, str, str, bool]
 

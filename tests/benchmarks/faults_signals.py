@@ -33,14 +33,16 @@ import psutil
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "tests"))
+sys.path.insert(0, str(REPO_ROOT / "tests" / "e2e"))
 
-from synthetic import make_run, synthetic_side  # noqa: E402
 from test_signals import STUBBORN_SERVICE  # noqa: E402
 
 from perfgate.config import CompareConfig  # noqa: E402
 from perfgate.decide.compare import compare  # noqa: E402
 from perfgate.demo.walkthrough import make_demo_repo  # noqa: E402
 from perfgate.store import Store  # noqa: E402
+
+from fakes.synthetic import make_run, synthetic_side  # noqa: E402
 
 LOCUSTFILE = REPO_ROOT / "locustfiles" / "demo.py"
 DEMO_SERVE = f"{shlex.quote(sys.executable)} -m perfgate.demo --port {{port}}"

@@ -1,0 +1,215 @@
+"""Budgets on day one: judged by `perfgate run`, by `compare` without a baseline, given with `--budget`."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from perfgate.config import Budget, CompareConfig, parse_budget
+from perfgate.decide.compare import compare, run_budgets
+from perfgate.errors import ConfigError
+from perfgate.reports.markdown import budget_comparison, render_markdown
+
+from conftest import LOCUSTFILES, git, run_cli
+from fakes.synthetic import make_run, synthetic_side
+
+LOAD = ("-f", str(LOCUSTFILES / "demo.py"), "-u", "5", "-r", "5", "-t", "4s", "--warmup", "1s")
+
+
+# -- the command-line form ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("GET /items*: p95<100ms, failure_rate<1%", Budget(endpoint="GET /items*", p95=100, failure_rate=0.01)),
+    ("GET /items*: p95<=100ms", Budget(endpoint="GET /items*", p95=100)),
+    ("p(95)<0.2s", Budget(p95=200)),
+    ("p50<20, p99<2s", Budget(p50=20, p99=2000)),
+    ("rps>20", Budget(rps=20)),
+    ("POST /orders: rps>=2.5, failure_rate<0.05", Budget(endpoint="POST /orders", rps=2.5, failure_rate=0.05)),
+    ("  *: P95 < 150ms ,  ", Budget(endpoint="*", p95=150)),
+])
+def test_budget_flag_parses_into_the_config_model(text: str, expected: Budget) -> None:
+    assert parse_budget(text) == expected
+
+
+@pytest.mark.parametrize(("text", "wrong"), [
+    ("GET /items: p95 100ms", "'p95 100ms' is not a limit"),
+    ("GET /items: p95>100ms", "'p95>100ms' points the wrong way"),
+    ("GET /items: rps<10", "'rps<10' points the wrong way"),
+    ("GET /items: p90<100ms", "unknown metric 'p90'"),
+    ("GET /items: p95<fast", "p95 'fast'"),
+    ("GET /items: p95<-5ms", "p95 '-5ms': must be greater than 0"),
+    ("GET /items: p95<nan", "p95 'nan'"),
+    ("GET /items: failure_rate<lots", "failure_rate 'lots'"),
+    ("GET /items: rps>many", "rps 'many'"),
+    ("GET /items: p95<1ms, p95<2ms", "p95 is limited twice"),
+    ("GET /items:", "no limit given"),
+    (": p95<100ms", "the endpoint pattern before ':' is empty"),
+    ("", "no limit given"),
+])
+def test_a_bad_budget_flag_names_the_flag_and_the_wrong_part(text: str, wrong: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_budget(text)
+    message = str(caught.value)
+    assert message.startswith(f"--budget {text!r}: ") and wrong in message
+    assert "\n" not in message and "Value error" not in message
+
+
+def test_a_bad_budget_flag_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = run_cli("run", *LOAD, "-H", "http://127.0.0.1:9", "--budget", "GET /items: p95>100ms",
+                     "--db", str(tmp_path / "r.db"), cwd=tmp_path)
+    assert result.code == 2
+    assert result.stderr.strip().count("\n") == 0 and "--budget 'GET /items: p95>100ms'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- rendering ------------------------------------------------------------------------------------------
+
+def test_every_budget_has_its_value_and_unit() -> None:
+    results = run_budgets(make_run(), [Budget(endpoint="GET /items", p95=1000, failure_rate=0.001, rps=10)])
+    assert [(b.metric, b.passed) for b in results] == [("p95", True), ("failure_rate", False), ("rps", True)]
+    p95, failures, rps = (budget_comparison(b) for b in results)
+    assert p95.endswith(" ms ≤ 1000 ms")
+    assert failures == "0.99 % > 0.10 %"
+    assert rps == "50.5 req/s ≥ 10.0 req/s"
+
+
+def test_markdown_shows_passing_budgets_too_failed_first() -> None:
+    head = synthetic_side(np.random.default_rng(1), runs=3, endpoints=2)
+    failing = compare(None, head, CompareConfig(), budgets=[Budget(endpoint="GET /e*", p50=1000)],
+                      command_line_budgets=[Budget(endpoint="GET /e1", p50=1)])
+    text = render_markdown(failing)
+    assert "**Budgets exceeded** (1 of 3)" in text
+    rows = [line for line in text.splitlines() if line.startswith(("| ✓", "| ✗"))]
+    assert len(rows) == 3 and rows[0].startswith("| ✗ | GET /e1 | p50 |") and "> 1 ms | --budget |" in rows[0]
+    assert all(" ms ≤ 1000 ms | config |" in row for row in rows[1:])
+
+    passing = compare(None, head, CompareConfig(), budgets=[Budget(endpoint="GET /e*", p50=1000)])
+    text = render_markdown(passing)
+    assert "<details><summary>Budgets: all 2 hold</summary>" in text and "Budgets exceeded" not in text
+    assert text.count("| ✓ |") == 2
+    assert "no baseline; 2 of 2 budget(s) hold" in passing.headline
+
+
+# -- end to end -----------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_run_fails_on_a_budget_and_passes_with_check_marks(git_repo: Path, demo_service) -> None:
+    db = str(git_repo.parent / "runs.db")
+    (git_repo / "perfgate.toml").write_text(textwrap.dedent("""
+        [[budgets]]
+        endpoint = "GET /items*"
+        p95 = "10s"
+        failure_rate = "5%"
+    """))
+    git(git_repo, "add", "perfgate.toml")
+    git(git_repo, "commit", "-q", "-m", "budgets")
+    failing = run_cli("run", *LOAD, "-H", demo_service.host, "--db", db,
+                      "--budget", "GET /items*: p95<0.001ms", "--budget", "GET /nothing*: p95<1s", cwd=git_repo)
+    assert failing.code == 1, failing.stderr
+    lines = failing.stdout.splitlines()
+    assert any(line.startswith("✗ GET /items p95 ") and "ms > 0.001 ms (--budget)" in line for line in lines)
+    assert any(line.startswith("✗ GET /nothing* p95 no data") and "matches no endpoint" in line for line in lines)
+    assert any(line.startswith("✓ GET /items p95 ") for line in lines)  # the config's, judged alongside
+
+    passing = run_cli("run", *LOAD, "-H", demo_service.host, "--db", db, "--format", "json", cwd=git_repo)
+    assert passing.code == 0, passing.stderr
+    data = json.loads(passing.stdout)
+    assert data["valid"] and {b["metric"] for b in data["budgets"]} == {"p95", "failure_rate"}
+    assert all(b["passed"] and b["source"] == "config" for b in data["budgets"])
+    text = run_cli("run", *LOAD, "-H", demo_service.host, "--db", db, cwd=git_repo)
+    assert text.code == 0, text.stderr
+    assert "✓ GET /items p95 " in text.stdout and "ms ≤ 10000 ms" in text.stdout
+    assert "✓ GET /items failure_rate " in text.stdout and "% ≤ 5.00 %" in text.stdout
+
+    # compare without a baseline judges the budgets alone: 0 when they hold, 1 when one fails.
+    alone = run_cli("compare", "--db", db, cwd=git_repo)
+    assert alone.code == 0, alone.stdout + alone.stderr
+    assert "no baseline: only the budgets are judged" in alone.stdout and "✓ GET /items p95" in alone.stdout
+    failed = run_cli("compare", "--db", db, "--budget", "GET /items: p50<0.001ms", "--format", "markdown",
+                     cwd=git_repo)
+    assert failed.code == 1, failed.stdout + failed.stderr
+    assert "**Budgets exceeded** (1 of " in failed.stdout and "| ✓ | GET /items | p95 |" in failed.stdout
+
+
+@pytest.mark.slow
+def test_compare_without_baseline_nor_budgets_still_asks_for_a_baseline(git_repo: Path, demo_service) -> None:
+    db = str(git_repo.parent / "runs.db")
+    assert run_cli("run", *LOAD, "-H", demo_service.host, "--db", db, cwd=git_repo).code == 0
+    result = run_cli("compare", "--db", db, cwd=git_repo)
+    assert result.code == 2 and "no baseline for profile" in result.stderr
+
+
+def test_html_report_lists_every_budget_with_its_value() -> None:
+    from perfgate.reports.html import render_html
+
+    head = synthetic_side(np.random.default_rng(2), runs=3, endpoints=2)
+    verdict = compare(None, head, CompareConfig(), budgets=[Budget(endpoint="GET /e*", p50=1000)],
+                      command_line_budgets=[Budget(endpoint="GET /e0<b>", p50=1)])
+    html = render_html(verdict=verdict, base=[], head=[])
+    table = html[html.index('<table id="budgets">'):]
+    table = table[:table.index("</table>")]
+    assert table.count("✓ pass") == 2 and table.count("✗ fail") == 1
+    assert table.index("✗ fail") < table.index("✓ pass")
+    assert "GET /e0&lt;b&gt;" in table and "no data (limit ≤ 1 ms)" in table and " ms ≤ 1000 ms" in table
+
+
+@pytest.mark.slow
+def test_ab_without_a_base_judges_the_budgets_alone(tmp_path: Path) -> None:
+    from perfgate.demo.walkthrough import make_demo_repo
+
+    repo = tmp_path / "shop"
+    make_demo_repo(repo, slowdown_pct=0)
+    git(repo, "checkout", "-q", "--orphan", "fresh-start")
+    git(repo, "commit", "-q", "-m", "a history of its own: no merge-base with main")
+    db = str(tmp_path / "ab.db")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    args = ("ab", "-t", "4s", "--warmup", "1s", "--looks", "2", "--db", db)
+    failing = run_cli(*args, "--budget", "GET /items: p95<0.001ms", cwd=repo, env={"TMPDIR": str(temp)},
+                      timeout=600)
+    assert failing.code == 1, failing.stderr
+    assert "no baseline: only the budgets are judged" in failing.stdout
+    assert "✗ GET /items p95 " in failing.stdout and "ms > 0.001 ms (--budget)" in failing.stdout
+    passing = run_cli(*args, "--budget", "GET /items: p95<10s", "--format", "json", cwd=repo,
+                      env={"TMPDIR": str(temp)}, timeout=600)
+    assert passing.code == 0, passing.stderr
+    verdict = json.loads(passing.stdout)
+    assert verdict["base"] is None and verdict["head"]["runs"] == 2
+    assert [b["passed"] for b in verdict["budgets"]] == [True]
+    assert list(temp.iterdir()) == []  # the head's worktree is gone
+
+
+def test_ab_without_a_base_nor_budgets_still_asks_for_one(tmp_path: Path) -> None:
+    from perfgate.demo.walkthrough import make_demo_repo
+
+    repo = tmp_path / "shop"
+    make_demo_repo(repo, slowdown_pct=0)
+    git(repo, "checkout", "-q", "--orphan", "fresh-start")
+    git(repo, "commit", "-q", "-m", "a history of its own")
+    result = run_cli("ab", "--db", str(tmp_path / "ab.db"), cwd=repo)
+    assert result.code == 2 and "no merge-base with 'main'" in result.stderr
+
+
+def test_markdown_lists_every_failed_budget_but_caps_the_passing_ones() -> None:
+    from perfgate.reports.markdown import PASSING_BUDGET_ROWS
+
+    head = synthetic_side(np.random.default_rng(3), runs=3, endpoints=40)
+    verdict = compare(None, head, CompareConfig(), budgets=[Budget(p50=1000), Budget(endpoint="GET /e3", p50=1)])
+    text = render_markdown(verdict)
+    assert text.count("| ✗ |") == 1 and text.count("| ✓ |") == PASSING_BUDGET_ROWS
+    assert f"… and {40 - PASSING_BUDGET_ROWS} more budget(s) that hold" in text
+
+
+def test_a_failed_budget_fails_a_run_even_an_invalid_one() -> None:
+    from perfgate.errors import ExitCode
+    from perfgate.measure.record import exit_code
+
+    valid = make_run()
+    invalid = valid.model_copy(update={"valid": False, "invalid_reasons": ["too few requests"]})
+    holds, fails = (run_budgets(valid, [Budget(p95=limit)]) for limit in (10_000, 0.001))
+    assert exit_code(valid, holds) is ExitCode.OK and exit_code(valid, fails) is ExitCode.REGRESSION
+    assert exit_code(invalid, holds) is ExitCode.UNDECIDED and exit_code(invalid, fails) is ExitCode.REGRESSION

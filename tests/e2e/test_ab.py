@@ -1,0 +1,180 @@
+"""`perfgate ab` end to end: real git repositories with two commits of the demo service, real worktrees,
+real Locust runs against each version served fresh on 127.0.0.1, a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from perfgate.demo.walkthrough import make_demo_repo
+
+from conftest import git, run_cli
+
+pytestmark = pytest.mark.slow
+
+SLOW_ENDPOINT = "GET /items"
+SHORT = ("-t", "6s", "--warmup", "2s")
+"""Each run: 4 s measured of the demo profile (40 users): about 800 requests, 60 on the rarest endpoint."""
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    """A private temp folder, so the test sees every worktree perfgate makes there."""
+    temp = tmp_path / "tmp"
+    temp.mkdir(exist_ok=True)
+    return {"TMPDIR": str(temp)}
+
+
+def _assert_cleaned_up(repo: Path, tmp_path: Path) -> None:
+    worktrees = git(repo, "worktree", "list", "--porcelain").count("worktree ")
+    assert worktrees == 1, git(repo, "worktree", "list")
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def _runs(db: Path) -> list[dict]:
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute("select id, commit_sha, pair_id, purpose, valid from runs order by id")]
+
+
+def test_regression_on_one_endpoint_is_found_there_only_and_confirmed(tmp_path: Path) -> None:
+    repo = tmp_path / "shop"
+    make_demo_repo(repo, slowdown_pct=100)  # GET /items: about +70 % on its measured latency
+    db = tmp_path / "ab.db"
+    result = run_cli("ab", "--base", "main", *SHORT, "--looks", "3", "--confirm", "--confirm-pairs", "3",
+                     "--db", str(db), "--format", "json", cwd=repo, env=_env(tmp_path), timeout=900)
+    assert result.code == 1, result.stderr
+    verdict = json.loads(result.stdout)
+    assert verdict["verdict"] == "regressed"
+    regressed = [e["endpoint"] for e in verdict["endpoints"] if e["verdict"] == "regressed"]
+    assert regressed == [SLOW_ENDPOINT], verdict["headline"]
+    items = next(e for e in verdict["endpoints"] if e["endpoint"] == SLOW_ENDPOINT)
+    p50 = next(t for t in items["tests"] if t["metric"] == "p50")
+    assert p50["method"] == "paired" and 0.3 < p50["change"] < 1.2
+    seq = verdict["sequential"]
+    assert seq["stopped"] == "regressed" and seq["pairs"] == 3 and seq["alpha_spent"] == [0.05]
+    assert f"{SLOW_ENDPOINT} p50" in seq["confirmation"]["confirmed"]
+
+    runs = _runs(db)
+    main_sha, head_sha = git(repo, "rev-parse", "main"), git(repo, "rev-parse", "HEAD")
+    measured = [r for r in runs if r["purpose"] == "ab"]
+    assert len(measured) == 2 * seq["pairs"]
+    for pair_id in {r["pair_id"] for r in measured}:
+        assert sorted(r["commit_sha"] for r in measured if r["pair_id"] == pair_id) == sorted([main_sha, head_sha])
+    assert len([r for r in runs if r["purpose"] == "confirm"]) == 6
+    # Balanced order: base first in odd pairs, head first in even ones.
+    first_of_pair = [next(r for r in measured if r["pair_id"] == p)["commit_sha"]
+                     for p in dict.fromkeys(r["pair_id"] for r in measured)]
+    assert first_of_pair[:2] == [main_sha, head_sha]
+    _assert_cleaned_up(repo, tmp_path)
+
+    # Confirmation runs never serve as a baseline: compare against main sees only the A/B's own runs.
+    compared = run_cli("compare", "--base", "main", "--db", str(db), "--format", "json", cwd=repo)
+    base_runs = json.loads(compared.stdout)["base"]["run_ids"]
+    assert {r["id"] for r in runs if r["purpose"] == "confirm"}.isdisjoint(base_runs)
+
+
+def test_a_a_is_never_regressed(tmp_path: Path) -> None:
+    repo = tmp_path / "shop"
+    make_demo_repo(repo, slowdown_pct=0)
+    git(repo, "checkout", "-q", "main")
+    db = tmp_path / "ab.db"
+    result = run_cli("ab", "--base", "HEAD", *SHORT, "--looks", "3", "--db", str(db), "--format", "json",
+                     cwd=repo, env=_env(tmp_path), timeout=900)
+    assert result.code == 0, result.stderr
+    verdict = json.loads(result.stdout)
+    assert verdict["verdict"] in ("unchanged", "inconclusive"), verdict["headline"]
+    assert all(e["verdict"] != "regressed" for e in verdict["endpoints"])
+    assert "A/A comparison" in result.stderr
+    assert len(_runs(db)) == 6
+    _assert_cleaned_up(repo, tmp_path)
+
+
+def test_failing_setup_command_is_a_tool_error(tmp_path: Path) -> None:
+    repo = tmp_path / "shop"
+    make_demo_repo(repo)
+    result = run_cli("ab", "--base", "main", "--setup", "echo building; exit 7", "--db", str(tmp_path / "ab.db"),
+                     cwd=repo, env=_env(tmp_path))
+    assert result.code == 4
+    assert "setup command failed with exit code 7 for the base" in result.stderr and "exit code 7" in result.stderr
+    assert "building" in result.stderr and "Traceback" not in result.stderr
+    _assert_cleaned_up(repo, tmp_path)
+
+
+def test_base_that_will_not_serve_is_a_tool_error(tmp_path: Path) -> None:
+    repo = tmp_path / "shop"
+    make_demo_repo(repo)
+    git(repo, "checkout", "-q", "main")
+    (repo / "service.py").write_text("raise SystemExit('the base cannot start: missing settings')\n")
+    git(repo, "commit", "-q", "-am", "broken service")
+    git(repo, "checkout", "-q", "-b", "fixed", "slower")
+    result = run_cli("ab", "--base", "main", *SHORT, "--ready-timeout", "10", "--db", str(tmp_path / "ab.db"),
+                     cwd=repo, env=_env(tmp_path))
+    assert result.code == 4, result.stderr
+    assert "missing settings" in result.stderr and "Traceback" not in result.stderr
+    _assert_cleaned_up(repo, tmp_path)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--base", "no-such-ref"), "names no commit"),
+    (("--looks", "6,3"), "increasing"),
+    (("--serve", "python -m http.server 8000"), "no {port} placeholder"),
+])
+def test_bad_ab_input_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    repo = tmp_path / "shop"
+    make_demo_repo(repo)
+    result = run_cli("ab", *args, "--db", str(tmp_path / "ab.db"), cwd=repo, env=_env(tmp_path))
+    assert result.code == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    _assert_cleaned_up(repo, tmp_path)
+
+
+def test_ctrl_c_stops_the_services_and_removes_the_worktree(tmp_path: Path) -> None:
+    repo = tmp_path / "shop"
+    make_demo_repo(repo)
+    env = {**os.environ, **_env(tmp_path)}
+    process = subprocess.Popen([sys.executable, "-m", "perfgate", "ab", "--base", "main", "-t", "20s",
+                                "--db", str(tmp_path / "ab.db")], cwd=repo, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        children: list[int] = []
+        while time.monotonic() < deadline and len(children) < 2:  # the service and Locust are up
+            time.sleep(0.5)
+            children = _descendants(process.pid)
+        assert len(children) >= 2
+        time.sleep(3)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert all(not _alive(pid) for pid in children)
+    _assert_cleaned_up(repo, tmp_path)
+
+
+def _descendants(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
