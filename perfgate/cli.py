@@ -211,7 +211,7 @@ def run(
 
     Extra Locust arguments go after --; they are recorded and must match across a comparison.
     """
-    from perfgate.decide.compare import run_budgets
+    from perfgate.decide.budgets import run_budgets
     from perfgate.measure.record import RunRequest, exit_code, record_run
     from perfgate.reports.console import print_budgets, progress_display
     from perfgate.reports.junit import run_junit
@@ -574,8 +574,7 @@ def _post(verdict_path: Path, repo: str | None, pr: int | None, author: str, mod
     import os
 
     from perfgate.decide.verdict import exit_code as verdict_exit_code
-    from perfgate.decide.verify import describe_problems
-    from perfgate.errors import VerdictRefusedError
+    from perfgate.decide.verify import VerdictRefusedError, describe_problems
     from perfgate.publish.github import (
         UNVERIFIED_NOTICE,
         CheckKind,
@@ -712,7 +711,7 @@ def gitlab(
 ) -> None:
     """Post the verdict as the merge request's sticky note (token: PERFGATE_GITLAB_TOKEN); exit by the verdict."""
     from perfgate.decide.verdict import exit_code as verdict_exit_code
-    from perfgate.errors import VerdictRefusedError
+    from perfgate.decide.verify import VerdictRefusedError
     from perfgate.publish.github import load_verdict, refusal_markdown
     from perfgate.publish.gitlab import (
         MAX_NOTE_CHARS,
@@ -765,8 +764,8 @@ def history(
     import fnmatch
 
     from perfgate.baselines.history import branch_runs, same_parameters, trends
+    from perfgate.environment import environment_key
     from perfgate.reports.console import print_history
-    from perfgate.store import environment_key
 
     loaded = load_config(config)
     branch = branch or loaded.config.main_branch

@@ -58,3 +58,9 @@ def fingerprint() -> EnvironmentFingerprint:
         locust=_package_version("locust"),
         perfgate=__version__,
     )
+
+
+def environment_key(environment: EnvironmentFingerprint) -> str:
+    """What must match for two runs' environments to be comparable."""
+    return "|".join((environment.cpu_model, str(environment.cores), environment.os,
+                     environment.python, environment.locust))

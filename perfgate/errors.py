@@ -9,10 +9,6 @@ from __future__ import annotations
 
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from perfgate.decide.verdict import Verdict
 
 
 class ExitCode(IntEnum):
@@ -42,8 +38,21 @@ class PerfgateError(Exception):
     exit_code: ExitCode = ExitCode.TOOL
 
 
+class UsageError(PerfgateError):
+    """A command-line value is wrong: a flag's value, a ref that names no commit, options that exclude each
+    other, a command run where it cannot work (outside a git repository)."""
+
+    exit_code = ExitCode.USAGE
+
+
 class ConfigError(PerfgateError):
-    """The configuration file, a profile or a command-line value is wrong."""
+    """The configuration file or one of its profiles is wrong (or a value that overrides it)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class NotFoundError(PerfgateError):
+    """Something asked for is not there: a run, a baseline, a history; the message says how to make it."""
 
     exit_code = ExitCode.USAGE
 
@@ -96,7 +105,7 @@ class SpillFileError(PerfgateError):
 
 
 class BaselineError(PerfgateError):
-    """A pinned baseline file is missing, damaged or unusable."""
+    """A pinned baseline file is damaged or unusable."""
 
     exit_code = ExitCode.USAGE
 
@@ -107,10 +116,8 @@ class OutputError(PerfgateError):
     exit_code = ExitCode.USAGE
 
 
-class RunNotFoundError(PerfgateError):
+class RunNotFoundError(NotFoundError):
     """No stored run matches what was asked for."""
-
-    exit_code = ExitCode.USAGE
 
 
 class TargetUnreachableError(PerfgateError):
@@ -166,14 +173,3 @@ class GitLabError(PerfgateError):
     or server errors that outlasted the retries."""
 
     exit_code = ExitCode.TOOL
-
-
-class VerdictRefusedError(ConfigError):
-    """A verdict file whose parts disagree with each other: edited or corrupt, never posted as it is."""
-
-    def __init__(self, message: str, verdict: Verdict, problems: list[str]) -> None:
-        super().__init__(message)
-        self.verdict = verdict
-        """The refused verdict as read (validated by the model, not re-derived): only its profile and head
-        commit are used, to find the sticky comment and check that the refusal replaces."""
-        self.problems = problems

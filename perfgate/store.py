@@ -37,6 +37,7 @@ from sqlite_utils import Database
 
 from perfgate.boundary import strict_json
 from perfgate.config import ResolvedProfile
+from perfgate.environment import environment_key
 from perfgate.errors import RunNotFoundError, StoreBusyError, StoreDiskError, StoreError, StoreNotFoundError
 from perfgate.records import (
     CheckResult,
@@ -91,12 +92,6 @@ def _add_warmup_v3(db: Database) -> None:
 
 MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _create_v1, 2: _add_purpose_v2, 3: _add_warmup_v3}
 """Version N's step, applied to a file at version N - 1 (0 is an empty file)."""
-
-
-def environment_key(environment: EnvironmentFingerprint) -> str:
-    """What must match for two runs' environments to be comparable."""
-    return "|".join((environment.cpu_model, str(environment.cores), environment.os,
-                     environment.python, environment.locust))
 
 
 class Store:
@@ -307,6 +302,13 @@ class Store:
             return [self._run(row, endpoints) for row in rows]
         except sqlite3.DatabaseError as exc:
             raise _store_error(self.path, exc) from None
+
+    def comparable_runs(self, commit: str, profile: str, *, environment: str | None = None) -> list[RunRecord]:
+        """The runs a baseline or a history may use: of a committed tree (not a dirty one), never the
+        re-measurements of a confirmation; with ``environment`` (an :func:`environment_key`), only valid runs
+        on that environment. Newest first."""
+        return [r for r in self.runs(commit=commit, profile=profile) if not r.git.dirty and r.purpose != "confirm"
+                and (environment is None or (r.valid and environment_key(r.environment) == environment))]
 
     def get(self, run_id: int) -> RunRecord:
         if not -(2**63) <= run_id < 2**63:  # beyond SQLite's integers: no such run, not a crash

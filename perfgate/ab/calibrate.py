@@ -29,10 +29,10 @@ from pathlib import Path
 
 from scipy import stats as sps
 
-from perfgate.ab.session import AbPlan, Notify, Pair, Session, Version, fresh_trees, head_snapshot, judge, spend_alpha
-from perfgate.ab.trees import run_setup
+from perfgate.ab.session import AbPlan, Pair, Session, Version, judge, spend_alpha
+from perfgate.ab.trees import Notify, fresh_trees, head_snapshot, run_setup
 from perfgate.config import CONFIG_FILENAME, MAX_RELATIVE_MARGIN, AbConfig, LoadedConfig, ResolvedProfile, ServeConfig
-from perfgate.decide.compare import run_value
+from perfgate.decide.sides import run_value
 from perfgate.decide.verdict import Metric, Outcome, Verdict
 from perfgate.errors import ConfigError
 from perfgate.git import repository_root

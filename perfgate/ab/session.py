@@ -30,28 +30,24 @@ runs the first look's number of runs and only the budgets are judged.
 
 from __future__ import annotations
 
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from perfgate.ab.trees import TreeSnapshot, checked_out, run_reset, run_setup, snapshot_of_tree
+from perfgate.ab.trees import Notify, fresh_trees, head_snapshot, run_reset
 from perfgate.config import AbConfig, Budget, CompareConfig, LoadedConfig, ResolvedProfile, ServeConfig
-from perfgate.decide.compare import NO_BASELINE_NOTE, Side, compare, side_from_runs, withdraw
+from perfgate.decide.compare import NO_BASELINE_NOTE, compare, withdraw
+from perfgate.decide.sides import Side, side_from_runs
 from perfgate.decide.verdict import Confirmation, Metric, Outcome, Sequential, Verdict
-from perfgate.errors import ConfigError, Interrupted, RunNotStoredError, ServiceError
-from perfgate.git import merge_base, read_git_info, repository_root, resolve_commit, resolve_main_branch
+from perfgate.errors import ConfigError, Interrupted, RunNotStoredError, ServiceError, UsageError
+from perfgate.git import commit_of, main_line, read_git_info, repository_root
 from perfgate.measure.locust import check_locust_args, check_locust_config, check_locustfile
 from perfgate.measure.record import RunRequest, record_run
 from perfgate.measure.summary import own_fault_reasons
 from perfgate.measure.treestate import TreeWatch
 from perfgate.records import RunRecord
 from perfgate.store import Store
-
-Notify = Callable[[str], None]
 
 
 def spend_alpha(alpha: float, looks: list[int]) -> list[float]:
@@ -316,36 +312,6 @@ def _confirm(plan: AbPlan, session: Session, verdict: Verdict) -> tuple[Verdict,
     return verdict, pairs, confirmation
 
 
-def head_snapshot(repo: Path, store: Store, notify: Notify) -> TreeSnapshot:
-    """The current tree as a commit to serve the head from (the store left out); says what it holds."""
-    snapshot = snapshot_of_tree(repo, leave_out=[store.path])
-    taken = [what for what, present in (("its uncommitted changes", snapshot.tracked_changes),
-                                        (f"{len(snapshot.untracked)} untracked file(s) that are not ignored",
-                                         bool(snapshot.untracked))) if present]
-    notify(f"head: {snapshot.head[:10]}{' with ' + ' and '.join(taken) if taken else ''}, served from a fresh "
-           "worktree; ignored files and data of your tree stay behind")
-    return snapshot
-
-
-@contextmanager
-def fresh_trees(repo: Path, where: Path, commits: dict[str, str], setup: str | None,
-                notify: Notify) -> Iterator[dict[str, Path]]:
-    """Each labelled commit in its own fresh worktree, set up by ``setup``; all removed when the block ends."""
-    with ExitStack() as stack:
-        trees = {label: stack.enter_context(checked_out(repo, commit, name=f"{label.lower()}-{commit[:12]}"))
-                 for label, commit in commits.items()}
-        logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="perfgate-ab-")))
-        for label, tree in trees.items():
-            if not (tree / where).is_dir():
-                raise ConfigError(f"the {label}'s commit has no folder {where.as_posix()} (where perfgate runs "
-                                  "and serves from); run perfgate from a folder that both versions have")
-        if setup:
-            for label, tree in trees.items():
-                notify(f"setting up the {label} tree: {setup}")
-                run_setup(setup, tree / where, logs / f"setup-{label}.log", what=f"{label} ({tree})")
-        yield trees
-
-
 @dataclass(frozen=True)
 class AbRequest:
     """``perfgate ab`` as asked for on the command line and in the config."""
@@ -364,37 +330,25 @@ class AbRequest:
 def _base_commit(repo: Path, loaded: LoadedConfig, base_ref: str | None, *, budgets_alone: bool = False) -> str | None:
     """The base's commit; ``None`` when the main branch gives none and ``budgets_alone`` may be judged instead."""
     if base_ref is not None:
-        commit = resolve_commit(repo, base_ref)
-        if commit is None:
-            raise ConfigError(f"--base {base_ref!r} names no commit in {repo}; pass a branch, tag or SHA")
-        return commit
-    main = loaded.config.main_branch
-    main_commit = resolve_main_branch(repo, main)
-    if main_commit is None and budgets_alone:
-        return None
-    if main_commit is None:
-        raise ConfigError(f"no branch {main!r} (nor origin/{main}) to take the base from; pass --base REF "
-                          "or set main_branch in the config")
-    base = merge_base(repo, "HEAD", main_commit)
-    if base is None and budgets_alone:
-        return None
-    if base is None:
-        raise ConfigError(f"HEAD has no merge-base with {main!r}; pass --base REF")
-    return base
+        return commit_of(repo, base_ref, "--base")
+    line = main_line(repo, loaded.config.main_branch)
+    if line.merge_base is None and not budgets_alone:
+        raise UsageError(f"no base commit to compare with: {line.reason}")
+    return line.merge_base
 
 
 def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _: None) -> AbResult:
     """Check the base out beside the current tree, set both trees up, run the A/B, clean up."""
     loaded, settings = request.loaded, request.settings
     if request.serve is None:
-        raise ConfigError("perfgate ab serves each version itself: pass --serve CMD with a {port} placeholder "
+        raise UsageError("perfgate ab serves each version itself: pass --serve CMD with a {port} placeholder "
                           "and --ready-url (or set [serve] in the config)")
     if "{port}" not in request.serve.command:
         raise ConfigError(f"the serve command {request.serve.command!r} has no {{port}} placeholder; each version "
                           "needs its own port: add {port} where the service takes its port")
     repo = repository_root(request.cwd)
     if repo is None:
-        raise ConfigError(f"{request.cwd} is not inside a git repository with commits; perfgate ab compares "
+        raise UsageError(f"{request.cwd} is not inside a git repository with commits; perfgate ab compares "
                           "two commits (run `git init` and commit, or use perfgate run)")
     check_locustfile(Path(request.profile.locustfile))
     check_locust_config(Path.cwd())

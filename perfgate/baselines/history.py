@@ -18,9 +18,10 @@ from pathlib import Path
 from scipy import stats as sps
 
 from perfgate.decide.verdict import EndpointTrend, TrendPoint, Verdict
+from perfgate.environment import environment_key
 from perfgate.git import first_parent_ancestors, resolve_main_branch
 from perfgate.records import RunRecord
-from perfgate.store import Store, environment_key
+from perfgate.store import Store
 
 METRICS = ("p50", "p95", "p99", "rps")
 MIN_SEGMENT = 3

@@ -25,8 +25,10 @@ from pydantic import AwareDatetime, ConfigDict, Field, ValidationError
 
 from perfgate.boundary import BoundaryModel
 from perfgate.config import Budget, LoadedConfig, parse_duration
-from perfgate.decide.compare import NO_BASELINE_NOTE, RunValues, Side, side_from_runs
+from perfgate.decide.compare import NO_BASELINE_NOTE
+from perfgate.decide.sides import RunValues, Side, side_from_runs
 from perfgate.decide.verdict import BaselineChange, CommitSha, SideInfo
+from perfgate.environment import environment_key
 from perfgate.errors import BaselineError, ConfigError, RunNotFoundError
 from perfgate.git import (
     changed_files,
@@ -40,7 +42,7 @@ from perfgate.git import (
 )
 from perfgate.output import write_text_atomic
 from perfgate.records import EndpointStats, EnvironmentFingerprint, RunRecord
-from perfgate.store import Store, environment_key
+from perfgate.store import Store
 
 FILE_FORMAT = 1
 

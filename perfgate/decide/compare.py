@@ -25,17 +25,16 @@ the pooled requests are reported as evidence, never as the gate.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from collections import Counter
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from perfgate.config import Budget, CompareConfig
+from perfgate.decide.budgets import COMMAND_LINE_SOURCE, check_budgets, summarize_checks
+from perfgate.decide.budgets import run_budgets as run_budgets  # TEMPORARY re-export for the tests
 from perfgate.decide.rules import (
-    budget_passed,
-    check_passed,
     endpoint_outcome,
     head_broke,
     headline,
@@ -44,12 +43,12 @@ from perfgate.decide.rules import (
     parameter_value,
     zone,
 )
+from perfgate.decide.sides import RunValues, Side, run_value, with_validity
+from perfgate.decide.sides import side_from_runs as side_from_runs  # TEMPORARY re-export for the tests
 from perfgate.decide.stats import ShiftEstimate, TooFewRuns, estimate_shift, hodges_lehmann_relative_shift
 from perfgate.decide.verdict import (
     MAX_FAILURE_KINDS,
     SEVERITY,
-    BudgetResult,
-    CheckSummary,
     DistributionEvidence,
     EndpointVerdict,
     FailureKind,
@@ -61,77 +60,10 @@ from perfgate.decide.verdict import (
     Verdict,
     exit_code,  # noqa: F401 - re-exported: it lives with the verdict, so that posting one loads no statistics
 )
-from perfgate.measure.summary import own_fault_reasons
-from perfgate.records import CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord, median_of_runs
-from perfgate.samples import LatencyHistogram, mann_whitney_u
-from perfgate.store import environment_key
+from perfgate.environment import environment_key
+from perfgate.samples import mann_whitney_u
 
 LATENCY_METRICS = (Metric.P50, Metric.P95, Metric.P99)
-
-
-@dataclass(frozen=True)
-class RunValues:
-    """One run reduced to what the decision needs."""
-
-    run_id: int | None
-    pair_id: str | None
-    valid: bool
-    invalid_reasons: list[str]
-    endpoints: dict[str, EndpointStats]
-    checks: list[CheckResult] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    """Doubts that do not invalidate the run (latency drifting in its measured window)."""
-
-
-@dataclass(frozen=True)
-class Side:
-    """The runs on one side of a comparison, and where they came from."""
-
-    info: SideInfo
-    profile: str
-    load_parameters: dict
-    environment: EnvironmentFingerprint | None
-    runs: list[RunValues]
-    histograms: dict[str, LatencyHistogram] = field(default_factory=dict)
-    """Requests pooled over the valid runs, per endpoint (absent for a pinned baseline)."""
-    all_histograms: dict[str, LatencyHistogram] = field(default_factory=dict)
-    """Requests pooled over every run, valid or not: what budgets judge."""
-
-    @property
-    def valid_runs(self) -> list[RunValues]:
-        return [r for r in self.runs if r.valid]
-
-
-def side_from_runs(label: str, runs: list[RunRecord]) -> Side:
-    """A side from stored runs (all of one profile); ``label`` says where they came from."""
-    if not runs:
-        raise ValueError("a side needs at least one run")
-    first = runs[0]
-    info = SideInfo(label=label, commit=first.git.commit, branch=first.git.branch, dirty=first.git.dirty,
-                    run_ids=[r.id for r in runs if r.id is not None], runs=len(runs),
-                    newest_run_at=max(r.started_at for r in runs), environment=first.environment)
-    values = [RunValues(run_id=r.id, pair_id=r.pair_id, valid=r.valid, invalid_reasons=r.invalid_reasons,
-                        endpoints={e.stats.key: e.stats for e in r.endpoints}, checks=r.checks,
-                        warnings=r.warnings) for r in runs]
-    return Side(info=info, profile=first.profile.name, load_parameters=first.profile.load_parameters(),
-                environment=first.environment, runs=values, histograms=_pooled(r for r in runs if r.valid),
-                all_histograms=_pooled(runs))
-
-
-def _pooled(runs: Iterable[RunRecord]) -> dict[str, LatencyHistogram]:
-    per_endpoint: dict[str, list[LatencyHistogram]] = {}
-    for run in runs:
-        for endpoint in run.endpoints:
-            per_endpoint.setdefault(endpoint.stats.key, []).append(endpoint.histogram)
-    return {key: LatencyHistogram.merge_all(hists) for key, hists in per_endpoint.items()}
-
-
-def with_validity(side: Side) -> SideInfo:
-    """The side's provenance with its runs' validity counted: what :func:`head_broke` decides on."""
-    own_fault = [reasons for r in side.runs if (reasons := own_fault_reasons(r.valid, r.invalid_reasons))]
-    return side.info.model_copy(update={
-        "runs": len(side.runs), "invalid_runs": sum(not r.valid for r in side.runs),
-        "own_fault_runs": len(own_fault), "own_fault_reasons": sorted({x for reasons in own_fault for x in reasons})})
 
 
 # -- validity ---------------------------------------------------------------------------------------
@@ -162,16 +94,6 @@ def _comparison_problems(base: Side, head: Side, *, head_broke: bool = False) ->
 
 
 # -- per-run values -----------------------------------------------------------------------------------
-
-def run_value(stats: EndpointStats | None, metric: Metric) -> float | None:
-    """The per-run statistic on the test's scale (log for ratios)."""
-    if stats is None or stats.count == 0:
-        return None
-    if metric is Metric.FAILURE_RATE:
-        return stats.failures / stats.count
-    raw = stats.rps if metric is Metric.THROUGHPUT else getattr(stats, metric.value)
-    return math.log(raw) if raw is not None and raw > 0 else None
-
 
 def _typical(values: list[float], metric: Metric) -> float:
     mean = sum(values) / len(values)
@@ -377,87 +299,10 @@ def _worst_change(verdict: EndpointVerdict) -> float:
     return -max(changes, default=0.0)
 
 
-# -- budgets and checks ---------------------------------------------------------------------------------
-
-def check_budgets(head: Side, budgets: Iterable[Budget], source: str) -> list[BudgetResult]:
-    """Absolute limits on every head run, valid or not: pooled quantiles, overall failure rate, mean throughput.
-
-    Invalid runs count too: a head that fails most of its requests must not pass a failure-rate budget
-    because those very runs were set aside. A budget whose pattern matches no endpoint fails: a typo must
-    not turn a guard off.
-    """
-    runs = head.runs
-    keys = sorted({k for r in runs for k in r.endpoints})
-    results = []
-    for budget in budgets:
-        matched = [k for k in keys if fnmatch.fnmatchcase(k, budget.endpoint)]
-        if not matched:
-            shown = ", ".join(keys[:20]) + (f" and {len(keys) - 20} more" if len(keys) > 20 else "")
-            note = (f"matches no endpoint of the head; its endpoints are: {shown or 'none'}; "
-                    "fix the budget's endpoint pattern")
-            for metric, limit in _limits(budget):
-                results.append(BudgetResult(endpoint=budget.endpoint, metric=metric, limit=limit, value=None,
-                                            passed=False, source=source, note=note))
-            continue
-        for key in matched:
-            stats = [r.endpoints[key] for r in runs if key in r.endpoints]
-            histogram = head.all_histograms.get(key)
-            for metric in ("p50", "p95", "p99"):
-                limit = getattr(budget, metric)
-                if limit is None:
-                    continue
-                if histogram is not None and histogram.count:
-                    value = histogram.quantile(float(metric[1:]) / 100)
-                else:  # a pinned side has no samples: the median of the runs' values
-                    value = median_of_runs(stats, metric)
-                results.append(BudgetResult(endpoint=key, metric=metric, limit=limit, value=value,
-                                            passed=budget_passed(metric, value, limit), source=source))
-            if budget.failure_rate is not None:
-                total = sum(s.count for s in stats)
-                value = sum(s.failures for s in stats) / total if total else None
-                results.append(BudgetResult(endpoint=key, metric="failure_rate", limit=budget.failure_rate,
-                                            value=value, passed=budget_passed("failure_rate", value,
-                                                                              budget.failure_rate),
-                                            source=source))
-            if budget.rps is not None:
-                value = sum(s.rps for s in stats) / len(stats) if stats else None
-                results.append(BudgetResult(endpoint=key, metric="rps", limit=budget.rps, value=value,
-                                            passed=budget_passed("rps", value, budget.rps), source=source))
-    return results
-
-
-def _limits(budget: Budget) -> list[tuple[str, float]]:
-    return [(metric, limit) for metric in ("p50", "p95", "p99", "failure_rate", "rps")
-            if (limit := getattr(budget, metric)) is not None]
-
-
-def summarize_checks(head: Side) -> list[CheckSummary]:
-    by_name: dict[str, list[CheckResult]] = {}
-    for run in head.runs:
-        for check in run.checks:
-            by_name.setdefault(check.name, []).append(check)
-    summaries = []
-    for name, results in sorted(by_name.items()):
-        failed = [c for c in results if not c.passed]
-        summaries.append(CheckSummary(name=name, passed=check_passed(len(failed)), failures=len(failed),
-                                      runs=len(results),
-                                      message=failed[0].message if failed else ""))
-    return summaries
-
-
 # -- the verdict ----------------------------------------------------------------------------------------
 
-COMMAND_LINE_SOURCE = "--budget"
-"""The source of a budget given on the command line."""
 NO_BASELINE_NOTE = "no baseline: only the budgets are judged"
 """The note of a verdict on budgets alone (``compare`` or ``ab`` found no baseline, and budgets exist)."""
-
-
-def run_budgets(run: RunRecord, budgets: Iterable[Budget] = (),
-                command_line_budgets: Iterable[Budget] = ()) -> list[BudgetResult]:
-    """The budgets judged on one recorded run, as :func:`compare` judges them on a head."""
-    side = side_from_runs("run", [run])
-    return check_budgets(side, budgets, "config") + check_budgets(side, command_line_budgets, COMMAND_LINE_SOURCE)
 
 
 def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: Iterable[Budget] = (),

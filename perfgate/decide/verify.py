@@ -21,6 +21,21 @@ from perfgate.decide.rules import (
     zone,
 )
 from perfgate.decide.verdict import Metric, MetricTest, Outcome, SideInfo, Verdict
+from perfgate.errors import ExitCode, PerfgateError
+
+
+class VerdictRefusedError(PerfgateError):
+    """A verdict file whose parts disagree with each other: edited or corrupt, never posted as it is."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, message: str, verdict: Verdict, problems: list[str]) -> None:
+        super().__init__(message)
+        self.verdict = verdict
+        """The refused verdict as read (validated by the model, not re-derived): only its profile and head
+        commit are used, to find the sticky comment and check that the refusal replaces."""
+        self.problems = problems
+
 
 _TOLERANCE = 1e-9
 _MAX_SHOWN = 5

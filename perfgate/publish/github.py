@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from perfgate import textsafety
 from perfgate.decide.verdict import SCHEMA_VERSION, Outcome, Verdict
-from perfgate.errors import ConfigError, GitHubError, VerdictRefusedError
+from perfgate.errors import ConfigError, GitHubError
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_AUTHOR = "github-actions[bot]"
@@ -102,7 +102,7 @@ def load_verdict(path: Path) -> Verdict:
     Raises :class:`VerdictRefusedError` when its parts disagree: a summary field (the verdict word, an
     endpoint's or a test's outcome, a budget's or check's ``passed``, the headline) is never taken at its word.
     """
-    from perfgate.decide.verify import describe_problems, verify
+    from perfgate.decide.verify import VerdictRefusedError, describe_problems, verify
 
     try:
         size = path.stat().st_size

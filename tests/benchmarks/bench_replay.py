@@ -47,11 +47,11 @@ import numpy as np
 from perfgate.config import CompareConfig, LoadedConfig, Overrides, PerfgateConfig, ResolvedProfile, ServeConfig
 from perfgate.decide.compare import compare, side_from_runs
 from perfgate.decide.verdict import Outcome
-from perfgate.environment import fingerprint
+from perfgate.environment import environment_key, fingerprint
 from perfgate.measure.record import RunRequest, record_run
 from perfgate.records import RunRecord
 from perfgate.samples import GAMMA, LatencyHistogram
-from perfgate.store import Store, environment_key
+from perfgate.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 DELTAS = (0.0, 0.02, 0.05, 0.10, 0.20)

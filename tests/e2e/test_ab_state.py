@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from perfgate.ab.trees import checked_out, snapshot_of_tree
+from perfgate.git import checked_out, snapshot_of_tree
 from perfgate.measure.treestate import TreeWatch, tree_files
 
 from conftest import git, run_cli

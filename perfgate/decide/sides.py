@@ -1,0 +1,91 @@
+"""The two sides of a comparison: each one's runs reduced to what the decision needs, and where they came from.
+
+A side is built from stored runs (:func:`side_from_runs`) or from a pinned baseline file; the decision
+(:mod:`perfgate.decide.compare`) and the budgets (:mod:`perfgate.decide.budgets`) read nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from perfgate.decide.verdict import Metric, SideInfo
+from perfgate.measure.summary import own_fault_reasons
+from perfgate.records import CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord
+from perfgate.samples import LatencyHistogram
+
+
+@dataclass(frozen=True)
+class RunValues:
+    """One run reduced to what the decision needs."""
+
+    run_id: int | None
+    pair_id: str | None
+    valid: bool
+    invalid_reasons: list[str]
+    endpoints: dict[str, EndpointStats]
+    checks: list[CheckResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Doubts that do not invalidate the run (latency drifting in its measured window)."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """The runs on one side of a comparison, and where they came from."""
+
+    info: SideInfo
+    profile: str
+    load_parameters: dict
+    environment: EnvironmentFingerprint | None
+    runs: list[RunValues]
+    histograms: dict[str, LatencyHistogram] = field(default_factory=dict)
+    """Requests pooled over the valid runs, per endpoint (absent for a pinned baseline)."""
+    all_histograms: dict[str, LatencyHistogram] = field(default_factory=dict)
+    """Requests pooled over every run, valid or not: what budgets judge."""
+
+    @property
+    def valid_runs(self) -> list[RunValues]:
+        return [r for r in self.runs if r.valid]
+
+
+def side_from_runs(label: str, runs: list[RunRecord]) -> Side:
+    """A side from stored runs (all of one profile); ``label`` says where they came from."""
+    if not runs:
+        raise ValueError("a side needs at least one run")
+    first = runs[0]
+    info = SideInfo(label=label, commit=first.git.commit, branch=first.git.branch, dirty=first.git.dirty,
+                    run_ids=[r.id for r in runs if r.id is not None], runs=len(runs),
+                    newest_run_at=max(r.started_at for r in runs), environment=first.environment)
+    values = [RunValues(run_id=r.id, pair_id=r.pair_id, valid=r.valid, invalid_reasons=r.invalid_reasons,
+                        endpoints={e.stats.key: e.stats for e in r.endpoints}, checks=r.checks,
+                        warnings=r.warnings) for r in runs]
+    return Side(info=info, profile=first.profile.name, load_parameters=first.profile.load_parameters(),
+                environment=first.environment, runs=values, histograms=_pooled(r for r in runs if r.valid),
+                all_histograms=_pooled(runs))
+
+
+def _pooled(runs: Iterable[RunRecord]) -> dict[str, LatencyHistogram]:
+    per_endpoint: dict[str, list[LatencyHistogram]] = {}
+    for run in runs:
+        for endpoint in run.endpoints:
+            per_endpoint.setdefault(endpoint.stats.key, []).append(endpoint.histogram)
+    return {key: LatencyHistogram.merge_all(hists) for key, hists in per_endpoint.items()}
+
+
+def with_validity(side: Side) -> SideInfo:
+    """The side's provenance with its runs' validity counted: what :func:`head_broke` decides on."""
+    own_fault = [reasons for r in side.runs if (reasons := own_fault_reasons(r.valid, r.invalid_reasons))]
+    return side.info.model_copy(update={
+        "runs": len(side.runs), "invalid_runs": sum(not r.valid for r in side.runs),
+        "own_fault_runs": len(own_fault), "own_fault_reasons": sorted({x for reasons in own_fault for x in reasons})})
+
+
+def run_value(stats: EndpointStats | None, metric: Metric) -> float | None:
+    """The per-run statistic on the test's scale (log for ratios)."""
+    if stats is None or stats.count == 0:
+        return None
+    if metric is Metric.FAILURE_RATE:
+        return stats.failures / stats.count
+    raw = stats.rps if metric is Metric.THROUGHPUT else getattr(stats, metric.value)
+    return math.log(raw) if raw is not None and raw > 0 else None
