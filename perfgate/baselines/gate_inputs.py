@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from perfgate.config import CONFIG_FILENAME, LoadedConfig
 from perfgate.decide.verdict import GateInputChange
-from perfgate.git import merge_base, name_status, numstat, read_git_info, resolve_main_branch, show_file, top_folder
+from perfgate.git import MainLine, main_line, name_status, numstat, show_file, top_folder
 
 MAX_CHANGES = 200
 MAX_KEYS_SHOWN = 6
@@ -23,17 +23,15 @@ _KINDS: dict[str, Literal["added", "modified", "renamed", "deleted"]] = {
     "A": "added", "C": "added", "M": "modified", "T": "modified", "R": "renamed", "D": "deleted"}
 
 
-def gate_changes(loaded: LoadedConfig, repo: Path, *, profile: str,
-                 locustfiles: list[str] | None = None) -> list[GateInputChange]:
+def gate_changes(loaded: LoadedConfig, repo: Path, *, profile: str, locustfiles: list[str] | None = None,
+                 main: MainLine | None = None) -> list[GateInputChange]:
     """Changes of the config, of ``profile``'s locustfile(s) and of ``baselines/`` against the merge-base.
 
     ``locustfiles``: the locustfile(s) the runs used (default: those the config names for the profile).
     Empty outside a git repository or without a merge-base with the main branch.
     """
     top = top_folder(repo)
-    main = resolve_main_branch(repo, loaded.config.main_branch)
-    head = read_git_info(repo).commit
-    base = merge_base(repo, head, main) if top and main and head else None
+    base = (main or main_line(repo, loaded.config.main_branch)).merge_base if top else None
     if top is None or base is None:
         return []
     changes = _config_changes(loaded, top, base)

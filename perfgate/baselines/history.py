@@ -10,6 +10,7 @@ Bonferroni correction over the candidate splits), found by binary segmentation.
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import statistics
 from collections.abc import Sequence
@@ -66,16 +67,17 @@ def _value(run: RunRecord, endpoint: str, metric: str) -> float | None:
 
 
 def branch_runs(store: Store, repo: Path, branch: str, profile: str, environment: str | None,
-                limit: int = 30) -> list[tuple[str, list[RunRecord]]]:
-    """(commit, its runs) along the branch's first-parent line, oldest first, commits with runs only."""
-    tip = resolve_main_branch(repo, branch)
+                limit: int = 30, *, tip: str | None = None) -> list[tuple[str, list[RunRecord]]]:
+    """(commit, its runs) along the branch's first-parent line, oldest first, commits with runs only.
+
+    ``tip``: the branch's commit, when the caller has asked git already.
+    """
+    tip = tip or resolve_main_branch(repo, branch)
     if tip is None:
         return []
     line = []
     for commit in first_parent_ancestors(repo, tip, limit=limit):
-        runs = [r for r in store.runs(commit=commit, profile=profile) if r.valid and not r.git.dirty
-                and r.purpose != "confirm"
-                and (environment is None or environment_key(r.environment) == environment)]
+        runs = [r for r in store.comparable_runs(commit, profile, environment=environment) if r.valid]
         if runs:
             line.append((commit, runs))
     return line[::-1]
@@ -94,6 +96,23 @@ def same_parameters(line: list[tuple[str, list[RunRecord]]]) -> tuple[list[tuple
     kept = [(commit, same) for commit, commit_runs in line
             if (same := [r for r in commit_runs if r.profile.load_parameters() == wanted])]
     return kept, len(runs) - sum(len(commit_runs) for _, commit_runs in kept)
+
+
+def branch_history(store: Store, repo: Path, branch: str, profile: str, *, metric: str, endpoints: Sequence[str],
+                   commits: int, margin: float) -> tuple[list[EndpointTrend], int]:
+    """``perfgate history``: the trends of the endpoints matching ``endpoints`` (globs; none: all) over the last
+    ``commits`` commits of the branch, on the newest run's environment and load parameters, and how many runs
+    were left out for other load parameters."""
+    line = branch_runs(store, repo, branch, profile, None, limit=commits)
+    if line:  # one environment: the newest run's, as a comparison would use
+        newest = max((r for _, runs in line for r in runs), key=lambda r: r.started_at)
+        wanted = environment_key(newest.environment)
+        line = [(c, kept) for c, runs in line if (kept := [r for r in runs if environment_key(r.environment) == wanted])]
+    line, left_out = same_parameters(line)
+    keys = sorted({e.stats.key for _, runs in line for r in runs for e in r.endpoints})
+    if endpoints:
+        keys = [k for k in keys if any(fnmatch.fnmatchcase(k, pattern) for pattern in endpoints)]
+    return trends(line, branch, metric=metric, endpoints=keys, margin=margin), left_out
 
 
 def trends(line: list[tuple[str, list[RunRecord]]], branch: str, *, metric: str = "p50",
@@ -119,11 +138,11 @@ MAX_CHARTED = 8
 """Endpoints whose trend the PR verdict charts (worst first)."""
 
 
-def with_history(verdict: Verdict, store: Store, repo: Path, branch: str) -> Verdict:
+def with_history(verdict: Verdict, store: Store, repo: Path, branch: str, *, tip: str | None = None) -> Verdict:
     """The verdict with the p50 trend of its worst endpoints on the branch, when the store has one."""
     environment = verdict.head.environment
     line = branch_runs(store, repo, branch, verdict.profile,
-                       environment_key(environment) if environment is not None else None)
+                       environment_key(environment) if environment is not None else None, tip=tip)
     line, _left_out = same_parameters(line)
     if len(line) < 2:
         return verdict

@@ -100,13 +100,13 @@ def make_demo_repo(repo: Path, *, run_time: str = "10s", slowdown_pct: float = D
 
 def run_demo(out: Console, err: Console, *, output_dir: Path | None, run_time: str, max_pairs: int | None) -> int:
     """Build the throwaway repository, A/B its two commits, report, clean up; the verdict's exit code."""
-    from perfgate.ab.session import AbRequest, ab_in_repository
+    from perfgate.ab.session import AbRequest
     from perfgate.config import Overrides, load_config
-    from perfgate.decide.compare import exit_code
-    from perfgate.decide.verdict import Outcome
+    from perfgate.decide.verdict import Outcome, exit_code
+    from perfgate.gate import ab
     from perfgate.output import write_text_atomic
     from perfgate.reports.console import print_verdict
-    from perfgate.reports.html import report_for_verdict
+    from perfgate.reports.html import render_html
     from perfgate.reports.markdown import render_markdown
     from perfgate.store import Store
 
@@ -125,10 +125,10 @@ def run_demo(out: Console, err: Console, *, output_dir: Path | None, run_time: s
                             profile=loaded.resolve(None, Overrides(), served=True), serve=loaded.serve(),
                             cwd=repo, base_ref="main")
         with Store(db) as store:
-            result = ab_in_repository(request, store,
-                                      notify=lambda line: err.print(line, markup=False, highlight=False))
-            verdict = result.verdict
-            write_text_atomic(output_dir / "report.html", report_for_verdict(verdict, store))
+            result = ab(request, store, notify=lambda line: err.print(line, markup=False, highlight=False))
+        verdict = result.verdict
+        write_text_atomic(output_dir / "report.html",
+                          render_html(verdict=verdict, base=result.base_runs, head=result.head_runs))
     write_text_atomic(output_dir / "verdict.md", render_markdown(verdict))
     write_text_atomic(output_dir / "verdict.json", verdict.to_json())
     out.print()

@@ -85,14 +85,37 @@ class CheckOutcome:
     title: str
 
 
+class CommentState(StrEnum):
+    """What became of the sticky comment."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    """The comment already said exactly this."""
+    SKIPPED = "skipped"
+    """On-change mode with nothing to say: no comment made."""
+    OFF = "off"
+    """Asked not to comment (``--no-comment``)."""
+    FORBIDDEN = "forbidden"
+    """The token may not write comments: told, not an error."""
+    STALE = "stale"
+    """The pull request has moved on to another head: nothing posted."""
+
+
+class CheckState(StrEnum):
+    """What became of the check run or commit status."""
+
+    CREATED = "created"
+    FORBIDDEN = "forbidden"
+    NONE = "none"
+    """None was asked for."""
+
+
 @dataclass(frozen=True)
 class PostResult:
-    comment: str
-    """``created``, ``updated``, ``unchanged``, ``skipped`` (on-change, nothing to say), ``off``, ``forbidden``
-    or ``stale`` (the pull request has moved on: nothing posted)."""
+    comment: CommentState
     comment_url: str | None = None
-    check: str = "none"
-    """``created``, ``forbidden`` or ``none``."""
+    check: CheckState = CheckState.NONE
     message: str = ""
 
 
@@ -323,38 +346,38 @@ def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str
         measured = verdict.head.commit
         # A newer push is not an error: its own run will post. Nothing is written for an older head.
         if require_head and target.head_sha and head_sha != target.head_sha:
-            return PostResult(comment="stale", message=f"pull request #{target.number} is at {head_sha[:10]}, not at "
+            return PostResult(comment=CommentState.STALE, message=f"pull request #{target.number} is at {head_sha[:10]}, not at "
                               f"the {target.head_sha[:10]} this workflow ran for: not posting; a newer run will post")
         if require_head and measured != head_sha:
-            return PostResult(comment="stale", message=f"the verdict is about {str(measured)[:10]}, but pull request "
+            return PostResult(comment=CommentState.STALE, message=f"the verdict is about {str(measured)[:10]}, but pull request "
                               f"#{target.number} is now at {head_sha[:10]}: not posting a stale verdict; a newer run "
                               "will post")
         existing = find_comment(pull, marker, author)
     except (github.GithubException, OSError) as exc:
         if _forbidden(exc):
-            return PostResult(comment="forbidden", message=ENABLE_HINT)
+            return PostResult(comment=CommentState.FORBIDDEN, message=ENABLE_HINT)
         raise GitHubError(f"cannot read pull request #{target.number} of {target.repository}: "
                           f"{_describe(exc)}") from None
 
-    state, url, message = "skipped", None, ""
+    state, url, message = CommentState.SKIPPED, None, ""
     try:
         if not comment:
-            state = "off"
+            state = CommentState.OFF
         elif existing is not None:
             if existing.body == markdown:
-                state, url = "unchanged", existing.html_url
+                state, url = CommentState.UNCHANGED, existing.html_url
             else:
                 existing.edit(markdown)
-                state, url = "updated", existing.html_url
+                state, url = CommentState.UPDATED, existing.html_url
         elif mode is CommentMode.ALWAYS or verdict.outcome is not Outcome.UNCHANGED:
             created = pull.create_issue_comment(markdown)
-            state, url = "created", created.html_url
+            state, url = CommentState.CREATED, created.html_url
     except (github.GithubException, OSError) as exc:
         if not _forbidden(exc):
             raise GitHubError(f"cannot write the comment on #{target.number}: {_describe(exc)}") from None
-        state, message = "forbidden", ENABLE_HINT
+        state, message = CommentState.FORBIDDEN, ENABLE_HINT
 
-    check_result = "none"
+    check_result = CheckState.NONE
     if check is not CheckKind.NONE:
         # Plain-text fields of the Checks and Statuses APIs: cleaned of control and format characters, bounded.
         name = textsafety.check_name(check_name or f"perfgate / {verdict.profile}")
@@ -372,11 +395,11 @@ def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str
             else:
                 repo.get_commit(checked).create_status(state=status_state, context=textsafety.status_context(name),
                                                        description=textsafety.status_description(told.title))
-            check_result = "created"
+            check_result = CheckState.CREATED
         except (github.GithubException, OSError) as exc:
             if not _forbidden(exc):
                 raise GitHubError(f"cannot create the {check.value} on {checked[:10]}: {_describe(exc)}") from None
-            check_result = "forbidden"
+            check_result = CheckState.FORBIDDEN
             message = message or (f"the token cannot create a {check.value}; give the job "
                                   f"`{'checks' if check is CheckKind.CHECK_RUN else 'statuses'}: write`")
     return PostResult(comment=state, comment_url=url, check=check_result, message=message)

@@ -37,7 +37,7 @@ from perfgate.reports.markdown import (
 
 if TYPE_CHECKING:
     from perfgate.ab.calibrate import Calibration
-    from perfgate.baselines.selection import PinnedBaseline
+    from perfgate.baselines.pinned import PinnedBaseline
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 

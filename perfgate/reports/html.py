@@ -18,8 +18,7 @@ import jinja2
 from markupsafe import Markup
 
 from perfgate import textsafety
-from perfgate.decide.verdict import EndpointTrend, Metric, Outcome, SideInfo, Verdict
-from perfgate.errors import RunNotFoundError
+from perfgate.decide.verdict import EndpointTrend, Metric, Outcome, Verdict
 from perfgate.records import RunRecord
 from perfgate.reports.charts import BASE_COLOR, HEAD_COLOR, Chart, Series, downsample, render
 from perfgate.reports.markdown import (
@@ -36,7 +35,6 @@ from perfgate.reports.markdown import (
     test_of,
 )
 from perfgate.samples import LatencyHistogram
-from perfgate.store import Store
 
 LEAK_MB = 20.0
 """RSS growth within a run that the findings call a possible leak."""
@@ -256,19 +254,3 @@ def render_html(*, verdict: Verdict | None, base: list[RunRecord], head: list[Ru
                                   f"{verdict.outcome.value}" if verdict else "perfgate run"),
         sections=sections, load_charts=_load_and_service_charts(sides), history_charts=_history_charts(history),
         findings=findings(verdict, head, base), base=base, head=head, labels=labels, now=datetime.now(UTC))
-
-
-def report_for_verdict(verdict: Verdict, store: Store) -> str:
-    """The report of a verdict, with the runs of both sides read back from the store."""
-
-    def runs(side: SideInfo | None) -> list[RunRecord]:
-        found = []
-        # A pinned baseline's run ids belong to the store it was accepted from, not to this one.
-        for run_id in (side.run_ids if side is not None and side.baseline_file is None else []):
-            try:
-                found.append(store.get(run_id))
-            except RunNotFoundError:  # a pinned baseline's runs may live in another store
-                continue
-        return found
-
-    return render_html(verdict=verdict, base=runs(verdict.base), head=runs(verdict.head))

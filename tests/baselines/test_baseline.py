@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from perfgate.baselines.selection import accept, import_expected, read_pinned, select
+from perfgate.baselines.accept import accept, import_expected
+from perfgate.baselines.pinned import read_pinned
+from perfgate.baselines.selection import select
 from perfgate.config import load_config
-from perfgate.errors import BaselineError, ConfigError, RunNotFoundError
+from perfgate.errors import BaselineError, ConfigError, RunNotFoundError, UsageError
 from perfgate.store import Store
 
 from conftest import git, run_cli
@@ -103,7 +105,7 @@ def test_explicit_base_ref_and_run_ids(git_repo: Path) -> None:
     assert choose(git_repo, db, base_ref="HEAD~1").base.info.commit == first
     chosen = choose(git_repo, db, head_run_ids=first_ids[:2], base_run_ids=second_ids)
     assert chosen.head.info.run_ids == first_ids[:2] and chosen.base.info.run_ids == second_ids
-    with pytest.raises(ConfigError, match="--base 'nope' names no commit"):
+    with pytest.raises(UsageError, match="--base 'nope' names no commit"):
         choose(git_repo, db, base_ref="nope")
 
 

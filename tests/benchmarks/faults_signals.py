@@ -192,9 +192,9 @@ def garbage_in_a_store_column(temp: Path) -> Row:
 
 @_in_temp
 def injected_internal_error(temp: Path) -> Row:
-    program = ("import perfgate.cli as cli\n"
+    program = ("import perfgate.cli as cli\nimport perfgate.cli.common as cli_common\n"
                "def replaced(*a, **k):\n    raise RuntimeError('injected')\n"
-               "cli.load_config = replaced\ncli.main()\n")
+               "cli_common.load_config = replaced\ncli.main()\n")
     done = subprocess.run([sys.executable, "-c", program, "runs"], cwd=temp, env=_env(temp), capture_output=True,
                           text=True, timeout=120)
     return _crash_row("an exception inside a command", done, "internal error: RuntimeError: injected")

@@ -156,10 +156,11 @@ def _cli_with(patch: str, *args: str, env: dict[str, str] | None = None) -> CliR
     """The real entry point, with ``load_config`` (which every command calls first) replaced in-process."""
     program = textwrap.dedent(f"""
         import perfgate.cli as cli
+        import perfgate.cli.common as cli_common
         import typer
         def replaced(*args, **kwargs):
             {patch}
-        cli.load_config = replaced
+        cli_common.load_config = replaced
         cli.main()
     """)
     full_env = {k: v for k, v in os.environ.items() if k != "PERFGATE_DEBUG"}

@@ -1,0 +1,156 @@
+"""Commands on runs: ``perfgate run`` (measure and store one), ``runs`` (list), ``show`` (one), ``import`` (store
+runs kept in files when the store could not take them)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from perfgate.cli.common import (
+    BudgetOption,
+    ConfigOption,
+    DbOption,
+    ExcludeTagsOption,
+    FormatOption,
+    JsonFileOption,
+    JunitOption,
+    LocustfileOption,
+    OutputFormat,
+    ProcessesOption,
+    ProfileOption,
+    ReadyTimeoutOption,
+    ReadyUrlOption,
+    RunTimeOption,
+    ServeOption,
+    SpawnRateOption,
+    TagsOption,
+    UsersOption,
+    WarmupOption,
+    app,
+    budgets_from,
+    load,
+    load_profile,
+    open_store,
+    print_record,
+    stderr,
+    stdout,
+)
+from perfgate.output import write_text_atomic
+
+
+@app.command()
+def run(
+    profile: ProfileOption = None,
+    locustfile: LocustfileOption = None,
+    host: Annotated[str | None, typer.Option("-H", "--host", help="Base URL of the service under test.")] = None,
+    users: UsersOption = None,
+    spawn_rate: SpawnRateOption = None,
+    run_time: RunTimeOption = None,
+    warmup: WarmupOption = None,
+    tags: TagsOption = None,
+    exclude_tags: ExcludeTagsOption = None,
+    processes: ProcessesOption = None,
+    serve: ServeOption = None,
+    ready_url: ReadyUrlOption = None,
+    ready_timeout: ReadyTimeoutOption = None,
+    junit: JunitOption = None,
+    json_path: JsonFileOption = None,
+    budget: BudgetOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    output_format: FormatOption = OutputFormat.text,
+) -> None:
+    """Run a load profile headless, record every request, store the run under the current commit, and judge
+    the budgets on it.
+
+    Extra Locust arguments go after --; they are recorded and must match across a comparison.
+    """
+    from perfgate.decide.budgets import run_budgets
+    from perfgate.measure.record import RunRequest, exit_code, record_run
+    from perfgate.reports.console import print_budgets, progress_display
+    from perfgate.reports.junit import run_junit
+
+    command_line_budgets = budgets_from(budget)
+    loaded, serve_config, resolved = load_profile(
+        config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, locustfile=locustfile,
+        host=host, users=users, spawn_rate=spawn_rate, run_time=run_time, warmup=warmup, tags=tags,
+        exclude_tags=exclude_tags, processes=processes)
+    with open_store(loaded, db) as store:
+        with progress_display(stderr) as on_progress:
+            recorded = record_run(RunRequest(profile=resolved, repo_dir=Path.cwd(), serve=serve_config,
+                                             serve_cwd=Path.cwd(), ignore=loaded.own_paths()),
+                                  store, on_progress=on_progress)
+    budgets = run_budgets(recorded, loaded.config.budgets, command_line_budgets)
+    run_json = json.dumps({**json.loads(recorded.model_dump_json()),
+                           "budgets": [b.model_dump(mode="json") for b in budgets]}, indent=2)
+    if json_path is not None:
+        write_text_atomic(json_path, run_json + "\n")
+    if junit is not None:
+        write_text_atomic(junit, run_junit(recorded))
+    if output_format is OutputFormat.json:
+        print(run_json)
+    else:
+        print_record(recorded, output_format, loaded.config.compare.min_requests)
+        print_budgets(stdout, budgets)
+    raise typer.Exit(exit_code(recorded, budgets))
+
+
+@app.command()
+def runs(
+    commit: Annotated[str | None, typer.Option("--commit", help="Commit SHA or prefix.")] = None,
+    branch: Annotated[str | None, typer.Option("--branch", help="Branch name.")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile name.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many, newest first.")] = 20,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    output_format: FormatOption = OutputFormat.text,
+) -> None:
+    """List stored runs, newest first."""
+    from perfgate.reports.console import runs_table
+
+    with open_store(load(config), db, create=False) as store:
+        found = store.runs(commit=commit, branch=branch, profile=profile, limit=limit, endpoints=False)
+    if output_format is OutputFormat.json:
+        print("[" + ",\n".join(r.model_dump_json(exclude={"endpoints", "service"}) for r in found) + "]")
+    elif found:
+        stdout.print(runs_table(found))
+    else:
+        stderr.print("no runs match; record one with `perfgate run`")
+
+
+@app.command("import")
+def import_runs(
+    files: Annotated[list[Path], typer.Argument(help="Unsaved-run files, as named when the store could not "
+                                                "take a run (in unsaved/ beside the store).")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Store runs that were kept in files because the store could not take them; a run already stored is skipped."""
+    from perfgate.spill import read_spill
+
+    spilled = [(path, read_spill(path)) for path in files]  # every file checked before anything is stored
+    with open_store(load(config), db) as store:
+        for path, item in spilled:
+            run = item.run
+            what = f"{(run.git.commit or 'no commit')[:10]} {run.profile.name} {run.started_at.isoformat()}"
+            if (existing := store.find_same(run)) is not None:
+                stdout.print(f"skipped {path}: already stored as run {existing} ({what})", markup=False)
+                continue
+            saved = store.save(run)
+            stdout.print(f"stored {path} as run {saved.id} ({what})", markup=False)
+    stdout.print("the files are kept; delete them once you no longer need them", markup=False)
+
+
+@app.command()
+def show(
+    run_id: Annotated[int, typer.Argument(help="Run id, as listed by `perfgate runs`.")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+    output_format: FormatOption = OutputFormat.text,
+) -> None:
+    """Print one stored run."""
+    with open_store(load(config), db, create=False) as store:
+        print_record(store.get(run_id), output_format)
