@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from perfgate import textsafety
 from perfgate.decide.verdict import BudgetResult, CheckSummary, EndpointVerdict, Metric, MetricTest, Outcome, Verdict
-from perfgate.reports.markdown import budget_quantity, format_change, format_value
+from perfgate.reports.content import budget_quantity, format_change, format_value
 
 if TYPE_CHECKING:
     from perfgate.records import RunRecord  # loads NumPy: the verdict's rendering does not need it
