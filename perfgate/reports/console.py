@@ -159,8 +159,8 @@ def runs_table(runs: list[RunRecord]) -> Table:
     return table
 
 
-_STYLES = {Outcome.BROKEN: "bold red", Outcome.REGRESSED: "bold red", Outcome.IMPROVED: "green", Outcome.UNCHANGED: "green",
-           Outcome.INCONCLUSIVE: "yellow", Outcome.INVALID: "dim"}
+_STYLES = {Outcome.BROKEN: "bold red", Outcome.REGRESSED: "bold red", Outcome.IMPROVED: "green",
+           Outcome.UNCHANGED: "green", Outcome.INCONCLUSIVE: "yellow", Outcome.INVALID: "dim"}
 
 
 def markup(line: Line) -> str:
@@ -195,7 +195,8 @@ def print_verdict(console: Console, verdict: Verdict) -> None:
                 escape(e.endpoint), f"[{_STYLES[e.outcome]}]{e.outcome.value}[/]",
                 f"{format_value(p50, 'base')} → {format_value(p50, 'head')}", format_change(p50),
                 f"{format_value(p95, 'base')} → {format_value(p95, 'head')}", format_change(p95),
-                format_failures(test_of(e.tests, "failure_rate")), format_change(test_of(e.tests, "throughput"), interval=False),
+                format_failures(test_of(e.tests, "failure_rate")),
+                format_change(test_of(e.tests, "throughput"), interval=False),
                 f"{evidence.hodges_lehmann_shift * 100:+.1f} %" if evidence else "–",
                 f"{evidence.prob_superiority:.2f}" if evidence else "–",
             )
@@ -262,8 +263,9 @@ def pinned_table(found: list[tuple[Path, PinnedBaseline]]) -> Table:
 def print_calibration(console: Console, calibration: Calibration, min_requests: int) -> None:
     """Noise per endpoint and metric, what the gate can detect, and the suggested margins."""
     p = calibration.profile
-    console.print(f"{calibration.pairs} A/A pair(s) of {p.run_time:g} s runs ({p.warmup:g} s warm-up), {p.users} users; "
-                  f"{calibration.false_regressions} false regression(s) among {calibration.family_size} tests")
+    console.print(f"{calibration.pairs} A/A pair(s) of {p.run_time:g} s runs ({p.warmup:g} s warm-up), "
+                  f"{p.users} users; {calibration.false_regressions} false regression(s) among "
+                  f"{calibration.family_size} tests")
     table = Table(title_justify="left")
     table.add_column("endpoint", overflow="fold")
     table.add_column("metric")
@@ -287,7 +289,8 @@ def print_calibration(console: Console, calibration: Calibration, min_requests: 
     if calibration.suggested_run_time is not None:
         console.print(f"run length: {escape(calibration.rarest_endpoint)} had only {calibration.rarest_requests} "
                       f"requests in a run; -t {calibration.suggested_run_time:g}s gives it about "
-                      f"{calibration.wanted_requests} (fewer than {min_requests} make it invalid, few make its quantiles noisy)")
+                      f"{calibration.wanted_requests} (fewer than {min_requests} make it invalid, "
+                      "few make its quantiles noisy)")
     else:
         console.print(f"run length: {p.run_time:g} s gives every endpoint {calibration.rarest_requests}+ requests "
                       "a run; shorter runs would mean more pairs in the same time")

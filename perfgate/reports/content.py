@@ -237,7 +237,8 @@ def budgets_only(verdict: Verdict) -> bool:
 
 
 def outcome_label(verdict: Verdict) -> str:
-    """The verdict's outcome in a word or two, as every report titles it: ``REGRESSED``, ``BUDGETS HOLD (no baseline)``."""
+    """The verdict's outcome in a word or two, as every report titles it: ``REGRESSED``,
+    ``BUDGETS HOLD (no baseline)``."""
     if budgets_only(verdict):
         return BUDGETS_HOLD if verdict.budgets_passed else BUDGETS_EXCEEDED
     return verdict.outcome.value.upper()

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from perfgate import textsafety
 from perfgate.decide.verdict import BudgetResult, CheckSummary, EndpointVerdict, Metric, MetricTest, Outcome, Verdict
+from perfgate.reports import content
 from perfgate.reports.content import budget_quantity, format_change, format_value
 
 if TYPE_CHECKING:
@@ -136,7 +137,8 @@ def verdict_suite(verdict: Verdict, command: str) -> JUnitSuite:
                   "head": verdict.head.commit or "", "base": (verdict.base.commit or "") if verdict.base else ""}
     elapsed = verdict.sequential.elapsed_s if verdict.sequential is not None else None
     return JUnitSuite(name=f"perfgate {command} {verdict.profile}", cases=cases, timestamp=verdict.created_at,
-                      time_s=elapsed, properties=properties, output="\n".join([verdict.headline, *verdict.notes]))
+                      time_s=elapsed, properties=properties,
+                      output="\n".join([content.headline(verdict), *verdict.notes]))
 
 
 def run_suite(run: RunRecord) -> JUnitSuite:

@@ -155,3 +155,33 @@ def test_the_environment_is_said_once_when_both_sides_share_it() -> None:
     for medium, render in RENDERERS.items():
         text = render(same)
         assert line in text and "head environment" not in text and "baseline environment" not in text, medium
+
+
+def _budgets_only(limit: float) -> Verdict:
+    head = synthetic_side(np.random.default_rng(3), runs=3, endpoints=2)
+    verdict = compare(None, head, CompareConfig(), budgets=[Budget(endpoint="GET /e*", p50=limit)])
+    return verdict.model_copy(update={"created_at": NOW})
+
+
+@pytest.mark.parametrize("medium", RENDERERS)
+def test_a_verdict_on_budgets_alone_is_titled_by_its_budgets_not_unchanged(medium: str) -> None:
+    holding = _budgets_only(1000.0)
+    assert holding.outcome is Outcome.UNCHANGED and holding.base is None and holding.budgets_passed
+    assert holding.headline.startswith("UNCHANGED: no baseline")  # what the verdict says, and the reports do not
+    text = RENDERERS[medium](holding)
+    assert "BUDGETS HOLD (no baseline): 2 of 2 budget(s) hold" in text and "UNCHANGED" not in text
+    exceeded = _budgets_only(1.0)
+    assert exceeded.outcome is Outcome.UNCHANGED and not exceeded.budgets_passed
+    text = RENDERERS[medium](exceeded)
+    assert "BUDGETS EXCEEDED (no baseline): 0 of 2 budget(s) hold; 2 budget(s) exceeded" in text
+    assert "UNCHANGED" not in text
+
+
+def test_the_markdown_and_html_titles_carry_the_budgets_phrase() -> None:
+    holding = _budgets_only(1000.0)
+    assert render_markdown(holding).splitlines()[1] == "### ✅ perfgate · smoke · BUDGETS HOLD (no baseline)"
+    exceeded = render_markdown(_budgets_only(1.0)).splitlines()[1]
+    assert exceeded == "### 🔴 perfgate · smoke · BUDGETS EXCEEDED (no baseline)"
+    page = render_html(verdict=holding, base=[], head=[])
+    assert "<title>perfgate · smoke · budgets hold (no baseline)</title>" in page
+    assert "Every budget holds; there was no baseline to compare the endpoints with." in page
