@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rich.console import Console
 from rich.live import Live
@@ -146,9 +146,10 @@ def print_budgets(console: Console, budgets: list[BudgetResult], *, notes: bool 
 
 def runs_table(runs: list[RunRecord]) -> Table:
     table = Table(title_justify="left")
-    for column, justify in (("id", "right"), ("started (UTC)", "left"), ("commit", "left"), ("branch", "left"),
-                            ("profile", "left"), ("requests", "right"), ("rps", "right"), ("fail %", "right"),
-                            ("valid", "left")):
+    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
+        ("id", "right"), ("started (UTC)", "left"), ("commit", "left"), ("branch", "left"), ("profile", "left"),
+        ("requests", "right"), ("rps", "right"), ("fail %", "right"), ("valid", "left"))
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     for run in runs:
         commit = (run.git.commit or "-")[:10] + ("*" if run.git.dirty else "")

@@ -186,9 +186,9 @@ def _case_element(parent: ET.Element, case: JUnitCase) -> None:
 def render_junit(suite: JUnitSuite) -> str:
     """The suite as a JUnit XML document (``<testsuites>`` holding one ``<testsuite>``), UTF-8."""
     counts = _counts(suite.cases)
-    root = ET.Element("testsuites", name="perfgate", **counts)
-    element = ET.SubElement(root, "testsuite", name=textsafety.xml_text(suite.name, textsafety.NAME_CHARS),
-                            **counts)
+    root = ET.Element("testsuites", {"name": "perfgate", **counts})
+    element = ET.SubElement(root, "testsuite", {"name": textsafety.xml_text(suite.name, textsafety.NAME_CHARS),
+                                                **counts})
     # JUnit's timestamp is ISO 8601 without a zone (the Jenkins schema's pattern): written in UTC.
     element.set("timestamp", suite.timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"))
     if suite.time_s is not None:

@@ -7,7 +7,7 @@ report); this module escapes it for GitHub's Markdown and fits it under the comm
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -162,6 +162,12 @@ _SECTION_NAMES = {"history": "the history charts", "evidence": "the distribution
                   "provenance": "how this was decided"}
 
 
+def _macro(module: object, name: str) -> Callable[..., object]:
+    """A macro of the template's module (Jinja2 makes each an attribute of it, unknown to a type checker)."""
+    macro: Callable[..., object] = getattr(module, name)
+    return macro
+
+
 def _length(text: str) -> int:
     """Length as GitHub counts it (UTF-16 code units: an emoji counts two)."""
     return len(text.encode("utf-16-le")) // 2
@@ -177,18 +183,18 @@ def render_markdown(verdict: Verdict, *, marker_id: str | None = None, full_repo
     top = marker(verdict.profile, marker_id) + "\n"
     sections = {name: str(getattr(module, name)(verdict)) for name in
                 ("failures", "reasons", "provenance", "evidence", "history")}
-    sections["headline"] = str(module.headline(verdict, links or CommentLinks()))
+    sections["headline"] = str(_macro(module, "headline")(verdict, links or CommentLinks()))
 
     def assemble(rows: int, dropped: list[str]) -> str:
         shown = verdict.endpoints[:rows]
-        table = str(module.table(verdict, shown, len(verdict.endpoints) - len(shown)))
+        table = str(_macro(module, "table")(verdict, shown, len(verdict.endpoints) - len(shown)))
         parts = [top, sections["headline"], table, sections["failures"], sections["reasons"]]
         parts += [sections[name] for name in ("provenance", "evidence", "history") if name not in dropped]
         if dropped:
             what = [_SECTION_NAMES[name] for name in dropped if name in _SECTION_NAMES]
             if rows < len(verdict.endpoints):
                 what.append(f"{len(verdict.endpoints) - rows} table row(s)")
-            parts.append(str(module.cut(what, full_report)))
+            parts.append(str(_macro(module, "cut")(what, full_report)))
         return "".join(parts)
 
     dropped: list[str] = []
@@ -210,7 +216,7 @@ def render_markdown(verdict: Verdict, *, marker_id: str | None = None, full_repo
             high = middle - 1
     text = assemble(low, dropped)
     if _length(text) > limit:  # even the headline and failures are too long: keep the marker, cut the text
-        notice = str(module.cut(["most of the verdict"], full_report))
+        notice = str(_macro(module, "cut")(["most of the verdict"], full_report))
         budget = limit - _length(top) - 1
         if _length(notice) <= budget // 2:
             budget -= _length(notice)
