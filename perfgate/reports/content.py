@@ -311,11 +311,12 @@ def environment_lines(verdict: Verdict) -> list[Line]:
 
 
 def margins_text(margins: dict[str, float]) -> list[Part]:
+    """``failure_rate 1 pp, p50 5 %, p95 10 %``: margins by metric name, sorted."""
     parts: list[Part] = []
     for i, (metric, margin) in enumerate(sorted(margins.items())):
-        parts += [word(", ") if i else word(""), field(metric, textsafety.NAME_CHARS),
+        parts += [*([word(", ")] if i else []), field(metric, textsafety.NAME_CHARS),
                   word(f" {format_margin(metric, margin)}")]
-    return [p for p in parts if p.text]
+    return parts
 
 
 def provenance_lines(verdict: Verdict) -> list[Line]:
