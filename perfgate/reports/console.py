@@ -10,9 +10,8 @@ import shlex
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rich.console import Console
 from rich.live import Live
@@ -21,17 +20,17 @@ from rich.table import Table
 from rich.text import Text
 
 from perfgate import textsafety
-from perfgate.decide.verdict import BudgetResult, EndpointTrend, Outcome, SideInfo, Verdict
+from perfgate.decide.verdict import BudgetResult, EndpointTrend, Outcome, Verdict
 from perfgate.measure.locust import Progress, ProgressCallback
 from perfgate.records import RunRecord, median_of_runs
-from perfgate.reports.markdown import (
-    age,
+from perfgate.reports import content
+from perfgate.reports.content import (
+    Line,
     budget_comparison,
     budgets_failed_first,
     format_change,
     format_failures,
     format_value,
-    sequential_summary,
     test_of,
 )
 
@@ -135,20 +134,22 @@ def print_run(console: Console, run: RunRecord, min_requests: int | None = None)
                       f"compare needs {min_requests} a run; -t {sparse.run_time_s:.0f}s would give it enough")
 
 
-def print_budgets(console: Console, budgets: list[BudgetResult]) -> None:
-    """Every budget on a line, k6-style, the failed ones first: ``✓ GET /items* p95 18.2 ms ≤ 100 ms``."""
+def print_budgets(console: Console, budgets: list[BudgetResult], *, notes: bool = True) -> None:
+    """Every budget on a line, k6-style, the failed ones first: ``✓ GET /items* p95 18.2 ms ≤ 100 ms``
+    (and why it has no value, unless ``notes`` is false: a verdict says that once per pattern)."""
     for budget in budgets_failed_first(budgets):
         mark = "[green]✓[/]" if budget.passed else "[bold red]✗[/]"
         source = "" if budget.source == "config" else f" ({escape(budget.source)})"
         console.print(f"{mark} {escape(budget.endpoint)} {escape(budget.metric)} {budget_comparison(budget)}{source}"
-                      + (f": {escape(budget.note)}" if budget.note else ""))
+                      + (f": {escape(budget.note)}" if budget.note and notes else ""))
 
 
 def runs_table(runs: list[RunRecord]) -> Table:
     table = Table(title_justify="left")
-    for column, justify in (("id", "right"), ("started (UTC)", "left"), ("commit", "left"), ("branch", "left"),
-                            ("profile", "left"), ("requests", "right"), ("rps", "right"), ("fail %", "right"),
-                            ("valid", "left")):
+    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
+        ("id", "right"), ("started (UTC)", "left"), ("commit", "left"), ("branch", "left"), ("profile", "left"),
+        ("requests", "right"), ("rps", "right"), ("fail %", "right"), ("valid", "left"))
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     for run in runs:
         commit = (run.git.commit or "-")[:10] + ("*" if run.git.dirty else "")
@@ -159,32 +160,35 @@ def runs_table(runs: list[RunRecord]) -> Table:
     return table
 
 
-_STYLES = {Outcome.BROKEN: "bold red", Outcome.REGRESSED: "bold red", Outcome.IMPROVED: "green", Outcome.UNCHANGED: "green",
-           Outcome.INCONCLUSIVE: "yellow", Outcome.INVALID: "dim"}
+_STYLES = {Outcome.BROKEN: "bold red", Outcome.REGRESSED: "bold red", Outcome.IMPROVED: "green",
+           Outcome.UNCHANGED: "green", Outcome.INCONCLUSIVE: "yellow", Outcome.INVALID: "dim"}
 
 
-def _side_line(name: str, side: SideInfo, now: datetime) -> str:
-    commit = (side.commit or "no commit")[:10] + (" (uncommitted changes)" if side.dirty else "")
-    label = "" if side.label == name else f"{side.label} "
-    text = f"{name}: {label}{commit}, {side.runs} run(s), {age(side.newest_run_at, now)}"
-    if side.run_ids:
-        text += f" [{', '.join(map(str, side.run_ids[:8]))}{', …' if len(side.run_ids) > 8 else ''}]"
-    if side.accepted_by or side.reason:
-        text += f", accepted by {side.accepted_by or 'unknown'}: {side.reason}"
-    return text
+def markup(line: Line) -> str:
+    """A :data:`~perfgate.reports.content.Line` as a rich markup string: its fields escaped, its strong words bold."""
+    out = []
+    for part in line:
+        if part.kind in ("field", "code"):
+            out.append(escape(textsafety.plain_text(part.text, part.limit)))
+        elif part.kind == "strong":
+            out.append(f"[bold]{escape_markup(part.text)}[/]")
+        else:
+            out.append(escape_markup(part.text))
+    return "".join(out)
 
 
 def print_verdict(console: Console, verdict: Verdict) -> None:
     """The verdict as a table, worst endpoint first, with provenance underneath."""
-    style = _STYLES[verdict.outcome]
-    console.print(f"[{style}]{escape(verdict.headline)}[/]")
+    style = _STYLES[content.shown_outcome(verdict)]
+    console.print(f"[{style}]{escape(content.headline(verdict))}[/]")
     if verdict.endpoints:
         table = Table(title_justify="left")
         table.add_column("endpoint", overflow="fold")
         table.add_column("verdict")
-        for column in ("p50 ms", "p50 change", "p95 ms", "p95 change", "fail %", "rps",
+        level = content.interval_level(verdict.settings.alpha)
+        for column in ("p50 ms", f"p50 change [{level} % CI]", "p95 ms", "p95 change", "fail %", "rps",
                        "HL shift", "P(slower)"):
-            table.add_column(column, justify="right")
+            table.add_column(escape_markup(column), justify="right")
         for e in verdict.endpoints:
             p50, p95 = test_of(e.tests, "p50"), test_of(e.tests, "p95")
             evidence = e.evidence
@@ -192,40 +196,32 @@ def print_verdict(console: Console, verdict: Verdict) -> None:
                 escape(e.endpoint), f"[{_STYLES[e.outcome]}]{e.outcome.value}[/]",
                 f"{format_value(p50, 'base')} → {format_value(p50, 'head')}", format_change(p50),
                 f"{format_value(p95, 'base')} → {format_value(p95, 'head')}", format_change(p95),
-                format_failures(test_of(e.tests, "failure_rate")), format_change(test_of(e.tests, "throughput"), interval=False),
+                format_failures(test_of(e.tests, "failure_rate")),
+                format_change(test_of(e.tests, "throughput"), interval=False),
                 f"{evidence.hodges_lehmann_shift * 100:+.1f} %" if evidence else "–",
                 f"{evidence.prob_superiority:.2f}" if evidence else "–",
             )
         console.print(table)
     for e in verdict.endpoints:
-        for reason in e.reasons:
-            console.print(f"[dim]{escape(e.endpoint)}: {escape(reason)}[/]")
-    for reason in verdict.reasons:
-        console.print(f"[{style}]{escape(reason)}[/]")
-    for note in verdict.notes:
-        console.print(f"[yellow]{escape(note)}[/]")
-    for change in verdict.gate_changes:
-        moved = f" from {change.renamed_from}" if change.renamed_from else ""
-        console.print(f"[yellow]gate input {change.kind}:[/] {change.what} {escape(change.path + moved)}"
-                      + (f": {escape(change.detail)}" if change.detail else ""))
-    print_budgets(console, verdict.budgets)
-    for check in verdict.checks:
-        if not check.passed:
-            console.print(f"[bold red]check failed[/] {escape(check.name)} in {check.failures} of {check.runs} "
-                          f"run(s): {escape(check.message)}")
-    console.print(f"[dim]{escape(_side_line('head', verdict.head, verdict.created_at))}[/]")
-    if verdict.base is not None:
-        console.print(f"[dim]{escape(_side_line('baseline', verdict.base, verdict.created_at))}[/]")
-        if verdict.base.environment is not None:
-            env = verdict.base.environment
-            console.print(f"[dim]environment: {escape(env.cpu_model)}, {env.cores} cores, {escape(env.os)}, "
-                          f"Python {env.python}, Locust {env.locust}[/]")
-    margins = ", ".join(f"{k} {v * 100:g}{' pp' if k == 'failure_rate' else ' %'}"
-                        for k, v in verdict.settings.margins.items())
-    console.print(f"[dim]α {verdict.settings.alpha:.4g} over {verdict.family_size} tests (Holm); margins {margins}; "
-                  f"changes with {100 * (1 - 2 * verdict.settings.alpha):.1f} % intervals[/]")
-    if (seq := verdict.sequential) is not None:
-        console.print(f"[dim]{escape(sequential_summary(seq))}[/]")
+        for line in content.endpoint_lines(e):
+            console.print(f"[dim]{markup(line)}[/]")
+    for line in content.reason_lines(verdict):
+        console.print(f"[{style}]{markup(line)}[/]")
+    for line in content.note_lines(verdict):
+        console.print(f"[yellow]{markup(line)}[/]")
+    for change in verdict.baseline_changes:
+        console.print(f"[yellow]{markup(content.baseline_change_line(change))}[/]")
+    if verdict.gate_changes:
+        console.print(f"[yellow]{markup(content.GATE_CHANGES_LINE)}[/]")
+        for gate_change in verdict.gate_changes:
+            console.print(f"[yellow]  - {markup(content.gate_change_line(gate_change))}[/]")
+    print_budgets(console, verdict.budgets, notes=False)
+    for line in content.budget_note_lines(verdict):
+        console.print(f"[bold red]{markup(line)}[/]")
+    for line in content.check_lines(verdict):
+        console.print(f"[bold red]{markup(line)}[/]")
+    for line in content.provenance_lines(verdict):
+        console.print(f"[dim]{markup(line)}[/]")
 
 
 def print_pinned(console: Console, path: Path, pinned: PinnedBaseline) -> None:
@@ -268,8 +264,9 @@ def pinned_table(found: list[tuple[Path, PinnedBaseline]]) -> Table:
 def print_calibration(console: Console, calibration: Calibration, min_requests: int) -> None:
     """Noise per endpoint and metric, what the gate can detect, and the suggested margins."""
     p = calibration.profile
-    console.print(f"{calibration.pairs} A/A pair(s) of {p.run_time:g} s runs ({p.warmup:g} s warm-up), {p.users} users; "
-                  f"{calibration.false_regressions} false regression(s) among {calibration.family_size} tests")
+    console.print(f"{calibration.pairs} A/A pair(s) of {p.run_time:g} s runs ({p.warmup:g} s warm-up), "
+                  f"{p.users} users; {calibration.false_regressions} false regression(s) among "
+                  f"{calibration.family_size} tests")
     table = Table(title_justify="left")
     table.add_column("endpoint", overflow="fold")
     table.add_column("metric")
@@ -293,7 +290,8 @@ def print_calibration(console: Console, calibration: Calibration, min_requests: 
     if calibration.suggested_run_time is not None:
         console.print(f"run length: {escape(calibration.rarest_endpoint)} had only {calibration.rarest_requests} "
                       f"requests in a run; -t {calibration.suggested_run_time:g}s gives it about "
-                      f"{calibration.wanted_requests} (fewer than {min_requests} make it invalid, few make its quantiles noisy)")
+                      f"{calibration.wanted_requests} (fewer than {min_requests} make it invalid, "
+                      "few make its quantiles noisy)")
     else:
         console.print(f"run length: {p.run_time:g} s gives every endpoint {calibration.rarest_requests}+ requests "
                       "a run; shorter runs would mean more pairs in the same time")

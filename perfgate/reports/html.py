@@ -15,23 +15,21 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from perfgate import textsafety
 from perfgate.decide.verdict import EndpointTrend, Metric, Outcome, Verdict
 from perfgate.records import RunRecord
+from perfgate.reports import content
 from perfgate.reports.charts import BASE_COLOR, HEAD_COLOR, Chart, Series, downsample, render
-from perfgate.reports.markdown import (
+from perfgate.reports.content import (
     ICONS,
-    age,
+    Line,
     budget_comparison,
     budgets_failed_first,
-    detectable_ranges,
     format_change,
     format_failures,
     format_value,
-    load_summary,
-    sequential_summary,
     test_of,
 )
 from perfgate.samples import LatencyHistogram
@@ -159,14 +157,15 @@ def findings(verdict: Verdict | None, head: list[RunRecord], base: list[RunRecor
     if verdict is not None:
         for e in verdict.endpoints:
             name = textsafety.plain_text(e.endpoint, textsafety.ENDPOINT_CHARS)
-            decided = [t for t in e.tests if t.outcome in (Outcome.REGRESSED, Outcome.IMPROVED) and t.change is not None]
-            for test in decided:
-                verb = ("rose" if test.change > 0 else "fell")
+            decided = [(t, t.change) for t in e.tests
+                       if t.outcome in (Outcome.REGRESSED, Outcome.IMPROVED) and t.change is not None]
+            for test, change in decided:
+                verb = ("rose" if change > 0 else "fell")
                 if test.metric is Metric.FAILURE_RATE:
-                    text = f"The failure rate of {name} {verb} {abs(test.change) * 100:.1f} percentage points"
+                    text = f"The failure rate of {name} {verb} {abs(change) * 100:.1f} percentage points"
                 else:
                     low, high = test.ci_low or 0.0, test.ci_high or 0.0
-                    text = (f"The {test.metric.value} of {name} {verb} {abs(test.change) * 100:.0f} % "
+                    text = (f"The {test.metric.value} of {name} {verb} {abs(change) * 100:.0f} % "
                             f"[{low * 100:+.0f} %, {high * 100:+.0f} %]")
                 failures = test_of(e.tests, "failure_rate")
                 if failures is not None and test.metric is not Metric.FAILURE_RATE:
@@ -201,8 +200,12 @@ def findings(verdict: Verdict | None, head: list[RunRecord], base: list[RunRecor
         lines.append(f"The service used {statistics.median(cpu_base):.0f} % CPU on the base and "
                      f"{statistics.median(cpu_head):.0f} % on the head (median of the runs' means).")
     if verdict is not None and not lines:
-        lines.append("Every endpoint is within its margins." if verdict.outcome is Outcome.UNCHANGED
-                     else _sentence(textsafety.plain_text(verdict.headline)))
+        if content.budgets_only(verdict):
+            lines.append("Every budget holds; there was no baseline to compare the endpoints with.")
+        elif verdict.outcome is Outcome.UNCHANGED:
+            lines.append("Every endpoint is within its margins.")
+        else:
+            lines.append(_sentence(textsafety.plain_text(content.headline(verdict))))
     return lines
 
 
@@ -221,19 +224,34 @@ def _visible(value: object) -> object:
     return value
 
 
+def html_line(line: Line) -> Markup:
+    """A :data:`~perfgate.reports.content.Line` as HTML: every part escaped, its code in ``<code>``, its strong
+    words in ``<strong>``, its fields stripped of invisible characters and bounded."""
+    out = []
+    for part in line:
+        if part.kind == "field":
+            out.append(escape(textsafety.plain_text(part.text, part.limit)))
+        elif part.kind == "code":
+            out.append(Markup("<code>%s</code>") % textsafety.plain_text(part.text, part.limit))
+        elif part.kind == "strong":
+            out.append(Markup("<strong>%s</strong>") % part.text)
+        else:
+            out.append(escape(part.text))
+    return Markup("").join(out)
+
+
 @lru_cache(maxsize=1)
 def _html_environment() -> jinja2.Environment:
     """Autoescaping on: endpoint names, branches and reasons come from users."""
     env = jinja2.Environment(loader=jinja2.PackageLoader("perfgate.reports", "templates"), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
                              finalize=_visible)
-    env.filters.update(change=format_change, value=format_value, failures=format_failures, load=load_summary,
-                       age=age, sequential=sequential_summary, plain=textsafety.plain_text,
-                       budget=budget_comparison, failed_first=budgets_failed_first)
+    env.filters.update(change=format_change, value=format_value, failures=format_failures,
+                       plain=textsafety.plain_text, parts=html_line, budget=budget_comparison,
+                       failed_first=budgets_failed_first)
     # A coloured dot rather than an emoji: the report must read the same without an emoji font.
-    env.globals.update(icons={outcome: "●" for outcome in ICONS}, test_of=test_of,
-                       detectable_ranges=detectable_ranges, ENDPOINT=textsafety.ENDPOINT_CHARS,
-                       NAME=textsafety.NAME_CHARS)
+    env.globals.update(icons={outcome: "●" for outcome in ICONS}, test_of=test_of, content=content,
+                       ENDPOINT=textsafety.ENDPOINT_CHARS, NAME=textsafety.NAME_CHARS)
     return env
 
 
@@ -241,6 +259,7 @@ def render_html(*, verdict: Verdict | None, base: list[RunRecord], head: list[Ru
                 history: list[EndpointTrend] | None = None, title: str | None = None) -> str:
     """The whole report as one HTML document."""
     labels = (_side_label(verdict, "base"), _side_label(verdict, "head"))
+    order: list[tuple[str, Outcome | None]]
     if verdict is not None:
         order = [(e.endpoint, e.outcome) for e in verdict.endpoints]
     else:
@@ -251,6 +270,6 @@ def render_html(*, verdict: Verdict | None, base: list[RunRecord], head: list[Ru
     template = _html_environment().get_template("report.html.j2")
     return template.render(
         v=verdict, title=title or (f"perfgate · {textsafety.plain_text(verdict.profile, textsafety.NAME_CHARS)} · "
-                                  f"{verdict.outcome.value}" if verdict else "perfgate run"),
+                                  f"{content.outcome_label(verdict).lower()}" if verdict else "perfgate run"),
         sections=sections, load_charts=_load_and_service_charts(sides), history_charts=_history_charts(history),
         findings=findings(verdict, head, base), base=base, head=head, labels=labels, now=datetime.now(UTC))

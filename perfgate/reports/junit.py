@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 
 from perfgate import textsafety
 from perfgate.decide.verdict import BudgetResult, CheckSummary, EndpointVerdict, Metric, MetricTest, Outcome, Verdict
-from perfgate.reports.markdown import budget_quantity, format_change, format_value
+from perfgate.reports import content
+from perfgate.reports.content import budget_quantity, format_change, format_value
 
 if TYPE_CHECKING:
     from perfgate.records import RunRecord  # loads NumPy: the verdict's rendering does not need it
@@ -136,7 +137,8 @@ def verdict_suite(verdict: Verdict, command: str) -> JUnitSuite:
                   "head": verdict.head.commit or "", "base": (verdict.base.commit or "") if verdict.base else ""}
     elapsed = verdict.sequential.elapsed_s if verdict.sequential is not None else None
     return JUnitSuite(name=f"perfgate {command} {verdict.profile}", cases=cases, timestamp=verdict.created_at,
-                      time_s=elapsed, properties=properties, output="\n".join([verdict.headline, *verdict.notes]))
+                      time_s=elapsed, properties=properties,
+                      output="\n".join([content.headline(verdict), *verdict.notes]))
 
 
 def run_suite(run: RunRecord) -> JUnitSuite:
@@ -184,9 +186,9 @@ def _case_element(parent: ET.Element, case: JUnitCase) -> None:
 def render_junit(suite: JUnitSuite) -> str:
     """The suite as a JUnit XML document (``<testsuites>`` holding one ``<testsuite>``), UTF-8."""
     counts = _counts(suite.cases)
-    root = ET.Element("testsuites", name="perfgate", **counts)
-    element = ET.SubElement(root, "testsuite", name=textsafety.xml_text(suite.name, textsafety.NAME_CHARS),
-                            **counts)
+    root = ET.Element("testsuites", {"name": "perfgate", **counts})
+    element = ET.SubElement(root, "testsuite", {"name": textsafety.xml_text(suite.name, textsafety.NAME_CHARS),
+                                                **counts})
     # JUnit's timestamp is ISO 8601 without a zone (the Jenkins schema's pattern): written in UTC.
     element.set("timestamp", suite.timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"))
     if suite.time_s is not None:

@@ -1,22 +1,50 @@
-"""Render a verdict for people: Markdown through Jinja2 templates. Nothing here computes statistics."""
+"""Render a verdict for people: Markdown through Jinja2 templates. Nothing here computes statistics.
+
+What the comment says is built by :mod:`perfgate.reports.content` (shared with the terminal and the HTML
+report); this module escapes it for GitHub's Markdown and fits it under the comment's size limit.
+"""
 
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 
 import jinja2
 
 from perfgate import textsafety
-from perfgate.decide.rules import parameter_value
-from perfgate.decide.verdict import BudgetResult, Metric, MetricTest, Outcome, Sequential, Verdict
+from perfgate.decide.verdict import Metric, Outcome, Verdict
 from perfgate.errors import ConfigError
+from perfgate.reports import content
+from perfgate.reports.content import (
+    COUNT_ORDER,
+    ICONS,
+    STOP_REASONS,
+    Part,
+    age,
+    budget_comparison,
+    budget_quantity,
+    budgets_failed_first,
+    detectable_ranges,
+    distinct_reasons,
+    format_change,
+    format_failures,
+    format_value,
+    load_summary,
+    outcome_counts,
+    sequential_summary,
+    test_of,
+)
 
-ICONS = {Outcome.BROKEN: "⛔", Outcome.REGRESSED: "🔴", Outcome.IMPROVED: "🟢", Outcome.UNCHANGED: "✅", Outcome.INCONCLUSIVE: "🟡",
-         Outcome.INVALID: "⚪"}
+__all__ = [
+    "MAX_COMMENT_CHARS", "PASSING_BUDGET_ROWS", "CommentLinks", "escape_markdown", "escape_markdown_line", "https_url",
+    "marker", "md_line", "render_markdown",
+    # Moved to perfgate.reports.content; still importable from here, where other modules import them from.
+    "COUNT_ORDER", "ICONS", "STOP_REASONS", "age", "budget_comparison", "budget_quantity", "budgets_failed_first",
+    "detectable_ranges", "distinct_reasons", "format_change", "format_failures", "format_value", "load_summary",
+    "outcome_counts", "sequential_summary", "test_of",
+]
 
 
 def escape_markdown(text: object, limit: int = textsafety.TEXT_CHARS) -> str:
@@ -29,109 +57,25 @@ def escape_markdown_line(text: object, limit: int = textsafety.TEXT_CHARS) -> st
     return textsafety.markdown_line(text, limit)
 
 
-def format_change(test: MetricTest | None, interval: bool = True) -> str:
-    if test is None or test.change is None:
-        return "–"
-    unit = " pp" if not test.metric.relative else " %"
-    text = f"{test.change * 100:+.1f}{unit}"
-    if interval and test.ci_low is not None and test.ci_high is not None:
-        text += f" [{test.ci_low * 100:+.1f}, {test.ci_high * 100:+.1f}]"
-    return text
-
-
-def format_value(test: MetricTest | None, which: str) -> str:
-    if test is None:
-        return "–"
-    value = test.base_value if which == "base" else test.head_value
-    if value is None:
-        return "–"
-    if test.metric is Metric.FAILURE_RATE:
-        return f"{value * 100:.2f} %"
-    if test.metric is Metric.THROUGHPUT:
-        return f"{value:.1f}/s"
-    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
-
-
-def format_failures(test: MetricTest | None) -> str:
-    """Failure rates of both sides (their change is an interval of zeros more often than not)."""
-    if test is None or test.base_value is None or test.head_value is None:
-        return "–"
-    return f"{100 * test.base_value:.2f} → {100 * test.head_value:.2f}"
-
-
-def budget_quantity(metric: str, value: float | None) -> str:
-    """A budget's value or limit with its unit: ``18.2 ms``, ``0.50 %``, ``45.3 req/s``."""
-    if value is None:
-        return "no data"
-    if metric == "failure_rate":
-        return f"{value * 100:.2f} %"
-    if metric == "rps":
-        return f"{value:.1f} req/s"
-    return f"{value:.3g} ms" if value < 1000 else f"{value:.0f} ms"
-
-
-def budget_comparison(budget: BudgetResult) -> str:
-    """``18.2 ms ≤ 100 ms`` when it holds, ``120 ms > 100 ms`` when not: the value against its limit, k6-style."""
-    at_least = budget.metric == "rps"
-    if budget.value is None:
-        relation = "≥" if at_least else "≤"
-        return f"no data (limit {relation} {budget_quantity(budget.metric, budget.limit)})"
-    relation = ("≥" if budget.passed else "<") if at_least else ("≤" if budget.passed else ">")
-    return f"{budget_quantity(budget.metric, budget.value)} {relation} {budget_quantity(budget.metric, budget.limit)}"
-
-
 PASSING_BUDGET_ROWS = 30
 """Passing budgets listed in the Markdown verdict: every failed one is, but a glob over hundreds of endpoints
 must not crowd the comment out."""
 
 
-def budgets_failed_first(budgets: list[BudgetResult]) -> list[BudgetResult]:
-    """Every budget, the failed ones first (each group in its own order)."""
-    return [b for b in budgets if not b.passed] + [b for b in budgets if b.passed]
-
-
-def age(moment: datetime | None, now: datetime) -> str:
-    """``3 days old``: how long ago the newest run of a side was recorded."""
-    if moment is None:
-        return "age unknown"
-    seconds = max(0.0, (now - moment).total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = int(seconds // size)
-            return f"{count} {unit}{'s' if count != 1 else ''} old"
-    return "just recorded"
-
-
-def load_summary(parameters: dict) -> str:
-    """The load parameters that were set, in a line, each with its unit."""
-    parts = [f"{key} {parameter_value(key, value)}"
-             for key, value in sorted(parameters.items()) if value not in (None, [], {}, "")]
-    return ", ".join(parts)
-
-
-COUNT_ORDER = (Outcome.BROKEN, Outcome.REGRESSED, Outcome.INVALID, Outcome.INCONCLUSIVE, Outcome.IMPROVED,
-               Outcome.UNCHANGED)
-"""The order of the count line: what needs a reader first."""
-
-
-def outcome_counts(verdict: Verdict) -> str:
-    """``1 regressed · 2 inconclusive · 36 unchanged``: endpoints by outcome."""
-    counts = Counter(e.outcome for e in verdict.endpoints)
-    return " · ".join(f"{counts[o]} {o.value}" for o in COUNT_ORDER if counts[o])
-
-
-FAILURE_KIND_CHARS = 80
-"""A failure kind as shown in the comment: the service's own words, cut short."""
-
-
-def format_failure_kinds(kinds: list) -> str:  # noqa: ANN001 - list[FailureKind]
-    """``503 Service Unavailable ×41, ConnectionResetError ×3``: each kind escaped and bounded."""
-    return ", ".join(f"{escape_markdown(k.kind, FAILURE_KIND_CHARS)} ×{k.count}" for k in kinds)
-
-
-def distinct_reasons(verdict: Verdict) -> list[str]:
-    """The verdict's reasons, each once, without those the headline already says."""
-    return [r for r in dict.fromkeys(verdict.reasons) if r not in verdict.headline]
+def md_line(line: Iterable[Part], *, starts: bool = True) -> str:
+    """A :data:`~perfgate.reports.content.Line` in Markdown: its fields escaped (the first one as the start of a
+    line when ``starts``), its code in code spans, its strong words in bold."""
+    out = []
+    for i, part in enumerate(line):
+        if part.kind == "field":
+            out.append((escape_markdown_line if i == 0 and starts else escape_markdown)(part.text, part.limit))
+        elif part.kind == "code":
+            out.append(f"`{_code_safe(part.text)}`")
+        elif part.kind == "strong":
+            out.append(f"**{part.text}**")
+        else:
+            out.append(part.text)
+    return "".join(out)
 
 
 _URL = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/%?=&+#-]*)?")
@@ -168,50 +112,24 @@ class CommentLinks:
         return cls(run=run, report=f"{run}#artifacts" if with_report else None)
 
 
-STOP_REASONS = {
-    "decided": "every test decided",
-    "regressed": "a regression was found",
-    "max-pairs": "the pair budget was reached",
-    "max-time": "the time budget was reached",
-    "invalid": "what is left undecided is invalid, and more pairs cannot change that",
-    "broken": "the head broke the service (its runs stayed invalid where the base's were valid)",
-}
-
-
-def sequential_summary(seq: Sequential) -> str:
-    """``6 pairs (looks at 3, 6 of 3, 6, 10; stopped: every test decided), 4 min 10 s``."""
-    looks = ", ".join(map(str, seq.looks_taken))
-    text = (f"{seq.pairs} pair(s) in balanced order, judged at {looks} of the planned "
-            f"{', '.join(map(str, seq.planned_looks))}; stopped because {STOP_REASONS.get(seq.stopped, seq.stopped)}; "
-            f"α {seq.alpha:g} spent as {' + '.join(f'{a:.4f}' for a in seq.alpha_spent)}; "
-            f"{seq.elapsed_s / 60:.1f} min")
-    if seq.invalid_pairs:
-        text += f"; {seq.invalid_pairs} pair(s) re-run for an invalid run"
-    if seq.confirmation is not None:
-        c = seq.confirmation
-        text += (f"; confirmation in {c.pairs} fresh pair(s): {len(c.confirmed)} of {len(c.tests)} "
-                 "flagged test(s) held")
-    return text
-
-
-def test_of(tests: list[MetricTest], metric: str) -> MetricTest | None:
-    return next((t for t in tests if t.metric.value == metric), None)
-
-
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("perfgate.reports", "templates"), autoescape=False,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
-    env.filters.update(md=escape_markdown, change=format_change, value=format_value, failures=format_failures,
-                       load=load_summary, age=age, budget=budget_comparison)
-    env.filters.update(sequential=sequential_summary, mermaid=_mermaid_safe, code=_code_safe,
-                       mdline=escape_markdown_line, failure_kinds=format_failure_kinds)
-    env.globals.update(icons=ICONS, test_of=test_of, Outcome=Outcome, Metric=Metric,
-                       detectable_ranges=detectable_ranges, outcome_counts=outcome_counts,
-                       distinct_reasons=distinct_reasons, ENDPOINT=textsafety.ENDPOINT_CHARS,
+    env.filters.update(md=escape_markdown, mdline=escape_markdown_line, parts=md_line, change=format_change,
+                       value=format_value, failures=format_failures, budget=budget_comparison,
+                       mermaid=_mermaid_safe, code=_code_safe)
+    env.globals.update(icons=ICONS, test_of=test_of, Outcome=Outcome, Metric=Metric, content=content,
+                       endpoint_lines=_endpoint_lines,
+                       outcome_counts=outcome_counts, ENDPOINT=textsafety.ENDPOINT_CHARS,
                        NAME=textsafety.NAME_CHARS, PASSING_BUDGET_ROWS=PASSING_BUDGET_ROWS)
     return env
+
+
+def _endpoint_lines(rows: list) -> list:  # noqa: ANN001 - list[EndpointVerdict] -> list[Line]
+    """The lines under a table: each shown endpoint's reasons and failure kinds."""
+    return [line for e in rows for line in content.endpoint_lines(e)]
 
 
 def marker(profile: str, marker_id: str | None = None) -> str:
@@ -236,25 +154,18 @@ def _code_safe(value: object) -> str:
     return textsafety.code_span(value)
 
 
-def detectable_ranges(verdict: Verdict) -> str:
-    """``p50 6–12 %, p95 11–30 %``: the smallest change the runs could call a regression, over endpoints."""
-    parts = []
-    for metric in (Metric.P50, Metric.P95, Metric.P99):
-        values = sorted(t.detectable for e in verdict.endpoints for t in e.tests
-                        if t.metric is metric and t.detectable is not None)
-        if values:
-            low, high = values[0] * 100, values[-1] * 100
-            parts.append(f"{metric.value} {low:.0f} %" if round(low) == round(high) else
-                         f"{metric.value} {low:.0f}–{high:.0f} %")
-    return ", ".join(parts)
-
-
 MAX_COMMENT_CHARS = 65_536
 """GitHub's limit on a comment's body."""
 DROP_ORDER = ("history", "evidence", "provenance")
 """Sections dropped whole, least important first, when the verdict is over the limit."""
 _SECTION_NAMES = {"history": "the history charts", "evidence": "the distribution evidence",
                   "provenance": "how this was decided"}
+
+
+def _macro(module: object, name: str) -> Callable[..., object]:
+    """A macro of the template's module (Jinja2 makes each an attribute of it, unknown to a type checker)."""
+    macro: Callable[..., object] = getattr(module, name)
+    return macro
 
 
 def _length(text: str) -> int:
@@ -272,18 +183,18 @@ def render_markdown(verdict: Verdict, *, marker_id: str | None = None, full_repo
     top = marker(verdict.profile, marker_id) + "\n"
     sections = {name: str(getattr(module, name)(verdict)) for name in
                 ("failures", "reasons", "provenance", "evidence", "history")}
-    sections["headline"] = str(module.headline(verdict, links or CommentLinks()))
+    sections["headline"] = str(_macro(module, "headline")(verdict, links or CommentLinks()))
 
     def assemble(rows: int, dropped: list[str]) -> str:
         shown = verdict.endpoints[:rows]
-        table = str(module.table(verdict, shown, len(verdict.endpoints) - len(shown)))
+        table = str(_macro(module, "table")(verdict, shown, len(verdict.endpoints) - len(shown)))
         parts = [top, sections["headline"], table, sections["failures"], sections["reasons"]]
         parts += [sections[name] for name in ("provenance", "evidence", "history") if name not in dropped]
         if dropped:
             what = [_SECTION_NAMES[name] for name in dropped if name in _SECTION_NAMES]
             if rows < len(verdict.endpoints):
                 what.append(f"{len(verdict.endpoints) - rows} table row(s)")
-            parts.append(str(module.cut(what, full_report)))
+            parts.append(str(_macro(module, "cut")(what, full_report)))
         return "".join(parts)
 
     dropped: list[str] = []
@@ -305,7 +216,7 @@ def render_markdown(verdict: Verdict, *, marker_id: str | None = None, full_repo
             high = middle - 1
     text = assemble(low, dropped)
     if _length(text) > limit:  # even the headline and failures are too long: keep the marker, cut the text
-        notice = str(module.cut(["most of the verdict"], full_report))
+        notice = str(_macro(module, "cut")(["most of the verdict"], full_report))
         budget = limit - _length(top) - 1
         if _length(notice) <= budget // 2:
             budget -= _length(notice)
