@@ -37,6 +37,7 @@ from perfgate.decide.verdict import Metric, Outcome, Verdict
 from perfgate.errors import ConfigError
 from perfgate.git import repository_root
 from perfgate.output import write_text_atomic
+from perfgate.records import RunRecord
 from perfgate.store import Store
 
 POWER = 0.9
@@ -105,6 +106,16 @@ def _look_alpha(alpha: float, looks: list[int], pairs: int) -> float:
     return spend_alpha(alpha, plan)[plan.index(pairs)]
 
 
+def _count(run: RunRecord, endpoint: str) -> int:
+    result = run.endpoint(endpoint)
+    return result.stats.count if result is not None else 0
+
+
+def _value(run: RunRecord, endpoint: str, metric: Metric) -> float | None:
+    result = run.endpoint(endpoint)
+    return run_value(result.stats if result is not None else None, metric)
+
+
 def analyse(pairs: list[Pair], verdict: Verdict, profile: ResolvedProfile, looks: list[int],
             loaded: LoadedConfig) -> Calibration:
     config = loaded.config.compare
@@ -112,14 +123,15 @@ def analyse(pairs: list[Pair], verdict: Verdict, profile: ResolvedProfile, looks
     family = max(verdict.family_size, 1)
     regressed = {(e.endpoint, t.metric) for e in verdict.endpoints for t in e.tests if t.outcome is Outcome.REGRESSED}
     keys = sorted({e.stats.key for p in used for r in (p.base, p.head) for e in r.endpoints})
-    counts = {k: min((r.endpoint(k).stats.count if r.endpoint(k) else 0) for p in used for r in (p.base, p.head))
-              for k in keys}
+    counts = {k: min(_count(r, k) for p in used for r in (p.base, p.head)) for k in keys}
     rows: list[MetricNoise] = []
     for key in keys:
         for metric in CALIBRATED_METRICS:
-            first = [run_value(p.base.endpoint(key).stats if p.base.endpoint(key) else None, metric) for p in used]
-            second = [run_value(p.head.endpoint(key).stats if p.head.endpoint(key) else None, metric) for p in used]
-            if any(v is None for v in (*first, *second)) or len(used) < 3:
+            first_values = [_value(p.base, key, metric) for p in used]
+            second_values = [_value(p.head, key, metric) for p in used]
+            first = [v for v in first_values if v is not None]
+            second = [v for v in second_values if v is not None]
+            if len(first) < len(used) or len(second) < len(used) or len(used) < 3:
                 continue
             diffs = [b - a for a, b in zip(first, second, strict=True)]
             pair_sd = statistics.stdev(diffs)
@@ -134,10 +146,10 @@ def analyse(pairs: list[Pair], verdict: Verdict, profile: ResolvedProfile, looks
                                                                       / family)))
                           for n in REPORTED_PAIRS}
             last = looks[-1]
-            needed = math.expm1(2 * _reach(pair_sd, last, _look_alpha(config.alpha, looks, last) / family))
+            needed_margin = math.expm1(2 * _reach(pair_sd, last, _look_alpha(config.alpha, looks, last) / family))
             rows.append(MetricNoise(endpoint=key, metric=metric, noise=noise, correlation=correlation,
                                     pair_sd=pair_sd, false_regressions=int((key, metric) in regressed),
-                                    margin=margin, detectable=detectable, needed_margin=needed))
+                                    margin=margin, detectable=detectable, needed_margin=needed_margin))
     suggested: dict[str, float] = {}
     overrides: dict[str, dict[str, float]] = {}
     for metric in CALIBRATED_METRICS:
@@ -151,7 +163,7 @@ def analyse(pairs: list[Pair], verdict: Verdict, profile: ResolvedProfile, looks
         for endpoint, value in needed.items():
             if value > typical:
                 overrides.setdefault(endpoint, {})[metric.value] = value
-    rarest = min(counts, key=counts.get) if counts else "-"
+    rarest = min(counts, key=lambda k: counts[k]) if counts else "-"
     wanted = WANTED_REQUESTS_FACTOR * config.min_requests
     run_time = None
     if counts and counts[rarest] < wanted:

@@ -288,7 +288,7 @@ def _confirm(plan: AbPlan, session: Session, verdict: Verdict) -> tuple[Verdict,
     names = sorted(f"{endpoint} {metric.value}" for endpoint, metric in flagged)
     session.notify(f"confirming {', '.join(names)} in {plan.confirm_pairs} fresh pair(s)")
     pairs: list[Pair] = []
-    while len(pairs) < plan.confirm_pairs and session.time_left_for_a_pair():
+    while len(pairs) < (plan.confirm_pairs or 0) and session.time_left_for_a_pair():
         pairs.append(session.pair(len(pairs) + 1, "confirm"))
     check = judge(plan, pairs, plan.compare.alpha, focus=flagged) if len(pairs) >= 2 else None
     if check is None or check.outcome in (Outcome.INVALID, Outcome.BROKEN) or not any(p.valid for p in pairs):
@@ -359,7 +359,7 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
     head = read_git_info(repo)
     snapshot = head_snapshot(repo, store, notify)
     if base_commit is None:
-        return _budgets_alone(request, store, notify, repo, snapshot.commit)
+        return _budgets_alone(request, request.serve, store, notify, repo, snapshot.commit)
     if snapshot.commit == base_commit:
         notify(f"base and head are the same commit ({base_commit[:10]}): this is an A/A comparison")
     looks = settings.planned_looks()
@@ -384,7 +384,8 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
                               "the worktrees were removed") from None
 
 
-def _budgets_alone(request: AbRequest, store: Store, notify: Notify, repo: Path, head_commit: str) -> AbResult:
+def _budgets_alone(request: AbRequest, serve: ServeConfig, store: Store, notify: Notify, repo: Path,
+                   head_commit: str) -> AbResult:
     """No base to pair with: the head alone, served as ``ab`` serves it, for the first look's number of runs,
     and the budgets judged on them."""
     loaded, settings = request.loaded, request.settings
@@ -394,7 +395,7 @@ def _budgets_alone(request: AbRequest, store: Store, notify: Notify, repo: Path,
            f"on {runs} run(s) of the head")
     with fresh_trees(repo, where, {"head": head_commit}, settings.setup, notify) as trees:
         head = Version("head", repo, trees["head"] / where, checkout=trees["head"])
-        plan = AbPlan(profile=request.profile, serve=request.serve, base=head, head=head,
+        plan = AbPlan(profile=request.profile, serve=serve, base=head, head=head,
                       compare=loaded.config.compare, looks=[runs], max_time_s=settings.max_time,
                       budgets=loaded.config.budgets, command_line_budgets=request.command_line_budgets,
                       reset=settings.reset)

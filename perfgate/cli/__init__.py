@@ -27,7 +27,8 @@ __all__ = ["app", "main", "split_locust_style"]
 HELP_ORDER = ("run", "runs", "import", "show", "compare", "ab", "calibrate", "report", "github", "comment", "gitlab",
               "history", "init", "demo")
 """The order ``perfgate --help`` lists the commands in: the order of the work, not of the modules."""
-app.registered_commands.sort(key=lambda command: HELP_ORDER.index(command.name or command.callback.__name__))
+app.registered_commands.sort(key=lambda command: HELP_ORDER.index(command.name or getattr(command.callback,
+                                                                                         "__name__", "")))
 
 
 def _version_callback(value: bool) -> None:

@@ -44,6 +44,7 @@ def check_budgets(head: Side, budgets: Iterable[Budget], source: str) -> list[Bu
                 limit = getattr(budget, metric)
                 if limit is None:
                     continue
+                value: float | None
                 if histogram is not None and histogram.count:
                     value = histogram.quantile(float(metric[1:]) / 100)
                 else:  # a pinned side has no samples: the median of the runs' values
@@ -52,15 +53,15 @@ def check_budgets(head: Side, budgets: Iterable[Budget], source: str) -> list[Bu
                                             passed=budget_passed(metric, value, limit), source=source))
             if budget.failure_rate is not None:
                 total = sum(s.count for s in stats)
-                value = sum(s.failures for s in stats) / total if total else None
+                failure_rate = sum(s.failures for s in stats) / total if total else None
                 results.append(BudgetResult(endpoint=key, metric="failure_rate", limit=budget.failure_rate,
-                                            value=value, passed=budget_passed("failure_rate", value,
-                                                                              budget.failure_rate),
+                                            value=failure_rate, passed=budget_passed("failure_rate", failure_rate,
+                                                                                     budget.failure_rate),
                                             source=source))
             if budget.rps is not None:
-                value = sum(s.rps for s in stats) / len(stats) if stats else None
-                results.append(BudgetResult(endpoint=key, metric="rps", limit=budget.rps, value=value,
-                                            passed=budget_passed("rps", value, budget.rps), source=source))
+                rps = sum(s.rps for s in stats) / len(stats) if stats else None
+                results.append(BudgetResult(endpoint=key, metric="rps", limit=budget.rps, value=rps,
+                                            passed=budget_passed("rps", rps, budget.rps), source=source))
     return results
 
 

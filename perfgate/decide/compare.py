@@ -167,9 +167,11 @@ def _pending_tests(endpoint: str, base: list[RunValues], head: list[RunValues],
     tests = []
     for metric in metrics:
         margin = config.margin(endpoint, metric.value)
-        b = [run_value(r.endpoints.get(endpoint), metric) for r in base]
-        h = [run_value(r.endpoints.get(endpoint), metric) for r in head]
-        if any(v is None for v in (*b, *h)):
+        b_values = [run_value(r.endpoints.get(endpoint), metric) for r in base]
+        h_values = [run_value(r.endpoints.get(endpoint), metric) for r in head]
+        b = [v for v in b_values if v is not None]
+        h = [v for v in h_values if v is not None]
+        if len(b) < len(b_values) or len(h) < len(h_values):
             tests.append(_PendingTest(endpoint, metric, None, [], [], margin,
                                       note="no successful request in some run"))
             continue
@@ -338,8 +340,8 @@ def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: It
         reasons += problems
     outcome = overall_outcome(endpoints, reasons, head_info, base_info)
     notes = list(notes)
-    for side in (base, head):
-        for run in side.runs if side is not None else ():
+    for side in (s for s in (base, head) if s is not None):
+        for run in side.runs:
             notes += [f"{side.info.label} run {run.run_id}: {w}" for w in run.warnings
                       if f"{side.info.label} run {run.run_id}: {w}" not in notes]
     return Verdict(

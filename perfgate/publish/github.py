@@ -313,12 +313,15 @@ def conclusion(verdict: Verdict, exit_code: int) -> tuple[str, str]:
 def check_outcome(verdict: Verdict, exit_code: int, *, from_fork: bool = False) -> CheckOutcome:
     """The check for a verdict. A fork's verdict is the pull request's own claim: a passing one is only
     ``neutral`` ("not verified"); a failing one stays failing (a fork that says it is slower is no risk)."""
+    from perfgate.reports.content import headline
+
     check_conclusion, state = conclusion(verdict, exit_code)
+    title = headline(verdict)  # as the comment words it ("BUDGETS HOLD (no baseline)", not "UNCHANGED")
     if not from_fork:
-        return CheckOutcome(check_conclusion, state, verdict.headline)
+        return CheckOutcome(check_conclusion, state, title)
     if check_conclusion in ("success", "neutral"):
         return CheckOutcome("neutral", state, UNVERIFIED_TITLE)
-    return CheckOutcome(check_conclusion, state, f"not verified · {verdict.headline}")
+    return CheckOutcome(check_conclusion, state, f"not verified · {title}")
 
 
 def refused_check() -> CheckOutcome:
