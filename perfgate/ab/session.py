@@ -39,7 +39,7 @@ from perfgate.ab.trees import Notify, fresh_trees, head_snapshot, run_reset
 from perfgate.config import AbConfig, Budget, CompareConfig, LoadedConfig, ResolvedProfile, ServeConfig
 from perfgate.decide.compare import NO_BASELINE_NOTE, compare, withdraw
 from perfgate.decide.sides import Side, side_from_runs
-from perfgate.decide.verdict import Confirmation, Metric, Outcome, Sequential, Verdict
+from perfgate.decide.verdict import Confirmation, Metric, Outcome, Sequential, StopReason, Verdict
 from perfgate.errors import ConfigError, Interrupted, RunNotStoredError, ServiceError, UsageError
 from perfgate.git import commit_of, main_line, read_git_info, repository_root
 from perfgate.measure.locust import check_locust_args, check_locust_config, check_locustfile
@@ -207,17 +207,17 @@ def _head_broke_in(pair: Pair) -> bool:
     return pair.base.valid and bool(own_fault_reasons(pair.head.valid, pair.head.invalid_reasons))
 
 
-def _settled(verdict: Verdict) -> str | None:
+def _settled(verdict: Verdict) -> StopReason | None:
     """Why the verdict can no longer change, or ``None`` to go on."""
     if verdict.outcome is Outcome.BROKEN:
-        return "broken"
+        return StopReason.BROKEN
     if verdict.outcome is Outcome.REGRESSED:
-        return "regressed"
+        return StopReason.REGRESSED
     if verdict.outcome in (Outcome.UNCHANGED, Outcome.IMPROVED):
-        return "decided"
+        return StopReason.DECIDED
     if verdict.outcome is Outcome.INVALID or not any(e.outcome is Outcome.INCONCLUSIVE for e in verdict.endpoints):
         # What is left undecided is invalid (too few requests a run, say): more pairs cannot change that.
-        return "invalid"
+        return StopReason.INVALID
     return None
 
 
@@ -229,7 +229,7 @@ def run_ab(plan: AbPlan, store: Store, notify: Notify = lambda _: None) -> AbRes
     looks_taken: list[int] = []
     spent: list[float] = []
     verdict: Verdict | None = None
-    stopped = "max-pairs"
+    stopped = StopReason.MAX_PAIRS
     for look, (target, look_alpha) in enumerate(zip(plan.looks, alphas, strict=True)):
         out_of_time = False
         broken: Verdict | None = None
@@ -247,7 +247,7 @@ def run_ab(plan: AbPlan, store: Store, notify: Notify = lambda _: None) -> AbRes
             looks_taken.append(len(pairs))
             spent.append(look_alpha)
             notify(f"pair {len(pairs)}: the head's runs stayed invalid where the base's were valid: BROKEN")
-            stopped = "broken"
+            stopped = StopReason.BROKEN
             break
         if out_of_time:
             # The last look: it gets every bit of α not spent yet.
@@ -260,12 +260,12 @@ def run_ab(plan: AbPlan, store: Store, notify: Notify = lambda _: None) -> AbRes
         notify(f"look {look + 1} at {len(pairs)} pair(s), α {look_alpha:.4f}: {verdict.outcome.value.upper()}")
         reason = _settled(verdict)
         if reason or out_of_time:
-            stopped = reason or "max-time"
+            stopped = reason or StopReason.MAX_TIME
             break
     if verdict is None:
         # Not even two pairs fitted the time budget: judge what there is with all of α.
         verdict = judge(plan, pairs, plan.compare.alpha)
-        looks_taken, spent, stopped = [len(pairs)], [plan.compare.alpha], "max-time"
+        looks_taken, spent, stopped = [len(pairs)], [plan.compare.alpha], StopReason.MAX_TIME
 
     confirmation_pairs: list[Pair] = []
     confirmation = None

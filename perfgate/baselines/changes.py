@@ -6,7 +6,7 @@ from pathlib import Path
 
 from perfgate.baselines.pinned import read_pinned
 from perfgate.config import LoadedConfig
-from perfgate.decide.verdict import BaselineChange
+from perfgate.decide.verdict import BaselineChange, BaselineChangeKind
 from perfgate.errors import BaselineError
 from perfgate.git import MainLine, changed_files, main_line
 
@@ -26,11 +26,11 @@ def changed_baselines(loaded: LoadedConfig, repo: Path, main: MainLine | None = 
         try:
             pinned = read_pinned(path)
         except BaselineError as exc:
-            result.append(BaselineChange(file=_relative(path, repo), profile=path.stem, kind="unreadable",
+            result.append(BaselineChange(file=_relative(path, repo), profile=path.stem, kind=BaselineChangeKind.UNREADABLE,
                                          reason=str(exc)))
             continue
         if pinned is not None:
-            result.append(BaselineChange(file=_relative(path, repo), profile=pinned.profile, kind=pinned.kind,
+            result.append(BaselineChange(file=_relative(path, repo), profile=pinned.profile, kind=BaselineChangeKind(pinned.kind),
                                          accepted_by=pinned.accepted_by, accepted_at=pinned.accepted_at,
                                          reason=pinned.reason, commit=pinned.commit))
     return result

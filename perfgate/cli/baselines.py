@@ -28,6 +28,8 @@ app.add_typer(baseline_app, name="baseline")
 
 
 class HistoryMetric(StrEnum):
+    """The quantities ``perfgate history`` follows (a subset of :class:`~perfgate.decide.verdict.Quantity`)."""
+
     p50 = "p50"
     p95 = "p95"
     p99 = "p99"
@@ -50,12 +52,13 @@ def history(
 ) -> None:
     """An endpoint's metric over the commits of a branch, with the commits where its level shifted."""
     from perfgate.baselines.history import branch_history
+    from perfgate.decide.verdict import Quantity
     from perfgate.reports.console import print_history
 
     loaded = load(config)
     branch = branch or loaded.config.main_branch
     profile = profile or loaded.config.profile
-    margin = loaded.config.compare.margin("", "throughput" if metric is HistoryMetric.rps else metric.value)
+    margin = loaded.config.compare.margin("", Quantity(metric.value).metric.value)
     with open_store(loaded, db, create=False) as store:
         found, left_out = branch_history(store, Path.cwd(), branch, profile, metric=metric.value,
                                          endpoints=endpoint or [], commits=limit or commits, margin=margin)

@@ -52,6 +52,45 @@ class Metric(StrEnum):
         return self is not Metric.THROUGHPUT
 
 
+class Quantity(StrEnum):
+    """A metric by the name users write where they set limits and read trends (budgets, ``perfgate history``):
+    throughput is ``rps`` there, as in k6 and Locust. :attr:`metric` is the same quantity in the tests."""
+
+    P50 = "p50"
+    P95 = "p95"
+    P99 = "p99"
+    FAILURE_RATE = "failure_rate"
+    RPS = "rps"
+
+    @property
+    def metric(self) -> Metric:
+        return Metric.THROUGHPUT if self is Quantity.RPS else Metric(self.value)
+
+
+class StopReason(StrEnum):
+    """Why a same-job A/B stopped."""
+
+    DECIDED = "decided"
+    """Every test is UNCHANGED or IMPROVED: more pairs cannot change that."""
+    REGRESSED = "regressed"
+    BROKEN = "broken"
+    INVALID = "invalid"
+    """What is left undecided is invalid (too few requests per run): more pairs cannot help."""
+    MAX_PAIRS = "max-pairs"
+    MAX_TIME = "max-time"
+
+
+class BaselineChangeKind(StrEnum):
+    """What a pinned baseline file that a branch adds or changes holds."""
+
+    ACCEPTED = "accepted"
+    """A baseline accepted from runs (``perfgate baseline accept``)."""
+    EXPECTED = "expected"
+    """Expectations imported from a table (``perfgate baseline import``): budgets, not a baseline."""
+    UNREADABLE = "unreadable"
+    """A file that cannot be read as a pinned baseline."""
+
+
 class MetricTest(BoundaryModel):
     """One endpoint × metric test across runs.
 
@@ -141,7 +180,7 @@ class BudgetResult(BoundaryModel):
     model_config = ConfigDict(frozen=True)
 
     endpoint: str
-    metric: str
+    metric: Quantity
     """``p50``, ``p95``, ``p99`` (ms, at most), ``failure_rate`` (at most), ``rps`` (at least)."""
     limit: float
     value: float | None
@@ -236,8 +275,8 @@ class Sequential(BoundaryModel):
     """The gate's α, spent across the looks."""
     alpha_spent: list[float]
     """α given to each look taken."""
-    stopped: str
-    """Why the A/B stopped: ``decided``, ``regressed``, ``broken``, ``invalid``, ``max-pairs`` or ``max-time``."""
+    stopped: StopReason
+    """Why the A/B stopped."""
     invalid_pairs: int
     """Pairs re-run once because a run was invalid."""
     dropped_pairs: int
@@ -264,7 +303,7 @@ class EndpointTrend(BoundaryModel):
     model_config = ConfigDict(frozen=True)
 
     endpoint: str
-    metric: str
+    metric: Quantity
     branch: str
     points: list[TrendPoint]
     change_points: list[int] = Field(default_factory=list)
@@ -278,8 +317,7 @@ class BaselineChange(BoundaryModel):
 
     file: str
     profile: str
-    kind: str
-    """``accepted``, ``expected``, or ``unreadable``."""
+    kind: BaselineChangeKind
     accepted_by: str | None = None
     accepted_at: AwareDatetime | None = None
     reason: str = ""
