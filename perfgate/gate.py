@@ -10,7 +10,7 @@ history and the changes. Renderers take a :class:`GateResult`; none of them read
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from perfgate.ab.calibrate import Calibration
@@ -72,8 +72,8 @@ def compare_stored(loaded: LoadedConfig, store: Store, repo: Path, what: Compari
 
 def ab(request: AbRequest, store: Store, notify: Notify) -> GateResult:
     """Base and head measured in this job in balanced pairs: the verdict of ``perfgate ab``."""
-    result: AbResult = ab_in_repository(request, store, notify)
     main = main_line(request.cwd, request.loaded.config.main_branch)
+    result: AbResult = ab_in_repository(replace(request, main=main), store, notify)
     known = [run for pair in [*result.pairs, *result.confirmation_pairs] for run in (pair.base, pair.head)]
     return _completed(result.verdict, request.loaded, store, request.cwd, main, known=known,
                       locustfiles=[request.profile.locustfile])

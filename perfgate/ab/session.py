@@ -41,7 +41,7 @@ from perfgate.decide.compare import NO_BASELINE_NOTE, compare, withdraw
 from perfgate.decide.sides import Side, side_from_runs
 from perfgate.decide.verdict import Confirmation, Metric, Outcome, Sequential, StopReason, Verdict
 from perfgate.errors import ConfigError, Interrupted, RunNotStoredError, ServiceError, UsageError
-from perfgate.git import commit_of, main_line, read_git_info, repository_root
+from perfgate.git import MainLine, commit_of, main_line, read_git_info, repository_root
 from perfgate.measure.locust import check_locust_args, check_locust_config, check_locustfile
 from perfgate.measure.record import RunRequest, record_run
 from perfgate.measure.summary import own_fault_reasons
@@ -325,13 +325,16 @@ class AbRequest:
     base_ref: str | None = None
     command_line_budgets: list[Budget] = field(default_factory=list)
     """One-off budgets given with ``--budget``."""
+    main: MainLine | None = None
+    """Where the current tree stands against the main branch, when the caller has asked git already."""
 
 
-def _base_commit(repo: Path, loaded: LoadedConfig, base_ref: str | None, *, budgets_alone: bool = False) -> str | None:
+def _base_commit(repo: Path, loaded: LoadedConfig, base_ref: str | None, *, budgets_alone: bool = False,
+                 main: MainLine | None = None) -> str | None:
     """The base's commit; ``None`` when the main branch gives none and ``budgets_alone`` may be judged instead."""
     if base_ref is not None:
         return commit_of(repo, base_ref, "--base")
-    line = main_line(repo, loaded.config.main_branch)
+    line = main or main_line(repo, loaded.config.main_branch)
     if line.merge_base is None and not budgets_alone:
         raise UsageError(f"no base commit to compare with: {line.reason}")
     return line.merge_base
@@ -355,7 +358,7 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
     check_locust_args(list(request.profile.locust_args))
     store.check_writable()
     budgets_given = bool(loaded.config.budgets or request.command_line_budgets)
-    base_commit = _base_commit(repo, loaded, request.base_ref, budgets_alone=budgets_given)
+    base_commit = _base_commit(repo, loaded, request.base_ref, budgets_alone=budgets_given, main=request.main)
     head = read_git_info(repo)
     snapshot = head_snapshot(repo, store, notify)
     if base_commit is None:
