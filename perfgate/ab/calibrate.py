@@ -34,7 +34,7 @@ from perfgate.ab.trees import Notify, fresh_trees, head_snapshot, run_setup
 from perfgate.config import CONFIG_FILENAME, MAX_RELATIVE_MARGIN, AbConfig, LoadedConfig, ResolvedProfile, ServeConfig
 from perfgate.decide.sides import run_value
 from perfgate.decide.verdict import Metric, Outcome, Verdict
-from perfgate.errors import ConfigError
+from perfgate.errors import ConfigError, UsageError
 from perfgate.git import repository_root
 from perfgate.output import write_text_atomic
 from perfgate.records import RunRecord
@@ -179,10 +179,10 @@ def calibrate(loaded: LoadedConfig, settings: AbConfig, profile: ResolvedProfile
               cwd: Path, pairs: int, store: Store, notify: Notify = lambda _: None) -> Calibration:
     """Run ``pairs`` A/A pairs of the current tree and analyse them."""
     if serve is None:
-        raise ConfigError("perfgate calibrate serves the service itself, fresh for every run: pass --serve CMD "
+        raise UsageError("perfgate calibrate serves the service itself, fresh for every run: pass --serve CMD "
                           "with a {port} placeholder and --ready-url (or set [serve] in the config)")
     if pairs < 3:
-        raise ConfigError(f"--pairs {pairs}: calibration needs at least 3 pairs (6 or more give steadier figures)")
+        raise UsageError(f"--pairs {pairs}: calibration needs at least 3 pairs (6 or more give steadier figures)")
     store.check_writable()
     with ExitStack() as stack:
         repo = repository_root(cwd)

@@ -14,7 +14,7 @@ from perfgate.baselines.pinned import Expectation, PinnedBaseline, PinnedRun, ba
 from perfgate.baselines.selection import runs_by_id, short
 from perfgate.config import LoadedConfig, parse_duration
 from perfgate.environment import environment_key
-from perfgate.errors import ConfigError, RunNotFoundError
+from perfgate.errors import RunNotFoundError, UsageError
 from perfgate.git import commit_of, user_identity
 from perfgate.store import Store
 
@@ -23,7 +23,7 @@ def accept(store: Store, loaded: LoadedConfig, repo: Path, *, profile: str, reas
            run_ids: list[int] | None = None, commit_ref: str | None = None, expires: str | None = None) -> Path:
     """Write ``baselines/<profile>.json`` from the chosen runs; returns its path."""
     if not reason.strip():
-        raise ConfigError("--reason must say why this baseline is accepted")
+        raise UsageError("--reason must say why this baseline is accepted")
     if run_ids:
         runs = runs_by_id(store, run_ids)
     else:
@@ -34,11 +34,11 @@ def accept(store: Store, loaded: LoadedConfig, repo: Path, *, profile: str, reas
                                    f"your change and record runs with `perfgate run --profile {profile}`")
     invalid = [r.id for r in runs if not r.valid]
     if invalid:
-        raise ConfigError(f"runs {', '.join(map(str, invalid))} are invalid and cannot become a baseline")
+        raise UsageError(f"runs {', '.join(map(str, invalid))} are invalid and cannot become a baseline")
     envs = {environment_key(r.environment) for r in runs}
     params = {json.dumps(r.profile.load_parameters(), sort_keys=True) for r in runs}
     if len(envs) > 1 or len(params) > 1:
-        raise ConfigError("the runs differ in environment or load parameters; accept runs of one setting")
+        raise UsageError("the runs differ in environment or load parameters; accept runs of one setting")
     now = datetime.now(UTC).replace(microsecond=0)
     expiry = now + _lifetime(expires) if expires else None
     first = runs[0]
@@ -66,9 +66,9 @@ def _lifetime(text: str) -> timedelta:
         else:
             days = parse_duration(text) / 86400
     except ValueError:
-        raise ConfigError(f"--expires: {text!r} is not a lifetime such as 90d or 12h") from None
+        raise UsageError(f"--expires: {text!r} is not a lifetime such as 90d or 12h") from None
     if not 0 < days <= MAX_LIFETIME_DAYS:  # also NaN and infinities ('inf', '1e400d')
-        raise ConfigError(f"--expires: {text!r} is not a positive lifetime of ten years at most, "
+        raise UsageError(f"--expires: {text!r} is not a positive lifetime of ten years at most, "
                           "such as 90d or 12h")
     return timedelta(days=days)
 
@@ -82,23 +82,23 @@ def import_expected(loaded: LoadedConfig, repo: Path, *, profile: str, table: Pa
     try:
         data = json.loads(table.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{table}: file not found") from None
+        raise UsageError(f"{table}: file not found") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{table}: invalid JSON ({exc})") from None
+        raise UsageError(f"{table}: invalid JSON ({exc})") from None
     if isinstance(data, list):
         try:
             data = {row["endpoint"]: {k: v for k, v in row.items() if k != "endpoint"} for row in data}
         except (TypeError, KeyError):
-            raise ConfigError(f"{table}: each row of a list needs an \"endpoint\" key") from None
+            raise UsageError(f"{table}: each row of a list needs an \"endpoint\" key") from None
     if not isinstance(data, dict) or not data:
-        raise ConfigError(f"{table}: expected an object of endpoints, e.g. "
+        raise UsageError(f"{table}: expected an object of endpoints, e.g. "
                           '{"GET /items": {"p95": 120, "rps": 50}}')
     expected = {}
     for endpoint, values in data.items():
         try:
             expected[endpoint] = Expectation.model_validate({k.lower(): v for k, v in dict(values).items()})
         except (ValidationError, TypeError, ValueError) as exc:
-            raise ConfigError(f"{table}: {endpoint}: {_first_error(exc)}") from None
+            raise UsageError(f"{table}: {endpoint}: {_first_error(exc)}") from None
     pinned = PinnedBaseline(kind="expected", profile=profile, accepted_by=user_identity(repo),
                             accepted_at=datetime.now(UTC).replace(microsecond=0),
                             reason=reason or f"imported from {table.name}", expected=expected)

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from perfgate import textsafety
 from perfgate.decide.verdict import SCHEMA_VERSION, Outcome, Verdict
-from perfgate.errors import ConfigError, GitHubError
+from perfgate.errors import GitHubError, UsageError
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_AUTHOR = "github-actions[bot]"
@@ -130,20 +130,20 @@ def load_verdict(path: Path) -> Verdict:
     try:
         size = path.stat().st_size
         if size > MAX_VERDICT_BYTES:
-            raise ConfigError(f"{path}: {size} bytes is too large for a verdict; pass the verdict JSON "
+            raise UsageError(f"{path}: {size} bytes is too large for a verdict; pass the verdict JSON "
                               "written by perfgate compare or ab")
         verdict = Verdict.model_validate_json(path.read_bytes())
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the verdict ({exc.strerror or exc}); check --verdict") from None
+        raise UsageError(f"{path}: cannot read the verdict ({exc.strerror or exc}); check --verdict") from None
     except ValidationError as exc:
         newer = next((e["input"] for e in exc.errors() if e["loc"] == ("schema_version",)
                       and e["type"] == "less_than_equal"), None)
         if newer is not None:
-            raise ConfigError(f"{path}: verdict schema_version {newer} is newer than this perfgate reads "
+            raise UsageError(f"{path}: verdict schema_version {newer} is newer than this perfgate reads "
                               f"({SCHEMA_VERSION}); post it with the perfgate version that wrote it") from None
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "the file"
-        raise ConfigError(f"{path}: not a perfgate verdict ({where}: {first['msg']}); pass the JSON that "
+        raise UsageError(f"{path}: not a perfgate verdict ({where}: {first['msg']}); pass the JSON that "
                           "perfgate compare or ab wrote") from None
     problems = verify(verdict)
     if problems:
@@ -201,9 +201,9 @@ def pull_request_from_event(environ: Mapping[str, str], repository: str | None =
         try:
             event = json.loads(Path(event_path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"GITHUB_EVENT_PATH={event_path}: cannot read the event ({exc})") from None
+            raise UsageError(f"GITHUB_EVENT_PATH={event_path}: cannot read the event ({exc})") from None
         if not isinstance(event, dict):
-            raise ConfigError(f"GITHUB_EVENT_PATH={event_path}: the event is not a JSON object")
+            raise UsageError(f"GITHUB_EVENT_PATH={event_path}: the event is not a JSON object")
         if isinstance(event.get("pull_request"), dict):
             pull = event["pull_request"]
             head, base = pull.get("head") or {}, pull.get("base") or {}
@@ -219,16 +219,16 @@ def pull_request_from_event(environ: Mapping[str, str], repository: str | None =
             event_sha = run.get("head_sha")
             from_fork = _is_fork(run.get("head_repository", _ABSENT), run.get("repository", _ABSENT))
         if event_sha is not None and not (isinstance(event_sha, str) and re.fullmatch(r"[0-9a-f]{40}", event_sha)):
-            raise ConfigError(f"GITHUB_EVENT_PATH={event_path}: the event's head is not a commit SHA")
+            raise UsageError(f"GITHUB_EVENT_PATH={event_path}: the event's head is not a commit SHA")
     if number is not None and event_number is not None and number != event_number:
-        raise ConfigError(f"--pr {number} is not the pull request #{event_number} of this workflow's event; "
+        raise UsageError(f"--pr {number} is not the pull request #{event_number} of this workflow's event; "
                           "check where the number comes from")
     number = number if number is not None else event_number
     head_sha = head_sha or event_sha
     if not repository or "/" not in repository:
-        raise ConfigError("no repository: pass --repo OWNER/NAME (GITHUB_REPOSITORY is set in GitHub Actions)")
+        raise UsageError("no repository: pass --repo OWNER/NAME (GITHUB_REPOSITORY is set in GitHub Actions)")
     if not isinstance(number, int) or number <= 0:
-        raise ConfigError("no pull request: pass --pr NUMBER, or run on a pull_request or workflow_run event")
+        raise UsageError("no pull request: pass --pr NUMBER, or run on a pull_request or workflow_run event")
     return PullRequestRef(repository=repository, number=number, head_sha=head_sha, from_fork=from_fork)
 
 
@@ -238,7 +238,7 @@ def client_from_environment(environ: Mapping[str, str]):  # noqa: ANN201 - githu
 
     token = environ.get("GITHUB_TOKEN")
     if not token:
-        raise ConfigError("GITHUB_TOKEN is not set; in a workflow pass `env: GITHUB_TOKEN: ${{ github.token }}`")
+        raise UsageError("GITHUB_TOKEN is not set; in a workflow pass `env: GITHUB_TOKEN: ${{ github.token }}`")
     # Server errors and rate limits (GithubRetry adds 403 rate limits itself) are retried, edits included.
     # A create retried after a 5xx the server had in fact carried out can leave a second comment; the
     # sticky search takes the newest, so later runs still keep one comment current.

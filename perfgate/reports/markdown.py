@@ -15,7 +15,7 @@ import jinja2
 
 from perfgate import textsafety
 from perfgate.decide.verdict import Metric, Outcome, Verdict
-from perfgate.errors import ConfigError
+from perfgate.errors import UsageError
 from perfgate.reports import content
 from perfgate.reports.content import (
     COUNT_ORDER,
@@ -85,7 +85,7 @@ _URL = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/%?=&+#-]
 def https_url(value: str, what: str) -> str:
     """``value`` if it is a plain https URL (safe inside a Markdown link); a :class:`ConfigError` if not."""
     if len(value) > 500 or not _URL.fullmatch(value):
-        raise ConfigError(f"the {what} must be an https URL of at most 500 plain characters (got {value[:80]!r})")
+        raise UsageError(f"the {what} must be an https URL of at most 500 plain characters (got {value[:80]!r})")
     return value
 
 

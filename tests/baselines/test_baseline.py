@@ -12,7 +12,7 @@ from perfgate.baselines.accept import accept, import_expected
 from perfgate.baselines.pinned import read_pinned
 from perfgate.baselines.selection import select
 from perfgate.config import load_config
-from perfgate.errors import BaselineError, ConfigError, RunNotFoundError, UsageError
+from perfgate.errors import BaselineError, RunNotFoundError, UsageError
 from perfgate.store import Store
 
 from conftest import git, run_cli
@@ -181,7 +181,7 @@ def test_imported_expectations_become_budgets(git_repo: Path) -> None:
                       ("GET /orders", None, pytest.approx(1050), None)]
     bad = git_repo / "bad.json"
     bad.write_text('{"GET /x": {"p95": -3}}')
-    with pytest.raises(ConfigError, match="GET /x: p95: Input should be greater than 0"):
+    with pytest.raises(UsageError, match="GET /x: p95: Input should be greater than 0"):
         import_expected(loaded, git_repo, profile="smoke", table=bad, reason="")
 
 

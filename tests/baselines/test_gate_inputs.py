@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -83,9 +84,9 @@ def test_a_branch_that_edits_the_gates_inputs_shows_every_change(git_repo: Path)
                  "> - baseline `baselines/old.json` deleted", "> - baseline `baselines/new.json` added"):
         assert line in markdown, markdown
     text = run_cli("compare", "--db", str(db), cwd=git_repo).stdout
-    assert "gate input renamed: baseline baselines/light-renamed.json from baselines/light.json" in text
+    assert "  - baseline baselines/light-renamed.json renamed from baselines/light.json" in text
     assert run_cli("compare", "--db", str(db), "--html", str(git_repo / "v.html"), cwd=git_repo).code in (0, 1)
-    page = (git_repo / "v.html").read_text()
+    page = html.unescape((git_repo / "v.html").read_text())
     assert "This change edits the gate's own inputs" in page
     assert "<code>baselines/light-renamed.json</code> renamed from <code>baselines/light.json</code>" in page
 

@@ -20,7 +20,7 @@ import pytest
 from perfgate.config import Budget, CompareConfig
 from perfgate.decide.compare import RunValues, compare
 from perfgate.decide.verdict import Confirmation, EndpointTrend, Sequential, SideInfo, TrendPoint, Verdict
-from perfgate.errors import ConfigError
+from perfgate.errors import UsageError
 from perfgate.records import CheckResult, EndpointStats
 from perfgate.reports.markdown import MAX_COMMENT_CHARS, CommentLinks, escape_markdown, marker, render_markdown
 
@@ -221,9 +221,9 @@ def test_the_comment_links_to_the_run_and_the_report_when_given() -> None:
                                  "https://x.test/a) [click](https://evil.test", "https://x.test/<img>",
                                  "https://x.test/ @everyone", "https://x.test/" + "a" * 500, ""])
 def test_a_link_that_is_not_a_plain_https_url_is_refused(url: str) -> None:
-    with pytest.raises(ConfigError, match="https URL"):
+    with pytest.raises(UsageError, match="https URL"):
         CommentLinks(run=url)
-    with pytest.raises(ConfigError, match="https URL"):
+    with pytest.raises(UsageError, match="https URL"):
         CommentLinks(report=url)
 
 
