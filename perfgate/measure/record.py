@@ -64,8 +64,8 @@ def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallba
                 recording = run_locust(profile, workdir, on_progress=on_progress)
                 service.check_alive()
                 service_usage = service.usage()
-    if profile.load_shape and recording.meta.get("peak_users"):
-        profile = profile.model_copy(update={"users": int(recording.meta["peak_users"])})
+    if profile.load_shape and recording.meta.peak_users:
+        profile = profile.model_copy(update={"users": int(recording.meta.peak_users)})
     measured = measure(recording, profile)
     run = RunRecord(
         started_at=datetime.fromtimestamp(measured.test_start or 0, tz=UTC),
