@@ -253,7 +253,7 @@ class Store:
             "valid": int(run.valid), "invalid_reasons": json.dumps(run.invalid_reasons),
             "checks": json.dumps([c.model_dump() for c in run.checks]),
             "service": run.service.model_dump_json() if run.service else None,
-            "pair_id": run.pair_id, "trial_id": run.trial_id, "purpose": run.purpose,
+            "pair_id": run.pair_id, "trial_id": run.trial_id, "purpose": str(run.purpose),
             "warmup_end_s": run.warmup_end_s, "warnings": json.dumps(run.warnings),
         }
         endpoint_rows = [

@@ -229,14 +229,12 @@ class ResolvedProfile(BoundaryModel):
     """The locustfile's own LoadTestShape class; ``users`` is then the peak it reached."""
 
     def load_parameters(self) -> dict[str, Any]:
-        """The parameters that must match for two runs to be comparable."""
-        parameters = self.model_dump(include={
-            "users", "spawn_rate", "run_time", "warmup", "user_classes", "tags",
-            "exclude_tags", "step", "target_rps",
-        })
-        # Only when given: runs and baseline files from before extra arguments existed lack the key.
-        if self.locust_args:
-            parameters["locust_args"] = list(self.locust_args)
-        if self.load_shape:
-            parameters["load_shape"] = self.load_shape
-        return parameters
+        """The parameters that must match for two runs to be comparable, as a plain dict.
+
+        The dict form of :class:`perfgate.records.LoadParameters` (``LoadParameters.of(profile)``,
+        ``RunRecord.load_parameters``), kept for the callers that compare, print or store it as a dict.
+        """
+        # Imported here: perfgate.records builds on this module (a run record holds its resolved profile).
+        from perfgate.records import LoadParameters
+
+        return LoadParameters.of(self).as_dict()
