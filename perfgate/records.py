@@ -4,13 +4,72 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from perfgate.boundary import BoundaryModel
-from perfgate.config import ResolvedProfile
+from perfgate.config import ResolvedProfile, StepShape
 from perfgate.environment import EnvironmentFingerprint  # noqa: F401 - re-exported; it lives where NumPy is not
 from perfgate.samples import LatencyHistogram
+
+
+class RunPurpose(StrEnum):
+    """Why a run was made; stored and serialised as its value."""
+
+    RUN = "run"
+    """A plain ``perfgate run``."""
+    AB = "ab"
+    """A run of an A/B pair (``perfgate ab``)."""
+    CALIBRATE = "calibrate"
+    """A run of a pair measured by ``perfgate calibrate``."""
+    CONFIRM = "confirm"
+    """A run of a pair re-measuring a REGRESSED A/B verdict; never a baseline."""
+
+
+class LoadParameters(BoundaryModel):
+    """The parameters of a profile that must match for two runs to be comparable.
+
+    Where the load runs (host, processes, locustfile path) is left out. Serialised as the dict perfgate has
+    always written into baseline files and verdicts: ``locust_args`` and ``load_shape`` appear only when set,
+    because runs and baseline files from before they existed lack the keys.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    users: int
+    spawn_rate: float
+    run_time: float
+    warmup: float
+    user_classes: dict[str, int] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    exclude_tags: list[str] = Field(default_factory=list)
+    step: StepShape | None = None
+    target_rps: float | None = None
+    locust_args: list[str] | None = None
+    """Extra Locust arguments after ``--``; ``None`` when none were given."""
+    load_shape: str | None = None
+    """The locustfile's own LoadTestShape class, if any."""
+
+    @classmethod
+    def of(cls, profile: ResolvedProfile) -> LoadParameters:
+        return cls(users=profile.users, spawn_rate=profile.spawn_rate, run_time=profile.run_time,
+                   warmup=profile.warmup, user_classes=dict(profile.user_classes), tags=list(profile.tags),
+                   exclude_tags=list(profile.exclude_tags), step=profile.step, target_rps=profile.target_rps,
+                   locust_args=list(profile.locust_args) or None, load_shape=profile.load_shape or None)
+
+    @model_serializer(mode="wrap")
+    def _only_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in ("locust_args", "load_shape"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+    def as_dict(self) -> dict[str, Any]:
+        """The plain dict, for code that compares or prints the parameters as one."""
+        return self.model_dump()
 
 
 class GitInfo(BoundaryModel):
@@ -153,13 +212,18 @@ class RunRecord(BoundaryModel):
     service: ServiceUsage | None = None
     pair_id: str | None = None
     trial_id: str | None = None
-    purpose: str = "run"
-    """``run``, ``ab``, ``calibrate`` or ``confirm`` (confirmation runs never serve as a baseline)."""
+    purpose: RunPurpose = RunPurpose.RUN
+    """Confirmation runs never serve as a baseline."""
     warmup_end_s: float | None = None
     """Seconds from the test's start to the start of the measured window: the later of the profile's warm-up
     and the moment every user had spawned and finished ``on_start`` (``None``: recorded before this existed)."""
     warnings: list[str] = Field(default_factory=list)
     """What makes the run doubtful without making it invalid (latency drifting in the measured window)."""
+
+    @property
+    def load_parameters(self) -> LoadParameters:
+        """What must match for another run to be comparable with this one."""
+        return LoadParameters.of(self.profile)
 
     @property
     def checks_passed(self) -> bool:

@@ -234,6 +234,8 @@ class LatencyHistogram:
             and np.array_equal(self.counts, other.counts)
         )
 
+    # Compared by value over NumPy arrays, which are not hashable: unhashable, as a dataclass with eq would be.
+    # The ignore: typeshed declares object.__hash__ a method, so mypy refuses None for it.
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:

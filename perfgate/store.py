@@ -63,7 +63,7 @@ SCHEMA_VERSION = 3
 
 
 def _create_v1(db: Database) -> None:
-    db["runs"].create({
+    db.table("runs").create({
         "id": int, "started_at": str, "commit_sha": str, "branch": str, "dirty": int,
         "profile": str, "parameters": str, "environment": str, "env_key": str,
         "duration_s": float, "total_requests": int, "total_failures": int, "achieved_rps": float,
@@ -71,23 +71,23 @@ def _create_v1(db: Database) -> None:
         "valid": int, "invalid_reasons": str, "checks": str, "service": str,
         "pair_id": str, "trial_id": str,
     }, pk="id", not_null={"started_at", "profile", "parameters", "environment", "valid"})
-    db["endpoints"].create({
+    db.table("endpoints").create({
         "id": int, "run_id": int, "method": str, "name": str, "count": int, "failures": int,
         "failures_by_type": str, "rps": float, "min": float, "p50": float, "p90": float,
         "p95": float, "p99": float, "max": float, "mean": float, "histogram": bytes, "series": str,
     }, pk="id", foreign_keys=[("run_id", "runs", "id")], not_null={"run_id", "method", "name"})
-    db["runs"].create_index(["commit_sha"])
-    db["runs"].create_index(["branch", "profile"])
-    db["endpoints"].create_index(["run_id"])
+    db.table("runs").create_index(["commit_sha"])
+    db.table("runs").create_index(["branch", "profile"])
+    db.table("endpoints").create_index(["run_id"])
 
 
 def _add_purpose_v2(db: Database) -> None:
-    db["runs"].add_column("purpose", str, not_null_default="run")
+    db.table("runs").add_column("purpose", str, not_null_default="run")
 
 
 def _add_warmup_v3(db: Database) -> None:
-    db["runs"].add_column("warmup_end_s", float)
-    db["runs"].add_column("warnings", str)
+    db.table("runs").add_column("warmup_end_s", float)
+    db.table("runs").add_column("warnings", str)
 
 
 MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _create_v1, 2: _add_purpose_v2, 3: _add_warmup_v3}
@@ -191,7 +191,7 @@ class Store:
                 raise
 
     def _version(self) -> int:
-        if not self.db["perfgate_meta"].exists():
+        if not self.db.table("perfgate_meta").exists():
             if self.db.table_names():
                 raise StoreError(f"{self.path}: this SQLite file is not a perfgate store; pass --db with another path")
             return 0
@@ -217,7 +217,7 @@ class Store:
                 return
             for step in range(current + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[step](self.db)
-            self.db["perfgate_meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)},
+            self.db.table("perfgate_meta").insert({"key": "schema_version", "value": str(SCHEMA_VERSION)},
                                             pk="key", replace=True)
         self._write(migrate)
 
@@ -248,7 +248,7 @@ class Store:
             "valid": int(run.valid), "invalid_reasons": json.dumps(run.invalid_reasons),
             "checks": json.dumps([c.model_dump() for c in run.checks]),
             "service": run.service.model_dump_json() if run.service else None,
-            "pair_id": run.pair_id, "trial_id": run.trial_id, "purpose": run.purpose,
+            "pair_id": run.pair_id, "trial_id": run.trial_id, "purpose": str(run.purpose),
             "warmup_end_s": run.warmup_end_s, "warnings": json.dumps(run.warnings),
         }
         endpoint_rows = [
@@ -260,8 +260,10 @@ class Store:
         ]
 
         def insert() -> int:
-            run_id = self.db["runs"].insert(row).last_pk
-            self.db["endpoints"].insert_all({**e, "run_id": run_id} for e in endpoint_rows)
+            run_id = self.db.table("runs").insert(row).last_pk
+            if run_id is None:  # sqlite-utils sets it after every insert into a table with a primary key
+                raise sqlite3.DatabaseError("the run's row got no id")
+            self.db.table("endpoints").insert_all({**e, "run_id": run_id} for e in endpoint_rows)
             return int(run_id)
         try:
             run_id = self._write(insert)
@@ -297,7 +299,7 @@ class Store:
             params.append(profile)
         where = " and ".join(clauses) or None
         try:
-            rows = self._patiently(lambda: list(self.db["runs"].rows_where(where, params, order_by="id desc",
+            rows = self._patiently(lambda: list(self.db.table("runs").rows_where(where, params, order_by="id desc",
                                                                             limit=limit)))
             return [self._run(row, endpoints) for row in rows]
         except sqlite3.DatabaseError as exc:
@@ -316,7 +318,7 @@ class Store:
                                    "`perfgate runs`")
         not_found = RunNotFoundError(f"no run {run_id} in {self.path}; list runs with `perfgate runs`")
         try:
-            rows = self._patiently(lambda: list(self.db["runs"].rows_where("id = ?", [run_id])))
+            rows = self._patiently(lambda: list(self.db.table("runs").rows_where("id = ?", [run_id])))
             if not rows:
                 raise not_found
             return self._run(rows[0])
@@ -327,7 +329,7 @@ class Store:
         run_id = row.get("id")
         endpoints = []
         if with_endpoints:
-            endpoint_rows = self._patiently(lambda: list(self.db["endpoints"].rows_where(
+            endpoint_rows = self._patiently(lambda: list(self.db.table("endpoints").rows_where(
                 "run_id = ?", [run_id], order_by="id")))
             endpoints = [self._endpoint(run_id, e) for e in endpoint_rows]
         try:

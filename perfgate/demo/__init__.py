@@ -1,8 +1,8 @@
 """In-memory demo service that perfgate load-tests in its ``demo`` command, tests and benchmarks.
 
 Run it with ``python -m perfgate.demo --host 127.0.0.1 --port 8080``; see
-:mod:`perfgate.demo.app` for the endpoints, their simulated service times and the
-slowdown knob.
+:mod:`perfgate.demo.app` for the endpoints and :mod:`perfgate.demo.settings` for
+their simulated service times and the slowdown knob.
 
 The names below are loaded lazily, so that ``python -m perfgate.demo --help`` (and
 command-line errors) do not pay for importing FastAPI.

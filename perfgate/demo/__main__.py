@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -130,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     class _Server(uvicorn.Server):
-        async def startup(self, sockets=None):  # type: ignore[no-untyped-def]
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if self.started:
                 print(ready_line, file=sys.stderr, flush=True)

@@ -1,20 +1,27 @@
-"""The raw recording a Locust process hands back to perfgate, and its file format.
+"""The contract between perfgate and its plugin inside Locust: settings, progress and the recording.
 
-The plugin inside Locust keeps every request as three packed arrays per endpoint
-(start time, latency, outcome code) and writes them once, at the end, to a file
-that only perfgate reads. This module is standard library only, because the
-plugin imports it inside the Locust process.
+perfgate's runner (:mod:`perfgate.measure.locust`) starts Locust with the plugin
+(``plugin/perfgate_recorder.py``) and tells it what to do through environment
+variables (:class:`PluginSettings`). While the test runs the plugin rewrites a
+small progress file (:class:`ProgressSnapshot`); at the end it writes the
+recording: every request as three packed arrays per endpoint (start time,
+latency, outcome code) and the run's facts (:class:`RecordingMeta`), in a file
+that only perfgate reads. Both sides use only the names defined here. This
+module is standard library only, because the plugin imports it inside the
+Locust process.
 
-File layout: ``MAGIC``, one line of JSON (metadata and, per endpoint, the byte
-length of each array), then the arrays' bytes in that order.
+Recording file layout: ``MAGIC``, one line of JSON (metadata and, per endpoint,
+the byte length of each array), then the arrays' bytes in that order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +31,91 @@ CHECK_REQUEST_TYPE = "CHECK"
 """Locustfiles report correctness checks as requests of this type (see the README)."""
 MAX_ERROR_KINDS = 50
 _URL = re.compile(r"https?://[^\s,;)'\"]*[^\s,;)'\":]")
+
+ENV_RESULT = "PERFGATE_RESULT"
+"""Path of the recording file the plugin writes once Locust quits."""
+ENV_PROGRESS = "PERFGATE_PROGRESS"
+"""Path of the progress file the plugin rewrites every second."""
+ENV_RUN_TIME = "PERFGATE_RUN_TIME"
+"""Seconds from the test's start to its end (Locust's own -t starts counting before the test does)."""
+ENV_STEP = "PERFGATE_STEP"
+"""``users,spawn_rate,step_users,step_time_s,run_time_s`` when the profile is a step load."""
+
+
+@dataclass(frozen=True)
+class StepLoad:
+    """A step load as the plugin's LoadTestShape runs it."""
+
+    users: float
+    spawn_rate: float
+    step_users: float
+    step_time_s: float
+    run_time_s: float
+
+    def encode(self) -> str:
+        return ",".join(f"{v:g}" for v in dataclasses.astuple(self))
+
+    @classmethod
+    def decode(cls, text: str) -> StepLoad:
+        users, spawn_rate, step_users, step_time_s, run_time_s = (float(v) for v in text.split(","))
+        return cls(users, spawn_rate, step_users, step_time_s, run_time_s)
+
+
+@dataclass(frozen=True)
+class PluginSettings:
+    """What the runner tells the plugin, through environment variables."""
+
+    result_path: Path | None
+    progress_path: Path | None
+    run_time_s: float = 0.0
+    """0: the plugin does not end the test itself."""
+    step: StepLoad | None = None
+
+    def to_env(self) -> dict[str, str]:
+        env = {ENV_RUN_TIME: f"{self.run_time_s:g}"}
+        if self.result_path is not None:
+            env[ENV_RESULT] = str(self.result_path)
+        if self.progress_path is not None:
+            env[ENV_PROGRESS] = str(self.progress_path)
+        if self.step is not None:
+            env[ENV_STEP] = self.step.encode()
+        return env
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> PluginSettings:
+        result, progress, step = environ.get(ENV_RESULT), environ.get(ENV_PROGRESS), environ.get(ENV_STEP)
+        return cls(result_path=Path(result) if result else None, progress_path=Path(progress) if progress else None,
+                   run_time_s=float(environ.get(ENV_RUN_TIME) or 0), step=StepLoad.decode(step) if step else None)
+
+
+@dataclass(frozen=True)
+class ProgressSnapshot:
+    """One line of the progress file, from Locust's own (rounded) statistics."""
+
+    time: float
+    """Epoch seconds when it was written."""
+    test_start: float | None
+    users: int
+    requests: int
+    failures: int
+    current_rps: float
+    current_p95_ms: float | None
+
+
+def write_progress(path: Path, snapshot: ProgressSnapshot) -> None:
+    """Write atomically: a reader sees the whole file or the previous one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(dataclasses.asdict(snapshot)))
+    os.replace(tmp, path)
+
+
+def read_progress(path: Path) -> ProgressSnapshot | None:
+    """The latest snapshot, or ``None`` while there is none (or it cannot be read)."""
+    try:
+        data = json.loads(path.read_text())
+        return ProgressSnapshot(**data)
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def describe_error(exception: BaseException | str) -> str:
@@ -91,11 +183,56 @@ class EndpointRecording:
 
 
 @dataclass
+class RecordingMeta:
+    """The run's facts beside its requests: when it ran, Locust's own counts, what went wrong."""
+
+    test_start: float | None = None
+    """Epoch seconds; ``None``: the test never started."""
+    test_stop: float | None = None
+    workers: int = 0
+    """Locust worker processes (0 for a single local process)."""
+    peak_users: int | None = None
+    """The most users running at once (a LoadTestShape changes the count as it goes)."""
+    users_ready: float | None = None
+    """Epoch seconds when every user had spawned and returned from on_start; ``None``: never."""
+    readiness_tracked: bool = False
+    """``users_ready`` is known: recordings from before readiness tracking lack it (it is not in the file)."""
+    locust_request_count: int | None = None
+    """Locust's own request count over the whole run, to check that nothing was lost."""
+    locust_failure_count: int | None = None
+    locust_exit_code: int | None = None
+    runner: str | None = None
+    """Locust's runner class: LocalRunner or MasterRunner."""
+    cpu_warning: bool = False
+    """Locust warned that the load generator's CPU was saturated."""
+    exceptions: int = 0
+    process_exit_code: int | None = None
+    """The locustfile's own verdict (``environment.process_exit_code``), if it set one."""
+    unhandled_exceptions: list[tuple[str, int]] = field(default_factory=list)
+    """Kind and count of each exception that crashed a user."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        if not data.pop("readiness_tracked"):
+            del data["users_ready"]
+        data["unhandled_exceptions"] = [list(item) for item in self.unhandled_exceptions]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RecordingMeta:
+        """The facts of a recording's header; keys this version does not know are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"readiness_tracked"}
+        values = {k: v for k, v in data.items() if k in known}
+        values["unhandled_exceptions"] = [(str(kind), int(count))
+                                          for kind, count in values.get("unhandled_exceptions") or ()]
+        return cls(**values, readiness_tracked="users_ready" in data)
+
+
+@dataclass
 class Recording:
     """What one Locust run recorded, plus Locust's own view of it."""
 
-    meta: dict[str, Any]
-    """test_start/test_stop epoch seconds, Locust's request count, runner facts."""
+    meta: RecordingMeta
     endpoints: list[EndpointRecording]
 
     @property
@@ -109,7 +246,7 @@ class RecordingFormatError(ValueError):
 
 def write_recording(path: Path, recording: Recording) -> None:
     """Write atomically: a reader sees the whole file or none."""
-    header = dict(recording.meta)
+    header = recording.meta.to_dict()
     header["endpoints"] = [
         {"request_type": e.request_type, "name": e.name, "kinds": e.kinds,
          "lengths": [len(e.start_times) * 8, len(e.latencies_ms) * 8, len(e.outcomes) * 2]}
@@ -146,4 +283,8 @@ def read_recording(path: Path) -> Recording:
             target.frombytes(chunk)
             offset += length
         endpoints.append(recording)
-    return Recording(meta=header, endpoints=endpoints)
+    try:
+        meta = RecordingMeta.from_dict(header)
+    except (TypeError, ValueError) as exc:
+        raise RecordingFormatError(f"{path} has a damaged header ({exc})") from None
+    return Recording(meta=meta, endpoints=endpoints)

@@ -25,10 +25,19 @@ from urllib.parse import urlsplit
 
 from perfgate.config import ResolvedProfile
 from perfgate.errors import ConfigError, LoadRunError, LocustfileError, TargetUnreachableError
-from perfgate.measure.contract import Recording, RecordingFormatError, read_recording
+from perfgate.measure.contract import (
+    PluginSettings,
+    Recording,
+    RecordingFormatError,
+    StepLoad,
+    read_progress,
+    read_recording,
+)
 from perfgate.measure.service import free_port, log_tail, stop_process_group
 
 PLUGIN_PATH = Path(__file__).parent / "plugin" / "perfgate_recorder.py"
+RECORDING_FILENAME = "recording.bin"
+PROGRESS_FILENAME = "progress.json"
 STARTUP_ALLOWANCE_S = 60.0
 """Time Locust may take to start (and, distributed, to gather its workers)."""
 SHUTDOWN_ALLOWANCE_S = 30.0
@@ -279,28 +288,28 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
 
 
+def plugin_settings(profile: ResolvedProfile, workdir: Path) -> PluginSettings:
+    """What the plugin is told for a run of ``profile`` whose files are in ``workdir``."""
+    step = None if profile.step is None else StepLoad(
+        users=profile.users, spawn_rate=profile.spawn_rate, step_users=profile.step.step_users,
+        step_time_s=profile.step.step_time, run_time_s=profile.run_time)
+    return PluginSettings(result_path=workdir / RECORDING_FILENAME, progress_path=workdir / PROGRESS_FILENAME,
+                          run_time_s=profile.run_time, step=step)
+
+
 def _locust_env(profile: ResolvedProfile, workdir: Path) -> dict[str, str]:
-    env = _clean_env()
-    env["PERFGATE_RESULT"] = str(workdir / "recording.bin")
-    env["PERFGATE_PROGRESS"] = str(workdir / "progress.json")
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PERFGATE_RUN_TIME"] = f"{profile.run_time:g}"
-    if profile.step is not None:
-        env["PERFGATE_STEP"] = ",".join(f"{v:g}" for v in (
-            profile.users, profile.spawn_rate, profile.step.step_users, profile.step.step_time, profile.run_time))
-    return env
+    return {**_clean_env(), "PYTHONUNBUFFERED": "1", **plugin_settings(profile, workdir).to_env()}
 
 
 def _read_progress(path: Path, planned_s: float) -> Progress | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+    snapshot = read_progress(path)
+    if snapshot is None:
         return None
-    start = data.get("test_start") or data["time"]
+    start = snapshot.test_start or snapshot.time
     return Progress(
-        elapsed_s=max(0.0, data["time"] - start), planned_s=planned_s, users=data["users"],
-        requests=data["requests"], failures=data["failures"], current_rps=data["current_rps"],
-        current_p95_ms=data["current_p95_ms"],
+        elapsed_s=max(0.0, snapshot.time - start), planned_s=planned_s, users=snapshot.users,
+        requests=snapshot.requests, failures=snapshot.failures, current_rps=snapshot.current_rps,
+        current_p95_ms=snapshot.current_p95_ms,
     )
 
 
@@ -318,7 +327,7 @@ def run_locust(profile: ResolvedProfile, workdir: Path, *, cwd: Path | None = No
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "locust.log"
     env = _locust_env(profile, workdir)
-    result_path, progress_path = Path(env["PERFGATE_RESULT"]), Path(env["PERFGATE_PROGRESS"])
+    result_path, progress_path = workdir / RECORDING_FILENAME, workdir / PROGRESS_FILENAME
     deadline = time.monotonic() + STARTUP_ALLOWANCE_S + profile.run_time + BACKSTOP_S + profile.stop_timeout + SHUTDOWN_ALLOWANCE_S
     with open(log_path, "wb") as log:
         process = subprocess.Popen(

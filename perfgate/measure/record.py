@@ -25,7 +25,7 @@ from perfgate.git import read_git_info
 from perfgate.measure.locust import ProgressCallback, prepare, run_locust
 from perfgate.measure.service import serve
 from perfgate.measure.summary import measure
-from perfgate.records import RunRecord
+from perfgate.records import RunPurpose, RunRecord
 from perfgate.spill import write_spill
 from perfgate.store import Store
 
@@ -41,7 +41,8 @@ class RunRequest:
     serve_cwd: Path | None = None
     pair_id: str | None = None
     trial_id: str | None = None
-    purpose: str = "run"
+    purpose: RunPurpose | str = RunPurpose.RUN
+    """One of :class:`RunPurpose` (a plain string too, for the callers that pass one)."""
     ignore: tuple[Path, ...] = ()
     """perfgate's own config files: their edits do not make the tree dirty."""
 
@@ -64,8 +65,8 @@ def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallba
                 recording = run_locust(profile, workdir, on_progress=on_progress)
                 service.check_alive()
                 service_usage = service.usage()
-    if profile.load_shape and recording.meta.get("peak_users"):
-        profile = profile.model_copy(update={"users": int(recording.meta["peak_users"])})
+    if profile.load_shape and recording.meta.peak_users:
+        profile = profile.model_copy(update={"users": int(recording.meta.peak_users)})
     measured = measure(recording, profile)
     run = RunRecord(
         started_at=datetime.fromtimestamp(measured.test_start or 0, tz=UTC),
@@ -76,7 +77,7 @@ def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallba
         recorded_request_count=measured.recorded_request_count, warmup_excluded=measured.warmup_excluded,
         valid=not measured.invalid_reasons, invalid_reasons=measured.invalid_reasons,
         service=service_usage, pair_id=request.pair_id, trial_id=request.trial_id,
-        purpose=request.purpose, warmup_end_s=measured.warmup_end_s, warnings=list(measured.warnings),
+        purpose=RunPurpose(request.purpose), warmup_end_s=measured.warmup_end_s, warnings=list(measured.warnings),
     )
     return store_run(store, run)
 

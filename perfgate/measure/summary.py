@@ -68,7 +68,7 @@ class Measurement:
 
 
 def _series(seconds: np.ndarray, failed: np.ndarray, latencies: np.ndarray) -> list[SecondBucket]:
-    buckets = []
+    buckets: list[SecondBucket] = []
     if seconds.size == 0:
         return buckets
     order = np.argsort(seconds, kind="stable")
@@ -122,14 +122,14 @@ def _checks(recording: EndpointRecording) -> list[CheckResult]:
 def measure(recording: Recording, profile: ResolvedProfile) -> Measurement:
     """Statistics per endpoint (method + name) over the measured window, and the run's validity."""
     meta = recording.meta
-    test_start = float(meta.get("test_start") or 0.0)
-    test_stop = float(meta.get("test_stop") or test_start)
+    test_start = float(meta.test_start or 0.0)
+    test_stop = float(meta.test_stop or test_start)
     # The window starts after the configured warm-up and after every user is ready (spawned and through
-    # on_start). A recording without the key predates readiness tracking: the warm-up alone then.
+    # on_start). A recording without it predates readiness tracking: the warm-up alone then.
     ready_reason = None
     warmup_end = profile.warmup
-    if "users_ready" in meta and test_start:
-        ready = meta.get("users_ready")
+    if meta.readiness_tracked and test_start:
+        ready = meta.users_ready
         limit = READY_SHARE * profile.run_time
         if ready is None or float(ready) - test_start > limit:
             waited = "never" if ready is None else f"only {float(ready) - test_start:.1f} s after the start"
@@ -156,7 +156,7 @@ def measure(recording: Recording, profile: ResolvedProfile) -> Measurement:
     total = sum(e.stats.count for e in endpoints)
     failures = sum(e.stats.failures for e in endpoints)
     recorded = recording.request_count
-    locust_count = int(meta.get("locust_request_count", -1))
+    locust_count = -1 if meta.locust_request_count is None else int(meta.locust_request_count)
     reasons = [] if ready_reason is None else [ready_reason]
     if not test_start:
         reasons.append("the load test never started")
@@ -170,15 +170,15 @@ def measure(recording: Recording, profile: ResolvedProfile) -> Measurement:
     if profile.target_rps is not None and achieved < TARGET_RATE_SHARE * profile.target_rps:
         reasons.append(f"achieved {achieved:.1f} requests/s, below {TARGET_RATE_SHARE:.0%} of the target "
                        f"{profile.target_rps:g}/s: the service or the load generator could not keep up")
-    if crashes := meta.get("unhandled_exceptions"):
+    if crashes := meta.unhandled_exceptions:
         named = "; ".join(f"{name} ({count}×)" for name, count in crashes[:3])
         more = f"; and {len(crashes) - 3} more" if len(crashes) > 3 else ""
         reasons.append(f"users crashed with unhandled exceptions: {named}{more}; fix the locustfile or the service")
-    if (exit_code := meta.get("process_exit_code")) is not None:
+    if (exit_code := meta.process_exit_code) is not None:
         checks.append(CheckResult(
             name=PROCESS_EXIT_CODE_CHECK, passed=exit_code == 0,
             message="" if exit_code == 0 else f"the locustfile set environment.process_exit_code = {exit_code}"))
-    if meta.get("cpu_warning"):
+    if meta.cpu_warning:
         reasons.append(f"{LOAD_GENERATOR_SATURATED}: its timings are not trustworthy; "
                        "use fewer users or more --processes")
     return Measurement(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from perfgate.config import BUILTIN_PROFILES, Overrides, load_config, parse_duration
 from perfgate.errors import ConfigError
+from perfgate.records import LoadParameters
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -153,3 +155,18 @@ def test_ready_url_without_a_service_is_an_error(tmp_path: Path) -> None:
 def test_cli_overrides_name_the_flag() -> None:
     with pytest.raises(ConfigError, match="^--spawn-rate: Input should be greater than 0$"):
         Overrides.from_cli(spawn_rate=0)
+
+
+def test_load_parameters_keep_their_dict_and_json_and_read_older_ones(tmp_path: Path) -> None:
+    loaded = load_config(start=tmp_path)
+    plain = loaded.resolve("smoke", Overrides(locustfile="a.py", host="http://127.0.0.1:1"))
+    keys = ["users", "spawn_rate", "run_time", "warmup", "user_classes", "tags", "exclude_tags", "step", "target_rps"]
+    assert list(plain.load_parameters()) == keys  # the optional keys appear only when set
+    assert json.loads(LoadParameters.of(plain).model_dump_json()) == plain.load_parameters()
+    shaped = plain.model_copy(update={"locust_args": ["--foo"], "load_shape": "Waves"})
+    assert list(shaped.load_parameters()) == [*keys, "locust_args", "load_shape"]
+    typed = LoadParameters.of(shaped)
+    assert (typed.locust_args, typed.load_shape) == (["--foo"], "Waves")
+    assert typed.as_dict() == shaped.load_parameters()
+    # What older runs and baseline files hold (no optional keys) reads back as the same parameters.
+    assert LoadParameters.model_validate(plain.load_parameters()) == LoadParameters.of(plain)

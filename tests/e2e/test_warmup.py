@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from perfgate.config import ResolvedProfile
-from perfgate.measure.contract import EndpointRecording, Recording
+from perfgate.measure.contract import EndpointRecording, Recording, RecordingMeta
 from perfgate.measure.summary import measure
 from perfgate.store import Store
 
@@ -69,8 +69,8 @@ def _recording(early_ms: float, late_ms: float) -> Recording:
         endpoint.start_times.append(100.0 + i / 100)
         endpoint.latencies_ms.append(early_ms if i < 300 else late_ms)
         endpoint.outcomes.append(0)
-    return Recording(meta={"test_start": 100.0, "test_stop": 110.0, "locust_request_count": 1000,
-                           "users_ready": 100.5}, endpoints=[endpoint])
+    return Recording(meta=RecordingMeta.from_dict({"test_start": 100.0, "test_stop": 110.0, "locust_request_count": 1000,
+                           "users_ready": 100.5}), endpoints=[endpoint])
 
 
 PROFILE = ResolvedProfile(name="smoke", locustfile="/x.py", host="http://127.0.0.1:1", users=1, spawn_rate=1,

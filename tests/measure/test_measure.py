@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from perfgate.config import ResolvedProfile
-from perfgate.measure.contract import EndpointRecording, Recording
+from perfgate.measure.contract import EndpointRecording, Recording, RecordingMeta
 from perfgate.measure.summary import measure
 
 T0 = 1_000_000.0
@@ -26,7 +26,8 @@ def endpoint(name: str, starts: list[float], latencies: list[float], outcomes: l
 
 def recording(*endpoints: EndpointRecording, **meta) -> Recording:
     count = sum(len(e) for e in endpoints)
-    return Recording(meta={"test_start": T0, "test_stop": T0 + 12, "locust_request_count": count, **meta},
+    facts = {"test_start": T0, "test_stop": T0 + 12, "locust_request_count": count, **meta}
+    return Recording(meta=RecordingMeta.from_dict(facts),
                      endpoints=list(endpoints))
 
 

@@ -7,12 +7,21 @@ from pathlib import Path
 import pytest
 
 from perfgate.measure.contract import (
+    ENV_RESULT,
+    ENV_RUN_TIME,
+    ENV_STEP,
     MAX_ERROR_KINDS,
     EndpointRecording,
+    PluginSettings,
+    ProgressSnapshot,
     Recording,
     RecordingFormatError,
+    RecordingMeta,
+    StepLoad,
     describe_error,
+    read_progress,
     read_recording,
+    write_progress,
     write_recording,
 )
 
@@ -26,7 +35,7 @@ def endpoint(name: str, n: int, kinds: list[str] | None = None, outcomes: list[i
 
 
 def test_file_round_trip(tmp_path: Path) -> None:
-    original = Recording(meta={"test_start": 1000.5, "locust_request_count": 7},
+    original = Recording(meta=RecordingMeta(test_start=1000.5, locust_request_count=7),
                          endpoints=[endpoint("/a", 4, ["boom"], [0, 1, 0, 1]), endpoint("/b", 3)])
     write_recording(tmp_path / "r.bin", original)
     loaded = read_recording(tmp_path / "r.bin")
@@ -39,7 +48,7 @@ def test_file_round_trip(tmp_path: Path) -> None:
 
 
 def test_truncated_or_foreign_files_are_refused(tmp_path: Path) -> None:
-    write_recording(tmp_path / "r.bin", Recording(meta={}, endpoints=[endpoint("/a", 100)]))
+    write_recording(tmp_path / "r.bin", Recording(meta=RecordingMeta(), endpoints=[endpoint("/a", 100)]))
     data = (tmp_path / "r.bin").read_bytes()
     (tmp_path / "cut.bin").write_bytes(data[:-10])
     with pytest.raises(RecordingFormatError, match="truncated"):
@@ -74,3 +83,37 @@ def test_failure_kinds_do_not_embed_request_urls() -> None:
     assert describe_error("x" * 500).endswith("...") and len(describe_error("x" * 500)) == 160
     assert describe_error(TimeoutError()) == "TimeoutError"
 
+
+
+def test_the_runs_facts_survive_the_file_and_say_whether_readiness_was_tracked(tmp_path: Path) -> None:
+    facts = RecordingMeta(test_start=1.0, test_stop=9.5, workers=2, peak_users=40, users_ready=None,
+                          readiness_tracked=True, locust_request_count=3, runner="MasterRunner", cpu_warning=True,
+                          process_exit_code=1, unhandled_exceptions=[("ValueError: x", 2)])
+    write_recording(tmp_path / "r.bin", Recording(meta=facts, endpoints=[]))
+    assert read_recording(tmp_path / "r.bin").meta == facts
+    # Never ready (None) is not the same as not tracked (no key in the file).
+    assert "users_ready" in facts.to_dict()
+    untracked = RecordingMeta(test_start=1.0)
+    assert "users_ready" not in untracked.to_dict()
+    assert not RecordingMeta.from_dict(untracked.to_dict()).readiness_tracked
+    assert RecordingMeta.from_dict({"test_start": 1.0, "from_a_newer_plugin": 1}) == untracked
+
+
+def test_plugin_settings_travel_through_the_environment(tmp_path: Path) -> None:
+    step = StepLoad(users=20, spawn_rate=2.5, step_users=5, step_time_s=10, run_time_s=60)
+    settings = PluginSettings(result_path=tmp_path / "r.bin", progress_path=None, run_time_s=60, step=step)
+    env = settings.to_env()
+    assert env[ENV_STEP] == "20,2.5,5,10,60" and env[ENV_RUN_TIME] == "60" and env[ENV_RESULT] == str(tmp_path / "r.bin")
+    assert PluginSettings.from_env(env) == settings
+    assert PluginSettings.from_env({}) == PluginSettings(result_path=None, progress_path=None)
+
+
+def test_progress_snapshots_are_written_whole_and_unreadable_ones_are_none(tmp_path: Path) -> None:
+    path = tmp_path / "progress.json"
+    assert read_progress(path) is None
+    snapshot = ProgressSnapshot(time=5.0, test_start=1.0, users=3, requests=10, failures=1, current_rps=2.5,
+                                current_p95_ms=None)
+    write_progress(path, snapshot)
+    assert read_progress(path) == snapshot and not (tmp_path / "progress.json.tmp").exists()
+    path.write_text('{"time": 1')
+    assert read_progress(path) is None

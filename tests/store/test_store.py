@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from perfgate.errors import RunNotFoundError, StoreError
+from perfgate.records import RunPurpose
 from perfgate.samples import LatencyHistogram
 from perfgate.store import MIGRATIONS, SCHEMA_VERSION, Store
 
@@ -116,3 +117,12 @@ def test_listing_reads_no_samples(tmp_path: Path, monkeypatch) -> None:
         monkeypatch.setattr(LatencyHistogram, "from_bytes", classmethod(lambda cls, blob: pytest.fail("decoded")))
         (listed,) = store.runs(endpoints=False)
         assert listed.endpoints == [] and listed.total_requests == 1010
+
+
+@pytest.mark.parametrize("purpose", list(RunPurpose))
+def test_a_runs_purpose_is_stored_as_its_plain_name(tmp_path: Path, purpose: RunPurpose) -> None:
+    with Store(tmp_path / "s.db") as store:
+        store.save(make_run().model_copy(update={"purpose": purpose}))
+        assert store.get(1).purpose is purpose
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        assert conn.execute("select purpose, typeof(purpose) from runs").fetchone() == (purpose.value, "text")

@@ -25,7 +25,7 @@ import pytest
 
 from perfgate.errors import ExitCode, RunNotStoredError, SpillFileError, StoreError, StoreNotFoundError
 from perfgate.measure.record import store_run
-from perfgate.records import RunRecord
+from perfgate.records import RunPurpose, RunRecord
 from perfgate.spill import read_spill, write_spill
 from perfgate.store import SCHEMA_VERSION, Store
 
@@ -437,7 +437,7 @@ def test_a_spilled_run_stops_an_ab_with_exit_4_naming_the_file(tmp_path: Path, m
     def record_with_a_lock_at_the_third_run(request, store):  # record_run, without Locust
         calls.append(request.pair_id)
         run = make_run(commit=f"{len(calls):040x}", seed=len(calls)).model_copy(
-            update={"pair_id": request.pair_id, "trial_id": request.trial_id, "purpose": request.purpose})
+            update={"pair_id": request.pair_id, "trial_id": request.trial_id, "purpose": RunPurpose(request.purpose)})
         if len(calls) < 3:
             return store_run(store, run)
         with lock_held(db, 2.0):

@@ -10,32 +10,44 @@ each second for perfgate's live display.
 
 It lives alone in its folder because Locust puts a locustfile's folder on
 ``sys.path``. It reads its instructions from environment variables set by
-perfgate's runner.
+perfgate's runner; every name it shares with perfgate is in
+:mod:`perfgate.measure.contract`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gevent
 from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
 
-from perfgate.measure.contract import EndpointRecording, Recording, describe_error, write_recording
+from perfgate.measure.contract import (
+    EndpointRecording,
+    PluginSettings,
+    ProgressSnapshot,
+    Recording,
+    RecordingMeta,
+    StepLoad,
+    describe_error,
+    write_progress,
+    write_recording,
+)
 
-RESULT_PATH = os.environ.get("PERFGATE_RESULT")
-PROGRESS_PATH = os.environ.get("PERFGATE_PROGRESS")
-RUN_TIME = float(os.environ.get("PERFGATE_RUN_TIME") or 0)
-"""Seconds from the test's start to its end (Locust's own -t starts counting before the test does)."""
-STEP = os.environ.get("PERFGATE_STEP")
-"""``users,spawn_rate,step_users,step_time_s,run_time_s`` when the profile is a step load."""
+SETTINGS = PluginSettings.from_env(os.environ)
+
+# A worker's report to the master carries its requests, exception types and readiness under these keys.
+_REPORT_RECORDINGS = "perfgate"
+_REPORT_EXCEPTION_TYPES = "perfgate_exception_types"
+_REPORT_USERS_READY = "perfgate_users_ready"
 
 _recordings: dict[tuple[str, str], EndpointRecording] = {}
-_meta: dict[str, float | int | str | bool | None] = {}
+_meta = RecordingMeta(readiness_tracked=True)
 _exception_types: dict[str, str] = {}
 """Formatted traceback → exception type: Locust keeps only ``str(exception)`` and the traceback."""
 
@@ -67,51 +79,62 @@ def _on_user_error(user_instance, exception, tb, **_kwargs):
 # Warm-up readiness: the measured window may start only once every user has spawned (spawning_complete) and
 # returned from on_start (a bcrypt login, a data fetch). Each User class's on_start is wrapped at init to count
 # the users through it; users that raise in on_start never count, so a broken login never looks ready.
-_ready = {"users": 0, "spawned": False, "at": None}
+@dataclass
+class _Readiness:
+    users: int = 0
+    """Users through on_start."""
+    spawned: bool = False
+    at: float | None = None
+    """Epoch seconds when every user was spawned and through on_start."""
+
+
+_ready = _Readiness()
 _worker_ready: dict[str, float | None] = {}
+_wrapped: set[Any] = set()
+"""The on_start wrappers installed: a class inheriting one is not wrapped twice."""
 
 
-def _wrap_on_start(user_class) -> None:
+def _wrap_on_start(user_class: Any) -> None:
     original = user_class.on_start
-    if getattr(original, "_perfgate_wrapped", False):
+    if original in _wrapped:
         return
 
-    def on_start(self):
+    def on_start(self: Any) -> None:
         original(self)
-        _ready["users"] += 1
+        _ready.users += 1
         _check_ready()
 
-    on_start._perfgate_wrapped = True
+    _wrapped.add(on_start)
     user_class.on_start = on_start
 
 
 def _check_ready() -> None:
     runner = _environment.runner if _environment is not None else None
-    if _ready["at"] is None and _ready["spawned"] and runner is not None and _ready["users"] >= runner.user_count:
-        _ready["at"] = time.time()
+    if _ready.at is None and _ready.spawned and runner is not None and _ready.users >= runner.user_count:
+        _ready.at = time.time()
 
 
 @events.spawning_complete.add_listener
 def _on_spawning_complete(user_count, **_kwargs):
-    _ready["spawned"] = True
+    _ready.spawned = True
     _check_ready()
 
 
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id, data, **_kwargs):
     # Hand over what was recorded since the last report; the master keeps it all.
-    data["perfgate"] = [r.to_message() for r in _recordings.values() if len(r)]
-    data["perfgate_exception_types"] = dict(_exception_types)
-    data["perfgate_users_ready"] = _ready["at"]
+    data[_REPORT_RECORDINGS] = [r.to_message() for r in _recordings.values() if len(r)]
+    data[_REPORT_EXCEPTION_TYPES] = dict(_exception_types)
+    data[_REPORT_USERS_READY] = _ready.at
     _recordings.clear()
 
 
 @events.worker_report.add_listener
 def _on_worker_report(client_id, data, **_kwargs):
-    _exception_types.update(data.get("perfgate_exception_types", {}))
-    if "perfgate_users_ready" in data:
-        _worker_ready[client_id] = data["perfgate_users_ready"]
-    for message in data.get("perfgate", ()):
+    _exception_types.update(data.get(_REPORT_EXCEPTION_TYPES, {}))
+    if _REPORT_USERS_READY in data:
+        _worker_ready[client_id] = data[_REPORT_USERS_READY]
+    for message in data.get(_REPORT_RECORDINGS, ()):
         incoming = EndpointRecording.from_message(message)
         _recording(incoming.request_type, incoming.name).extend(incoming)
 
@@ -120,27 +143,28 @@ def _on_worker_report(client_id, data, **_kwargs):
 def _on_test_start(environment, **_kwargs):
     if isinstance(environment.runner, WorkerRunner):
         return
-    _meta.setdefault("test_start", time.time())
+    if _meta.test_start is None:
+        _meta.test_start = time.time()
     # Counted now: by the time Locust quits, the workers have already left.
-    _meta["workers"] = len(environment.runner.clients) if isinstance(environment.runner, MasterRunner) else 0
-    if RUN_TIME:
-        gevent.spawn_later(RUN_TIME, _end_test, environment)
-    if PROGRESS_PATH:
-        gevent.spawn(_write_progress, environment)
+    _meta.workers = len(environment.runner.clients) if isinstance(environment.runner, MasterRunner) else 0
+    if SETTINGS.run_time_s:
+        gevent.spawn_later(SETTINGS.run_time_s, _end_test, environment)
+    if SETTINGS.progress_path is not None:
+        gevent.spawn(_write_progress, environment, SETTINGS.progress_path)
     gevent.spawn(_track_peak_users, environment)
 
 
 def _track_peak_users(environment) -> None:
     # A LoadTestShape changes the user count as it goes: the run is recorded with the peak it reached.
     while True:
-        _meta["peak_users"] = max(int(_meta.get("peak_users") or 0), environment.runner.user_count)
+        _meta.peak_users = max(_meta.peak_users or 0, int(environment.runner.user_count))
         gevent.sleep(0.2)
 
 
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs):
     if not isinstance(environment.runner, WorkerRunner):
-        _meta["test_stop"] = time.time()
+        _meta.test_stop = time.time()
 
 
 def _end_test(environment) -> None:
@@ -148,51 +172,39 @@ def _end_test(environment) -> None:
     environment.runner.quit()
 
 
-def _write_progress(environment) -> None:
-    path = Path(PROGRESS_PATH)
-    tmp = path.with_name(path.name + ".tmp")
+def _write_progress(environment, path: Path) -> None:
     while True:
         total = environment.runner.stats.total
-        progress = {
-            "time": time.time(),
-            "test_start": _meta.get("test_start"),
-            "users": environment.runner.user_count,
-            "requests": total.num_requests,
-            "failures": total.num_failures,
-            "current_rps": total.current_rps,
-            "current_p95_ms": total.get_current_response_time_percentile(0.95),
-        }
-        tmp.write_text(json.dumps(progress))
-        os.replace(tmp, path)
+        write_progress(path, ProgressSnapshot(
+            time=time.time(), test_start=_meta.test_start, users=environment.runner.user_count,
+            requests=total.num_requests, failures=total.num_failures, current_rps=total.current_rps,
+            current_p95_ms=total.get_current_response_time_percentile(0.95)))
         gevent.sleep(1.0)
 
 
 @events.quit.add_listener
 def _on_quit(exit_code, **_kwargs):
     environment = _environment
-    if RESULT_PATH is None or environment is None or isinstance(environment.runner, WorkerRunner):
+    if SETTINGS.result_path is None or environment is None or isinstance(environment.runner, WorkerRunner):
         return
     runner = environment.runner
     total = runner.stats.total
-    meta = dict(_meta)
     if isinstance(runner, MasterRunner):
         times = list(_worker_ready.values())
-        meta["users_ready"] = max(times) if times and None not in times else None
+        _meta.users_ready = max(t for t in times if t is not None) if times and None not in times else None
     else:
-        meta["users_ready"] = _ready["at"]
-    meta.update(
-        locust_request_count=total.num_requests,
-        locust_failure_count=total.num_failures,
-        locust_exit_code=exit_code,
-        runner=type(runner).__name__,
-        cpu_warning=bool(getattr(runner, "cpu_warning_emitted", False)
-                         or getattr(runner, "worker_cpu_warning_emitted", False)),
-        exceptions=len(runner.exceptions),
-        # The locustfile's own verdict (the threshold pattern, locust-plugins' --check-*).
-        process_exit_code=environment.process_exit_code,
-        unhandled_exceptions=[[_exception_name(row), int(row["count"])] for row in runner.exceptions.values()],
-    )
-    write_recording(Path(RESULT_PATH), Recording(meta=meta, endpoints=list(_recordings.values())))
+        _meta.users_ready = _ready.at
+    _meta.locust_request_count = total.num_requests
+    _meta.locust_failure_count = total.num_failures
+    _meta.locust_exit_code = exit_code
+    _meta.runner = type(runner).__name__
+    _meta.cpu_warning = bool(getattr(runner, "cpu_warning_emitted", False)
+                             or getattr(runner, "worker_cpu_warning_emitted", False))
+    _meta.exceptions = len(runner.exceptions)
+    # The locustfile's own verdict (the threshold pattern, locust-plugins' --check-*).
+    _meta.process_exit_code = environment.process_exit_code
+    _meta.unhandled_exceptions = [(_exception_name(row), int(row["count"])) for row in runner.exceptions.values()]
+    write_recording(SETTINGS.result_path, Recording(meta=_meta, endpoints=list(_recordings.values())))
 
 
 def _exception_name(row) -> str:
@@ -201,7 +213,7 @@ def _exception_name(row) -> str:
     return f"{kind}: {message}" if message else kind
 
 
-_environment = None
+_environment: Any = None
 
 
 @events.init.add_listener
@@ -212,15 +224,15 @@ def _on_init(environment, **_kwargs):
         _wrap_on_start(user_class)
 
 
-if STEP:
-    _users, _spawn_rate, _step_users, _step_time, _run_time = (float(v) for v in STEP.split(","))
+if SETTINGS.step is not None:
+    _step: StepLoad = SETTINGS.step
 
     class PerfgateStepShape(LoadTestShape):
         """Adds ``step_users`` every ``step_time`` seconds up to the profile's users."""
 
         def tick(self):
             elapsed = self.get_run_time()
-            if elapsed >= _run_time:
+            if elapsed >= _step.run_time_s:
                 return None
-            users = min(_users, _step_users * (int(elapsed // _step_time) + 1))
-            return int(users), _spawn_rate
+            users = min(_step.users, _step.step_users * (int(elapsed // _step.step_time_s) + 1))
+            return int(users), _step.spawn_rate

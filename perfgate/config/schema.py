@@ -1,0 +1,240 @@
+"""The configuration file's schema: the pydantic models of each table and the resolved profile.
+
+``[compare]`` (margins, α), ``[[budgets]]``, ``[profiles.*]``, ``[serve]``, ``[ab]`` and ``[report]``,
+gathered in :class:`PerfgateConfig`; :class:`ResolvedProfile` is a profile with every value concrete.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator
+
+from perfgate.boundary import BoundaryModel
+from perfgate.config.budgets import Budget
+from perfgate.config.units import Duration, Processes, parse_fraction
+
+DEFAULT_DB = Path(".perfgate/perfgate.db")
+
+METRICS = ("p50", "p95", "p99", "failure_rate", "throughput")
+DEFAULT_MARGINS = {"p50": 0.05, "p95": 0.10, "p99": 0.10, "failure_rate": 0.01, "throughput": 0.10}
+"""Practical margins: relative for latency and throughput, absolute (percentage points) for failures."""
+
+
+MAX_RELATIVE_MARGIN = 1.0
+"""A latency or throughput margin above 100 % would wave through a service twice as slow: a config (which a
+pull request can edit) cannot switch the gate off that way."""
+MAX_FAILURE_MARGIN = 0.5
+"""50 percentage points: the most a failure-rate margin may be."""
+
+RelativeMargin = Annotated[float, BeforeValidator(parse_fraction), Field(ge=0, le=MAX_RELATIVE_MARGIN)]
+FailureMargin = Annotated[float, BeforeValidator(parse_fraction), Field(ge=0, le=MAX_FAILURE_MARGIN)]
+
+
+class Margins(BoundaryModel):
+    """Changes smaller than these are neither regressions nor improvements."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    p50: RelativeMargin | None = None
+    p95: RelativeMargin | None = None
+    p99: RelativeMargin | None = None
+    failure_rate: FailureMargin | None = None
+    """Absolute: 0.01 is one percentage point."""
+    throughput: RelativeMargin | None = None
+
+
+class EndpointSettings(BoundaryModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    margins: Margins = Margins()
+
+
+class CompareConfig(BoundaryModel):
+    """How ``perfgate compare`` decides."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    """False-regression rate per comparison, over all endpoint × metric tests (Holm)."""
+    margins: Margins = Margins()
+    endpoints: dict[str, EndpointSettings] = Field(default_factory=dict)
+    """Per endpoint (``"METHOD name"``) settings, e.g. wider margins for a noisy endpoint."""
+    min_requests: int = Field(default=50, ge=1)
+    """Fewer measured requests per run make an endpoint invalid."""
+    p99_min_requests: int = Field(default=10_000, ge=1)
+    """p99 is tested only when every run has this many requests for the endpoint."""
+    strict: bool = False
+    """Inconclusive or invalid comparisons fail (exit 3)."""
+    baselines_dir: str = "baselines"
+
+    def margin(self, endpoint: str, metric: str) -> float:
+        override = self.endpoints.get(endpoint)
+        if override is not None and getattr(override.margins, metric) is not None:
+            return getattr(override.margins, metric)
+        value = getattr(self.margins, metric)
+        return DEFAULT_MARGINS[metric] if value is None else value
+
+    def default_margins(self) -> dict[str, float]:
+        return {m: self.margin("", m) for m in METRICS}
+
+
+class StepShape(BoundaryModel):
+    """A step load: add ``step_users`` every ``step_time`` until the profile's users are reached."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    step_users: int = Field(ge=1)
+    """Users added at each step."""
+    step_time: Duration = Field(gt=0)
+    """Seconds between steps."""
+
+
+class ProfileOverlay(BoundaryModel):
+    """A profile as written in a config file: every field optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    extends: str | None = None
+    """Built-in profile this one starts from (required for a new profile name)."""
+    locustfile: str | None = None
+    host: str | None = None
+    users: int | None = Field(default=None, ge=1)
+    spawn_rate: float | None = Field(default=None, gt=0)
+    run_time: Duration | None = Field(default=None, gt=0)
+    warmup: Duration | None = None
+    user_classes: dict[str, Annotated[int, Field(ge=1)]] | None = None
+    tags: list[str] | None = None
+    exclude_tags: list[str] | None = None
+    processes: Processes | None = None
+    step: StepShape | None = None
+    stop_timeout: Duration | None = None
+    target_rps: float | None = Field(default=None, gt=0)
+    """Requests per second the profile should achieve; a run below 90 % of it is invalid."""
+
+
+class ServeConfig(BoundaryModel):
+    """How to start the service under test."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command: str
+    """Shell command; ``{port}`` is replaced by the port to listen on."""
+    ready_url: str | None = None
+    """URL that answers 2xx once the service is ready; ``{port}`` allowed."""
+    ready_timeout: Duration = 30.0
+    """Seconds to wait for the ready URL."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """Fixed port for ``{port}``; a free one is chosen when unset."""
+
+
+class AbConfig(BoundaryModel):
+    """``perfgate ab``: how many pairs, when to look, what to run first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    looks: list[Annotated[int, Field(ge=2)]] = Field(default_factory=lambda: [3, 6, 10])
+    """Numbers of pairs after which the data are judged (increasing)."""
+    max_pairs: int | None = Field(default=None, ge=2)
+    """Stop after this many pairs (default: the last look)."""
+    max_time: Duration = 900.0
+    """Start no pair that would end after this many seconds; judge what was measured."""
+    setup: str | None = None
+    """Shell command run once in each tree before serving it (``uv sync``, a build)."""
+    reset: str | None = None
+    """Shell command run in each tree before every serve (``rm -f app.db``): every run starts from the same state."""
+    confirm: bool = False
+    """Re-measure a REGRESSED verdict in fresh pairs; report it only if it holds."""
+    confirm_pairs: int = Field(default=5, ge=2)
+    """Pairs of the confirmation."""
+
+    @field_validator("looks")
+    @classmethod
+    def _increasing(cls, looks: list[int]) -> list[int]:
+        if not looks or any(b <= a for a, b in zip(looks, looks[1:], strict=False)):
+            raise ValueError("must be a non-empty, increasing list of pair counts, e.g. [3, 6, 10]")
+        return looks
+
+    def planned_looks(self) -> list[int]:
+        """The looks up to the pair budget; the budget itself is always the last look."""
+        budget = self.max_pairs or self.looks[-1]
+        return [n for n in self.looks if n < budget] + [budget]
+
+
+class ReportConfig(BoundaryModel):
+    """How verdicts are presented."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str | None = None
+    """Added to the sticky comment's marker, for several gates of one profile on one pull request."""
+    full_report: str | None = Field(default=None, max_length=300)
+    """Where readers find the full report (a URL or a phrase), named when the comment had to be cut."""
+
+
+class PerfgateConfig(BoundaryModel):
+    """The whole configuration file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    db: Path = DEFAULT_DB
+    """SQLite store, relative to the config file's folder."""
+    main_branch: str = "main"
+    profile: str = "smoke"
+    """Profile used when none is named on the command line."""
+    locustfile: str | None = None
+    """Default locustfile for every profile."""
+    host: str | None = None
+    """Default host for every profile."""
+    serve: ServeConfig | None = None
+    profiles: dict[str, ProfileOverlay] = Field(default_factory=dict)
+    compare: CompareConfig = CompareConfig()
+    ab: AbConfig = AbConfig()
+    report: ReportConfig = ReportConfig()
+    budgets: list[Budget] = Field(default_factory=list)
+
+
+class ResolvedProfile(BoundaryModel):
+    """A profile with every value concrete: what is run and what is recorded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    locustfile: str
+    """Absolute path of the locustfile."""
+    host: str
+    host_from_user_classes: bool = False
+    """The host is the User classes' own ``host``: Locust gets no ``-H``, so no class's host is replaced."""
+    users: int
+    spawn_rate: float
+    run_time: float
+    """Seconds of load, warm-up included."""
+    warmup: float
+    """Seconds at the start whose requests are not measured."""
+    user_classes: dict[str, int] = Field(default_factory=dict)
+    """User class name → weight; empty means every class in the locustfile."""
+    tags: list[str] = Field(default_factory=list)
+    exclude_tags: list[str] = Field(default_factory=list)
+    processes: int = 1
+    step: StepShape | None = None
+    stop_timeout: float = 0.0
+    target_rps: float | None = None
+    """Requests per second the load should achieve; a run below 90 % of it is invalid."""
+    locust_args: list[str] = Field(default_factory=list)
+    """Extra Locust arguments given after ``--``, passed through unchanged."""
+    run_time_given: bool = False
+    """``-t`` was given on the command line: it also bounds a locustfile's own LoadTestShape."""
+    load_shape: str | None = None
+    """The locustfile's own LoadTestShape class; ``users`` is then the peak it reached."""
+
+    def load_parameters(self) -> dict[str, Any]:
+        """The parameters that must match for two runs to be comparable, as a plain dict.
+
+        The dict form of :class:`perfgate.records.LoadParameters` (``LoadParameters.of(profile)``,
+        ``RunRecord.load_parameters``), kept for the callers that compare, print or store it as a dict.
+        """
+        # Imported here: perfgate.records builds on this module (a run record holds its resolved profile).
+        from perfgate.records import LoadParameters
+
+        return LoadParameters.of(self).as_dict()
