@@ -5,12 +5,11 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Any
 
-from pydantic import AwareDatetime, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from perfgate.boundary import BoundaryModel
-from perfgate.config import ResolvedProfile, StepShape
+from perfgate.config import LoadParameters, ResolvedProfile
 from perfgate.environment import EnvironmentFingerprint  # noqa: F401 - re-exported; it lives where NumPy is not
 from perfgate.samples import LatencyHistogram
 
@@ -26,50 +25,6 @@ class RunPurpose(StrEnum):
     """A run of a pair measured by ``perfgate calibrate``."""
     CONFIRM = "confirm"
     """A run of a pair re-measuring a REGRESSED A/B verdict; never a baseline."""
-
-
-class LoadParameters(BoundaryModel):
-    """The parameters of a profile that must match for two runs to be comparable.
-
-    Where the load runs (host, processes, locustfile path) is left out. Serialised as the dict perfgate has
-    always written into baseline files and verdicts: ``locust_args`` and ``load_shape`` appear only when set,
-    because runs and baseline files from before they existed lack the keys.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    users: int
-    spawn_rate: float
-    run_time: float
-    warmup: float
-    user_classes: dict[str, int] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
-    exclude_tags: list[str] = Field(default_factory=list)
-    step: StepShape | None = None
-    target_rps: float | None = None
-    locust_args: list[str] | None = None
-    """Extra Locust arguments after ``--``; ``None`` when none were given."""
-    load_shape: str | None = None
-    """The locustfile's own LoadTestShape class, if any."""
-
-    @classmethod
-    def of(cls, profile: ResolvedProfile) -> LoadParameters:
-        return cls(users=profile.users, spawn_rate=profile.spawn_rate, run_time=profile.run_time,
-                   warmup=profile.warmup, user_classes=dict(profile.user_classes), tags=list(profile.tags),
-                   exclude_tags=list(profile.exclude_tags), step=profile.step, target_rps=profile.target_rps,
-                   locust_args=list(profile.locust_args) or None, load_shape=profile.load_shape or None)
-
-    @model_serializer(mode="wrap")
-    def _only_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        for key in ("locust_args", "load_shape"):
-            if data.get(key) is None:
-                data.pop(key, None)
-        return data
-
-    def as_dict(self) -> dict[str, Any]:
-        """The plain dict, for code that compares or prints the parameters as one."""
-        return self.model_dump()
 
 
 class GitInfo(BoundaryModel):
@@ -120,10 +75,16 @@ class EndpointStats(BoundaryModel):
         return self.failures / self.count if self.count else 0.0
 
 
+def median_over_runs(values: Iterable[float | None]) -> float | None:
+    """The median of one value over runs, skipping runs without it: the one "typical run" of every report and
+    budget (the decision's own estimate is the geometric mean its test is about, :mod:`perfgate.decide.compare`)."""
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
 def median_of_runs(stats: Iterable[EndpointStats], field: str) -> float | None:
-    """The (lower) median of one statistic over runs, skipping runs without it."""
-    values = [v for s in stats if (v := getattr(s, field)) is not None]
-    return statistics.median_low(values) if values else None
+    """:func:`median_over_runs` of one statistic of an endpoint's per-run stats."""
+    return median_over_runs(getattr(s, field) for s in stats)
 
 
 class SecondBucket(BoundaryModel):

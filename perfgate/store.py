@@ -45,6 +45,7 @@ from perfgate.records import (
     EndpointStats,
     EnvironmentFingerprint,
     GitInfo,
+    RunPurpose,
     RunRecord,
     SecondBucket,
     ServiceUsage,
@@ -309,7 +310,7 @@ class Store:
         """The runs a baseline or a history may use: of a committed tree (not a dirty one), never the
         re-measurements of a confirmation; with ``environment`` (an :func:`environment_key`), only valid runs
         on that environment. Newest first."""
-        return [r for r in self.runs(commit=commit, profile=profile) if not r.git.dirty and r.purpose != "confirm"
+        return [r for r in self.runs(commit=commit, profile=profile) if not r.git.dirty and r.purpose != RunPurpose.CONFIRM
                 and (environment is None or (r.valid and environment_key(r.environment) == environment))]
 
     def get(self, run_id: int) -> RunRecord:

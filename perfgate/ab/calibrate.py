@@ -37,7 +37,7 @@ from perfgate.decide.verdict import Metric, Outcome, Verdict
 from perfgate.errors import ConfigError, UsageError
 from perfgate.git import repository_root
 from perfgate.output import write_text_atomic
-from perfgate.records import RunRecord
+from perfgate.records import RunPurpose, RunRecord
 from perfgate.store import Store
 
 POWER = 0.9
@@ -204,7 +204,7 @@ def calibrate(loaded: LoadedConfig, settings: AbConfig, profile: ResolvedProfile
         plan = AbPlan(profile=profile, serve=serve, base=first, head=second, compare=loaded.config.compare,
                       looks=[pairs], max_time_s=math.inf, reset=settings.reset)
         session = Session(plan, store, notify)
-        measured = [session.pair(n, "calibrate") for n in range(1, pairs + 1)]
+        measured = [session.pair(n, RunPurpose.CALIBRATE) for n in range(1, pairs + 1)]
     verdict = judge(plan, measured, loaded.config.compare.alpha)
     verdict = verdict.model_copy(update={"notes": [*verdict.notes, *session.state_notes()]})
     return analyse(measured, verdict, profile, settings.planned_looks(), loaded)

@@ -46,7 +46,7 @@ from perfgate.measure.locust import check_locust_args, check_locust_config, chec
 from perfgate.measure.record import RunRequest, record_run
 from perfgate.measure.summary import own_fault_reasons
 from perfgate.measure.treestate import TreeWatch
-from perfgate.records import RunRecord
+from perfgate.records import RunPurpose, RunRecord
 from perfgate.store import Store
 
 
@@ -139,7 +139,7 @@ class Session:
         """For the verdict: files a served tree carried from one run into the next."""
         return [note for watch in self.watches.values() if (note := watch.note())]
 
-    def _record(self, version: Version, pair_id: str, purpose: str) -> RunRecord:
+    def _record(self, version: Version, pair_id: str, purpose: RunPurpose) -> RunRecord:
         if self.plan.reset:
             run_reset(self.plan.reset, version.serve_cwd, what=version.label)
         watch = self.watches[version.label]
@@ -165,7 +165,7 @@ class Session:
                     f"{run.total_requests} requests, {status}")
         return run
 
-    def pair(self, number: int, purpose: str) -> Pair:
+    def pair(self, number: int, purpose: RunPurpose) -> Pair:
         """One pair, in the order that balances the sequence (A B, B A, A B, …); re-run once if invalid."""
         started = time.monotonic()
         first_base = number % 2 == 1
@@ -237,7 +237,7 @@ def run_ab(plan: AbPlan, store: Store, notify: Notify = lambda _: None) -> AbRes
             if not session.time_left_for_a_pair():
                 out_of_time = True
                 break
-            pairs.append(session.pair(len(pairs) + 1, "ab"))
+            pairs.append(session.pair(len(pairs) + 1, RunPurpose.AB))
             if _head_broke_in(pairs[-1]):
                 # More pairs cannot make a broken head pass: judge it now (BROKEN spends no α).
                 early = judge(plan, pairs, look_alpha)
@@ -289,7 +289,7 @@ def _confirm(plan: AbPlan, session: Session, verdict: Verdict) -> tuple[Verdict,
     session.notify(f"confirming {', '.join(names)} in {plan.confirm_pairs} fresh pair(s)")
     pairs: list[Pair] = []
     while len(pairs) < (plan.confirm_pairs or 0) and session.time_left_for_a_pair():
-        pairs.append(session.pair(len(pairs) + 1, "confirm"))
+        pairs.append(session.pair(len(pairs) + 1, RunPurpose.CONFIRM))
     check = judge(plan, pairs, plan.compare.alpha, focus=flagged) if len(pairs) >= 2 else None
     if check is None or check.outcome in (Outcome.INVALID, Outcome.BROKEN) or not any(p.valid for p in pairs):
         # No evidence either way (out of time, or every confirmation run invalid): the regression stands.
@@ -409,7 +409,7 @@ def _budgets_alone(request: AbRequest, serve: ServeConfig, store: Store, notify:
                 if not session.time_left_for_a_pair():
                     break
                 started = time.monotonic()
-                recorded.append(session._record(head, f"{session.id}-h{number}", "ab"))
+                recorded.append(session._record(head, f"{session.id}-h{number}", RunPurpose.AB))
                 session.pair_seconds.append(time.monotonic() - started)
         except Interrupted:
             raise Interrupted("interrupted; the runs finished before are stored, the unfinished one is not; "

@@ -21,7 +21,7 @@ from scipy import stats as sps
 from perfgate.decide.verdict import EndpointTrend, TrendPoint, Verdict
 from perfgate.environment import environment_key
 from perfgate.git import first_parent_ancestors, resolve_main_branch
-from perfgate.records import RunRecord
+from perfgate.records import RunRecord, median_over_runs
 from perfgate.store import Store
 
 METRICS = ("p50", "p95", "p99", "rps")
@@ -125,9 +125,10 @@ def trends(line: list[tuple[str, list[RunRecord]]], branch: str, *, metric: str 
         points = []
         for commit, runs in line:
             values = [v for r in runs if (v := _value(r, key, metric)) is not None]
-            if values:
+            typical = median_over_runs(values)
+            if typical is not None:
                 points.append(TrendPoint(commit=commit, at=max(r.started_at for r in runs),
-                                         value=statistics.median(values), runs=len(values)))
+                                         value=typical, runs=len(values)))
         if len(points) >= 2:
             result.append(EndpointTrend(endpoint=key, metric=metric, branch=branch, points=points,
                                         change_points=change_points([p.value for p in points], margin)))

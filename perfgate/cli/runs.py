@@ -68,8 +68,8 @@ def run(
 
     Extra Locust arguments go after --; they are recorded and must match across a comparison.
     """
-    from perfgate.decide.budgets import run_budgets
-    from perfgate.measure.record import RunRequest, exit_code, record_run
+    from perfgate.decide.budgets import run_budgets, run_exit_code
+    from perfgate.measure.record import RunRequest, record_run
     from perfgate.reports.console import print_budgets, progress_display
     from perfgate.reports.junit import run_junit
 
@@ -95,7 +95,7 @@ def run(
     else:
         print_record(recorded, output_format, loaded.config.compare.min_requests)
         print_budgets(stdout, budgets)
-    raise typer.Exit(exit_code(recorded, budgets))
+    raise typer.Exit(run_exit_code(recorded, budgets))
 
 
 @app.command()

@@ -34,6 +34,7 @@ from perfgate.config.schema import (
     CompareConfig,
     EndpointSettings,
     FailureMargin,
+    LoadParameters,
     Margins,
     PerfgateConfig,
     ProfileOverlay,
@@ -61,7 +62,8 @@ __all__ = [
     "DEFAULT_MARGINS", "DEFAULT_SERVED_HOST", "EVERY_CORE", "MAX_DURATION_S", "MAX_FAILURE_MARGIN",
     "MAX_RELATIVE_MARGIN", "METRICS", "SERVE_FLAGS", "AbConfig", "Budget", "CompareConfig", "Duration",
     "EndpointSettings", "FailureMargin", "Fraction", "LoadedConfig", "Margins", "Milliseconds", "Overrides",
-    "PerfgateConfig", "Processes", "ProfileOverlay", "RelativeMargin", "ReportConfig", "ResolvedProfile",
+    "LoadParameters", "PerfgateConfig", "Processes", "ProfileOverlay", "RelativeMargin", "ReportConfig",
+    "ResolvedProfile",
     "ServeConfig", "StepShape", "check_processes", "find_config_file", "load_config", "parse_budget",
     "parse_duration", "parse_fraction", "parse_milliseconds", "resolve_profile",
 ]

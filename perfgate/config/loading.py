@@ -54,7 +54,8 @@ class LoadedConfig(BoundaryModel):
 
         ``served``: perfgate starts the service, so the host defaults to its loopback port.
         """
-        return resolve_profile(self, profile or self.config.profile, overrides or Overrides(), served=served)
+        return resolve_profile(self.config, profile or self.config.profile, overrides or Overrides(),
+                               source=self.source, root=self.root, served=served)
 
     def ab_settings(self, **given: Any) -> AbConfig:
         """The config's ``[ab]`` with command-line values on top (``looks`` as ``"3,6,10"``).

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationError
 
 from perfgate.boundary import BoundaryModel
 from perfgate.config.messages import describe_source, validation_message
-from perfgate.config.schema import ProfileOverlay, ResolvedProfile
+from perfgate.config.schema import PerfgateConfig, ProfileOverlay, ResolvedProfile
 from perfgate.config.units import EVERY_CORE, Duration, Processes
 from perfgate.errors import ConfigError
-
-if TYPE_CHECKING:
-    from perfgate.config.loading import LoadedConfig
 
 DEFAULT_LOCUSTFILE = "locustfile.py"
 """Locust's own default: ``locustfile.py`` in the folder perfgate was started in."""
@@ -69,15 +66,18 @@ def _extends_message(source: Path | None, name: str, extends: str | None) -> str
     return f"{where}.extends = {extends!r} is not a built-in profile; extend one of: {choices}"
 
 
-def resolve_profile(loaded: LoadedConfig, name: str, overrides: Overrides, *, served: bool = False) -> ResolvedProfile:
-    """Merge built-in profile, config file and command line into a :class:`ResolvedProfile`."""
-    config = loaded.config
+def resolve_profile(config: PerfgateConfig, name: str, overrides: Overrides, *, source: Path | None, root: Path,
+                    served: bool = False) -> ResolvedProfile:
+    """Merge built-in profile, config file and command line into a :class:`ResolvedProfile`.
+
+    ``source`` is the config file (for messages), ``root`` the folder its relative paths start from.
+    """
     overlay = config.profiles.get(name)
     if name in BUILTIN_PROFILES:
         base = BUILTIN_PROFILES[name]
     elif overlay is not None:
         if overlay.extends is None or overlay.extends not in BUILTIN_PROFILES:
-            raise ConfigError(_extends_message(loaded.source, name, overlay.extends))
+            raise ConfigError(_extends_message(source, name, overlay.extends))
         base = BUILTIN_PROFILES[overlay.extends]
     else:
         known = sorted({*BUILTIN_PROFILES, *config.profiles})
@@ -100,7 +100,7 @@ def resolve_profile(loaded: LoadedConfig, name: str, overrides: Overrides, *, se
         merged["processes"] = os.cpu_count() or 1
     locustfile = Path(merged["locustfile"])
     if not locustfile.is_absolute():
-        locustfile = (Path.cwd() if from_cli else loaded.root) / locustfile
+        locustfile = (Path.cwd() if from_cli else root) / locustfile
     merged["locustfile"] = str(locustfile.resolve())
     merged["warmup"] = merged.get("warmup", 0.0)
     merged["run_time_given"] = overrides.run_time is not None
@@ -112,4 +112,4 @@ def resolve_profile(loaded: LoadedConfig, name: str, overrides: Overrides, *, se
     try:
         return ResolvedProfile(name=name, **merged)
     except ValidationError as exc:
-        raise ConfigError(validation_message(loaded.source, exc, f"profiles.{name}")) from None
+        raise ConfigError(validation_message(source, exc, f"profiles.{name}")) from None

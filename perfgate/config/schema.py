@@ -9,7 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from perfgate.boundary import BoundaryModel
 from perfgate.config.budgets import Budget
@@ -231,10 +238,51 @@ class ResolvedProfile(BoundaryModel):
     def load_parameters(self) -> dict[str, Any]:
         """The parameters that must match for two runs to be comparable, as a plain dict.
 
-        The dict form of :class:`perfgate.records.LoadParameters` (``LoadParameters.of(profile)``,
+        The dict form of :class:`LoadParameters` (``LoadParameters.of(profile)``,
         ``RunRecord.load_parameters``), kept for the callers that compare, print or store it as a dict.
         """
-        # Imported here: perfgate.records builds on this module (a run record holds its resolved profile).
-        from perfgate.records import LoadParameters
-
         return LoadParameters.of(self).as_dict()
+
+
+class LoadParameters(BoundaryModel):
+    """The parameters of a profile that must match for two runs to be comparable.
+
+    Where the load runs (host, processes, locustfile path) is left out. Serialised as the dict perfgate has
+    always written into baseline files and verdicts: ``locust_args`` and ``load_shape`` appear only when set,
+    because runs and baseline files from before they existed lack the keys.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    users: int
+    spawn_rate: float
+    run_time: float
+    warmup: float
+    user_classes: dict[str, int] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    exclude_tags: list[str] = Field(default_factory=list)
+    step: StepShape | None = None
+    target_rps: float | None = None
+    locust_args: list[str] | None = None
+    """Extra Locust arguments after ``--``; ``None`` when none were given."""
+    load_shape: str | None = None
+    """The locustfile's own LoadTestShape class, if any."""
+
+    @classmethod
+    def of(cls, profile: ResolvedProfile) -> LoadParameters:
+        return cls(users=profile.users, spawn_rate=profile.spawn_rate, run_time=profile.run_time,
+                   warmup=profile.warmup, user_classes=dict(profile.user_classes), tags=list(profile.tags),
+                   exclude_tags=list(profile.exclude_tags), step=profile.step, target_rps=profile.target_rps,
+                   locust_args=list(profile.locust_args) or None, load_shape=profile.load_shape or None)
+
+    @model_serializer(mode="wrap")
+    def _only_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in ("locust_args", "load_shape"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+    def as_dict(self) -> dict[str, Any]:
+        """The plain dict, for code that compares or prints the parameters as one."""
+        return self.model_dump()

@@ -5,12 +5,13 @@ correctness checks its runs recorded. A budget that matches no endpoint fails: a
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from perfgate.config import Budget
 from perfgate.decide.rules import budget_passed, check_passed
 from perfgate.decide.sides import Side, side_from_runs
 from perfgate.decide.verdict import BudgetResult, CheckSummary
+from perfgate.errors import ExitCode
 from perfgate.records import CheckResult, RunRecord, median_of_runs
 
 COMMAND_LINE_SOURCE = "--budget"
@@ -89,3 +90,11 @@ def run_budgets(run: RunRecord, budgets: Iterable[Budget] = (),
     """The budgets judged on one recorded run, as :func:`compare` judges them on a head."""
     side = side_from_runs("run", [run])
     return check_budgets(side, budgets, "config") + check_budgets(side, command_line_budgets, COMMAND_LINE_SOURCE)
+
+
+def run_exit_code(run: RunRecord, budgets: Sequence[BudgetResult] = ()) -> ExitCode:
+    """A recorded run's outcome: a failed correctness check or budget fails (an invalid run too: a failed
+    budget is a finding whatever else is wrong); an invalid run is undecided otherwise."""
+    if not run.checks_passed or not all(b.passed for b in budgets):
+        return ExitCode.REGRESSION
+    return ExitCode.OK if run.valid else ExitCode.UNDECIDED

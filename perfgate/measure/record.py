@@ -12,15 +12,13 @@ from __future__ import annotations
 import math
 import shlex
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from perfgate.config import ResolvedProfile, ServeConfig
-from perfgate.decide.verdict import BudgetResult
 from perfgate.environment import fingerprint
-from perfgate.errors import ExitCode, Interrupted, PerfgateError, RunNotStoredError
+from perfgate.errors import Interrupted, PerfgateError, RunNotStoredError
 from perfgate.git import read_git_info
 from perfgate.measure.locust import ProgressCallback, prepare, run_locust
 from perfgate.measure.service import serve
@@ -41,7 +39,7 @@ class RunRequest:
     serve_cwd: Path | None = None
     pair_id: str | None = None
     trial_id: str | None = None
-    purpose: RunPurpose | str = RunPurpose.RUN
+    purpose: RunPurpose = RunPurpose.RUN
     """One of :class:`RunPurpose` (a plain string too, for the callers that pass one)."""
     ignore: tuple[Path, ...] = ()
     """perfgate's own config files: their edits do not make the tree dirty."""
@@ -77,7 +75,7 @@ def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallba
         recorded_request_count=measured.recorded_request_count, warmup_excluded=measured.warmup_excluded,
         valid=not measured.invalid_reasons, invalid_reasons=measured.invalid_reasons,
         service=service_usage, pair_id=request.pair_id, trial_id=request.trial_id,
-        purpose=RunPurpose(request.purpose), warmup_end_s=measured.warmup_end_s, warnings=list(measured.warnings),
+        purpose=request.purpose, warmup_end_s=measured.warmup_end_s, warnings=list(measured.warnings),
     )
     return store_run(store, run)
 
@@ -121,11 +119,3 @@ def sparse_endpoints(run: RunRecord, min_requests: int) -> list[SparseEndpoint]:
             needed = run.profile.warmup + run.duration_s * min_requests / max(e.stats.count, 1)
             sparse.append(SparseEndpoint(e.stats.key, e.stats.count, math.ceil(needed / 5) * 5))
     return sparse
-
-
-def exit_code(run: RunRecord, budgets: Sequence[BudgetResult] = ()) -> ExitCode:
-    """A recorded run's outcome: a failed correctness check or budget fails (an invalid run too: a failed
-    budget is a finding whatever else is wrong); an invalid run is undecided otherwise."""
-    if not run.checks_passed or not all(b.passed for b in budgets):
-        return ExitCode.REGRESSION
-    return ExitCode.OK if run.valid else ExitCode.UNDECIDED

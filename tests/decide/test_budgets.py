@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from perfgate.config import Budget, CompareConfig, parse_budget
-from perfgate.decide.compare import compare, run_budgets
+from perfgate.decide.budgets import run_budgets
+from perfgate.decide.compare import compare
 from perfgate.errors import ConfigError
 from perfgate.reports.markdown import budget_comparison, render_markdown
 
@@ -205,8 +206,8 @@ def test_markdown_lists_every_failed_budget_but_caps_the_passing_ones() -> None:
 
 
 def test_a_failed_budget_fails_a_run_even_an_invalid_one() -> None:
+    from perfgate.decide.budgets import run_exit_code as exit_code
     from perfgate.errors import ExitCode
-    from perfgate.measure.record import exit_code
 
     valid = make_run()
     invalid = valid.model_copy(update={"valid": False, "invalid_reasons": ["too few requests"]})
