@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 
 class BoundaryModel(BaseModel):
     """A pydantic model that refuses non-finite numbers; subclasses add their own settings."""
 
     model_config = ConfigDict(allow_inf_nan=False)
+
+
+CommitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{4,64}$")]
+"""A git commit's SHA (or a prefix of at least 4 hex digits), wherever one is read from outside: a stored
+run, a verdict artifact, a pinned baseline file. Anything else in its place is refused where it comes in."""
 
 
 def _no_constant(name: str) -> float:

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from perfgate.boundary import BoundaryModel
+from perfgate.boundary import BoundaryModel, CommitSha
 from perfgate.config import LoadParameters, ResolvedProfile
 from perfgate.environment import EnvironmentFingerprint  # noqa: F401 - re-exported; it lives where NumPy is not
 from perfgate.samples import LatencyHistogram
@@ -32,7 +32,7 @@ class GitInfo(BoundaryModel):
 
     model_config = ConfigDict(frozen=True)
 
-    commit: str | None
+    commit: CommitSha | None
     """Full SHA of HEAD, or ``None`` outside a git repository."""
     branch: str | None
     """Current branch, or ``None`` when detached or outside git."""

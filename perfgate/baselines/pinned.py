@@ -15,9 +15,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, ValidationError
 
-from perfgate.boundary import BoundaryModel
+from perfgate.boundary import BoundaryModel, CommitSha
 from perfgate.config import LoadedConfig
-from perfgate.decide.verdict import CommitSha
 from perfgate.errors import BaselineError
 from perfgate.output import write_text_atomic
 from perfgate.records import EndpointStats, EnvironmentFingerprint

@@ -7,12 +7,12 @@ NumPy, SciPy or Locust (the comment job does not install them).
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, ConfigDict, Field
 
 # In JSON each outcome is called "verdict" (what machines read); in Python it is `outcome`.
-from perfgate.boundary import BoundaryModel
+from perfgate.boundary import BoundaryModel, CommitSha
 from perfgate.environment import EnvironmentFingerprint
 from perfgate.errors import ExitCode
 
@@ -203,7 +203,6 @@ class CheckSummary(BoundaryModel):
     message: str = ""
 
 
-CommitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{4,64}$")]
 """A commit as git names it: reports put it in code spans, where no escaping applies."""
 
 
