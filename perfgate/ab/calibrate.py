@@ -18,6 +18,7 @@ it reports:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import statistics
@@ -88,6 +89,11 @@ class Calibration:
     @property
     def false_regressions(self) -> int:
         return sum(m.false_regressions for m in self.metrics)
+
+    def to_json(self) -> str:
+        """``perfgate calibrate --format json``: every figure; the A/A verdict and the profile are left out."""
+        data = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("verdict", "profile")}
+        return json.dumps(data, indent=2, default=str)
 
 
 def _whole_percent(value: float) -> float:

@@ -5,7 +5,6 @@ verdict and renders it; :func:`deliver` writes it everywhere it was asked for an
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -227,8 +226,6 @@ def calibrate(
 
     Extra Locust arguments go after --.
     """
-    import dataclasses
-
     from perfgate.ab.calibrate import check_writable_config, write_suggestions
     from perfgate.gate import calibrate as calibrate_gate
     from perfgate.reports.console import print_calibration
@@ -243,8 +240,7 @@ def calibrate(
         result = calibrate_gate(loaded, loaded.ab_settings(setup=setup, reset=reset), resolved, serve_config,
                                 Path.cwd(), pairs, store, notify)
     if output_format is OutputFormat.json:
-        data = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("verdict", "profile")}
-        print(json.dumps(data, indent=2, default=str))
+        print(result.to_json())
     else:
         print_calibration(stdout, result, loaded.config.compare.min_requests)
     if write:
