@@ -37,6 +37,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _bytecode_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Where Python may not write bytecode (PYTHONDONTWRITEBYTECODE), every process a test starts (the CLI,
+    Locust, the services) would compile perfgate, SciPy, Locust and the rest from source again: about 2 s of CPU
+    each. They share a cache in the session's temporary folder instead; nothing is written beside any source."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("PYTHONDONTWRITEBYTECODE")
+        patch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path_factory.mktemp("pycache", numbered=False)))
+        yield
+
+
 @dataclass
 class DemoService:
     host: str
