@@ -29,29 +29,12 @@ DEMO_READY = "http://127.0.0.1:{port}/health"
 E2E_DIR = Path(__file__).resolve().parent / "e2e"
 
 
-VERDICTS_ON_REAL_LOAD = {
-    "test_ab.py::test_regression_on_one_endpoint_is_found_there_only_and_confirmed",
-    "test_ab.py::test_a_a_is_never_regressed",
-    "test_compare_e2e.py::test_compare_names_the_slowed_endpoint_and_passes_a_a",
-    "test_action.py::test_the_action_gates_a_pull_request_and_posts_one_comment",
-    "test_calibrate.py::test_calibrate_reports_noise_and_writes_margins_once",
-    "test_calibrate.py::test_demo_shows_the_planted_regression_and_leaves_the_folder_alone",
-    "test_ab_state.py::test_a_a_on_a_service_that_grows_a_database_is_served_alike_and_shows_no_bias",
-    "test_broken_head.py::test_a_head_failing_most_requests_is_broken_exits_1_and_fails_its_check",
-}
-"""Tests that assert a verdict on real load (a planted regression found, an A/A not regressed). Under xdist
-(``--dist loadgroup``) they share one group, so that no two of them measure at the same time."""
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test under tests/e2e/ is marked ``e2e`` (and ``slow``): ``-m "not e2e"`` runs the fast ones."""
     for item in items:
         if E2E_DIR in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.slow)
-            if f"{Path(str(item.fspath)).name}::{item.name}" in VERDICTS_ON_REAL_LOAD:
-                item.add_marker(pytest.mark.xdist_group("verdicts-on-real-load"))
 
 
 @pytest.fixture(scope="session", autouse=True)
