@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -15,6 +16,9 @@ from pathlib import Path
 import pytest
 
 from perfgate.measure.service import free_port, stop_process_group
+
+# The shared helpers under fakes/ assert too: their failures say what differed, as a test's own asserts do.
+pytest.register_assert_rewrite("fakes")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILES = REPO_ROOT / "locustfiles"
@@ -31,6 +35,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if E2E_DIR in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _bytecode_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Where Python may not write bytecode (PYTHONDONTWRITEBYTECODE), every process a test starts (the CLI,
+    Locust, the services) would compile perfgate, SciPy, Locust and the rest from source again: about 2 s of CPU
+    each. They share a cache in the session's temporary folder instead; nothing is written beside any source."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("PYTHONDONTWRITEBYTECODE")
+        patch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path_factory.mktemp("pycache", numbered=False)))
+        yield
 
 
 @dataclass
@@ -93,3 +111,21 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
     done = subprocess.run([sys.executable, "-m", "perfgate", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs mounted in the test's folder, or a skip saying why it could not be mounted."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command: no small filesystem to fill")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "perfgate-test", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        if subprocess.run(["umount", str(mount)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount)], capture_output=True)

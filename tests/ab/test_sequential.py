@@ -15,15 +15,14 @@ import numpy as np
 import pytest
 
 import perfgate.ab.session as ab
-from perfgate.ab.session import AbPlan, Version, run_ab, spend_alpha
-from perfgate.config import CompareConfig, ResolvedProfile, ServeConfig
+from perfgate.ab.session import run_ab, spend_alpha
+from perfgate.config import CompareConfig
 from perfgate.decide.compare import compare
 from perfgate.decide.verdict import Outcome
 from perfgate.store import Store
 
-from fakes.synthetic import make_run, synthetic_side
-
-BASE, HEAD = "b" * 40, "e" * 40
+from fakes.ab_load import FakeLoad, ab_plan
+from fakes.synthetic import synthetic_side
 
 
 def test_alpha_spending_keeps_most_for_the_last_look_and_never_exceeds_alpha() -> None:
@@ -55,46 +54,12 @@ def test_looks_with_spent_alpha_keep_false_alarms_within_alpha_and_unspent_alpha
     assert alarms["unspent"] > alarms["spent"]
 
 
-class FakeLoad:
-    """Stands in for a load run: a synthetic run of the version's commit, stored in the real store.
-
-    ``invalid`` holds (pair, version) to record as invalid, the pair as its id without the session:
-    ``a2`` is the first attempt at A/B pair 2, ``a2-2`` its re-run.
-    """
-
-    def __init__(self, head_scale: float = 1.0, invalid: set[tuple[str, str]] | None = None) -> None:
-        self.head_scale = head_scale
-        self.invalid = invalid or set()
-        self.seeds = itertools.count(1)
-        self.calls: list[tuple[str, str]] = []
-
-    def __call__(self, request, store):  # noqa: ANN001, ANN204 - the signature of record_run
-        which = request.repo_dir.name
-        pair = request.pair_id.split("-", 1)[1]
-        self.calls.append((which, pair))
-        run = make_run(HEAD if which == "head" else BASE, seed=next(self.seeds),
-                       scale=self.head_scale if which == "head" else 1.0)
-        if (pair, which) in self.invalid:
-            run = run.model_copy(update={"valid": False, "invalid_reasons": ["error storm (synthetic)"]})
-        return store.save(run.model_copy(update={"pair_id": request.pair_id, "trial_id": request.trial_id,
-                                                 "purpose": request.purpose}))
-
-
-def _plan(tmp_path: Path, *, looks: list[int], max_time_s: float = math.inf, confirm: int | None = None) -> AbPlan:
-    profile = ResolvedProfile(name="smoke", locustfile="/x/lf.py", host="http://127.0.0.1:{port}", users=5,
-                              spawn_rate=5, run_time=12, warmup=2)
-    return AbPlan(profile=profile, serve=ServeConfig(command="serve {port}"),
-                  base=Version("base", tmp_path / "base", tmp_path / "base"),
-                  head=Version("head", tmp_path / "head", tmp_path / "head"),
-                  compare=CompareConfig(), looks=looks, max_time_s=max_time_s, confirm_pairs=confirm)
-
-
 def test_a_clear_regression_stops_at_the_first_look_that_can_tell(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     load = FakeLoad(head_scale=1.3)
     monkeypatch.setattr(ab, "record_run", load)
     with Store(tmp_path / "s.db") as store:
-        result = run_ab(_plan(tmp_path, looks=[3, 6, 10]), store)
+        result = run_ab(ab_plan(tmp_path, looks=[3, 6, 10]), store)
     seq = result.verdict.sequential
     assert result.verdict.outcome is Outcome.REGRESSED
     assert seq.stopped == "regressed" and seq.looks_taken[-1] < 10 and seq.pairs == seq.looks_taken[-1]
@@ -108,7 +73,7 @@ def test_no_change_never_regresses_and_stops_at_a_planned_look(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ab, "record_run", FakeLoad())
     with Store(tmp_path / "s.db") as store:
-        result = run_ab(_plan(tmp_path, looks=[3, 6, 10]), store)
+        result = run_ab(ab_plan(tmp_path, looks=[3, 6, 10]), store)
     seq = result.verdict.sequential
     assert result.verdict.outcome in (Outcome.UNCHANGED, Outcome.INCONCLUSIVE)
     assert seq.looks_taken[-1] in (3, 6, 10) and sum(seq.alpha_spent) <= 0.05 + 1e-12
@@ -119,7 +84,7 @@ def test_a_pair_with_an_invalid_run_is_rerun_once_then_left_out(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ab, "record_run", FakeLoad(invalid={("a2", "head")}))
     with Store(tmp_path / "s.db") as store:
-        result = run_ab(_plan(tmp_path, looks=[3]), store)
+        result = run_ab(ab_plan(tmp_path, looks=[3]), store)
         stored = store.runs()
     seq = result.verdict.sequential
     assert seq.invalid_pairs == 1 and seq.dropped_pairs == 0 and seq.pairs == 3
@@ -128,7 +93,7 @@ def test_a_pair_with_an_invalid_run_is_rerun_once_then_left_out(tmp_path: Path,
 
     monkeypatch.setattr(ab, "record_run", FakeLoad(invalid={("a2", "head"), ("a2-2", "base")}))
     with Store(tmp_path / "t.db") as store:
-        result = run_ab(_plan(tmp_path, looks=[3]), store)
+        result = run_ab(ab_plan(tmp_path, looks=[3]), store)
     seq = result.verdict.sequential
     assert seq.invalid_pairs == 1 and seq.dropped_pairs == 1 and seq.pairs == 2
     assert any("left out" in note for note in result.verdict.notes)
@@ -140,7 +105,7 @@ def test_the_time_budget_ends_the_ab_and_the_last_look_gets_the_rest_of_alpha(
     clock = itertools.count(0.0, 10.0)  # every reading of the clock is 10 s later
     monkeypatch.setattr(ab.time, "monotonic", lambda: next(clock))
     with Store(tmp_path / "s.db") as store:
-        verdict = run_ab(_plan(tmp_path, looks=[2, 6], max_time_s=150), store).verdict
+        verdict = run_ab(ab_plan(tmp_path, looks=[2, 6], max_time_s=150), store).verdict
     seq = verdict.sequential
     first = 0.05 * (2 / 6) ** 2
     assert seq.stopped == "max-time" and 2 < seq.pairs < 6 and seq.looks_taken == [2, seq.pairs]
@@ -148,7 +113,7 @@ def test_the_time_budget_ends_the_ab_and_the_last_look_gets_the_rest_of_alpha(
 
     monkeypatch.setattr(ab.time, "monotonic", lambda: next(clock))  # a budget that one pair already uses up
     with Store(tmp_path / "t.db") as store:
-        single = run_ab(_plan(tmp_path, looks=[3], max_time_s=0), store).verdict
+        single = run_ab(ab_plan(tmp_path, looks=[3], max_time_s=0), store).verdict
     assert single.sequential.pairs == 1 and single.sequential.stopped == "max-time"
     assert single.outcome is not Outcome.REGRESSED  # one pair is never judged
 
@@ -164,7 +129,7 @@ def test_confirmation_withdraws_a_regression_that_does_not_hold(tmp_path: Path,
 
     monkeypatch.setattr(ab, "record_run", first_slow_then_not)
     with Store(tmp_path / "s.db") as store:
-        result = run_ab(_plan(tmp_path, looks=[6], confirm=4), store)
+        result = run_ab(ab_plan(tmp_path, looks=[6], confirm=4), store)
         purposes = [r.purpose for r in store.runs()]
     confirmation = result.verdict.sequential.confirmation
     assert confirmation is not None and confirmation.confirmed == [] and confirmation.pairs == 4
@@ -179,7 +144,7 @@ def test_a_confirmation_without_valid_pairs_leaves_the_regression_standing(
     invalid = {(f"c{n}", "head") for n in range(1, 4)} | {(f"c{n}-2", "head") for n in range(1, 4)}
     monkeypatch.setattr(ab, "record_run", FakeLoad(head_scale=1.3, invalid=invalid))
     with Store(tmp_path / "s.db") as store:
-        verdict = run_ab(_plan(tmp_path, looks=[6], confirm=3), store).verdict
+        verdict = run_ab(ab_plan(tmp_path, looks=[6], confirm=3), store).verdict
     assert verdict.outcome is Outcome.REGRESSED
     assert verdict.sequential.confirmation.pairs == 0 and verdict.sequential.confirmation.confirmed == []
     assert any("the first verdict stands" in note for note in verdict.notes)
@@ -190,6 +155,6 @@ def test_an_ab_that_more_pairs_cannot_decide_stops(tmp_path: Path, monkeypatch: 
     everything = {(f"a{n}{suffix}", which) for n in range(1, 11) for suffix in ("", "-2") for which in ("base", "head")}
     monkeypatch.setattr(ab, "record_run", FakeLoad(invalid=everything))
     with Store(tmp_path / "s.db") as store:
-        verdict = run_ab(_plan(tmp_path, looks=[3, 6, 10]), store).verdict
+        verdict = run_ab(ab_plan(tmp_path, looks=[3, 6, 10]), store).verdict
     assert verdict.outcome is Outcome.INVALID
     assert verdict.sequential.stopped == "invalid" and verdict.sequential.looks_taken == [3]

@@ -16,20 +16,10 @@ from perfgate.errors import BaselineError, RunNotFoundError, UsageError
 from perfgate.store import Store
 
 from conftest import git, run_cli
+from fakes.repo_runs import commit, save_runs
 from fakes.synthetic import ENVIRONMENT, make_run
 
 LATER = datetime.now(UTC) + timedelta(days=1)
-
-
-def commit(repo: Path, message: str) -> str:
-    (repo / "service.txt").write_text(message + "\n")
-    git(repo, "commit", "-q", "-am", message)
-    return git(repo, "rev-parse", "HEAD")
-
-
-def save_runs(db: Path, sha: str, n: int = 3, *, seed: int = 0, **kwargs) -> list[int]:
-    with Store(db) as store:
-        return [store.save(make_run(commit=sha, seed=seed + i, **kwargs)).id for i in range(n)]
 
 
 def choose(repo: Path, db: Path, **kwargs):

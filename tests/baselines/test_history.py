@@ -11,6 +11,7 @@ from perfgate.baselines.history import change_points
 from perfgate.store import Store
 
 from conftest import git, run_cli
+from fakes.repo_runs import main_with_runs
 from fakes.synthetic import make_run
 
 
@@ -26,22 +27,9 @@ def test_change_points_find_a_step_beyond_the_margin_and_nothing_in_noise() -> N
     assert change_points(two + [v * 0.9 for v in flat[:3]], 0.05) == [5, 10]
 
 
-def _main_with_runs(repo: Path, db: Path, scales: list[float]) -> list[str]:
-    commits = []
-    with Store(db) as store:
-        for i, scale in enumerate(scales):
-            (repo / "service.txt").write_text(f"v{i}\n")
-            git(repo, "commit", "-q", "-am", f"change {i}")
-            sha = git(repo, "rev-parse", "HEAD")
-            commits.append(sha)
-            for seed in range(3):
-                store.save(make_run(commit=sha, seed=100 * i + seed, scale=scale))
-    return commits
-
-
 def test_history_shows_the_commit_where_the_level_shifted(git_repo: Path) -> None:
     db = git_repo / "runs.db"
-    commits = _main_with_runs(git_repo, db, [1.0] * 4 + [1.3] * 4)
+    commits = main_with_runs(git_repo, db, [1.0] * 4 + [1.3] * 4)
     result = run_cli("history", "--db", str(db), "-e", "GET /items", "--format", "json", cwd=git_repo)
     assert result.code == 0, result.stderr
     (trend,) = json.loads(result.stdout)
@@ -62,7 +50,7 @@ def test_history_without_runs_is_one_clear_line(git_repo: Path) -> None:
 
 def test_compare_charts_the_history_of_the_main_branch(git_repo: Path) -> None:
     db = git_repo / "runs.db"
-    commits = _main_with_runs(git_repo, db, [1.0, 1.0, 1.0])
+    commits = main_with_runs(git_repo, db, [1.0, 1.0, 1.0])
     git(git_repo, "checkout", "-q", "-b", "feature")
     (git_repo / "service.txt").write_text("feature\n")
     git(git_repo, "commit", "-q", "-am", "feature")

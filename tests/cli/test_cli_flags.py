@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import typer
-from test_history import _main_with_runs
 
 from perfgate.cli import app
 
 from conftest import run_cli
+from fakes.repo_runs import main_with_runs
 
 
 def _commands(command, path: str = "perfgate"):
@@ -37,7 +37,7 @@ def test_each_short_flag_has_one_long_name_across_commands() -> None:
 
 def test_history_counts_commits_with_commits_and_keeps_limit(git_repo: Path) -> None:
     db = git_repo / "runs.db"
-    commits = _main_with_runs(git_repo, db, [1.0] * 4)
+    commits = main_with_runs(git_repo, db, [1.0] * 4)
     for flag in ("--commits", "--limit"):
         result = run_cli("history", "--db", str(db), "-e", "GET /items", flag, "2", "--format", "json", cwd=git_repo)
         assert result.code == 0, result.stderr

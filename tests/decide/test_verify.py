@@ -3,66 +3,16 @@ and an edit of any summary, or of a number a summary rests on, is found."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
-import numpy as np
 import pytest
 
-from perfgate.config import Budget, CompareConfig, EndpointSettings, Margins
-from perfgate.decide.compare import Side, compare, withdraw
-from perfgate.decide.verdict import Confirmation, Metric, Outcome, Sequential, Verdict
+from perfgate.decide.verdict import Metric, Outcome, Verdict
 from perfgate.decide.verify import verify
 
-from fakes.synthetic import ENVIRONMENT, synthetic_side
-
-STORM = "1500 of 2000 measured requests failed: an error storm is not a latency measurement"
-
-
-def _sides(seed: int, shift: float, *, runs: int = 6, noise: float = 0.03, pairs: bool = False) -> tuple[Side, Side]:
-    rng = np.random.default_rng(seed)
-    ids = [f"p{i}" for i in range(runs)] if pairs else None
-    base = synthetic_side(rng, runs=runs, endpoints=4, label="merge-base", run_noise=noise, pair_ids=ids)
-    head = synthetic_side(rng, runs=runs, endpoints=4, shift={1: shift, 2: shift / 2}, run_noise=noise,
-                          pair_ids=ids)
-    return base, head
-
-
-def _broken(side: Side) -> Side:
-    runs = [dataclasses.replace(r, valid=False, invalid_reasons=[STORM]) for r in side.runs]
-    return dataclasses.replace(side, runs=runs)
-
-
-def _cases() -> dict[str, Verdict]:
-    config = CompareConfig()
-    cases = {}
-    for seed, shift in enumerate((0.0, 0.3, -0.3, 0.06, 0.12, 0.5)):
-        cases[f"shift {shift:+}"] = compare(*_sides(seed, shift), config)
-        cases[f"paired {shift:+}"] = compare(*_sides(seed + 20, shift, pairs=True), config)
-    base, head = _sides(40, 0.3)
-    cases["budgets"] = compare(base, head, config, budgets=[Budget(endpoint="GET /e*", p50=12, rps=200),
-                                                            Budget(endpoint="POST *", p95=10)])
-    cases["budgets only"] = compare(None, head, config, budgets=[Budget(endpoint="*", p50=1000)])
-    cases["broken"] = compare(base, _broken(head), config)
-    cases["invalid"] = compare(base, dataclasses.replace(head, environment=ENVIRONMENT.model_copy(
-        update={"cpu_model": "other"})), config)
-    cases["one run"] = compare(*_sides(41, 0.3, runs=1), config)
-    cases["alpha 0.01"] = compare(*_sides(42, 0.3), CompareConfig(alpha=0.01))
-    cases["endpoint margins"] = compare(*_sides(43, 0.3), CompareConfig(
-        endpoints={"GET /e1": EndpointSettings(margins=Margins(p50=0.5, failure_rate=0.2))}))
-    regressed = cases["shift +0.3"]
-    flagged = {(e.endpoint, t.metric) for e in regressed.endpoints for t in e.tests if t.outcome is Outcome.REGRESSED}
-    names = sorted(f"{e} {m.value}" for e, m in flagged)
-    withdrawn = withdraw(regressed, flagged, "REGRESSED at first, not confirmed in 3 fresh pair(s)")
-    cases["withdrawn by ab"] = withdrawn.model_copy(update={"sequential": Sequential(
-        pairs=6, planned_looks=[6], looks_taken=[6], alpha=0.05, alpha_spent=[0.05], stopped="regressed",
-        invalid_pairs=0, dropped_pairs=0, elapsed_s=1.0,
-        confirmation=Confirmation(pairs=3, tests=names, confirmed=[]))})
-    return cases
-
-
-CASES = _cases()
+from fakes.ab_load import FakeLoad, ab_plan
+from fakes.verdict_cases import CASES
 
 
 def test_the_cases_cover_every_outcome() -> None:
@@ -173,15 +123,13 @@ class _SlowOnlyAtFirst:
                                                           (1.3, 3, True)])
 def test_an_ab_verdict_agrees_with_itself(tmp_path, monkeypatch, scale: float, confirm: int | None,  # noqa: ANN001
                                           fades: bool) -> None:
-    from test_sequential import FakeLoad, _plan
-
     import perfgate.ab.session as ab
     from perfgate.store import Store
 
     load = FakeLoad(head_scale=scale)
     monkeypatch.setattr(ab, "record_run", _SlowOnlyAtFirst(load) if fades else load)
     with Store(tmp_path / "s.db") as store:
-        verdict = ab.run_ab(_plan(tmp_path, looks=[3, 6], confirm=confirm), store).verdict
+        verdict = ab.run_ab(ab_plan(tmp_path, looks=[3, 6], confirm=confirm), store).verdict
     if fades:
         assert verdict.sequential.confirmation is not None and verdict.sequential.confirmation.confirmed == []
         assert verdict.outcome is not Outcome.REGRESSED

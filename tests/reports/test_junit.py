@@ -16,8 +16,6 @@ import junitparser
 import numpy as np
 import pytest
 import xmlschema
-from test_baseline import commit, save_runs
-from test_verify import CASES
 
 from perfgate.config import Budget, CompareConfig
 from perfgate.decide.compare import RunValues, compare
@@ -26,7 +24,9 @@ from perfgate.records import CheckResult, EndpointStats
 from perfgate.reports.junit import run_junit, verdict_junit
 
 from conftest import git, run_cli
+from fakes.repo_runs import commit, save_runs
 from fakes.synthetic import make_run, synthetic_side
+from fakes.verdict_cases import CASES
 
 SCHEMA = xmlschema.XMLSchema(Path(__file__).parent / "schemas" / "junit.xsd")
 

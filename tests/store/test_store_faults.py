@@ -25,11 +25,12 @@ import pytest
 
 from perfgate.errors import ExitCode, RunNotStoredError, SpillFileError, StoreError, StoreNotFoundError
 from perfgate.measure.record import store_run
-from perfgate.records import RunPurpose, RunRecord
+from perfgate.records import RunPurpose
 from perfgate.spill import read_spill, write_spill
 from perfgate.store import SCHEMA_VERSION, Store
 
-from conftest import DEMO_READY, DEMO_SERVE, LOCUSTFILES, REPO_ROOT, run_cli
+from conftest import LOCUSTFILES, REPO_ROOT, run_cli
+from fakes.store_checks import count_rows, same_run
 from fakes.store_processes import LOCK_HOLDER, SAVE_LOOP, SAVE_ONE, WRITER, python_process, stop
 from fakes.synthetic import make_run
 
@@ -49,19 +50,6 @@ def lock_held(db: Path, seconds: float) -> Iterator[None]:
         stop(holder)
 
 
-def _same_run(stored: RunRecord, original: RunRecord) -> None:
-    assert stored.model_copy(update={"id": None}) == original.model_copy(update={"id": None})
-    for mine, theirs in zip(stored.endpoints, original.endpoints, strict=True):
-        assert mine.stats == theirs.stats
-        assert mine.histogram.quantiles([0.5, 0.95, 0.99]) == theirs.histogram.quantiles([0.5, 0.95, 0.99])
-        assert mine.histogram.count == theirs.histogram.count
-
-
-def _count(db: Path, sql: str = "select count(*) from runs") -> int:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql).fetchone()[0]
-
-
 def test_a_save_waits_for_a_write_lock_held_by_another_process(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     Store(db).close()
@@ -72,7 +60,7 @@ def test_a_save_waits_for_a_write_lock_held_by_another_process(tmp_path: Path) -
         waited = time.monotonic() - started
     assert waited > 2.0  # it waited for the lock instead of failing at once
     with Store(db) as store:
-        _same_run(store.get(saved.id), run)
+        same_run(store.get(saved.id), run)
     assert not (tmp_path / "unsaved").exists()
 
 
@@ -88,16 +76,16 @@ def test_a_lock_beyond_the_busy_timeout_spills_the_run_and_import_stores_it_unch
     assert error.exit_code == ExitCode.TOOL
     assert str(path) in str(error) and "perfgate import" in str(error) and "locked" in str(error)
     assert "\n" not in str(error)
-    assert _count(db) == 1
+    assert count_rows(db) == 1
 
     imported = run_cli("import", str(path), "--db", str(db), cwd=tmp_path)
     assert imported.code == 0, imported.stderr
     assert f"stored {path} as run 2" in imported.stdout
     again = run_cli("import", str(path), "--db", str(db), cwd=tmp_path)
     assert again.code == 0 and "skipped" in again.stdout and "already stored as run 2" in again.stdout
-    assert _count(db) == 2 and path.is_file()  # kept: deleting is the user's call
+    assert count_rows(db) == 2 and path.is_file()  # kept: deleting is the user's call
     with Store(db) as store:
-        _same_run(store.get(2), run)
+        same_run(store.get(2), run)
 
 
 def test_four_processes_saving_25_runs_each_store_all_100(tmp_path: Path) -> None:
@@ -114,9 +102,9 @@ def test_four_processes_saving_25_runs_each_store_all_100(tmp_path: Path) -> Non
         for writer in writers:
             stop(writer)
     assert [w.returncode for w in writers] == [0, 0, 0, 0], [err for _, err in results]
-    assert _count(db) == 100
-    assert _count(db, "select count(distinct commit_sha) from runs") == 100
-    assert _count(db, "select count(*) from endpoints") == 200
+    assert count_rows(db) == 100
+    assert count_rows(db, "select count(distinct commit_sha) from runs") == 100
+    assert count_rows(db, "select count(*) from endpoints") == 200
 
 
 OPENER = textwrap.dedent("""
@@ -146,7 +134,7 @@ def test_two_processes_creating_a_fresh_store_at_once_both_succeed(tmp_path: Pat
             for opener in openers:
                 stop(opener)
         assert [o.returncode for o in openers] == [0, 0], errors
-        assert _count(db, "select value from perfgate_meta where key = 'schema_version'") == str(SCHEMA_VERSION)
+        assert count_rows(db, "select value from perfgate_meta where key = 'schema_version'") == str(SCHEMA_VERSION)
         with Store(db) as store:
             assert store.save(make_run()).id == 1
 
@@ -180,11 +168,11 @@ def test_a_read_only_store_spills_the_run_with_exit_4(tmp_path: Path) -> None:
     assert "readonly" in done.stderr and "perfgate import" in done.stderr
     spilled = Path(done.stdout.strip())
     assert spilled.parent == tmp_path / "unsaved" and str(spilled) in done.stderr
-    assert _count(db) == 1
+    assert count_rows(db) == 1
     imported = run_cli("import", str(spilled), "--db", str(db), cwd=tmp_path)
     assert imported.code == 0, imported.stderr
     with Store(db) as store:
-        _same_run(store.get(2), make_run(seed=7))
+        same_run(store.get(2), make_run(seed=7))
 
 
 def test_when_beside_the_store_fails_too_the_run_goes_to_a_temporary_folder(tmp_path: Path, monkeypatch) -> None:
@@ -197,53 +185,6 @@ def test_when_beside_the_store_fails_too_the_run_goes_to_a_temporary_folder(tmp_
     assert path.parent.name.startswith("perfgate-unsaved-")
     assert len(failures) == 1 and str(tmp_path / "unsaved") in failures[0]
     assert read_spill(path).run == run
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MB tmpfs mounted in the test's folder, or a skip saying why it could not be mounted."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command: no small filesystem to fill")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "perfgate-test", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here: {done.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        if subprocess.run(["umount", str(mount)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(mount)], capture_output=True)
-
-
-def test_a_full_disk_during_perfgate_run_spills_the_run_and_exits_4(tmp_path: Path, small_disk: Path) -> None:
-    db = small_disk / "runs.db"
-    Store(db).close()
-    filler = small_disk / "filler"
-    # The service's start command fills the disk: after perfgate checked the store, before the load.
-    serve = f"head -c 100000000 /dev/zero > {filler} 2>/dev/null; exec {DEMO_SERVE}"
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    result = run_cli("run", "-f", str(LOCUSTFILES / "health.py"), "-t", "3s", "--warmup", "1s",
-                     "--serve", serve, "--ready-url", DEMO_READY, "--db", str(db), cwd=tmp_path,
-                     env={"TMPDIR": str(temp)})
-    assert result.code == ExitCode.TOOL, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("perfgate: error:")]
-    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert "full" in errors[0] and "perfgate import" in errors[0]
-    # Beside the store is the same full disk: the run is in a new temporary folder.
-    (spilled,) = temp.glob("perfgate-unsaved-*/run-*.json")
-    assert str(spilled) in errors[0]
-    assert _count(db) == 0
-
-    filler.unlink()
-    imported = run_cli("import", str(spilled), "--db", str(db), cwd=tmp_path)
-    assert imported.code == 0, imported.stderr
-    with Store(db) as store:
-        (stored,) = store.runs()
-    _same_run(stored, read_spill(spilled).run)
-    assert stored.total_requests > 0 and stored.endpoints
 
 
 def test_a_full_disk_before_a_run_is_exit_4_before_any_load(tmp_path: Path, small_disk: Path) -> None:
@@ -456,4 +397,4 @@ def test_a_spilled_run_stops_an_ab_with_exit_4_naming_the_file(tmp_path: Path, m
     assert message.startswith("stopped at the ") and "pair" in message and "perfgate import" in message
     assert caught.value.spill_path is not None and str(caught.value.spill_path) in message
     assert read_spill(caught.value.spill_path).run.pair_id == calls[2]
-    assert _count(db) == 2
+    assert count_rows(db) == 2
