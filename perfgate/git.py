@@ -257,8 +257,9 @@ def snapshot_of_tree(repo: Path, *, leave_out: Iterable[Path] = ()) -> TreeSnaps
 
     The user's tree, stash, branches and the content of the index are not changed: ``git stash create``
     makes a commit of the tracked changes without storing it (it refreshes the index's file stats, as
-    ``git status`` does), and the untracked files are added into a private index in a temporary folder. ``leave_out`` names files that must not be taken along even when not ignored
-    (the store, and files beside it that start with its name, such as ``-wal`` and ``-shm``).
+    ``git status`` does), and the untracked files are added into a private index in a temporary folder.
+    ``leave_out`` names files that must not be taken along even when not ignored (the store, and files beside
+    it that start with its name, such as ``-wal`` and ``-shm``).
     """
     head = _run(repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}").stdout.strip()
     if not head:

@@ -310,8 +310,13 @@ class Store:
         """The runs a baseline or a history may use: of a committed tree (not a dirty one), never the
         re-measurements of a confirmation; with ``environment`` (an :func:`environment_key`), only valid runs
         on that environment. Newest first."""
-        return [r for r in self.runs(commit=commit, profile=profile) if not r.git.dirty and r.purpose != RunPurpose.CONFIRM
-                and (environment is None or (r.valid and environment_key(r.environment) == environment))]
+        return [
+            r
+            for r in self.runs(commit=commit, profile=profile)
+            if not r.git.dirty
+            and r.purpose != RunPurpose.CONFIRM
+            and (environment is None or (r.valid and environment_key(r.environment) == environment))
+        ]
 
     def get(self, run_id: int) -> RunRecord:
         if not -(2**63) <= run_id < 2**63:  # beyond SQLite's integers: no such run, not a crash

@@ -111,7 +111,9 @@ def test_a_long_module_says_why_it_is_one() -> None:
         docstring = ast.get_docstring(ast.parse(text)) or ""
         if lines > MAX_LINES and REASON not in docstring:
             long.append(f"{name}: {lines} lines")
-    assert not long, f"modules over {MAX_LINES} lines without '{REASON} ...' in their docstring:\n  " + "\n  ".join(long)
+    assert not long, f"modules over {MAX_LINES} lines without '{REASON} ...' in their docstring:\n  " + "\n  ".join(
+        long
+    )
 
 
 def test_the_layers_checked_here_are_the_layers_documented() -> None:

@@ -26,13 +26,24 @@ def changed_baselines(loaded: LoadedConfig, repo: Path, main: MainLine | None = 
         try:
             pinned = read_pinned(path)
         except BaselineError as exc:
-            result.append(BaselineChange(file=_relative(path, repo), profile=path.stem, kind=BaselineChangeKind.UNREADABLE,
-                                         reason=str(exc)))
+            result.append(
+                BaselineChange(
+                    file=_relative(path, repo), profile=path.stem, kind=BaselineChangeKind.UNREADABLE, reason=str(exc)
+                )
+            )
             continue
         if pinned is not None:
-            result.append(BaselineChange(file=_relative(path, repo), profile=pinned.profile, kind=BaselineChangeKind(pinned.kind),
-                                         accepted_by=pinned.accepted_by, accepted_at=pinned.accepted_at,
-                                         reason=pinned.reason, commit=pinned.commit))
+            result.append(
+                BaselineChange(
+                    file=_relative(path, repo),
+                    profile=pinned.profile,
+                    kind=BaselineChangeKind(pinned.kind),
+                    accepted_by=pinned.accepted_by,
+                    accepted_at=pinned.accepted_at,
+                    reason=pinned.reason,
+                    commit=pinned.commit,
+                )
+            )
     return result
 
 

@@ -107,7 +107,9 @@ def branch_history(store: Store, repo: Path, branch: str, profile: str, *, metri
     if line:  # one environment: the newest run's, as a comparison would use
         newest = max((r for _, runs in line for r in runs), key=lambda r: r.started_at)
         wanted = environment_key(newest.environment)
-        line = [(c, kept) for c, runs in line if (kept := [r for r in runs if environment_key(r.environment) == wanted])]
+        line = [
+            (c, kept) for c, runs in line if (kept := [r for r in runs if environment_key(r.environment) == wanted])
+        ]
     line, left_out = same_parameters(line)
     keys = sorted({e.stats.key for _, runs in line for r in runs for e in r.endpoints})
     if endpoints:

@@ -33,7 +33,6 @@ from datetime import UTC, datetime
 
 from perfgate.config import Budget, CompareConfig
 from perfgate.decide.budgets import COMMAND_LINE_SOURCE, check_budgets, summarize_checks
-from perfgate.decide.budgets import run_budgets as run_budgets  # TEMPORARY re-export for the tests
 from perfgate.decide.rules import (
     endpoint_outcome,
     head_broke,
@@ -44,7 +43,6 @@ from perfgate.decide.rules import (
     zone,
 )
 from perfgate.decide.sides import RunValues, Side, run_value, with_validity
-from perfgate.decide.sides import side_from_runs as side_from_runs  # TEMPORARY re-export for the tests
 from perfgate.decide.stats import ShiftEstimate, TooFewRuns, estimate_shift, hodges_lehmann_relative_shift
 from perfgate.decide.verdict import (
     MAX_FAILURE_KINDS,
@@ -363,8 +361,13 @@ def _endpoint_margins(config: CompareConfig) -> dict[str, dict[str, float]]:
 
 
 def _broken_reason(head: SideInfo, base: SideInfo | None) -> str:
-    against = ("the baseline's runs are all valid" if base is not None and base.invalid_runs == 0 else
-               f"{base.invalid_runs} of {base.runs} baseline run(s) are" if base is not None else "there is no baseline")
+    against = (
+        "the baseline's runs are all valid"
+        if base is not None and base.invalid_runs == 0
+        else f"{base.invalid_runs} of {base.runs} baseline run(s) are"
+        if base is not None
+        else "there is no baseline"
+    )
     return (f"the head broke the service: {head.own_fault_runs} of {head.runs} head run(s) are invalid "
             f"({'; '.join(head.own_fault_reasons)}), while {against}; fix the head, or re-run if the "
             "service's dependencies failed")

@@ -5,8 +5,9 @@ interpreter with gevent, so it never runs inside perfgate's process), in the
 folder perfgate was started in (as plain Locust would), with perfgate's
 listener-only plugin beside the user's locustfile. The runner checks
 what it can before starting (the locustfile compiles, the host accepts
-connections), finds the host in the User classes when none was given, follows progress through a file the plugin rewrites every second,
-and kills Locust's process group if it overstays its planned end.
+connections), finds the host in the User classes when none was given,
+follows progress through a file the plugin rewrites every second, and
+kills Locust's process group if it overstays its planned end.
 """
 
 from __future__ import annotations
@@ -113,7 +114,9 @@ def check_locust_args(args: list[str]) -> None:
     """Extra Locust arguments do not set what perfgate sets (and records) itself."""
     for arg in args:
         flag = arg.split("=", 1)[0]
-        if flag in MANAGED_FLAGS or (flag[:2] in {"-f", "-H", "-u", "-r", "-t", "-T", "-E"} and not flag.startswith("--")):
+        if flag in MANAGED_FLAGS or (
+            flag[:2] in {"-f", "-H", "-u", "-r", "-t", "-T", "-E"} and not flag.startswith("--")
+        ):
             raise ConfigError(f"{arg!r} after --: perfgate sets {flag} itself and records it; pass it before -- "
                               "as perfgate's own option")
 
@@ -328,17 +331,31 @@ def run_locust(profile: ResolvedProfile, workdir: Path, *, cwd: Path | None = No
     log_path = workdir / "locust.log"
     env = _locust_env(profile, workdir)
     result_path, progress_path = workdir / RECORDING_FILENAME, workdir / PROGRESS_FILENAME
-    deadline = time.monotonic() + STARTUP_ALLOWANCE_S + profile.run_time + BACKSTOP_S + profile.stop_timeout + SHUTDOWN_ALLOWANCE_S
+    deadline = (
+        time.monotonic()
+        + STARTUP_ALLOWANCE_S
+        + profile.run_time
+        + BACKSTOP_S
+        + profile.stop_timeout
+        + SHUTDOWN_ALLOWANCE_S
+    )
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            locust_command(profile), cwd=cwd, env=env,
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            locust_command(profile),
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         while process.poll() is None:
             if time.monotonic() > deadline:
                 stop_process_group(process)
+                allowed = profile.run_time + STARTUP_ALLOWANCE_S + SHUTDOWN_ALLOWANCE_S
                 raise LoadRunError(
-                    f"Locust did not finish within {profile.run_time + STARTUP_ALLOWANCE_S + SHUTDOWN_ALLOWANCE_S:.0f}s "
+                    f"Locust did not finish within {allowed:.0f}s "
                     f"of a {profile.run_time:g}s test and was stopped; last log lines:\n{log_tail(log_path)}")
             if on_progress is not None:
                 progress = _read_progress(progress_path, profile.run_time)

@@ -349,12 +349,18 @@ def post_verdict(client, target: PullRequestRef, verdict: Verdict, markdown: str
         measured = verdict.head.commit
         # A newer push is not an error: its own run will post. Nothing is written for an older head.
         if require_head and target.head_sha and head_sha != target.head_sha:
-            return PostResult(comment=CommentState.STALE, message=f"pull request #{target.number} is at {head_sha[:10]}, not at "
-                              f"the {target.head_sha[:10]} this workflow ran for: not posting; a newer run will post")
+            return PostResult(
+                comment=CommentState.STALE,
+                message=f"pull request #{target.number} is at {head_sha[:10]}, not at "
+                f"the {target.head_sha[:10]} this workflow ran for: not posting; a newer run will post",
+            )
         if require_head and measured != head_sha:
-            return PostResult(comment=CommentState.STALE, message=f"the verdict is about {str(measured)[:10]}, but pull request "
-                              f"#{target.number} is now at {head_sha[:10]}: not posting a stale verdict; a newer run "
-                              "will post")
+            return PostResult(
+                comment=CommentState.STALE,
+                message=f"the verdict is about {str(measured)[:10]}, but pull request "
+                f"#{target.number} is now at {head_sha[:10]}: not posting a stale verdict; a newer run "
+                "will post",
+            )
         existing = find_comment(pull, marker, author)
     except (github.GithubException, OSError) as exc:
         if _forbidden(exc):

@@ -3,8 +3,8 @@
 
 A verdict file may come from an artifact of the pull request's own workflow: untrusted. One whose parts
 disagree is never posted as it is: its comment and check are replaced by a refusal, and the refusal is raised
-(:class:`~perfgate.decide.verify.VerdictRefusedError`, whose ``problems`` the command shows). What the user is told comes back as :class:`Told` lines
-for the command to print; nothing here prints.
+(:class:`~perfgate.decide.verify.VerdictRefusedError`, whose ``problems`` the command shows). What the user
+is told comes back as :class:`Told` lines for the command to print; nothing here prints.
 """
 
 from __future__ import annotations

@@ -52,7 +52,8 @@ import numpy as np
 
 from perfgate.ab.session import AbRequest, ab_in_repository, spend_alpha
 from perfgate.config import CompareConfig, Overrides, load_config
-from perfgate.decide.compare import RunValues, Side, compare
+from perfgate.decide.compare import compare
+from perfgate.decide.sides import RunValues, Side
 from perfgate.decide.verdict import Outcome, SideInfo
 from perfgate.demo.app import SERVICE_TIMES_MS
 from perfgate.demo.walkthrough import DEMO_SLOW_ENDPOINT, make_demo_repo
@@ -179,7 +180,11 @@ def report(rows: list[dict]) -> str:
         hits = [_hit(r) for r in group]
         share = {k: sum(h == k for h in hits) for k in ("regressed", "inconclusive", "unchanged")}
         stray = sum(any(e != DEMO_SLOW_ENDPOINT for e in r["regressed"]) for r in group if mode != "all")
-        label = "A/A (none)" if mode == "aa" else f"+{delta:g} % {dict(one='GET /items', all='all endpoints', tail='tail of GET /items')[mode]}"
+        label = (
+            "A/A (none)"
+            if mode == "aa"
+            else f"+{delta:g} % {dict(one='GET /items', all='all endpoints', tail='tail of GET /items')[mode]}"
+        )
         lines.append(
             f"| {label} | {n} | {share['regressed']}/{n} | {share['inconclusive']}/{n} | {share['unchanged']}/{n} | "
             f"{'–' if mode == 'all' else f'{stray}/{n}'} | {statistics.median(r['pairs'] or 0 for r in group):g} | "

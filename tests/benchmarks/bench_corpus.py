@@ -79,7 +79,9 @@ def main() -> None:
     args = parser.parse_args()
     servers = start()
     began = time.monotonic()
-    print("| file | plain rc | perfgate rc | valid | plain count | perfgate recorded / Locust's | reason when invalid |")
+    print(
+        "| file | plain rc | perfgate rc | valid | plain count | perfgate recorded / Locust's | reason when invalid |"
+    )
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="perfgate-corpus-") as tmp_name:
         tmp = Path(tmp_name)

@@ -353,7 +353,9 @@ def print_table(results: dict[tuple[int, bool], list[RunResult]]) -> None:
     numeric = {0, 1, 2, 3}
 
     def line(cells: list[str]) -> str:
-        padded = (c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False)))
+        padded = (
+            c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+        )
         return "  ".join(padded).rstrip()
 
     print(line(header))

@@ -45,7 +45,8 @@ from pathlib import Path
 import numpy as np
 
 from perfgate.config import CompareConfig, LoadedConfig, Overrides, PerfgateConfig, ResolvedProfile, ServeConfig
-from perfgate.decide.compare import compare, side_from_runs
+from perfgate.decide.compare import compare
+from perfgate.decide.sides import side_from_runs
 from perfgate.decide.verdict import Outcome
 from perfgate.environment import environment_key, fingerprint
 from perfgate.measure.record import RunRequest, record_run

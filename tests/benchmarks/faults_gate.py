@@ -26,7 +26,9 @@ from fakes.fake_github import FakeGitHub  # noqa: E402
 Row = tuple[str, str, str, bool]
 
 
-def _perfgate(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def _perfgate(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k != "CI" and not k.startswith(("GITHUB_", "RUNNER_"))}
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "perfgate", *args], cwd=cwd, env=full_env, capture_output=True,

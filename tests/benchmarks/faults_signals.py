@@ -209,7 +209,9 @@ def _start(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
                             start_new_session=True)
 
 
-def _wait_for(parent: subprocess.Popen, ready: Callable[[dict[int, str]], bool], timeout_s: float = 90) -> dict[int, str]:
+def _wait_for(
+    parent: subprocess.Popen, ready: Callable[[dict[int, str]], bool], timeout_s: float = 90
+) -> dict[int, str]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and parent.poll() is None:
         try:

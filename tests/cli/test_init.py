@@ -47,7 +47,9 @@ def test_a_fastapi_project_with_uv_gets_uvicorn_on_the_port_and_openapi_as_the_r
 
 
 def test_flask_django_and_declared_commands(tmp_path: Path) -> None:
-    flask = _project(tmp_path / "flask", {"requirements.txt": "flask\n", "web.py": "import flask\napp = Flask(__name__)\n"})
+    flask = _project(
+        tmp_path / "flask", {"requirements.txt": "flask\n", "web.py": "import flask\napp = Flask(__name__)\n"}
+    )
     found = scaffold.detect(flask)
     assert found.serve == "python -m flask --app web:app run --host 127.0.0.1 --port {port}"
     assert found.ready_url is None and found.setup == "python -m pip install -r requirements.txt"
@@ -69,7 +71,11 @@ def test_the_pin_is_a_github_repository_and_a_full_sha() -> None:
     for bad in ("acme/perfgate@v1.0", "acme/perfgate", f"acme/perf gate@{SHA}", f"a/b@{SHA}\nrun: x", f"../x@{SHA}"):
         with pytest.raises(ConfigError, match="--perfgate-ref must be OWNER/REPO@"):
             scaffold.PerfgateRef.parse(bad)
-    for url in ("https://github.com/acme/perfgate.git", "https://github.com/acme/perfgate", "git@github.com:acme/perfgate.git"):
+    for url in (
+        "https://github.com/acme/perfgate.git",
+        "https://github.com/acme/perfgate",
+        "git@github.com:acme/perfgate.git",
+    ):
         assert scaffold.GITHUB_URL.match(url)["repo"] == "acme/perfgate"
     assert not scaffold.GITHUB_URL.match("https://evil.example/acme/perfgate")
 

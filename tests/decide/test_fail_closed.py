@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from perfgate.config import Budget, CompareConfig
-from perfgate.decide.compare import Side, compare, exit_code, with_validity
+from perfgate.decide.compare import compare, exit_code
 from perfgate.decide.rules import head_broke
+from perfgate.decide.sides import Side, with_validity
 from perfgate.decide.verdict import Outcome
 from perfgate.errors import ExitCode
 from perfgate.measure.summary import LOAD_GENERATOR_SATURATED
@@ -112,8 +113,9 @@ def test_invalid_is_never_a_pass_and_inconclusive_is_neutral_unless_strict(sides
     assert verdict.outcome is Outcome.INVALID
     assert exit_code(verdict, strict=False) is ExitCode.UNDECIDED
     rng = np.random.default_rng(3)
-    noisy = compare(synthetic_side(rng, runs=2, label="base", run_noise=0.3), synthetic_side(rng, runs=2, run_noise=0.3),
-                    CONFIG)
+    noisy = compare(
+        synthetic_side(rng, runs=2, label="base", run_noise=0.3), synthetic_side(rng, runs=2, run_noise=0.3), CONFIG
+    )
     assert noisy.outcome is Outcome.INCONCLUSIVE
     assert exit_code(noisy, strict=False) is ExitCode.OK and conclusion(noisy, 0) == ("neutral", "success")
     assert exit_code(noisy, strict=True) is ExitCode.UNDECIDED and conclusion(noisy, 3) == ("action_required", "error")

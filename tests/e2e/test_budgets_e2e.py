@@ -1,4 +1,5 @@
-"""Budgets judged on real load: `perfgate run` on the demo service, `compare` without a baseline, `ab` without a base."""
+"""Budgets judged on real load: `perfgate run` on the demo service, `compare` without a baseline, `ab` without
+a base."""
 
 from __future__ import annotations
 

@@ -85,8 +85,11 @@ def _calibration(profile: str = "smoke", run_time: float | None = 25.0) -> Calib
 def test_suggestions_are_added_to_the_config_without_touching_what_is_there(tmp_path: Path, name: str) -> None:
     section = "[tool.perfgate]\n" if name == "pyproject.toml" else ""
     prefix = "tool.perfgate." if name == "pyproject.toml" else ""
-    (tmp_path / name).write_text(f'[project]\nname = "x"\n\n{section}profile = "smoke"\n[{prefix}compare]\nalpha = 0.1\n'
-                                 if name == "pyproject.toml" else 'profile = "smoke"\n[compare]\nalpha = 0.1\n')
+    (tmp_path / name).write_text(
+        f'[project]\nname = "x"\n\n{section}profile = "smoke"\n[{prefix}compare]\nalpha = 0.1\n'
+        if name == "pyproject.toml"
+        else 'profile = "smoke"\n[compare]\nalpha = 0.1\n'
+    )
     loaded = load_config(start=tmp_path)
     path = write_suggestions(loaded, _calibration())
     assert path == tmp_path / name

@@ -15,7 +15,8 @@ import pytest
 
 from perfgate.cli import split_locust_style
 from perfgate.config import CompareConfig, LoadedConfig, Overrides, PerfgateConfig
-from perfgate.decide.compare import compare, side_from_runs
+from perfgate.decide.compare import compare
+from perfgate.decide.sides import side_from_runs
 from perfgate.errors import ConfigError
 from perfgate.measure.locust import locust_command
 
@@ -259,7 +260,8 @@ def test_an_unchanged_locustfile_is_imported_once_per_process(tmp_path: Path, mo
     real = runner._inspect
     monkeypatch.setattr(runner, "_inspect", lambda *args: calls.append(args) or real(*args))
     locustfile = tmp_path / "locustfile.py"
-    source = "from locust import HttpUser, task\n\nclass U(HttpUser):\n    host = '{}'\n\n    @task\n    def t(self):\n        pass\n"
+    source = ("from locust import HttpUser, task\n\nclass U(HttpUser):\n    host = '{}'\n\n"
+              "    @task\n    def t(self):\n        pass\n")
     locustfile.write_text(source.format("http://127.0.0.1:1"))
     first = runner.inspect_locustfile(locustfile, tmp_path)
     first[0]["U"] = "changed by a caller"  # a copy: the remembered answer stays as found

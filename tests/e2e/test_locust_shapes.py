@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from perfgate.config import CompareConfig
-from perfgate.decide.compare import compare, side_from_runs
+from perfgate.decide.compare import compare
+from perfgate.decide.sides import side_from_runs
 
 from conftest import run_cli
 from fakes.catchall_server import start

@@ -46,7 +46,9 @@ def _start(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
                             start_new_session=True)
 
 
-def _under_load(parent: subprocess.Popen, service_marker: str, timeout_s: float = 90) -> tuple[list[psutil.Process], int]:
+def _under_load(
+    parent: subprocess.Popen, service_marker: str, timeout_s: float = 90
+) -> tuple[list[psutil.Process], int]:
     """Every process below ``parent`` once the service and Locust run (and a second of load), and the port."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -115,7 +117,8 @@ def test_a_signal_during_run_serve_stops_everything_within_5_s(tmp_path: Path, s
     elapsed, stderr = _stop(cli, sig)
     assert cli.returncode == code, stderr
     assert elapsed < CLEAN_UP_S, f"{elapsed:.1f}s"
-    assert stderr.strip().splitlines()[-1] == f"perfgate: error: interrupted; nothing was stored (stopped by {sig.name})"
+    last_line = stderr.strip().splitlines()[-1]
+    assert last_line == f"perfgate: error: interrupted; nothing was stored (stopped by {sig.name})"
     assert "Traceback" not in stderr
     _assert_nothing_left(processes, port)
     assert _stored(db) == 0
@@ -129,7 +132,10 @@ STUBBORN_SERVICE = textwrap.dedent("""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
         do_POST = do_GET
         def log_message(self, *args):
             pass

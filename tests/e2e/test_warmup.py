@@ -69,8 +69,12 @@ def _recording(early_ms: float, late_ms: float) -> Recording:
         endpoint.start_times.append(100.0 + i / 100)
         endpoint.latencies_ms.append(early_ms if i < 300 else late_ms)
         endpoint.outcomes.append(0)
-    return Recording(meta=RecordingMeta.from_dict({"test_start": 100.0, "test_stop": 110.0, "locust_request_count": 1000,
-                           "users_ready": 100.5}), endpoints=[endpoint])
+    return Recording(
+        meta=RecordingMeta.from_dict(
+            {"test_start": 100.0, "test_stop": 110.0, "locust_request_count": 1000, "users_ready": 100.5}
+        ),
+        endpoints=[endpoint],
+    )
 
 
 PROFILE = ResolvedProfile(name="smoke", locustfile="/x.py", host="http://127.0.0.1:1", users=1, spawn_rate=1,
@@ -87,7 +91,8 @@ def test_a_slow_start_of_the_window_is_a_warning_not_an_invalid_run() -> None:
 
 def test_a_runs_drift_warning_is_stored_and_reaches_the_verdicts_notes(tmp_path: Path) -> None:
     from perfgate.config import CompareConfig
-    from perfgate.decide.compare import compare, side_from_runs
+    from perfgate.decide.compare import compare
+    from perfgate.decide.sides import side_from_runs
 
     from fakes.synthetic import make_run
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from perfgate.config import ResolvedProfile
-from perfgate.decide.compare import RunValues, Side
+from perfgate.decide.sides import RunValues, Side
 from perfgate.decide.verdict import SideInfo
 from perfgate.records import (
     CheckResult,

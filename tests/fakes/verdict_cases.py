@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 
 from perfgate.config import Budget, CompareConfig, EndpointSettings, Margins
-from perfgate.decide.compare import Side, compare, withdraw
+from perfgate.decide.compare import compare, withdraw
+from perfgate.decide.sides import Side
 from perfgate.decide.verdict import Confirmation, Outcome, Sequential, Verdict
 
 from fakes.synthetic import ENVIRONMENT, synthetic_side

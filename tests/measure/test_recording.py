@@ -103,7 +103,9 @@ def test_plugin_settings_travel_through_the_environment(tmp_path: Path) -> None:
     step = StepLoad(users=20, spawn_rate=2.5, step_users=5, step_time_s=10, run_time_s=60)
     settings = PluginSettings(result_path=tmp_path / "r.bin", progress_path=None, run_time_s=60, step=step)
     env = settings.to_env()
-    assert env[ENV_STEP] == "20,2.5,5,10,60" and env[ENV_RUN_TIME] == "60" and env[ENV_RESULT] == str(tmp_path / "r.bin")
+    assert (
+        env[ENV_STEP] == "20,2.5,5,10,60" and env[ENV_RUN_TIME] == "60" and env[ENV_RESULT] == str(tmp_path / "r.bin")
+    )
     assert PluginSettings.from_env(env) == settings
     assert PluginSettings.from_env({}) == PluginSettings(result_path=None, progress_path=None)
 

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from perfgate.config import Budget, CompareConfig
-from perfgate.decide.compare import compare, side_from_runs
+from perfgate.decide.compare import compare
+from perfgate.decide.sides import side_from_runs
 from perfgate.decide.verdict import EndpointTrend, TrendPoint
 from perfgate.records import CheckResult, ResourceSample, SecondBucket, ServiceUsage
 from perfgate.reports.html import findings, render_html
@@ -41,9 +42,14 @@ def _runs(commit: str, seeds: range, scale: float, leak: float = 0.0) -> list:
             series = [SecondBucket(t=t, requests=50 + t % 3, failures=t % 5 == 0, p50=19.5 * scale + t * 0.01,
                                    p95=30.1 * scale + (t % 4)) for t in range(20)]
             endpoints.append(e.model_copy(update={"series": series}))
-        service = ServiceUsage(cpu_mean=12 * scale, cpu_max=20, rss_mean_mb=60, rss_max_mb=60 + leak,
-                               rss_growth_mb=leak, samples=[ResourceSample(t=t, cpu_percent=10 + t % 5 * scale,
-                                                                           rss_mb=50 + leak * t / 20) for t in range(21)])
+        service = ServiceUsage(
+            cpu_mean=12 * scale,
+            cpu_max=20,
+            rss_mean_mb=60,
+            rss_max_mb=60 + leak,
+            rss_growth_mb=leak,
+            samples=[ResourceSample(t=t, cpu_percent=10 + t % 5 * scale, rss_mb=50 + leak * t / 20) for t in range(21)],
+        )
         runs.append(run.model_copy(update={"id": seed, "endpoints": endpoints, "service": service}))
     return runs
 

@@ -18,7 +18,8 @@ import pytest
 import xmlschema
 
 from perfgate.config import Budget, CompareConfig
-from perfgate.decide.compare import RunValues, compare
+from perfgate.decide.compare import compare
+from perfgate.decide.sides import RunValues
 from perfgate.decide.verdict import Outcome, Verdict
 from perfgate.records import CheckResult, EndpointStats
 from perfgate.reports.junit import run_junit, verdict_junit

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from perfgate.config import Budget, CompareConfig
-from perfgate.decide.compare import RunValues, compare
+from perfgate.decide.compare import compare
+from perfgate.decide.sides import RunValues
 from perfgate.decide.verdict import Confirmation, EndpointTrend, Sequential, SideInfo, TrendPoint, Verdict
 from perfgate.errors import UsageError
 from perfgate.records import CheckResult, EndpointStats
@@ -102,8 +103,10 @@ def test_markdown_of_each_kind_of_verdict_matches_its_golden_file(kind: str) -> 
     if os.environ.get("PERFGATE_UPDATE_GOLDEN"):
         path.write_text(rendered, encoding="utf-8")
     assert path.exists(), f"{path} is missing: regenerate with PERFGATE_UPDATE_GOLDEN=1 uv run pytest {__file__}"
-    assert rendered == path.read_text(encoding="utf-8"), \
-        f"{path.name} differs; if the change is intended: PERFGATE_UPDATE_GOLDEN=1 uv run pytest tests/reports/test_report.py"
+    assert rendered == path.read_text(encoding="utf-8"), (
+        f"{path.name} differs; if the change is intended: "
+        "PERFGATE_UPDATE_GOLDEN=1 uv run pytest tests/reports/test_report.py"
+    )
 
 
 def test_markdown_has_the_marker_a_row_per_endpoint_worst_first_and_the_provenance() -> None:
