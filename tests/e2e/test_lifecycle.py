@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -25,21 +26,27 @@ pytestmark = pytest.mark.slow
 
 
 def _start_cli(*args: str, cwd: Path) -> subprocess.Popen:
+    """perfgate in its own session, its temporary files in ``cwd/tmp``: a perfgate killed outright cannot remove
+    its own, and the test's folder takes them away."""
+    (cwd / "tmp").mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(cwd / "tmp")}
     return subprocess.Popen([sys.executable, "-m", "perfgate", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
 
 
-def _wait_for_locust(parent: subprocess.Popen, timeout_s: float = 30) -> list[psutil.Process]:
-    """The Locust processes the CLI started, once the load test is under way."""
+def _wait_for_locust(parent: subprocess.Popen, cwd: Path, timeout_s: float = 30) -> list[psutil.Process]:
+    """The processes the CLI started, once Locust has sent requests (its progress file counts them)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        children = psutil.Process(parent.pid).children(recursive=True)
-        locusts = [c for c in children if "locust" in " ".join(c.cmdline())]
-        if locusts:
-            time.sleep(3)  # let it start sending requests
-            return psutil.Process(parent.pid).children(recursive=True)
-        time.sleep(0.2)
-    raise AssertionError("Locust never started")
+        for progress in (cwd / "tmp").glob("perfgate-*/progress.json"):
+            try:
+                requests = json.loads(progress.read_text()).get("requests", 0)
+            except (OSError, ValueError):
+                continue  # being rewritten
+            if requests > 0:
+                return psutil.Process(parent.pid).children(recursive=True)
+        time.sleep(0.1)
+    raise AssertionError("Locust never sent a request")
 
 
 def _runs_in(db: Path) -> int:
@@ -52,7 +59,7 @@ def test_ctrl_c_stops_locust_and_stores_nothing(tmp_path: Path, demo_service) ->
     db = tmp_path / "r.db"
     cli = _start_cli("run", "-f", str(LOCUSTFILES / "demo.py"), "-H", demo_service.host, "-t", "60s",
                      "--db", str(db), cwd=tmp_path)
-    children = _wait_for_locust(cli)
+    children = _wait_for_locust(cli, tmp_path)
     cli.send_signal(signal.SIGINT)
     _, stderr = cli.communicate(timeout=30)
     assert cli.returncode == 130
@@ -68,7 +75,7 @@ def test_killed_perfgate_leaves_the_store_intact(tmp_path: Path, demo_service) -
                    "1s", "--db", str(db), cwd=tmp_path).code == 0
     cli = _start_cli("run", "-f", str(LOCUSTFILES / "health.py"), "-H", demo_service.host, "-t", "60s",
                      "--db", str(db), cwd=tmp_path)
-    children = _wait_for_locust(cli)
+    children = _wait_for_locust(cli, tmp_path)
     cli.kill()
     cli.wait(timeout=10)
     for child in children:  # an orphaned Locust would stop by itself; do not wait a minute for it

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import textwrap
 from collections import Counter
 from pathlib import Path
 
-import junitparser
 import numpy as np
 import pytest
-import xmlschema
 
 from perfgate.config import Budget, CompareConfig
 from perfgate.decide.compare import compare
@@ -25,25 +22,10 @@ from perfgate.records import CheckResult, EndpointStats
 from perfgate.reports.junit import run_junit, verdict_junit
 
 from conftest import git, run_cli
+from fakes.junit_cases import SCHEMA, read_cases
 from fakes.repo_runs import commit, save_runs
 from fakes.synthetic import make_run, synthetic_side
 from fakes.verdict_cases import CASES
-
-SCHEMA = xmlschema.XMLSchema(Path(__file__).parent / "schemas" / "junit.xsd")
-
-
-def _read(xml: str, tmp_path: Path) -> list[tuple[str, str, str]]:
-    """(classname, name, state) of every case, as junitparser reads the file; the file is schema-valid."""
-    SCHEMA.validate(xml)
-    path = tmp_path / "perfgate-junit.xml"
-    path.write_text(xml, encoding="utf-8")
-    cases = []
-    for suite in junitparser.JUnitXml.fromfile(str(path)):
-        for case in suite:
-            state = "failure" if case.is_failure else "skipped" if case.is_skipped else \
-                "error" if case.is_error else "passed"
-            cases.append((case.classname, case.name, state))
-    return cases
 
 
 def _expected(verdict: Verdict) -> list[tuple[str, str, str]]:
@@ -84,7 +66,7 @@ def test_the_cases_cover_every_outcome_and_every_junit_state() -> None:
 def test_each_verdict_is_schema_valid_junit_with_the_documented_failures_and_skips(name: str, tmp_path: Path) -> None:
     verdict = VERDICTS[name]
     xml = verdict_junit(verdict, "compare")
-    assert Counter(_read(xml, tmp_path)) == Counter(_expected(verdict))
+    assert Counter(read_cases(xml, tmp_path)) == Counter(_expected(verdict))
     suite = SCHEMA.to_dict(xml)["testsuite"][0]
     assert suite["@name"] == f"perfgate compare {verdict.profile}"
     expected = _expected(verdict)
@@ -124,7 +106,7 @@ def test_hostile_endpoint_names_are_escaped_and_what_xml_forbids_is_removed(tmp_
             for key, s in r.endpoints.items()}) for r in side.runs]
         sides.append(dataclasses.replace(side, runs=runs))
     xml = verdict_junit(compare(*sides, CompareConfig()), "compare")
-    cases = _read(xml, tmp_path)
+    cases = read_cases(xml, tmp_path)
     names = {classname for classname, _, _ in cases}
     assert "GET /a\"b'<c>&d[31mevil</testcase>]]>" in names
     assert not any(c in xml for c in "\x00\x1b\x07\ufffe\u202e")
@@ -133,7 +115,8 @@ def test_hostile_endpoint_names_are_escaped_and_what_xml_forbids_is_removed(tmp_
 
 def test_a_recorded_run_has_a_validity_case_and_one_per_check(tmp_path: Path) -> None:
     good = make_run()
-    assert _read(run_junit(good), tmp_path) == [("run", "validity", "passed"), ("checks", "no overselling", "passed")]
+    cases = read_cases(run_junit(good), tmp_path)
+    assert cases == [("run", "validity", "passed"), ("checks", "no overselling", "passed")]
     suite = SCHEMA.to_dict(run_junit(good))["testsuite"][0]
     assert suite["@name"] == "perfgate run smoke" and float(suite["@time"]) == good.duration_s
 
@@ -141,7 +124,7 @@ def test_a_recorded_run_has_a_validity_case_and_one_per_check(tmp_path: Path) ->
                                   "checks": [CheckResult(name="stock\x1b is zero", passed=False,
                                                          message="AssertionError: stock ended at 3")]})
     xml = run_junit(bad)
-    assert _read(xml, tmp_path) == [("run", "validity", "skipped"), ("checks", "stock is zero", "failure")]
+    assert read_cases(xml, tmp_path) == [("run", "validity", "skipped"), ("checks", "stock is zero", "failure")]
     assert 'message="invalid: error storm: 40 % of requests failed"' in xml
     assert "AssertionError: stock ended at 3" in xml
 
@@ -161,7 +144,7 @@ def test_compare_writes_every_output_at_once(git_repo: Path) -> None:
     assert verdict["verdict"] == "regressed" and verdict["schema_version"] == 1
     assert (out / "verdict.md").read_text().startswith("<!-- perfgate:verdict profile=smoke -->")
     assert (out / "report.html").read_text().lstrip().lower().startswith("<!doctype html")
-    cases = _read((out / "junit.xml").read_text(), git_repo)
+    cases = read_cases((out / "junit.xml").read_text(), git_repo)
     assert ("GET /items", "p50", "failure") in cases and ("GET /orders", "p50", "failure") in cases
     assert ("head", "validity", "passed") in cases
     assert sorted(p.name for p in out.iterdir()) == ["junit.xml", "report.html", "stdout.json", "verdict.json",
@@ -177,34 +160,6 @@ def test_an_unwritable_output_is_one_line(git_repo: Path) -> None:
     result = run_cli("compare", "--db", str(db), "--junit", str(git_repo / "taken" / "junit.xml"), cwd=git_repo)
     assert result.code == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert result.stderr.startswith("perfgate: error: cannot write ") and "junit.xml" in result.stderr
-
-
-CHECKED = textwrap.dedent('''
-    from locust import HttpUser, task, events
-
-    class Shopper(HttpUser):
-        @task
-        def health(self):
-            self.client.get("/health")
-
-    @events.test_stop.add_listener
-    def check(environment, **kwargs):
-        events.request.fire(request_type="CHECK", name="stock is zero", response_time=0, response_length=0,
-                            exception=AssertionError("stock ended at 3"))
-''')
-
-
-@pytest.mark.slow
-def test_run_writes_its_junit_and_json(tmp_path: Path, demo_service) -> None:
-    locustfile = tmp_path / "check.py"
-    locustfile.write_text(CHECKED)
-    result = run_cli("run", "-f", str(locustfile), "-H", demo_service.host, "-t", "4s", "--warmup", "1s",
-                     "--db", str(tmp_path / "r.db"), "--junit", str(tmp_path / "run.xml"),
-                     "--json", str(tmp_path / "run.json"), cwd=tmp_path)
-    assert result.code == 1, result.stderr
-    assert json.loads((tmp_path / "run.json").read_text())["checks"][0]["passed"] is False
-    cases = _read((tmp_path / "run.xml").read_text(), tmp_path)
-    assert ("checks", "stock is zero", "failure") in cases and cases[0][:2] == ("run", "validity")
 
 
 def test_the_readme_shows_the_outputs_for_other_cis() -> None:
