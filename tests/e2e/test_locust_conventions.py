@@ -17,7 +17,7 @@ from perfgate.cli import split_locust_style
 from perfgate.config import CompareConfig, LoadedConfig, Overrides, PerfgateConfig
 from perfgate.decide.compare import compare
 from perfgate.decide.sides import side_from_runs
-from perfgate.errors import ConfigError
+from perfgate.errors import UsageError
 from perfgate.measure.locust import locust_command
 
 from conftest import DemoService, run_cli
@@ -231,7 +231,7 @@ def test_processes_every_core_and_negatives(tmp_path: Path) -> None:
 def test_tags_take_every_word_up_to_the_next_option() -> None:
     assert split_locust_style(["run", "-T", "a", "b", "-E", "c", "-u", "2", "--", "--otel", "x"]) == (
         ["run", "-T", "a", "-T", "b", "-E", "c", "-u", "2"], ["--otel", "x"])
-    with pytest.raises(ConfigError, match="-T needs at least one tag"):
+    with pytest.raises(UsageError, match="-T needs at least one tag"):
         split_locust_style(["run", "-T", "-u", "2"])
     assert split_locust_style(["runs", "--", "x"]) == (["runs", "--", "x"], [])
 
