@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shlex
 import shutil
@@ -29,12 +30,41 @@ DEMO_READY = "http://127.0.0.1:{port}/health"
 E2E_DIR = Path(__file__).resolve().parent / "e2e"
 
 
+QUIET_FILES = frozenset({"test_ab.py", "test_ab_state.py", "test_action.py", "test_adoption.py", "test_budgets_e2e.py",
+                         "test_calibrate.py", "test_compare_e2e.py"})
+"""End-to-end files whose tests judge real latency (a planted slowdown found, an A/A not flagged): on this
+2-core machine a second test running beside them is the very noise they measure through, so each of their
+tests has the machine to itself (:func:`_machine`)."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test under tests/e2e/ is marked ``e2e`` (and ``slow``): ``-m "not e2e"`` runs the fast ones."""
     for item in items:
-        if E2E_DIR in Path(str(item.fspath)).resolve().parents:
+        path = Path(str(item.fspath)).resolve()
+        if E2E_DIR in path.parents:
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.slow)
+            if path.name in QUIET_FILES:
+                item.add_marker(pytest.mark.quiet)
+
+
+@pytest.fixture(autouse=True)
+def _machine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A readers-writer lock over the machine, shared by the session's workers (pytest-xdist): a ``quiet`` test
+    holds it alone, every other test shares it. The turnstile makes a waiting quiet test block new sharers,
+    so that it is not starved by the other worker's stream of short tests."""
+    folder = tmp_path_factory.getbasetemp().parent  # the session's folder, common to its workers
+    with open(folder / "pg-machine.turnstile", "a") as turnstile, open(folder / "pg-machine.lock", "a") as lock:
+        alone = request.node.get_closest_marker("quiet") is not None
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session", autouse=True)
