@@ -34,6 +34,7 @@ from perfgate.cli.common import (
 
 if TYPE_CHECKING:
     from perfgate.publish.posting import Posted
+    from perfgate.reports.markdown import CommentLinks
 
 
 def _told(posted: Posted) -> int:
@@ -42,15 +43,18 @@ def _told(posted: Posted) -> int:
     return posted.exit_code
 
 
-def _post(verdict: Path, config: Path | None, **how: object) -> int:
+def _post(verdict: Path, config: Path | None, *, repo: str | None, number: int | None, author: str,
+          mode: CommentModeOption, check: CheckOption, report_id: str | None, require_head: bool,
+          links: CommentLinks, head_sha: str | None = None, comment: bool = True) -> int:
     from perfgate.decide.verify import VerdictRefusedError, describe_problems
     from perfgate.publish.github import CheckKind, CommentMode
     from perfgate.publish.posting import PullRequestPost, post_to_pull_request
 
-    how["mode"] = CommentMode(str(how["mode"]))
-    how["check"] = CheckKind(str(how["check"]))
+    how = PullRequestPost(repo=repo, number=number, author=author, mode=CommentMode(mode.value),
+                          check=CheckKind(check.value), report_id=report_id, require_head=require_head,
+                          links=links, head_sha=head_sha, comment=comment)
     try:
-        return _told(post_to_pull_request(verdict, load(config), PullRequestPost(**how)))  # type: ignore[arg-type]
+        return _told(post_to_pull_request(verdict, load(config), how))
     except VerdictRefusedError as refused:
         stderr.print("perfgate: the verdict's parts disagree:\n  "
                      + describe_problems(refused.problems, most=50, separator="\n  "), markup=False)
