@@ -192,8 +192,10 @@ class Store:
                 raise
 
     def _version(self) -> int:
-        if not self.db.table("perfgate_meta").exists():
-            if self.db.table_names():
+        # One statement, so one snapshot: another process may create the whole schema between two reads.
+        tables = {row[0] for row in self.db.execute("select name from sqlite_master where type = 'table'")}
+        if "perfgate_meta" not in tables:
+            if tables:
                 raise StoreError(f"{self.path}: this SQLite file is not a perfgate store; pass --db with another path")
             return 0
         row = self.db.execute("select value from perfgate_meta where key = 'schema_version'").fetchone()
