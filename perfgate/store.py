@@ -1,21 +1,18 @@
 """The run store: one SQLite file, written through sqlite-utils.
 
-A run and its endpoints are written in one transaction, so a crash or a kill
-leaves either the whole run or nothing. The schema carries a version in the
-``perfgate_meta`` table; :data:`MIGRATIONS` moves an older file forward, and a
-file from a newer perfgate is refused rather than damaged.
+A run and its endpoints are written in one transaction, so a crash or a kill leaves either the whole run or
+nothing. The schema carries a version in the ``perfgate_meta`` table; :data:`MIGRATIONS` moves an older file
+forward, and a file from a newer perfgate is refused rather than damaged.
 
-Several processes may write one store at once (parallel CI jobs, an A/B beside a
-``perfgate run``). The file is in WAL mode, so readers never wait for a writer,
-and every write opens with ``BEGIN IMMEDIATE``: it takes the write lock before
-reading anything, so a concurrent writer waits for the lock (up to the busy
-timeout) instead of failing at once on a stale read snapshot, as a deferred
-transaction does. The wait is a Python loop of short SQLite waits, so a signal
-still stops perfgate promptly while it waits.
+Several processes may write one store at once (parallel CI jobs, an A/B beside a ``perfgate run``). The file is
+in WAL mode, so readers never wait for a writer, and every write opens with ``BEGIN IMMEDIATE``: it takes the
+write lock before reading anything, so a concurrent writer waits for the lock (up to the busy timeout) instead
+of failing at once on a stale read snapshot, as a deferred transaction does. The wait is a Python loop of short
+SQLite waits, so a signal still stops perfgate promptly while it waits.
 
-Stored rows are treated as outside input: a row that does not make a valid run
-(bad JSON, wrong types, a date without time zone, a non-finite number) is one
-:class:`~perfgate.errors.StoreError` naming the run, never a traceback.
+Stored rows are treated as outside input: a row that does not make a valid run (bad JSON, wrong types, a date
+without time zone, a non-finite number) is one :class:`~perfgate.errors.StoreError` naming the run, never a
+traceback.
 """
 
 from __future__ import annotations

@@ -30,13 +30,6 @@ DEMO_READY = "http://127.0.0.1:{port}/health"
 E2E_DIR = Path(__file__).resolve().parent / "e2e"
 
 
-QUIET_FILES = frozenset({"test_ab.py", "test_ab_state.py", "test_action.py", "test_adoption.py", "test_budgets_e2e.py",
-                         "test_calibrate.py", "test_compare_e2e.py"})
-"""End-to-end files whose tests judge real latency (a planted slowdown found, an A/A not flagged): on this
-2-core machine a second test running beside them is the very noise they measure through, so each of their
-tests has the machine to itself (:func:`_machine`)."""
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test under tests/e2e/ is marked ``e2e`` (and ``slow``): ``-m "not e2e"`` runs the fast ones."""
     for item in items:
@@ -44,15 +37,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if E2E_DIR in path.parents:
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.slow)
-            if path.name in QUIET_FILES:
-                item.add_marker(pytest.mark.quiet)
 
 
 @pytest.fixture(autouse=True)
 def _machine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A readers-writer lock over the machine, shared by the session's workers (pytest-xdist): a ``quiet`` test
-    holds it alone, every other test shares it. The turnstile makes a waiting quiet test block new sharers,
-    so that it is not starved by the other worker's stream of short tests."""
+    """A readers-writer lock over the machine, shared by the session's workers (pytest-xdist).
+
+    A test marked ``quiet`` judges real latency (a planted slowdown found, an A/A not flagged); on a 2-core
+    machine a test beside it is the very noise it measures through, so it holds the lock alone. Every other
+    test shares it. The turnstile makes a waiting quiet test block new sharers, so that it is not starved by
+    the other workers' stream of short tests."""
     folder = tmp_path_factory.getbasetemp().parent  # the session's folder, common to its workers
     with open(folder / "pg-machine.turnstile", "a") as turnstile, open(folder / "pg-machine.lock", "a") as lock:
         alone = request.node.get_closest_marker("quiet") is not None

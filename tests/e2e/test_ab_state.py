@@ -95,6 +95,9 @@ ready_timeout = "20s"
 extends = "smoke"
 users = 10
 spawn_rate = 10
+
+[compare]
+alpha = 0.01
 '''
 
 SHORT = ("--profile", "shop", "-t", "4s", "--warmup", "1s")
@@ -140,7 +143,7 @@ def _digest(path: Path) -> tuple[int, int, str]:
     return stat.st_size, stat.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.slow
+@pytest.mark.quiet
 def test_a_a_on_a_service_that_grows_a_database_is_served_alike_and_shows_no_bias(tmp_path: Path) -> None:
     repo = _shop(tmp_path)
     users_db = _digest(repo / "books.db")
@@ -152,10 +155,16 @@ def test_a_a_on_a_service_that_grows_a_database_is_served_alike_and_shows_no_bia
     result = run_cli("ab", "--base", "HEAD", *SHORT, "--looks", "3", "--setup", f"pwd >> {shlex.quote(str(setups))}",
                      "--reset", f"pwd >> {shlex.quote(str(resets))}", "--db", str(db), "--format", "json",
                      cwd=repo, env=_env(tmp_path), timeout=300)
+    # At the product's α of 0.05 an honest A/A is REGRESSED in up to 5 % of runs by design (the synthetic
+    # replays in tests/ab/ hold that rate); this repository asks for 0.01, so that what fails here is a bias.
     assert result.code == 0, result.stderr
     verdict = json.loads(result.stdout)
     assert verdict["verdict"] in ("unchanged", "inconclusive"), verdict["headline"]
     assert all(e["verdict"] != "regressed" for e in verdict["endpoints"]), verdict["headline"]
+    # A state served to one side only (the user's 20,000 books cost a GET about 5 ms) would move its median
+    # by far more than this; three pairs of noise move it by a few percent.
+    p50 = {e["endpoint"]: next(t for t in e["tests"] if t["metric"] == "p50") for e in verdict["endpoints"]}
+    assert all(abs(t["change"]) < 0.25 for t in p50.values()), p50
 
     # Each version was served from its own fresh worktree, the head with the uncommitted change in it.
     served = [line.split(" ", 1) for line in (tmp_path / "served.log").read_text().splitlines()]
@@ -192,6 +201,7 @@ def test_a_failing_reset_command_names_the_tree_and_cleans_up(tmp_path: Path) ->
     result = run_cli("ab", "--base", "HEAD", *SHORT, "--reset", "echo cannot reset; exit 3", "--db",
                      str(tmp_path / "ab.db"), cwd=repo, env=_env(tmp_path))
     assert result.code == 4, result.stderr
+    assert "is an A/A comparison" in result.stderr  # the same commit on both sides, and said so
     assert "the reset command failed with exit code 3 in the base tree" in result.stderr
     assert "cannot reset" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "served.log").exists()
