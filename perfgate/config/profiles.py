@@ -6,12 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from perfgate.boundary import BoundaryModel
 from perfgate.config.messages import describe_source, validation_message
-from perfgate.config.schema import PerfgateConfig, ProfileOverlay, ResolvedProfile
-from perfgate.config.units import EVERY_CORE, Duration, Processes
+from perfgate.config.schema import LoadFields, PerfgateConfig, ProfileOverlay, ResolvedProfile
+from perfgate.config.units import EVERY_CORE
 from perfgate.errors import ConfigError
 
 DEFAULT_LOCUSTFILE = "locustfile.py"
@@ -29,20 +28,9 @@ BUILTIN_PROFILES: dict[str, ProfileOverlay] = {
 }
 
 
-class Overrides(BoundaryModel):
+class Overrides(LoadFields):
     """Command-line values, named like Locust's flags; ``None`` means not given."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    locustfile: str | None = None
-    host: str | None = None
-    users: int | None = Field(default=None, ge=1)
-    spawn_rate: float | None = Field(default=None, gt=0)
-    run_time: Duration | None = Field(default=None, gt=0)
-    warmup: Duration | None = None
-    tags: list[str] | None = None
-    exclude_tags: list[str] | None = None
-    processes: Processes | None = None
     locust_args: list[str] | None = None
 
     @classmethod

@@ -98,23 +98,28 @@ class StepShape(BoundaryModel):
     """Seconds between steps."""
 
 
-class ProfileOverlay(BoundaryModel):
-    """A profile as written in a config file: every field optional."""
+class LoadFields(BoundaryModel):
+    """The load settings a profile in a config file and the command line both give; ``None``: not given."""
 
     model_config = ConfigDict(extra="forbid")
 
-    extends: str | None = None
-    """Built-in profile this one starts from (required for a new profile name)."""
     locustfile: str | None = None
     host: str | None = None
     users: int | None = Field(default=None, ge=1)
     spawn_rate: float | None = Field(default=None, gt=0)
     run_time: Duration | None = Field(default=None, gt=0)
     warmup: Duration | None = None
-    user_classes: dict[str, Annotated[int, Field(ge=1)]] | None = None
     tags: list[str] | None = None
     exclude_tags: list[str] | None = None
     processes: Processes | None = None
+
+
+class ProfileOverlay(LoadFields):
+    """A profile as written in a config file: every field optional."""
+
+    extends: str | None = None
+    """Built-in profile this one starts from (required for a new profile name)."""
+    user_classes: dict[str, Annotated[int, Field(ge=1)]] | None = None
     step: StepShape | None = None
     stop_timeout: Duration | None = None
     target_rps: float | None = Field(default=None, gt=0)
