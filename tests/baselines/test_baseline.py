@@ -13,6 +13,7 @@ from perfgate.baselines.pinned import read_pinned
 from perfgate.baselines.selection import select
 from perfgate.config import load_config
 from perfgate.errors import BaselineError, RunNotFoundError, UsageError
+from perfgate.records import RunPurpose
 from perfgate.store import Store
 
 from conftest import git, run_cli
@@ -38,6 +39,20 @@ def test_default_baseline_is_the_merge_base_with_main(git_repo: Path) -> None:
     chosen = choose(git_repo, db)
     assert chosen.head.info.commit == head_sha and sorted(chosen.head.info.run_ids) == head_ids
     assert chosen.base.info.commit == main_sha and chosen.base.info.label == "merge-base"
+
+
+def test_a_confirmations_runs_never_serve_as_the_baseline(git_repo: Path) -> None:
+    db = git_repo / "r.db"
+    main_sha = git(git_repo, "rev-parse", "HEAD")
+    with Store(db) as store:
+        ab_ids = [store.save(make_run(commit=main_sha, seed=i).model_copy(update={"purpose": RunPurpose.AB})).id
+                  for i in range(3)]
+        for i in range(3):
+            store.save(make_run(commit=main_sha, seed=5 + i).model_copy(update={"purpose": RunPurpose.CONFIRM}))
+    git(git_repo, "checkout", "-q", "-b", "feature")
+    save_runs(db, commit(git_repo, "feature work"), seed=10)
+    chosen = choose(git_repo, db)
+    assert sorted(chosen.base.info.run_ids) == ab_ids
 
 
 def test_falls_back_to_the_nearest_ancestor_with_comparable_runs(git_repo: Path) -> None:
