@@ -136,6 +136,8 @@ def headline(outcome: Outcome, endpoints: list[EndpointVerdict], reasons: list[s
         undecided = [e for e in judged if e.outcome in (Outcome.INCONCLUSIVE, Outcome.INVALID)]
         text = (f"{len(undecided)} of {len(judged)} endpoint(s) undecided: the data cannot tell a change "
                 "from noise; measure more runs (perfgate run) or pairs (perfgate ab --max-pairs)")
+        if reach := _could_see(undecided):
+            text += f"; these runs could see {reach}"
     elif outcome is Outcome.IMPROVED:
         text = f"faster: {sum(e.outcome is Outcome.IMPROVED for e in judged)} endpoint(s) improved, none worse"
     elif not judged and budgets:  # no baseline: the budgets are all there is to judge
@@ -143,6 +145,29 @@ def headline(outcome: Outcome, endpoints: list[EndpointVerdict], reasons: list[s
     else:
         text = f"all {len(judged)} endpoint(s) within their margins"
     return "; ".join([f"{outcome.value.upper()}: {text}", *extra])
+
+
+def _could_see(undecided: list[EndpointVerdict], most: int = 3) -> str:
+    """``changes of 4 % or more on GET /items, 12 % on POST /orders (p50)``: the smallest change each undecided
+    endpoint's data could call a regression (its p50's, else its smallest latency test's), so that an
+    INCONCLUSIVE verdict says what it could see."""
+    seen: list[tuple[str, MetricTest]] = []
+    for endpoint in undecided:
+        latency = [t for t in endpoint.tests if t.metric in (Metric.P50, Metric.P95, Metric.P99)
+                   and t.detectable is not None]
+        if latency:
+            p50 = [t for t in latency if t.metric is Metric.P50]
+            seen.append((endpoint.endpoint, p50[0] if p50 else min(latency, key=lambda t: t.detectable or 0.0)))
+    if not seen:
+        return ""
+    shown = seen[:most]
+    one_metric = len({test.metric for _, test in shown}) == 1
+    parts = []
+    for i, (name, test) in enumerate(shown):
+        size = f"{(test.detectable or 0.0) * 100:.0f} %" + (" or more" if i == 0 else "")
+        parts.append(f"{size}{'' if one_metric else f' ({test.metric.value})'} on {name}")
+    more = f" and {len(seen) - most} more endpoint(s)" if len(seen) > most else ""
+    return "changes of " + ", ".join(parts) + more + (f" ({shown[0][1].metric.value})" if one_metric else "")
 
 
 PARAMETER_UNITS = {"run_time": " s", "warmup": " s", "stop_timeout": " s", "spawn_rate": " users/s",
