@@ -151,23 +151,21 @@ def _could_see(undecided: list[EndpointVerdict], most: int = 3) -> str:
     """``changes of 4 % or more on GET /items, 12 % on POST /orders (p50)``: the smallest change each undecided
     endpoint's data could call a regression (its p50's, else its smallest latency test's), so that an
     INCONCLUSIVE verdict says what it could see."""
-    seen: list[tuple[str, MetricTest]] = []
+    seen: list[tuple[str, Metric, float]] = []
     for endpoint in undecided:
-        latency = [t for t in endpoint.tests if t.metric in (Metric.P50, Metric.P95, Metric.P99)
-                   and t.detectable is not None]
-        if latency:
-            p50 = [t for t in latency if t.metric is Metric.P50]
-            seen.append((endpoint.endpoint, p50[0] if p50 else min(latency, key=lambda t: t.detectable or 0.0)))
+        reach = {t.metric: t.detectable for t in endpoint.tests
+                 if t.metric in (Metric.P50, Metric.P95, Metric.P99) and t.detectable is not None}
+        if reach:
+            metric = Metric.P50 if Metric.P50 in reach else min(reach, key=reach.__getitem__)
+            seen.append((endpoint.endpoint, metric, reach[metric]))
     if not seen:
         return ""
     shown = seen[:most]
-    one_metric = len({test.metric for _, test in shown}) == 1
-    parts = []
-    for i, (name, test) in enumerate(shown):
-        size = f"{(test.detectable or 0.0) * 100:.0f} %" + (" or more" if i == 0 else "")
-        parts.append(f"{size}{'' if one_metric else f' ({test.metric.value})'} on {name}")
+    one_metric = len({metric for _, metric, _ in shown}) == 1
+    parts = [f"{size * 100:.0f} %{' or more' if i == 0 else ''}{'' if one_metric else f' ({metric.value})'} on {name}"
+             for i, (name, metric, size) in enumerate(shown)]
     more = f" and {len(seen) - most} more endpoint(s)" if len(seen) > most else ""
-    return "changes of " + ", ".join(parts) + more + (f" ({shown[0][1].metric.value})" if one_metric else "")
+    return "changes of " + ", ".join(parts) + more + (f" ({shown[0][1].value})" if one_metric else "")
 
 
 PARAMETER_UNITS = {"run_time": " s", "warmup": " s", "stop_timeout": " s", "spawn_rate": " users/s",
