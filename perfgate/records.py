@@ -25,6 +25,8 @@ class RunPurpose(StrEnum):
     """A run of a pair measured by ``perfgate calibrate``."""
     CONFIRM = "confirm"
     """A run of a pair re-measuring a REGRESSED A/B verdict; never a baseline."""
+    DUET = "duet"
+    """One side of a same-moment A/B run (both versions under load at once); never a baseline for runs alone."""
 
 
 class GitInfo(BoundaryModel):
@@ -99,6 +101,20 @@ class SecondBucket(BoundaryModel):
     p95: float | None
 
 
+class Block(BoundaryModel):
+    """A few seconds of one endpoint on one side of a same-moment run, aligned with the other side's blocks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    t: float
+    """Start, in seconds from the measurement start."""
+    requests: int = Field(ge=0)
+    failures: int = Field(ge=0)
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
 class EndpointResult(BoundaryModel):
     """Everything recorded for one endpoint in one run."""
 
@@ -108,6 +124,9 @@ class EndpointResult(BoundaryModel):
     histogram: LatencyHistogram = Field(exclude=True)
     """Latencies of successful measured requests (ms)."""
     series: list[SecondBucket] = Field(default_factory=list)
+    block_s: float | None = Field(default=None, gt=0)
+    """Length of the blocks of a same-moment run (``None``: the run was alone)."""
+    blocks: list[Block] = Field(default_factory=list, max_length=100_000)
 
 
 class CheckResult(BoundaryModel):

@@ -13,6 +13,9 @@ SQLite waits, so a signal still stops perfgate promptly while it waits.
 Stored rows are treated as outside input: a row that does not make a valid run (bad JSON, wrong types, a date
 without time zone, a non-finite number) is one :class:`~perfgate.errors.StoreError` naming the run, never a
 traceback.
+
+Over 450 lines: the schema, its migrations and every statement that reads or writes it are one owner of the
+file's layout; split, a column added in one half would be read wrong by the other.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from perfgate.config import ResolvedProfile
 from perfgate.environment import environment_key
 from perfgate.errors import RunNotFoundError, StoreBusyError, StoreDiskError, StoreError, StoreNotFoundError
 from perfgate.records import (
+    Block,
     CheckResult,
     EndpointResult,
     EndpointStats,
@@ -57,7 +61,7 @@ DEFAULT_BUSY_TIMEOUT_S = 60.0
 _POLL_S = 0.25
 """One SQLite-level wait for a lock; between two, perfgate checks its deadline and its signals."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _create_v1(db: Database) -> None:
@@ -88,7 +92,12 @@ def _add_warmup_v3(db: Database) -> None:
     db.table("runs").add_column("warnings", str)
 
 
-MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _create_v1, 2: _add_purpose_v2, 3: _add_warmup_v3}
+def _add_blocks_v4(db: Database) -> None:
+    db.table("endpoints").add_column("blocks", str)
+
+
+MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _create_v1, 2: _add_purpose_v2, 3: _add_warmup_v3,
+                                                     4: _add_blocks_v4}
 """Version N's step, applied to a file at version N - 1 (0 is an empty file)."""
 
 
@@ -255,7 +264,9 @@ class Store:
             {**e.stats.model_dump(exclude={"failures_by_type"}),
              "failures_by_type": json.dumps(e.stats.failures_by_type),
              "histogram": e.histogram.to_bytes(),
-             "series": json.dumps([b.model_dump() for b in e.series], separators=(",", ":"))}
+             "series": json.dumps([b.model_dump() for b in e.series], separators=(",", ":")),
+             "blocks": None if e.block_s is None else json.dumps(
+                 {"s": e.block_s, "blocks": [b.model_dump() for b in e.blocks]}, separators=(",", ":"))}
             for e in run.endpoints
         ]
 
@@ -307,13 +318,13 @@ class Store:
 
     def comparable_runs(self, commit: str, profile: str, *, environment: str | None = None) -> list[RunRecord]:
         """The runs a baseline or a history may use: of a committed tree (not a dirty one), never the
-        re-measurements of a confirmation; with ``environment`` (an :func:`environment_key`), only valid runs
-        on that environment. Newest first."""
+        re-measurements of a confirmation nor a side of a same-moment run; with ``environment``
+        (an :func:`environment_key`), only valid runs on that environment. Newest first."""
         return [
             r
             for r in self.runs(commit=commit, profile=profile)
             if not r.git.dirty
-            and r.purpose != RunPurpose.CONFIRM
+            and r.purpose not in (RunPurpose.CONFIRM, RunPurpose.DUET)
             and (environment is None or (r.valid and environment_key(r.environment) == environment))
         ]
 
@@ -374,9 +385,11 @@ class Store:
                 {**{k: row[k] for k in EndpointStats.model_fields if k != "failures_by_type"},
                  "failures_by_type": _json(row["failures_by_type"], {})})
             series = [SecondBucket.model_validate(b) for b in _json(row["series"], [])]
-            result = EndpointResult(stats=stats, histogram=histogram, series=series)
+            blocks = _json(row.get("blocks"), {})
+            result = EndpointResult(stats=stats, histogram=histogram, series=series, block_s=blocks.get("s"),
+                                    blocks=[Block.model_validate(b) for b in blocks.get("blocks", ())])
             _require_finite(result.model_dump())
-        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        except (ValueError, TypeError, KeyError, OverflowError, AttributeError) as exc:
             raise StoreError(f"{where} is damaged ({_reason(exc)}); delete the run from the store "
                              "or pass --db with another store") from None
         return result

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from scipy import stats as sps
 
-from perfgate.ab.session import AbPlan, Pair, Session, Version, judge, spend_alpha
+from perfgate.ab.pairs import AbPlan, Pair, Session, Version
+from perfgate.ab.session import judge, spend_alpha
 from perfgate.ab.trees import Notify, fresh_trees, head_snapshot, run_setup
 from perfgate.config import CONFIG_FILENAME, MAX_RELATIVE_MARGIN, AbConfig, LoadedConfig, ResolvedProfile, ServeConfig
 from perfgate.decide.sides import run_value

@@ -7,12 +7,14 @@ alarms. ``perfgate ab`` measures both versions here and now instead:
    ignored files and data left behind) are checked out into git worktrees (see
    :mod:`perfgate.ab.trees`), so both versions start alike; an optional setup command
    runs once in each tree.
-2. Pairs of short runs, in balanced order (A B, B A, A B, …), each run serving its
-   version fresh on its own free port, after an optional reset command in its tree.
-   A pair with an invalid run is re-run once. Files a service writes into its tree
-   and the next run starts with are reported (see :mod:`perfgate.measure.treestate`).
-3. After each planned look (3, 6, 10 pairs by default) the paired test of
-   :mod:`perfgate.decide.compare` judges every endpoint and metric, with the α of that look.
+2. Pairs (see :mod:`perfgate.ab.pairs`), in balanced order (A B, B A, A B, …): in the
+   alternate mode two short runs one after the other, in the duet mode one run of both
+   versions at the same moments (:mod:`perfgate.measure.duet`); each version served fresh
+   on its own free port, after an optional reset command in its tree.
+3. After each planned look (3, 6, 10 pairs alternating, 2, 4, 6 same-moment runs by default)
+   the paired test of :mod:`perfgate.decide.compare` judges every endpoint and metric, with
+   the α of that look: on the runs as replicates when alternating, on the blocks of the
+   same-moment runs in the duet mode.
    The A/B stops as soon as the verdict cannot change: every test decided, or a
    regression found; otherwise at the pair or time budget.
 
@@ -31,22 +33,21 @@ runs the first look's number of runs and only the budgets are judged.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from perfgate.ab.trees import Notify, fresh_trees, head_snapshot, run_reset
-from perfgate.config import AbConfig, Budget, CompareConfig, LoadedConfig, ResolvedProfile, ServeConfig
+from perfgate.ab.pairs import AbPlan, Pair, Session, Version
+from perfgate.ab.trees import Notify, fresh_trees, head_snapshot
+from perfgate.config import AbConfig, AbMode, Budget, LoadedConfig, ResolvedProfile, ServeConfig
 from perfgate.decide.compare import NO_BASELINE_NOTE, compare, withdraw
 from perfgate.decide.sides import Side, side_from_runs
 from perfgate.decide.verdict import Confirmation, Metric, Outcome, Sequential, StopReason, Verdict
-from perfgate.errors import ConfigError, Interrupted, RunNotStoredError, ServiceError, UsageError
+from perfgate.errors import ConfigError, Interrupted, UsageError
 from perfgate.git import MainLine, commit_of, main_line, read_git_info, repository_root
+from perfgate.measure.duet import check_duet_profile
 from perfgate.measure.locust import check_locust_args, check_locust_config, check_locustfile
-from perfgate.measure.record import RunRequest, record_run
 from perfgate.measure.summary import own_fault_reasons
-from perfgate.measure.treestate import TreeWatch
-from perfgate.records import RunPurpose, RunRecord
+from perfgate.records import RunPurpose
 from perfgate.store import Store
 
 
@@ -57,132 +58,11 @@ def spend_alpha(alpha: float, looks: list[int]) -> list[float]:
     return [c - p for c, p in zip(cumulative, [0.0, *cumulative[:-1]], strict=True)]
 
 
-@dataclass(frozen=True)
-class Version:
-    """One side of the A/B: a tree to serve and record from."""
-
-    label: str
-    """``base`` or ``head``."""
-    tree: Path
-    """Work tree whose commit the runs are recorded under (the user's own for the head)."""
-    serve_cwd: Path
-    """Folder the serve command runs in (the config's folder inside the served tree)."""
-    checkout: Path | None = None
-    """The fresh worktree this version is served from; ``None``: served in place."""
-
-
-@dataclass(frozen=True)
-class AbPlan:
-    """What to run and how long to go on."""
-
-    profile: ResolvedProfile
-    serve: ServeConfig
-    base: Version
-    head: Version
-    compare: CompareConfig
-    looks: list[int]
-    max_time_s: float
-    budgets: list[Budget] = field(default_factory=list)
-    command_line_budgets: list[Budget] = field(default_factory=list)
-    """One-off budgets given with ``--budget``."""
-    confirm_pairs: int | None = None
-    """Pairs of the confirmation; ``None``: no confirmation."""
-    reset: str | None = None
-    """Shell command run in each version's serve folder before every serve."""
-
-
-@dataclass
-class Pair:
-    """Base and head runs measured back to back."""
-
-    number: int
-    base: RunRecord
-    head: RunRecord
-    attempts: int = 1
-
-    @property
-    def valid(self) -> bool:
-        return self.base.valid and self.head.valid
-
-
 @dataclass
 class AbResult:
     verdict: Verdict
     pairs: list[Pair]
     confirmation_pairs: list[Pair]
-
-
-class Session:
-    """Runs pairs and keeps the time (also used by calibration, with one build on both sides)."""
-
-    def __init__(self, plan: AbPlan, store: Store, notify: Notify) -> None:
-        self.plan = plan
-        self.store = store
-        self.notify = notify
-        self.id = uuid.uuid4().hex[:12]
-        self.started = time.monotonic()
-        self.pair_seconds: list[float] = []
-        self.watches = {v.label: TreeWatch(v.label, v.checkout or v.serve_cwd, plan.reset)
-                        for v in (plan.base, plan.head)}
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    def time_left_for_a_pair(self) -> bool:
-        """Whether one more pair would end within the time budget (judged by the slowest pair so far)."""
-        if not self.pair_seconds:
-            return True
-        return self.elapsed + max(self.pair_seconds) <= self.plan.max_time_s
-
-    def state_notes(self) -> list[str]:
-        """For the verdict: files a served tree carried from one run into the next."""
-        return [note for watch in self.watches.values() if (note := watch.note())]
-
-    def _record(self, version: Version, pair_id: str, purpose: RunPurpose) -> RunRecord:
-        if self.plan.reset:
-            run_reset(self.plan.reset, version.serve_cwd, what=version.label)
-        watch = self.watches[version.label]
-        if carried := watch.before_serve():
-            self.notify(carried)
-        request = RunRequest(profile=self.plan.profile, repo_dir=version.tree, serve=self.plan.serve,
-                             serve_cwd=version.serve_cwd, pair_id=pair_id, trial_id=self.id, purpose=purpose)
-        try:
-            run = record_run(request, self.store)
-        except ServiceError as exc:
-            if version.checkout is None:
-                raise
-            raise ServiceError(f"the {version.label} tree did not serve; it is a fresh worktree, {version.checkout}, "
-                               "without the ignored files of your tree (a .venv, built assets or data must come "
-                               f"from the setup command: --setup or [ab] setup); {exc}") from None
-        except RunNotStoredError as exc:
-            # Going on would judge pairs the store does not hold: stop, and say where the run is.
-            raise RunNotStoredError(f"stopped at the {version.label} run of pair {pair_id}: {exc} (the runs "
-                                    "before it are stored)", spill_path=exc.spill_path) from exc
-        watch.after_run()
-        status = "valid" if run.valid else "INVALID: " + "; ".join(run.invalid_reasons)
-        self.notify(f"  {version.label} run {run.id} ({run.git.commit[:10] if run.git.commit else 'no commit'}): "
-                    f"{run.total_requests} requests, {status}")
-        return run
-
-    def pair(self, number: int, purpose: RunPurpose) -> Pair:
-        """One pair, in the order that balances the sequence (A B, B A, A B, …); re-run once if invalid."""
-        started = time.monotonic()
-        first_base = number % 2 == 1
-        attempt = 1
-        while True:
-            pair_id = f"{self.id}-{purpose[0]}{number}" + ("" if attempt == 1 else f"-{attempt}")
-            order = (self.plan.base, self.plan.head) if first_base else (self.plan.head, self.plan.base)
-            self.notify(f"pair {number}{' (re-run)' if attempt > 1 else ''}: "
-                        f"{order[0].label} then {order[1].label}")
-            first, second = (self._record(v, pair_id, purpose) for v in order)
-            base, head = (first, second) if order[0] is self.plan.base else (second, first)
-            pair = Pair(number=number, base=base, head=head, attempts=attempt)
-            if pair.valid or attempt == 2:
-                break
-            attempt += 1
-        self.pair_seconds.append((time.monotonic() - started) / attempt)
-        return pair
 
 
 def _sides(plan: AbPlan, pairs: list[Pair]) -> tuple[Side, Side]:
@@ -252,7 +132,7 @@ def run_ab(plan: AbPlan, store: Store, notify: Notify = lambda _: None) -> AbRes
         if out_of_time:
             # The last look: it gets every bit of α not spent yet.
             look_alpha = plan.compare.alpha - sum(spent)
-        if len(pairs) < 2:
+        if len(pairs) < plan.min_pairs:
             break
         looks_taken.append(len(pairs))
         spent.append(look_alpha)
@@ -276,7 +156,7 @@ def run_ab(plan: AbPlan, store: Store, notify: Notify = lambda _: None) -> AbRes
         pairs=sum(p.valid for p in pairs), planned_looks=plan.looks, looks_taken=looks_taken,
         alpha=plan.compare.alpha, alpha_spent=spent, stopped=stopped,
         invalid_pairs=sum(p.attempts > 1 for p in pairs), dropped_pairs=sum(not p.valid for p in pairs),
-        elapsed_s=session.elapsed, confirmation=confirmation)
+        elapsed_s=session.elapsed, confirmation=confirmation, mode=plan.mode)
     notes = [*verdict.notes, *session.state_notes()]
     return AbResult(verdict=verdict.model_copy(update={"sequential": sequential, "notes": notes}), pairs=pairs,
                     confirmation_pairs=confirmation_pairs)
@@ -290,7 +170,7 @@ def _confirm(plan: AbPlan, session: Session, verdict: Verdict) -> tuple[Verdict,
     pairs: list[Pair] = []
     while len(pairs) < (plan.confirm_pairs or 0) and session.time_left_for_a_pair():
         pairs.append(session.pair(len(pairs) + 1, RunPurpose.CONFIRM))
-    check = judge(plan, pairs, plan.compare.alpha, focus=flagged) if len(pairs) >= 2 else None
+    check = judge(plan, pairs, plan.compare.alpha, focus=flagged) if len(pairs) >= plan.min_pairs else None
     if check is None or check.outcome in (Outcome.INVALID, Outcome.BROKEN) or not any(p.valid for p in pairs):
         # No evidence either way (out of time, or every confirmation run invalid): the regression stands.
         note = ("the head broke the service during the confirmation; the first verdict stands"
@@ -356,6 +236,8 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
     check_locustfile(Path(request.profile.locustfile))
     check_locust_config(Path.cwd())
     check_locust_args(list(request.profile.locust_args))
+    if settings.mode is AbMode.DUET:
+        check_duet_profile(request.profile)
     store.check_writable()
     budgets_given = bool(loaded.config.budgets or request.command_line_budgets)
     base_commit = _base_commit(repo, loaded, request.base_ref, budgets_alone=budgets_given, main=request.main)
@@ -376,9 +258,11 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
                       compare=loaded.config.compare, looks=looks,
                       max_time_s=settings.max_time, budgets=loaded.config.budgets,
                       command_line_budgets=request.command_line_budgets,
-                      confirm_pairs=settings.confirm_pairs if settings.confirm else None, reset=settings.reset)
+                      confirm_pairs=settings.confirm_pairs if settings.confirm else None, reset=settings.reset,
+                      mode=settings.mode)
+        unit = "same-moment runs" if settings.mode is AbMode.DUET else "pairs"
         notify(f"A/B of base {base_commit[:10]} and head {(head.commit or '')[:10]}"
-               f"{' with uncommitted changes' if head.dirty else ''}: up to {looks[-1]} pairs, "
+               f"{' with uncommitted changes' if head.dirty else ''}: up to {looks[-1]} {unit}, "
                f"looks at {', '.join(map(str, looks))}, at most {plan.max_time_s / 60:g} min")
         try:
             return run_ab(plan, store, notify)

@@ -16,8 +16,8 @@ from perfgate.errors import ConfigError
 
 CONFIG_FILENAME = "perfgate.toml"
 
-AB_FLAGS = {"looks": "--looks", "max_pairs": "--max-pairs", "max_time": "--max-time", "setup": "--setup",
-            "reset": "--reset", "confirm": "--confirm", "confirm_pairs": "--confirm-pairs"}
+AB_FLAGS = {"mode": "--mode", "looks": "--looks", "max_pairs": "--max-pairs", "max_time": "--max-time",
+            "setup": "--setup", "reset": "--reset", "confirm": "--confirm", "confirm_pairs": "--confirm-pairs"}
 """The command-line flag of each ``[ab]`` setting."""
 SERVE_FLAGS = {"command": "--serve", "ready_url": "--ready-url", "ready_timeout": "--ready-timeout"}
 """The command-line flag of each ``[serve]`` setting."""

@@ -6,6 +6,7 @@ gathered in :class:`PerfgateConfig`; :class:`ResolvedProfile` is a profile with 
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     field_validator,
     model_serializer,
+    model_validator,
 )
 
 from perfgate.boundary import BoundaryModel
@@ -141,14 +143,29 @@ class ServeConfig(BoundaryModel):
     """Fixed port for ``{port}``; a free one is chosen when unset."""
 
 
+class AbMode(StrEnum):
+    """How ``perfgate ab`` measures the two versions."""
+
+    DUET = "duet"
+    """Both served at once, under one load run, users split between them: the machine's noise cancels."""
+    ALTERNATE = "alternate"
+    """One after the other, in balanced pairs of runs."""
+
+
+DEFAULT_LOOKS = {AbMode.ALTERNATE: [3, 6, 10], AbMode.DUET: [2, 4, 6]}
+"""The planned looks of each mode: pairs of runs, or same-moment runs."""
+
+
 class AbConfig(BoundaryModel):
     """``perfgate ab``: how many pairs, when to look, what to run first."""
 
     model_config = ConfigDict(extra="forbid")
 
-    looks: list[Annotated[int, Field(ge=2)]] = Field(default_factory=lambda: [3, 6, 10])
-    """Numbers of pairs after which the data are judged (increasing)."""
-    max_pairs: int | None = Field(default=None, ge=2)
+    mode: AbMode = AbMode.ALTERNATE
+    looks: list[Annotated[int, Field(ge=1)]] | None = None
+    """Numbers of pairs (same-moment runs in the duet mode) after which the data are judged (increasing);
+    default: :data:`DEFAULT_LOOKS`."""
+    max_pairs: int | None = Field(default=None, ge=1)
     """Stop after this many pairs (default: the last look)."""
     max_time: Duration = 900.0
     """Start no pair that would end after this many seconds; judge what was measured."""
@@ -163,15 +180,22 @@ class AbConfig(BoundaryModel):
 
     @field_validator("looks")
     @classmethod
-    def _increasing(cls, looks: list[int]) -> list[int]:
-        if not looks or any(b <= a for a, b in zip(looks, looks[1:], strict=False)):
+    def _increasing(cls, looks: list[int] | None) -> list[int] | None:
+        if looks is not None and (not looks or any(b <= a for a, b in zip(looks, looks[1:], strict=False))):
             raise ValueError("must be a non-empty, increasing list of pair counts, e.g. [3, 6, 10]")
         return looks
 
+    @model_validator(mode="after")
+    def _pairs_in_alternate_mode(self) -> AbConfig:
+        if self.mode is AbMode.ALTERNATE and ((self.looks and self.looks[0] < 2) or self.max_pairs == 1):
+            raise ValueError("the alternate mode needs at least 2 pairs at the first look (looks, max_pairs)")
+        return self
+
     def planned_looks(self) -> list[int]:
         """The looks up to the pair budget; the budget itself is always the last look."""
-        budget = self.max_pairs or self.looks[-1]
-        return [n for n in self.looks if n < budget] + [budget]
+        looks = self.looks or DEFAULT_LOOKS[self.mode]
+        budget = self.max_pairs or looks[-1]
+        return [n for n in looks if n < budget] + [budget]
 
 
 class ReportConfig(BoundaryModel):

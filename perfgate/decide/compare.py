@@ -42,8 +42,14 @@ from perfgate.decide.rules import (
     parameter_value,
     zone,
 )
-from perfgate.decide.sides import RunValues, Side, run_value, with_validity
-from perfgate.decide.stats import ShiftEstimate, TooFewRuns, estimate_shift, hodges_lehmann_relative_shift
+from perfgate.decide.sides import RunValues, Side, block_differences, run_value, with_validity
+from perfgate.decide.stats import (
+    ShiftEstimate,
+    TooFewRuns,
+    duet_shift,
+    estimate_shift,
+    hodges_lehmann_relative_shift,
+)
 from perfgate.decide.verdict import (
     MAX_FAILURE_KINDS,
     SEVERITY,
@@ -174,13 +180,23 @@ def _pending_tests(endpoint: str, base: list[RunValues], head: list[RunValues],
                                       note="no successful request in some run"))
             continue
         try:
-            estimate = estimate_shift(b, h, paired=pairs is not None)
+            estimate = _estimate(endpoint, metric, b, h, pairs)
         except TooFewRuns as exc:
             tests.append(_PendingTest(endpoint, metric, None, b, h, margin,
                                       note=f"{exc}; measure more runs or pairs"))
             continue
         tests.append(_PendingTest(endpoint, metric, estimate, b, h, margin))
     return tests
+
+
+def _estimate(endpoint: str, metric: Metric, base: list[float], head: list[float],
+              pairs: list[tuple[RunValues, RunValues]] | None) -> ShiftEstimate:
+    """The paired block test when every pair ran at the same moments, else the run-level test."""
+    if pairs is not None:
+        blocks = [block_differences(b.blocks.get(endpoint), h.blocks.get(endpoint), metric) for b, h in pairs]
+        if all(d is not None for d in blocks):
+            return duet_shift([d for d in blocks if d is not None])
+    return estimate_shift(base, head, paired=pairs is not None)
 
 
 def _decide(test: _PendingTest, p_worse_adj: float | None, p_better_adj: float | None, alpha: float,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from perfgate.decide.verdict import Metric, SideInfo
 from perfgate.measure.summary import own_fault_reasons
-from perfgate.records import CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord
+from perfgate.records import Block, CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord
 from perfgate.samples import LatencyHistogram
 
 
@@ -28,6 +28,8 @@ class RunValues:
     checks: list[CheckResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     """Doubts that do not invalidate the run (latency drifting in its measured window)."""
+    blocks: dict[str, tuple[float, list[Block]]] = field(default_factory=dict)
+    """Per endpoint of a same-moment run, the block length and the blocks (aligned with the other side's)."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,9 @@ def side_from_runs(label: str, runs: list[RunRecord]) -> Side:
                     newest_run_at=max(r.started_at for r in runs), environment=first.environment)
     values = [RunValues(run_id=r.id, pair_id=r.pair_id, valid=r.valid, invalid_reasons=r.invalid_reasons,
                         endpoints={e.stats.key: e.stats for e in r.endpoints}, checks=r.checks,
-                        warnings=r.warnings) for r in runs]
+                        warnings=r.warnings,
+                        blocks={e.stats.key: (e.block_s, e.blocks) for e in r.endpoints if e.block_s is not None})
+              for r in runs]
     return Side(info=info, profile=first.profile.name, load_parameters=first.profile.load_parameters(),
                 environment=first.environment, runs=values, histograms=_pooled(r for r in runs if r.valid),
                 all_histograms=_pooled(runs))
@@ -79,6 +83,32 @@ def with_validity(side: Side) -> SideInfo:
     return side.info.model_copy(update={
         "runs": len(side.runs), "invalid_runs": sum(not r.valid for r in side.runs),
         "own_fault_runs": len(own_fault), "own_fault_reasons": sorted({x for reasons in own_fault for x in reasons})})
+
+
+def block_differences(base: tuple[float, list[Block]] | None, head: tuple[float, list[Block]] | None,
+                      metric: Metric) -> list[float] | None:
+    """Head minus base per block of one same-moment run, on the test's scale, over the blocks where both sides
+    have a value; ``None`` unless both sides were cut into the same blocks."""
+    if base is None or head is None or base[0] != head[0]:
+        return None
+    theirs = {b.t: b for b in base[1]}
+    out = []
+    for block in head[1]:
+        if (other := theirs.get(block.t)) is not None:
+            h, b = block_value(block, metric), block_value(other, metric)
+            if h is not None and b is not None:
+                out.append(h - b)
+    return out
+
+
+def block_value(block: Block, metric: Metric) -> float | None:
+    """A block's statistic on the test's scale."""
+    if block.requests == 0:
+        return None
+    if metric is Metric.FAILURE_RATE:
+        return block.failures / block.requests
+    raw = block.requests if metric is Metric.THROUGHPUT else getattr(block, metric.value)
+    return math.log(raw) if raw is not None and raw > 0 else None
 
 
 def run_value(stats: EndpointStats | None, metric: Metric) -> float | None:

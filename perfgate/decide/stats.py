@@ -29,7 +29,7 @@ class ShiftEstimate:
     """``head - base`` on the test's scale, with its standard error and degrees of freedom."""
 
     method: str
-    """``welch``, ``pooled`` or ``paired``."""
+    """``welch``, ``pooled``, ``paired`` or ``duet``."""
     diff: float
     se: float
     df: float
@@ -99,6 +99,55 @@ def estimate_shift(base: Sequence[float], head: Sequence[float], *, paired: bool
         return ShiftEstimate("pooled", diff, s * math.sqrt(1 / nb + 1 / nh), float(many.size - 1), nb, nh)
     raise TooFewRuns(f"{nb} baseline and {nh} head run(s): needs at least 2 runs on each side "
                      "(or 3 on one side and 1 on the other)")
+
+
+DUET_MIN_BLOCKS = 4
+"""Blocks a same-moment run needs before its differences say anything."""
+DUET_LRV_FLOOR = 0.5
+"""The long-run variance is never taken below this share of the blocks' own variance: a negative correlation
+between neighbouring blocks, which would shrink it, is more often chance than real."""
+
+
+def newey_west(d: np.ndarray) -> tuple[float, float]:
+    """Variance of the mean of an autocorrelated series and its degrees of freedom.
+
+    The Newey–West estimate with Bartlett weights and ``floor(n^(1/3))`` lags; its degrees of freedom
+    from the estimator's own variance, about ``(4/3)·L/n`` relative for Bartlett weights.
+    """
+    n = d.size
+    x = d - d.mean()
+    lags = max(1, int(n ** (1 / 3)))
+    gamma0 = float(x @ x) / n
+    lrv = gamma0 + 2 * sum((1 - k / (lags + 1)) * float(x[k:] @ x[:-k]) / n for k in range(1, min(lags, n - 1) + 1))
+    lrv = max(lrv, DUET_LRV_FLOOR * gamma0)
+    return lrv / n, float(min(n - 1, 1.5 * n / lags))
+
+
+def duet_shift(runs: Sequence[Sequence[float]]) -> ShiftEstimate:
+    """Shift of head against base from same-moment runs, one series of block differences (head − base) per run.
+
+    Within a run, the mean difference and its Newey–West variance (neighbouring blocks share the machine's
+    state). Across runs, their mean, with the within-run variances plus whatever the runs' means spread
+    beyond them (a side's position in the run, the services' start), a random-effects combination whose
+    degrees of freedom come from Satterthwaite's rule. One run is judged on its blocks alone.
+    """
+    series = [np.asarray(d, dtype=float) for d in runs]
+    if not series:
+        raise TooFewRuns("needs at least 1 same-moment run")
+    if short := [d.size for d in series if d.size < DUET_MIN_BLOCKS]:
+        raise TooFewRuns(f"a same-moment run has {min(short)} block(s) with requests on both sides, "
+                         f"{DUET_MIN_BLOCKS} needed; lengthen -t")
+    r = len(series)
+    means = np.array([d.mean() for d in series])
+    within = [newey_west(d) for d in series]
+    a = sum(v for v, _ in within) / r**2
+    df_a = a**2 / sum((v / r**2) ** 2 / df for v, df in within) if a > 0 else float(sum(df for _, df in within))
+    b = 0.0
+    if r >= 2:
+        b = max(0.0, float(means.var(ddof=1)) - sum(v for v, _ in within) / r) / r
+    var = a + b
+    df = var**2 / (a**2 / df_a + (b**2 / (r - 1) if b > 0 else 0.0)) if var > 0 else df_a
+    return ShiftEstimate("duet", float(means.mean()), math.sqrt(var), float(df), r, r)
 
 
 def hodges_lehmann_relative_shift(base: LatencyHistogram, head: LatencyHistogram) -> float:

@@ -282,6 +282,9 @@ class Sequential(BoundaryModel):
     """Pairs still invalid after the re-run, left out of the tests."""
     elapsed_s: float
     confirmation: Confirmation | None = None
+    mode: str = "alternate"
+    """``duet``: base and head measured at the same moments (a pair is one run of both); ``alternate``: pairs of
+    runs one after the other."""
 
 
 class TrendPoint(BoundaryModel):

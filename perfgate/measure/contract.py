@@ -40,6 +40,10 @@ ENV_RUN_TIME = "PERFGATE_RUN_TIME"
 """Seconds from the test's start to its end (Locust's own -t starts counting before the test does)."""
 ENV_STEP = "PERFGATE_STEP"
 """``users,spawn_rate,step_users,step_time_s,run_time_s`` when the profile is a step load."""
+ENV_DUET = "PERFGATE_DUET"
+"""``side=URL,side=URL`` in a same-moment run: each user is bound to one side, alternately in this order."""
+SIDE_CONTEXT_KEY = "perfgate_side"
+"""The key of a request's context that names its side in a same-moment run."""
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,13 @@ class PluginSettings:
     run_time_s: float = 0.0
     """0: the plugin does not end the test itself."""
     step: StepLoad | None = None
+    duet: tuple[tuple[str, str], ...] = ()
+    """``(side, base URL)`` of each side of a same-moment run, in the order users are handed out."""
 
     def to_env(self) -> dict[str, str]:
         env = {ENV_RUN_TIME: f"{self.run_time_s:g}"}
+        if self.duet:
+            env[ENV_DUET] = ",".join(f"{side}={url}" for side, url in self.duet)
         if self.result_path is not None:
             env[ENV_RESULT] = str(self.result_path)
         if self.progress_path is not None:
@@ -84,8 +92,11 @@ class PluginSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> PluginSettings:
         result, progress, step = environ.get(ENV_RESULT), environ.get(ENV_PROGRESS), environ.get(ENV_STEP)
+        duet = tuple((side, url) for side, _, url in
+                     (item.partition("=") for item in (environ.get(ENV_DUET) or "").split(",") if item))
         return cls(result_path=Path(result) if result else None, progress_path=Path(progress) if progress else None,
-                   run_time_s=float(environ.get(ENV_RUN_TIME) or 0), step=StepLoad.decode(step) if step else None)
+                   run_time_s=float(environ.get(ENV_RUN_TIME) or 0), step=StepLoad.decode(step) if step else None,
+                   duet=duet)
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,8 @@ class EndpointRecording:
     outcomes: array = field(default_factory=lambda: array("H"))
     """0 for success; n > 0 for a failure of kind ``kinds[n - 1]``."""
     kinds: list[str] = field(default_factory=list)
+    side: str = ""
+    """The side of a same-moment run these requests went to (empty in a plain run)."""
 
     def failure_code(self, kind: str) -> int:
         """The outcome code of a failure kind, adding the kind if new (bounded in number)."""
@@ -170,12 +183,12 @@ class EndpointRecording:
     def to_message(self) -> list[Any]:
         """A msgpack-friendly form, for a worker's report to the master."""
         return [self.request_type, self.name, self.start_times.tobytes(),
-                self.latencies_ms.tobytes(), self.outcomes.tobytes(), list(self.kinds)]
+                self.latencies_ms.tobytes(), self.outcomes.tobytes(), list(self.kinds), self.side]
 
     @classmethod
     def from_message(cls, message: list[Any]) -> EndpointRecording:
-        request_type, name, starts, latencies, outcomes, kinds = message
-        recording = cls(request_type, name, kinds=list(kinds))
+        request_type, name, starts, latencies, outcomes, kinds, side = message
+        recording = cls(request_type, name, kinds=list(kinds), side=str(side))
         recording.start_times.frombytes(starts)
         recording.latencies_ms.frombytes(latencies)
         recording.outcomes.frombytes(outcomes)
@@ -248,7 +261,7 @@ def write_recording(path: Path, recording: Recording) -> None:
     """Write atomically: a reader sees the whole file or none."""
     header = recording.meta.to_dict()
     header["endpoints"] = [
-        {"request_type": e.request_type, "name": e.name, "kinds": e.kinds,
+        {"request_type": e.request_type, "name": e.name, "kinds": e.kinds, "side": e.side,
          "lengths": [len(e.start_times) * 8, len(e.latencies_ms) * 8, len(e.outcomes) * 2]}
         for e in recording.endpoints
     ]
@@ -274,7 +287,8 @@ def read_recording(path: Path) -> Recording:
     offset = end + 1
     endpoints = []
     for entry in header.pop("endpoints"):
-        recording = EndpointRecording(entry["request_type"], entry["name"], kinds=entry["kinds"])
+        recording = EndpointRecording(entry["request_type"], entry["name"], kinds=entry["kinds"],
+                                      side=str(entry.get("side") or ""))
         for target, length in zip((recording.start_times, recording.latencies_ms, recording.outcomes),
                                   entry["lengths"], strict=True):
             chunk = data[offset:offset + length]

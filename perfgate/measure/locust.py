@@ -291,17 +291,18 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
 
 
-def plugin_settings(profile: ResolvedProfile, workdir: Path) -> PluginSettings:
+def plugin_settings(profile: ResolvedProfile, workdir: Path,
+                    duet: tuple[tuple[str, str], ...] = ()) -> PluginSettings:
     """What the plugin is told for a run of ``profile`` whose files are in ``workdir``."""
     step = None if profile.step is None else StepLoad(
         users=profile.users, spawn_rate=profile.spawn_rate, step_users=profile.step.step_users,
         step_time_s=profile.step.step_time, run_time_s=profile.run_time)
     return PluginSettings(result_path=workdir / RECORDING_FILENAME, progress_path=workdir / PROGRESS_FILENAME,
-                          run_time_s=profile.run_time, step=step)
+                          run_time_s=profile.run_time, step=step, duet=duet)
 
 
-def _locust_env(profile: ResolvedProfile, workdir: Path) -> dict[str, str]:
-    return {**_clean_env(), "PYTHONUNBUFFERED": "1", **plugin_settings(profile, workdir).to_env()}
+def _locust_env(profile: ResolvedProfile, workdir: Path, duet: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    return {**_clean_env(), "PYTHONUNBUFFERED": "1", **plugin_settings(profile, workdir, duet).to_env()}
 
 
 def _read_progress(path: Path, planned_s: float) -> Progress | None:
@@ -317,8 +318,12 @@ def _read_progress(path: Path, planned_s: float) -> Progress | None:
 
 
 def run_locust(profile: ResolvedProfile, workdir: Path, *, cwd: Path | None = None,
-               on_progress: ProgressCallback | None = None, poll_s: float = 0.5) -> Recording:
+               on_progress: ProgressCallback | None = None, poll_s: float = 0.5,
+               duet: tuple[tuple[str, str], ...] = (), cpus: frozenset[int] | None = None) -> Recording:
     """Run one bounded, headless Locust test and return every request it recorded.
+
+    ``duet``: ``(side, URL)`` of the two versions of a same-moment run, users bound to them alternately
+    (see :mod:`perfgate.measure.duet`); ``cpus``: the only CPUs Locust may run on.
 
     Locust runs in ``cwd`` (default: the current folder), so a locustfile's relative paths mean what they
     mean in plain Locust. Raises :class:`LoadRunError` when Locust crashes, hangs past its planned end
@@ -326,10 +331,11 @@ def run_locust(profile: ResolvedProfile, workdir: Path, *, cwd: Path | None = No
     """
     cwd = cwd or Path.cwd()
     profile = prepare(profile, cwd)
-    check_host(profile.host, any_scheme=profile.host_from_user_classes)
+    for host in [profile.host, *(url for _, url in duet)]:
+        check_host(host, any_scheme=profile.host_from_user_classes and not duet)
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "locust.log"
-    env = _locust_env(profile, workdir)
+    env = _locust_env(profile, workdir, duet)
     result_path, progress_path = workdir / RECORDING_FILENAME, workdir / PROGRESS_FILENAME
     deadline = (
         time.monotonic()
@@ -348,6 +354,7 @@ def run_locust(profile: ResolvedProfile, workdir: Path, *, cwd: Path | None = No
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
         )
     try:
         while process.poll() is None:

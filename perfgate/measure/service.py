@@ -166,11 +166,11 @@ class RunningService:
     def usage(self) -> ServiceUsage | None:
         return self._sampler.finish() if self._sampler else None
 
-    def check_alive(self) -> None:
+    def check_alive(self, what: str = "the service") -> None:
         code = self.process.poll()
         if code is not None:
             raise ServiceError(
-                f"the service exited with code {code} during the run; last log lines:\n{log_tail(self.log_path)}")
+                f"{what} exited with code {code} during the run; last log lines:\n{log_tail(self.log_path)}")
 
 
 def _http_ready(url: str) -> str | None:
@@ -215,8 +215,11 @@ def _wait_ready(process: subprocess.Popen, what: str, probe: Callable[[], str | 
 
 @contextmanager
 def serve(command: str, ready_url: str | None, *, port: int | None, ready_timeout_s: float,
-          log_path: Path, cwd: Path | None = None) -> Iterator[RunningService]:
-    """Run ``command`` (``{port}`` filled in) until the block ends; stop its process group always."""
+          log_path: Path, cwd: Path | None = None, cpus: frozenset[int] | None = None) -> Iterator[RunningService]:
+    """Run ``command`` (``{port}`` filled in) until the block ends; stop its process group always.
+
+    ``cpus``: the only CPUs the service (and every process it starts) may run on.
+    """
     port = port or free_port()
     argv = command.replace("{port}", str(port))
     url = ready_url.replace("{port}", str(port)) if ready_url else None
@@ -224,7 +227,8 @@ def serve(command: str, ready_url: str | None, *, port: int | None, ready_timeou
     with open(log_path, "wb") as log:
         try:
             process = subprocess.Popen(argv, shell=True, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
+                                       stdin=subprocess.DEVNULL, start_new_session=True,
+                                       preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus))
         except OSError as exc:
             raise ServiceError(f"cannot start the service ({exc}); check the serve command") from None
     service = RunningService(process, port, log_path)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import perfgate.ab.session as ab
+import perfgate.ab.pairs as ab
 from perfgate.ab.session import run_ab, spend_alpha
 from perfgate.config import CompareConfig
 from perfgate.decide.compare import compare

@@ -123,11 +123,12 @@ class _SlowOnlyAtFirst:
                                                           (1.3, 3, True)])
 def test_an_ab_verdict_agrees_with_itself(tmp_path, monkeypatch, scale: float, confirm: int | None,  # noqa: ANN001
                                           fades: bool) -> None:
+    import perfgate.ab.pairs as pairs
     import perfgate.ab.session as ab
     from perfgate.store import Store
 
     load = FakeLoad(head_scale=scale)
-    monkeypatch.setattr(ab, "record_run", _SlowOnlyAtFirst(load) if fades else load)
+    monkeypatch.setattr(pairs, "record_run", _SlowOnlyAtFirst(load) if fades else load)
     with Store(tmp_path / "s.db") as store:
         verdict = ab.run_ab(ab_plan(tmp_path, looks=[3, 6], confirm=confirm), store).verdict
     if fades:

@@ -6,7 +6,7 @@ import itertools
 import math
 from pathlib import Path
 
-from perfgate.ab.session import AbPlan, Version
+from perfgate.ab.pairs import AbPlan, Version
 from perfgate.config import CompareConfig, ResolvedProfile, ServeConfig
 
 from fakes.synthetic import make_run

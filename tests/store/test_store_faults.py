@@ -369,7 +369,8 @@ def test_import_checks_every_file_before_storing_any(tmp_path: Path) -> None:
 
 
 def test_a_spilled_run_stops_an_ab_with_exit_4_naming_the_file(tmp_path: Path, monkeypatch) -> None:
-    from perfgate.ab import session as ab
+    from perfgate.ab import pairs as ab
+    from perfgate.ab.session import run_ab
     from perfgate.config import CompareConfig, ResolvedProfile, ServeConfig
 
     db = tmp_path / "s.db"
@@ -391,7 +392,7 @@ def test_a_spilled_run_stops_an_ab_with_exit_4_naming_the_file(tmp_path: Path, m
                      base=ab.Version("base", tmp_path, tmp_path), head=ab.Version("head", tmp_path, tmp_path),
                      compare=CompareConfig(), looks=[3, 6], max_time_s=3600)
     with Store(db, busy_timeout_s=0.3) as store, pytest.raises(RunNotStoredError) as caught:
-        ab.run_ab(plan, store)
+        run_ab(plan, store)
     message = str(caught.value)
     assert len(calls) == 3 and caught.value.exit_code == ExitCode.TOOL
     assert message.startswith("stopped at the ") and "pair" in message and "perfgate import" in message

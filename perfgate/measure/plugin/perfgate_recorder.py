@@ -28,6 +28,7 @@ from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
 
 from perfgate.measure.contract import (
+    SIDE_CONTEXT_KEY,
     EndpointRecording,
     PluginSettings,
     ProgressSnapshot,
@@ -46,26 +47,27 @@ _REPORT_RECORDINGS = "perfgate"
 _REPORT_EXCEPTION_TYPES = "perfgate_exception_types"
 _REPORT_USERS_READY = "perfgate_users_ready"
 
-_recordings: dict[tuple[str, str], EndpointRecording] = {}
+_recordings: dict[tuple[str, str, str], EndpointRecording] = {}
 _meta = RecordingMeta(readiness_tracked=True)
 _exception_types: dict[str, str] = {}
 """Formatted traceback → exception type: Locust keeps only ``str(exception)`` and the traceback."""
 
 
-def _recording(request_type: str, name: str) -> EndpointRecording:
-    key = (request_type, name)
+def _recording(request_type: str, name: str, side: str = "") -> EndpointRecording:
+    key = (request_type, name, side)
     recording = _recordings.get(key)
     if recording is None:
-        recording = _recordings[key] = EndpointRecording(request_type, name)
+        recording = _recordings[key] = EndpointRecording(request_type, name, side=side)
     return recording
 
 
 @events.request.add_listener
-def _on_request(request_type, name, response_time, exception=None, start_time=None, **_kwargs):
+def _on_request(request_type, name, response_time, exception=None, start_time=None, context=None, **_kwargs):
     # The hot path: three appends to packed arrays; everything else happens after the run.
-    recording = _recordings.get((request_type, name))
+    side = context.get(SIDE_CONTEXT_KEY, "") if SETTINGS.duet and context else ""
+    recording = _recordings.get((request_type, name, side))
     if recording is None:
-        recording = _recording(request_type, name)
+        recording = _recording(request_type, name, side)
     recording.start_times.append(start_time if start_time is not None else time.time())
     recording.latencies_ms.append(response_time or 0.0)
     recording.outcomes.append(0 if exception is None else recording.failure_code(describe_error(exception)))
@@ -136,7 +138,7 @@ def _on_worker_report(client_id, data, **_kwargs):
         _worker_ready[client_id] = data[_REPORT_USERS_READY]
     for message in data.get(_REPORT_RECORDINGS, ()):
         incoming = EndpointRecording.from_message(message)
-        _recording(incoming.request_type, incoming.name).extend(incoming)
+        _recording(incoming.request_type, incoming.name, incoming.side).extend(incoming)
 
 
 @events.test_start.add_listener
@@ -216,12 +218,42 @@ def _exception_name(row) -> str:
 _environment: Any = None
 
 
+# A same-moment run: both versions are served at once and every user is bound to one of them, alternately per
+# User class (so that each class's users split evenly), the order set by perfgate (it swaps between repeats).
+# The user's host is set before its client is built, and its context names the side, which the request event
+# carries for every request of Locust's HTTP clients.
+_handed_out: dict[str, int] = {}
+
+
+def _bind_to_side(user_class: Any) -> None:
+    original = user_class.__init__
+    if original in _wrapped:
+        return
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if not hasattr(self, "_perfgate_side"):
+            name = type(self).__name__
+            number = _handed_out.get(name, 0)
+            _handed_out[name] = number + 1
+            side, url = SETTINGS.duet[number % len(SETTINGS.duet)]
+            self._perfgate_side = side
+            self.host = url
+            own_context = self.context
+            self.context = lambda: {**own_context(), SIDE_CONTEXT_KEY: side}
+        original(self, *args, **kwargs)
+
+    _wrapped.add(__init__)
+    user_class.__init__ = __init__
+
+
 @events.init.add_listener
 def _on_init(environment, **_kwargs):
     global _environment
     _environment = environment
     for user_class in environment.user_classes or ():
         _wrap_on_start(user_class)
+        if SETTINGS.duet:
+            _bind_to_side(user_class)
 
 
 if SETTINGS.step is not None:

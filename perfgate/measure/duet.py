@@ -1,0 +1,223 @@
+"""Record one same-moment run: base and head served at once, one Locust run driving both, split by side.
+
+On a shared machine the noise is one machine-wide factor that moves by several per cent within a minute,
+so two versions measured one after the other differ by that much with no change at all. Measured at the
+same moments, both see the same factor and it cancels in their ratio (duet benchmarking).
+
+1. Both versions are started, each fresh on its own free port, in the order given (the A/B swaps it
+   between repeats). With four CPUs or more each service gets its own quarter of them and Locust the rest;
+   on fewer, all three share every CPU, and what one version costs the machine slows the other too (the
+   benchmark measures how much that shrinks a difference).
+2. One Locust run, twice the profile's users: each user is bound to one side, alternately per User class
+   (the plugin sets its host and tags its requests), so that each side has the profile's users.
+3. The recording is split into one run per side, cut at the same warm-up, and every endpoint's measured
+   window is cut into blocks of a few seconds, aligned between the sides: the decision pairs base and head
+   block by block (:func:`perfgate.decide.stats.duet_shift`).
+
+A side with far fewer requests than the other (its users starved, or its service stalled) is invalid;
+requests that carry no side (a client that does not pass the user's context) make both invalid.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from perfgate.config import ResolvedProfile, ServeConfig
+from perfgate.environment import fingerprint
+from perfgate.errors import ConfigError
+from perfgate.git import read_git_info
+from perfgate.measure.contract import CHECK_REQUEST_TYPE, EndpointRecording, Recording
+from perfgate.measure.locust import ProgressCallback, prepare, run_locust
+from perfgate.measure.record import store_run
+from perfgate.measure.service import serve
+from perfgate.measure.summary import Measurement, measure
+from perfgate.records import Block, RunPurpose, RunRecord
+from perfgate.store import Store
+
+BLOCK_MIN_S = 2.0
+"""The shortest block: shorter ones correlate strongly with their neighbours."""
+BLOCK_REQUESTS = 40
+"""Requests a block aims at on the slower side, so that its quantiles mean something."""
+MIN_BLOCKS = 8
+"""Blocks a measured window is cut into at least, shortening them when the run is short."""
+STARVED_SHARE = 0.5
+"""A side with fewer requests than this share of the other's is invalid: its users did not get to run."""
+
+
+@dataclass(frozen=True)
+class DuetSide:
+    """One version of a same-moment run."""
+
+    label: str
+    """``base`` or ``head``."""
+    repo_dir: Path
+    """Work tree whose commit the side's run is recorded under."""
+    serve_cwd: Path
+
+
+@dataclass(frozen=True)
+class DuetRequest:
+    profile: ResolvedProfile
+    """The profile of each side (Locust runs twice its users)."""
+    serve: ServeConfig
+    sides: tuple[DuetSide, DuetSide]
+    """In the order they are started and handed users."""
+    pair_id: str | None = None
+    trial_id: str | None = None
+    purpose: RunPurpose = RunPurpose.DUET
+
+
+def cpu_sets(count: int | None = None) -> tuple[frozenset[int], frozenset[int], frozenset[int]] | None:
+    """Disjoint CPUs for the first side, the second side and Locust; ``None`` below four CPUs."""
+    cpus = sorted(os.sched_getaffinity(0)) if count is None else list(range(count))
+    if len(cpus) < 4:
+        return None
+    k = len(cpus) // 4
+    return frozenset(cpus[:k]), frozenset(cpus[k:2 * k]), frozenset(cpus[2 * k:])
+
+
+def check_duet_profile(profile: ResolvedProfile) -> None:
+    """A same-moment run doubles the profile's users: a load shape of its own cannot be split in two."""
+    if profile.step is not None or profile.load_shape:
+        what = "a step load" if profile.step is not None else f"the locustfile's own shape {profile.load_shape}"
+        raise ConfigError(f"the same-moment mode cannot run {what}: it hands each side half of the users; "
+                          "run it with --mode alternate, or use a steady profile")
+
+
+def record_duet(request: DuetRequest, store: Store, *, on_progress: ProgressCallback | None = None,
+                on_serving: Callable[[], None] | None = None) -> dict[str, RunRecord]:
+    """Serve both sides, run the load once, store one run per side; returns them by label."""
+    profile = prepare(request.profile, Path.cwd())
+    check_duet_profile(profile)
+    store.check_writable()
+    gits = {side.label: read_git_info(side.repo_dir) for side in request.sides}
+    sets = cpu_sets()
+    usage = {}
+    with tempfile.TemporaryDirectory(prefix="perfgate-") as tmp, ExitStack() as stack:
+        workdir = Path(tmp)
+        services = {}
+        for number, side in enumerate(request.sides):
+            services[side.label] = stack.enter_context(serve(
+                request.serve.command, request.serve.ready_url, port=None, ready_timeout_s=request.serve.ready_timeout,
+                log_path=workdir / f"service-{side.label}.log", cwd=side.serve_cwd,
+                cpus=None if sets is None else sets[number]))
+        if on_serving is not None:
+            on_serving()
+        hosts = tuple((label, profile.host.replace("{port}", str(s.port))) for label, s in services.items())
+        load = profile.model_copy(update={"users": 2 * profile.users, "spawn_rate": 2 * profile.spawn_rate,
+                                          "host": hosts[0][1]})
+        recording = run_locust(load, workdir, on_progress=on_progress, duet=hosts,
+                               cpus=None if sets is None else sets[2])
+        for label, service in services.items():
+            service.check_alive(f"the {label} service")
+            usage[label] = service.usage()
+    measured = measure_duet(recording, profile, [side.label for side in request.sides])
+    runs = {}
+    for label, m in measured.items():
+        runs[label] = store_run(store, RunRecord(
+            started_at=datetime.fromtimestamp(m.test_start or 0, tz=UTC),
+            duration_s=m.duration_s, profile=profile, git=gits[label], environment=fingerprint(),
+            endpoints=m.endpoints, checks=m.checks,
+            total_requests=m.total_requests, total_failures=m.total_failures,
+            achieved_rps=m.achieved_rps, locust_request_count=m.locust_request_count,
+            recorded_request_count=m.recorded_request_count, warmup_excluded=m.warmup_excluded,
+            valid=not m.invalid_reasons, invalid_reasons=m.invalid_reasons,
+            service=usage.get(label), pair_id=request.pair_id, trial_id=request.trial_id,
+            purpose=request.purpose, warmup_end_s=m.warmup_end_s, warnings=list(m.warnings)))
+    return runs
+
+
+def split_by_side(recording: Recording, labels: list[str]) -> tuple[dict[str, Recording], list[str]]:
+    """One recording per side, and the endpoints whose requests carry no side.
+
+    Checks without a side count on both sides. Locust's own count is shared out so that a side's count
+    matches its recording exactly when no request was lost, and misses on both sides when any was.
+    """
+    sideless = [e for e in recording.endpoints if not e.side]
+    missing = [f"{e.request_type} {e.name}" for e in sideless if e.request_type != CHECK_REQUEST_TYPE]
+    shared_checks = [e for e in sideless if e.request_type == CHECK_REQUEST_TYPE]
+    lost = (recording.meta.locust_request_count or 0) - recording.request_count
+    sides = {}
+    for label in labels:
+        endpoints = [e for e in recording.endpoints if e.side == label] + shared_checks
+        counted = sum(len(e) for e in endpoints) + lost
+        sides[label] = Recording(meta=replace(recording.meta, locust_request_count=counted), endpoints=endpoints)
+    return sides, sorted(missing)
+
+
+def measure_duet(recording: Recording, profile: ResolvedProfile, labels: list[str]) -> dict[str, Measurement]:
+    """Each side's measurement, with blocks aligned between the sides and the duet's own validity."""
+    sides, sideless = split_by_side(recording, labels)
+    measured = {label: measure(sides[label], profile) for label in labels}
+    first, second = labels
+    measure_from = float(recording.meta.test_start or 0.0) + measured[first].warmup_end_s
+    duration_s = measured[first].duration_s
+    by_key = {label: {_key(e): e for e in sides[label].endpoints if e.request_type != CHECK_REQUEST_TYPE}
+              for label in labels}
+    cut = {key: blocks(by_key[first][key], by_key[second][key], measure_from, duration_s)
+           for key in set(by_key[first]) & set(by_key[second])}
+    result = {}
+    for label, other in ((first, second), (second, first)):
+        m = measured[label]
+        reasons = list(m.invalid_reasons)
+        if sideless:
+            reasons.append(f"requests of {', '.join(sideless[:3])} carry no side: the same-moment mode needs "
+                           "Locust's HttpUser or FastHttpUser clients (which pass the user's context); "
+                           "use --mode alternate")
+        if m.total_requests < STARVED_SHARE * (theirs := measured[other].total_requests):
+            reasons.append(f"the {label} side served {m.total_requests} requests against {theirs} "
+                           f"of the {other} side, below {STARVED_SHARE:.0%}: its users starved or its service stalled")
+        endpoints = []
+        for e in m.endpoints:
+            if (key := (e.stats.method, e.stats.name)) in cut:
+                length, per_side = cut[key]
+                e = e.model_copy(update={"block_s": length, "blocks": per_side[labels.index(label)]})
+            endpoints.append(e)
+        result[label] = replace(m, endpoints=endpoints, invalid_reasons=reasons)
+    return result
+
+
+def _key(e: EndpointRecording) -> tuple[str, str]:
+    return e.request_type, e.name
+
+
+def block_length(rate_per_s: float, duration_s: float) -> float:
+    """Seconds per block: at least :data:`BLOCK_MIN_S` and :data:`BLOCK_REQUESTS` requests at ``rate_per_s``,
+    shortened so that the window holds :data:`MIN_BLOCKS` blocks; in half seconds."""
+    length = max(BLOCK_MIN_S, BLOCK_REQUESTS / rate_per_s) if rate_per_s > 0 else duration_s
+    length = min(length, duration_s / MIN_BLOCKS)
+    return max(0.5, math.floor(length * 2) / 2)
+
+
+def blocks(a: EndpointRecording, b: EndpointRecording, measure_from: float,
+           duration_s: float) -> tuple[float, tuple[list[Block], list[Block]]]:
+    """The blocks of one endpoint on both sides, on one grid over the measured window (a last partial block
+    is left out)."""
+    counts = [int((np.frombuffer(e.start_times, dtype=np.float64) >= measure_from).sum()) for e in (a, b)]
+    length = block_length(min(counts) / duration_s if duration_s > 0 else 0.0, duration_s)
+    n = int(duration_s // length)
+    return length, (_blocks(a, measure_from, length, n), _blocks(b, measure_from, length, n))
+
+
+def _blocks(e: EndpointRecording, measure_from: float, length: float, n: int) -> list[Block]:
+    starts = np.frombuffer(e.start_times, dtype=np.float64)
+    latencies = np.frombuffer(e.latencies_ms, dtype=np.float64)
+    failed = np.frombuffer(e.outcomes, dtype=np.uint16) != 0
+    index = np.floor((starts - measure_from) / length)
+    out = []
+    for i in range(n):
+        inside = index == i
+        ok = latencies[inside & ~failed]
+        p50, p95, p99 = (round(float(q), 3) for q in np.quantile(ok, (0.5, 0.95, 0.99))) if ok.size else (None,) * 3
+        out.append(Block(t=round(i * length, 3), requests=int(inside.sum()), failures=int((inside & failed).sum()),
+                         p50=p50, p95=p95, p99=p99))
+    return out
