@@ -50,7 +50,7 @@ from perfgate.cli.common import (
     stderr,
     stdout,
 )
-from perfgate.config import LoadedConfig
+from perfgate.config import AbMode, LoadedConfig
 from perfgate.output import write_text_atomic
 
 # The statistics (SciPy) load only for the commands that decide: the others start fast.
@@ -158,7 +158,11 @@ def ab(
                                              "with the main branch).")] = None,
     setup: SetupOption = None,
     reset: ResetOption = None,
-    looks: Annotated[str | None, typer.Option("--looks", help="Pair counts at which to judge, e.g. 3,6,10.")] = None,
+    mode: Annotated[AbMode | None, typer.Option("--mode", help="duet: both versions served at once under one "
+                                                "load, so the machine's noise cancels; alternate: pairs of "
+                                                "runs one after the other.")] = None,
+    looks: Annotated[str | None, typer.Option("--looks", help="Pair counts (same-moment runs in the duet mode) "
+                                              "at which to judge, e.g. 3,6,10.")] = None,
     max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=2, help="Stop after this many pairs.")] = None,
     max_time: Annotated[str | None, typer.Option("--max-time", help="Start no pair that would end later "
                                                  "than this, e.g. 10m.")] = None,
@@ -189,8 +193,8 @@ def ab(
         config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, always_served=True,
         locustfile=locustfile, users=users, spawn_rate=spawn_rate, run_time=run_time, warmup=warmup, tags=tags,
         exclude_tags=exclude_tags, processes=processes)
-    settings = loaded.ab_settings(looks=looks, max_pairs=max_pairs, max_time=max_time, setup=setup, reset=reset,
-                                  confirm=confirm, confirm_pairs=confirm_pairs)
+    settings = loaded.ab_settings(mode=mode, looks=looks, max_pairs=max_pairs, max_time=max_time, setup=setup,
+                                  reset=reset, confirm=confirm, confirm_pairs=confirm_pairs)
     request = AbRequest(loaded=loaded, settings=settings, profile=resolved, serve=serve_config, cwd=Path.cwd(),
                         base_ref=base, command_line_budgets=command_line_budgets)
     with open_store(loaded, db) as store:

@@ -92,6 +92,12 @@ def block_differences(base: tuple[float, list[Block]] | None, head: tuple[float,
     if base is None or head is None or base[0] != head[0]:
         return None
     theirs = {b.t: b for b in base[1]}
+    if metric is Metric.THROUGHPUT:
+        # Counts differ linearly, scaled by the run's typical count a block: a block with few requests weighs
+        # as much as it tells (the log of a small count would not), and an empty block is kept.
+        counts = [(block.requests, theirs[block.t].requests) for block in head[1] if block.t in theirs]
+        scale = sum(h + b for h, b in counts) / (2 * len(counts)) if counts else 0.0
+        return [(h - b) / scale for h, b in counts] if scale > 0 else []
     out = []
     for block in head[1]:
         if (other := theirs.get(block.t)) is not None:
@@ -102,12 +108,12 @@ def block_differences(base: tuple[float, list[Block]] | None, head: tuple[float,
 
 
 def block_value(block: Block, metric: Metric) -> float | None:
-    """A block's statistic on the test's scale."""
+    """A block's latency statistic (on the log scale) or failure rate."""
     if block.requests == 0:
         return None
     if metric is Metric.FAILURE_RATE:
         return block.failures / block.requests
-    raw = block.requests if metric is Metric.THROUGHPUT else getattr(block, metric.value)
+    raw = getattr(block, metric.value)
     return math.log(raw) if raw is not None and raw > 0 else None
 
 

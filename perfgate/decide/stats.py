@@ -103,33 +103,38 @@ def estimate_shift(base: Sequence[float], head: Sequence[float], *, paired: bool
 
 DUET_MIN_BLOCKS = 4
 """Blocks a same-moment run needs before its differences say anything."""
-DUET_LRV_FLOOR = 0.5
-"""The long-run variance is never taken below this share of the blocks' own variance: a negative correlation
-between neighbouring blocks, which would shrink it, is more often chance than real."""
+DUET_BETWEEN_MIN_RUNS = 3
+"""Same-moment runs from which the spread of their means joins the variance."""
 
 
-def newey_west(d: np.ndarray) -> tuple[float, float]:
-    """Variance of the mean of an autocorrelated series and its degrees of freedom.
+def cosine_variance(d: np.ndarray) -> tuple[float, float]:
+    """Variance of the mean of an autocorrelated series, and its degrees of freedom.
 
-    The Newey–West estimate with Bartlett weights and ``floor(n^(1/3))`` lags; its degrees of freedom
-    from the estimator's own variance, about ``(4/3)·L/n`` relative for Bartlett weights.
+    The equal-weighted cosine estimate (Lazarus, Lewis, Stock & Watson 2018): the series projected on the
+    first ``B`` cosines of its length, whose squares are ``B`` nearly independent estimates of the long-run
+    variance, so the t statistic follows Student's t with ``B`` degrees of freedom. ``B = n/3``, more than
+    their ``0.4·n^(2/3)`` because block differences barely correlate (lag-1 about 0 measured on the demo),
+    so that a first look at a few runs can decide; checked by the A/A benchmark. With no correlation it is
+    exact; with a lag-1 correlation of 0.3 a 5 % test rejects about 7 % of the time.
     """
     n = d.size
     x = d - d.mean()
-    lags = max(1, int(n ** (1 / 3)))
-    gamma0 = float(x @ x) / n
-    lrv = gamma0 + 2 * sum((1 - k / (lags + 1)) * float(x[k:] @ x[:-k]) / n for k in range(1, min(lags, n - 1) + 1))
-    lrv = max(lrv, DUET_LRV_FLOOR * gamma0)
-    return lrv / n, float(min(n - 1, 1.5 * n / lags))
+    count = max(1, n // 3)
+    t = np.arange(n) + 0.5
+    weights = np.sqrt(2 / n) * np.cos(np.pi * np.outer(np.arange(1, count + 1), t) / n)
+    projections = weights @ x
+    return float(projections @ projections) / count / n, float(count)
 
 
 def duet_shift(runs: Sequence[Sequence[float]]) -> ShiftEstimate:
     """Shift of head against base from same-moment runs, one series of block differences (head − base) per run.
 
-    Within a run, the mean difference and its Newey–West variance (neighbouring blocks share the machine's
-    state). Across runs, their mean, with the within-run variances plus whatever the runs' means spread
-    beyond them (a side's position in the run, the services' start), a random-effects combination whose
-    degrees of freedom come from Satterthwaite's rule. One run is judged on its blocks alone.
+    Within a run, the mean difference and its variance by :func:`cosine_variance` (neighbouring blocks may
+    share the machine's state). Across runs, their mean, with the within-run variances plus whatever the
+    runs' means spread beyond them (a side's position in the run, the services' start): a random-effects
+    combination whose degrees of freedom come from Satterthwaite's rule. Below :data:`DUET_BETWEEN_MIN_RUNS`
+    runs the spread of the means is not estimated (one or two runs give it one degree of freedom at most,
+    which would sink every test); the runs swap sides, so a side's position cancels in their mean.
     """
     series = [np.asarray(d, dtype=float) for d in runs]
     if not series:
@@ -139,11 +144,11 @@ def duet_shift(runs: Sequence[Sequence[float]]) -> ShiftEstimate:
                          f"{DUET_MIN_BLOCKS} needed; lengthen -t")
     r = len(series)
     means = np.array([d.mean() for d in series])
-    within = [newey_west(d) for d in series]
+    within = [cosine_variance(d) for d in series]
     a = sum(v for v, _ in within) / r**2
     df_a = a**2 / sum((v / r**2) ** 2 / df for v, df in within) if a > 0 else float(sum(df for _, df in within))
     b = 0.0
-    if r >= 2:
+    if r >= DUET_BETWEEN_MIN_RUNS:
         b = max(0.0, float(means.var(ddof=1)) - sum(v for v, _ in within) / r) / r
     var = a + b
     df = var**2 / (a**2 / df_a + (b**2 / (r - 1) if b > 0 else 0.0)) if var > 0 else df_a

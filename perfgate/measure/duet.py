@@ -43,11 +43,11 @@ from perfgate.measure.summary import Measurement, measure
 from perfgate.records import Block, RunPurpose, RunRecord
 from perfgate.store import Store
 
-BLOCK_MIN_S = 2.0
-"""The shortest block: shorter ones correlate strongly with their neighbours."""
-BLOCK_REQUESTS = 40
+BLOCK_MIN_S = 1.0
+"""The shortest block (neighbouring 1-s blocks of the demo's differences barely correlate: lag-1 about 0)."""
+BLOCK_REQUESTS = 30
 """Requests a block aims at on the slower side, so that its quantiles mean something."""
-MIN_BLOCKS = 8
+MIN_BLOCKS = 12
 """Blocks a measured window is cut into at least, shortening them when the run is short."""
 STARVED_SHARE = 0.5
 """A side with fewer requests than this share of the other's is invalid: its users did not get to run."""

@@ -191,9 +191,12 @@ STOP_REASONS = {
 
 
 def sequential_summary(seq: Sequential) -> str:
-    """``6 pair(s) in balanced order, judged at 3, 6 of the planned 3, 6, 10; stopped because …``."""
+    """``6 pair(s) in balanced order, judged at 3, 6 of the planned 3, 6, 10; stopped because …``; in the duet
+    mode, ``2 same-moment run(s) of base and head together …``."""
     looks = ", ".join(map(str, seq.looks_taken))
-    text = (f"{seq.pairs} pair(s) in balanced order, judged at {looks} of the planned "
+    unit = ("same-moment run(s) of base and head together (sides swapped each run)" if seq.mode == "duet"
+            else "pair(s) in balanced order")
+    text = (f"{seq.pairs} {unit}, judged at {looks} of the planned "
             f"{', '.join(map(str, seq.planned_looks))}; stopped because {STOP_REASONS.get(seq.stopped, seq.stopped)}; "
             f"α {seq.alpha:g} spent as {' + '.join(f'{a:.4f}' for a in seq.alpha_spent)}; "
             f"{seq.elapsed_s / 60:.1f} min")

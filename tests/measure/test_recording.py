@@ -119,3 +119,16 @@ def test_progress_snapshots_are_written_whole_and_unreadable_ones_are_none(tmp_p
     assert read_progress(path) == snapshot and not (tmp_path / "progress.json.tmp").exists()
     path.write_text('{"time": 1')
     assert read_progress(path) is None
+
+
+def test_a_same_moment_runs_sides_travel_through_the_environment_the_file_and_worker_messages(
+        tmp_path: Path) -> None:
+    settings = PluginSettings(result_path=None, progress_path=None,
+                              duet=(("head", "http://127.0.0.1:5001"), ("base", "http://127.0.0.1:5002")))
+    assert PluginSettings.from_env(settings.to_env()) == settings
+    base, head = endpoint("/a", 2), endpoint("/a", 3)
+    base.side, head.side = "base", "head"
+    write_recording(tmp_path / "r.bin", Recording(meta=RecordingMeta(), endpoints=[base, head]))
+    assert [(e.name, e.side, len(e)) for e in read_recording(tmp_path / "r.bin").endpoints] == [
+        ("/a", "base", 2), ("/a", "head", 3)]
+    assert EndpointRecording.from_message(head.to_message()).side == "head"
