@@ -8,6 +8,8 @@ Flags (each overrides the matching environment variable):
 ``--slow-endpoint``        ``PERFGATE_DEMO_SLOW_ENDPOINT``: e.g. ``"POST /orders"``; empty = all
 ``--slow-tail-fraction``   ``PERFGATE_DEMO_SLOW_TAIL_FRACTION``: 0 = every request, else the
                            fraction of requests slowed (ten times as much)
+``--slow-kind``            ``PERFGATE_DEMO_SLOW_KIND``: ``wait`` (default, the added time is awaited)
+                           or ``cpu`` (it is computed, holding the CPU)
 
 Uvicorn serves in a single process with the access log off and log level ``warning``.
 SIGINT and SIGTERM shut the server down gracefully (exit status 0). Invalid settings
@@ -78,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="0 = slow every request; otherwise slow only this random fraction of requests, "
         "by (1 + 10*PCT/100) [env PERFGATE_DEMO_SLOW_TAIL_FRACTION]",
     )
+    parser.add_argument("--slow-kind", default=None, choices=("wait", "cpu"),
+                        help="wait: the added time is awaited; cpu: it is computed [env PERFGATE_DEMO_SLOW_KIND]")
     return parser
 
 
@@ -96,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("--slowdown-pct", "slowdown_pct"),
         ("--slow-endpoint", "slow_endpoint"),
         ("--slow-tail-fraction", "slow_tail_fraction"),
+        ("--slow-kind", "slow_kind"),
     ):
         value = getattr(args, field)
         if value is None:

@@ -169,6 +169,13 @@ def _unauthorized(detail: str = "not authenticated") -> HTTPException:
 # ------------------------------------------------------------------------------ app
 
 
+def busy_for(seconds: float) -> None:
+    """Busy for ``seconds`` of this thread's CPU time (so that a shared CPU stretches it, as it does real work)."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
 def create_app(settings: DemoSettings | None = None) -> FastAPI:
     """Build a fresh demo service with its own in-memory state."""
     settings = settings or DemoSettings()
@@ -183,6 +190,10 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
             factor = settings.multiplier(endpoint, rng)
             fails = endpoint != "GET /health" and rng.random() * 100.0 < settings.failure_pct
         seconds = SERVICE_TIMES_MS[endpoint] * factor / 1000.0
+        if settings.slow_kind == "cpu" and factor > 1.0:
+            # The added time is computed, holding the CPU (and the event loop) as CPU-bound code does.
+            busy_for(SERVICE_TIMES_MS[endpoint] * (factor - 1.0) / 1000.0)
+            seconds = SERVICE_TIMES_MS[endpoint] / 1000.0
         if seconds > 0:
             await asyncio.sleep(seconds)
         if fails:

@@ -51,9 +51,13 @@ Slowdown knob
     those requests get a ten times larger effect: their service time is multiplied by
     ``1 + 10 * slowdown_pct / 100`` (floored at 0). The other requests are unchanged.
     This models a regression that only shows in the tail of the latency distribution.
+``slow_kind``
+    ``wait`` (default): the added time is awaited, as a slower database or downstream call would be.
+    ``cpu``: it is computed, holding the process's CPU and its event loop, as slower code would.
 
 Settings come from the environment variables ``PERFGATE_DEMO_SLOWDOWN_PCT``,
-``PERFGATE_DEMO_SLOW_ENDPOINT``, ``PERFGATE_DEMO_SLOW_TAIL_FRACTION`` and ``PERFGATE_DEMO_FAILURE_PCT``
+``PERFGATE_DEMO_SLOW_ENDPOINT``, ``PERFGATE_DEMO_SLOW_TAIL_FRACTION``, ``PERFGATE_DEMO_SLOW_KIND`` and
+``PERFGATE_DEMO_FAILURE_PCT``
 (that percent of requests, ``/health`` excepted, answer 500)
 (:meth:`DemoSettings.from_env`) or from the flags of ``python -m perfgate.demo``.
 """
@@ -64,7 +68,7 @@ import math
 import os
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -72,6 +76,7 @@ __all__ = [
     "ENV_FAILURE_PCT",
     "ENV_SLOWDOWN_PCT",
     "ENV_SLOW_ENDPOINT",
+    "ENV_SLOW_KIND",
     "ENV_SLOW_TAIL_FRACTION",
     "SERVICE_TIMES_MS",
     "TAIL_FACTOR",
@@ -107,6 +112,7 @@ ENV_SLOWDOWN_PCT = "PERFGATE_DEMO_SLOWDOWN_PCT"
 ENV_SLOW_ENDPOINT = "PERFGATE_DEMO_SLOW_ENDPOINT"
 ENV_SLOW_TAIL_FRACTION = "PERFGATE_DEMO_SLOW_TAIL_FRACTION"
 ENV_FAILURE_PCT = "PERFGATE_DEMO_FAILURE_PCT"
+ENV_SLOW_KIND = "PERFGATE_DEMO_SLOW_KIND"
 
 
 def normalise_endpoint(value: str) -> str:
@@ -138,6 +144,8 @@ class DemoSettings(BaseModel):
     slowdown_pct: float = 0.0
     slow_endpoint: str = ""
     slow_tail_fraction: float = 0.0
+    slow_kind: Literal["wait", "cpu"] = "wait"
+    """``wait``: the added time is awaited (I/O); ``cpu``: it is spent computing, holding the process's CPU."""
     failure_pct: float = 0.0
     """Percent of requests (all endpoints but ``/health``) answered with a 500: a broken build."""
 
@@ -180,6 +188,7 @@ class DemoSettings(BaseModel):
             ("slowdown_pct", ENV_SLOWDOWN_PCT, _number),
             ("slow_endpoint", ENV_SLOW_ENDPOINT, str),
             ("slow_tail_fraction", ENV_SLOW_TAIL_FRACTION, _number),
+            ("slow_kind", ENV_SLOW_KIND, str),
             ("failure_pct", ENV_FAILURE_PCT, _number),
         ):
             raw = env.get(name)
@@ -218,7 +227,7 @@ class DemoSettings(BaseModel):
                 f"slowdown {self.slowdown_pct:g}% on {where}, tail mode: "
                 f"{self.slow_tail_fraction:g} of requests x{factor:g}"
             )
-        return f"slowdown {self.slowdown_pct:g}% on {where}"
+        return f"slowdown {self.slowdown_pct:g}% on {where}" + (" (computed)" if self.slow_kind == "cpu" else "")
 
 
 def _number(text: str) -> float:

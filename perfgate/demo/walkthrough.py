@@ -76,11 +76,13 @@ def _git(repo: Path, *args: str) -> None:
 
 
 def make_demo_repo(repo: Path, *, run_time: str = "10s", slowdown_pct: float = DEMO_SLOWDOWN_PCT,
-                   slow_endpoint: str = DEMO_SLOW_ENDPOINT, tail_fraction: float = 0.0) -> None:
+                   slow_endpoint: str = DEMO_SLOW_ENDPOINT, tail_fraction: float = 0.0,
+                   slow_kind: str = "wait") -> None:
     """A git repository whose ``main`` has the demo service and whose branch ``slower`` is slowed down.
 
     The slowdown is the demo service's knob: ``slow_endpoint`` empty slows every endpoint, and
-    ``tail_fraction`` slows only that share of requests, ten times as much.
+    ``tail_fraction`` slows only that share of requests, ten times as much; ``slow_kind="cpu"`` computes the
+    added time instead of awaiting it.
     """
     repo.mkdir(parents=True, exist_ok=True)
     _git(repo, "init", "--quiet")
@@ -93,7 +95,7 @@ def make_demo_repo(repo: Path, *, run_time: str = "10s", slowdown_pct: float = D
     _git(repo, "commit", "--quiet", "-m", "Demo service")
     _git(repo, "checkout", "--quiet", "-b", "slower")
     slowdown = ["--slowdown-pct", f"{slowdown_pct:g}", "--slow-endpoint", slow_endpoint,
-                "--slow-tail-fraction", f"{tail_fraction:g}"]
+                "--slow-tail-fraction", f"{tail_fraction:g}", "--slow-kind", slow_kind]
     (repo / "service.py").write_text(SERVICE_PY.format(slowdown=slowdown), encoding="utf-8")
     _git(repo, "commit", "--quiet", "-am", f"Slow down {slow_endpoint or 'every endpoint'}")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from perfgate.demo.app import SERVICE_TIMES_MS, DemoSettings
+from perfgate.demo.app import SERVICE_TIMES_MS, DemoSettings, busy_for
 from perfgate.measure.service import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -273,6 +273,7 @@ def test_slowdown_scales_only_the_chosen_endpoint(
         ["--slowdown-pct", "abc"],
         ["--slow-endpoint", "GET /nowhere"],
         ["--slow-tail-fraction", "1.5"],
+        ["--slow-kind", "gpu"],
     ],
 )
 def test_invalid_flag_exits_2_with_one_line(flags: list[str]) -> None:
@@ -315,6 +316,13 @@ def test_settings_knob_semantics() -> None:
     assert (from_env.slowdown_pct, from_env.slow_endpoint) == (25.0, "GET /items/{id}")
     assert DemoSettings.from_env(env, slowdown_pct=5.0).slowdown_pct == 5.0
 
-    for bad in ({"slowdown_pct": float("nan")}, {"slow_tail_fraction": 2}, {"slow_endpoint": "GET /x"}):
+    computed = DemoSettings.from_env({"PERFGATE_DEMO_SLOW_KIND": "cpu", "PERFGATE_DEMO_SLOWDOWN_PCT": "50"})
+    assert computed.slow_kind == "cpu" and "computed" in computed.describe()
+    before = time.thread_time()
+    busy_for(0.02)
+    assert time.thread_time() - before >= 0.02  # the added time is the process's own CPU time
+
+    for bad in ({"slowdown_pct": float("nan")}, {"slow_tail_fraction": 2}, {"slow_endpoint": "GET /x"},
+                {"slow_kind": "gpu"}):
         with pytest.raises(ValueError):
             DemoSettings(**bad)
