@@ -26,6 +26,7 @@ from perfgate.config.profiles import (
 )
 from perfgate.config.schema import (
     DEFAULT_DB,
+    DEFAULT_LOOKS,
     DEFAULT_MARGINS,
     MAX_FAILURE_MARGIN,
     MAX_RELATIVE_MARGIN,
@@ -60,7 +61,7 @@ from perfgate.config.units import (
 
 __all__ = [
     "AB_FLAGS", "BUDGET_FLAG", "BUILTIN_PROFILES", "CONFIG_FILENAME", "DEFAULT_DB", "DEFAULT_LOCUSTFILE",
-    "DEFAULT_MARGINS", "DEFAULT_SERVED_HOST", "EVERY_CORE", "MAX_DURATION_S", "MAX_FAILURE_MARGIN",
+    "DEFAULT_LOOKS", "DEFAULT_MARGINS", "DEFAULT_SERVED_HOST", "EVERY_CORE", "MAX_DURATION_S", "MAX_FAILURE_MARGIN",
     "MAX_RELATIVE_MARGIN", "METRICS", "SERVE_FLAGS", "AbConfig", "AbMode", "Budget", "CompareConfig", "Duration",
     "EndpointSettings", "FailureMargin", "Fraction", "LoadedConfig", "Margins", "Milliseconds", "Overrides",
     "LoadParameters", "PerfgateConfig", "Processes", "ProfileOverlay", "RelativeMargin", "ReportConfig",

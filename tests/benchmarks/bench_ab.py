@@ -1,38 +1,45 @@
-"""Live accuracy benchmark of ``perfgate ab``: blinded A/B runs with injected latency.
+"""Live accuracy benchmark of ``perfgate ab``, both modes side by side: blinded A/B runs with injected latency.
 
 Run with ``uv run python tests/benchmarks/bench_ab.py [--trials 3] [--aa-trials 6]
-[--cells one:10,all:10,...] [--results FILE] [--db FILE] [--seed 1]``; ``--report FILE``
-prints the table of a results file without running anything, and ``--replay N --db FILE``
-replays the A/A pairs a live run stored (see "Replay" below).
+[--cells one:10,all:10,...] [--modes alternate,duet] [--results FILE] [--db FILE] [--seed 1]``;
+``--report FILE`` prints the tables of a results file without running anything, and
+``--replay N --db FILE --results FILE`` replays the A/A runs a live run stored (see "Replay").
 
 Method
     Each trial builds the throwaway repository of ``perfgate demo`` (two commits of the
     demo service; the second one slowed) and runs the full ``perfgate ab`` on it with the
-    demo's profile (40 users, 10 s runs, 2 s warm-up) and the default settings: looks at
-    3, 6 and 10 pairs, α = 0.05, margins 5 % (p50) and 10 % (p95). Trials run in a random
-    order, and the gate sees only two commits: it is blind to the cell.
+    demo's profile (40 users, 10 s runs, 2 s warm-up) and the default settings of the
+    mode: ``alternate`` (pairs of runs one after the other, looks at 3, 6, 10 pairs) or
+    ``duet`` (both versions served at once, 40 users on each, looks at 2, 4, 6 runs);
+    α = 0.05, margins 5 % (p50) and 10 % (p95). Every planned cell is run once in each
+    mode, the two back to back in random order, and the cells in random order: the modes
+    are interleaved on the same machine, and the gate is blind to the cell.
 
     Injected latency δ is relative to the measured latency of the slowed endpoint, not to
     its simulated service time: a calibration run first measures ``p50 / service time`` of
     ``GET /items`` (about 1.4 here), and the demo's knob is set to that ratio times δ.
-    Cells: ``one`` (GET /items only), ``all`` (every endpoint, the same knob: GET /items
-    by δ, the others by a similar share of their latency), ``tail`` (10 % of GET /items
-    requests slowed ten times as much, so that the mean rises by δ; mostly a p95 change).
-
-    A trial counts as REGRESSED when the verdict is REGRESSED (for ``one`` and ``tail``:
-    on GET /items; a REGRESSED elsewhere is counted as a false alarm as well).
+    Cells ``kind:where:δ``, ``kind`` being ``wait`` (the added time is awaited, as I/O) or
+    ``cpu`` (it is computed, holding a CPU), ``where`` one of ``one`` (GET /items only),
+    ``all`` (every endpoint, the same knob) and ``tail`` (10 % of GET /items requests slowed
+    ten times as much, so that the mean rises by δ; mostly a p95 change). ``one:10`` is
+    short for ``wait:one:10``. A trial counts as REGRESSED when the verdict is REGRESSED
+    (for ``one`` and ``tail``: on GET /items; a REGRESSED elsewhere is counted as a false
+    alarm as well). Each row also keeps the verdict's estimate of the GET /items p50 change:
+    set beside the alternate mode's, the duet mode's shows what serving both versions at once
+    costs a difference (a CPU-bound head slows the base too on a shared CPU).
 
 Replay
     Live trials are few, because each takes minutes. ``--replay N`` adds a cheaper
-    estimate: it takes every valid A/A pair the live A/A trials stored in ``--db``,
-    draws N sequences of 10 pairs from them at random (without replacement within a
-    sequence), multiplies the head's latencies by (1 + δ) on GET /items or on every
-    endpoint, and runs the same looks, α spending and stopping rule on them. At δ = 0
-    every REGRESSED is a false alarm. Pairs of ``perfgate calibrate`` stored in the same
-    file (A/A by design) join the pool: ``perfgate calibrate --pairs 40 --db FILE`` in the
-    demo repository adds 40. The replays share their pairs, so they are not
-    independent trials: they say how the procedure behaves on this machine's real pair
-    noise, and the live table says how the whole A/B does.
+    estimate per mode: it takes every valid A/A pair (alternate) or A/A same-moment run
+    (duet) the live A/A trials stored in ``--db``, draws N sequences of up to the last look
+    from them at random (without replacement within a sequence), multiplies the head's
+    latencies by (1 + δ) (every latency of the endpoint, or only its p95 and p99 for
+    ``tail``; blocks alike), and runs the same looks, α spending and stopping rule on them.
+    At δ = 0 every REGRESSED is a false alarm. The replays share their runs, so they are not
+    independent trials: they say how each procedure behaves on this machine's real noise.
+    It also prints the A/A spread of the first look's estimate of GET /items p50 in each
+    mode, and the variance-reduction factor of the duet mode: the ratio of the two spreads'
+    variances, raw and per minute of measuring.
 
 It prints figures and never asserts; the exit status is 0.
 """
@@ -51,17 +58,20 @@ from pathlib import Path
 import numpy as np
 
 from perfgate.ab.session import AbRequest, ab_in_repository, spend_alpha
-from perfgate.config import CompareConfig, Overrides, load_config
+from perfgate.config import DEFAULT_LOOKS, AbMode, CompareConfig, Overrides, load_config
 from perfgate.decide.compare import compare
 from perfgate.decide.sides import RunValues, Side
-from perfgate.decide.verdict import Outcome, SideInfo
+from perfgate.decide.verdict import Metric, Outcome, SideInfo
 from perfgate.demo.app import SERVICE_TIMES_MS
 from perfgate.demo.walkthrough import DEMO_SLOW_ENDPOINT, make_demo_repo
 from perfgate.measure.record import RunRequest, record_run
+from perfgate.records import RunRecord
 from perfgate.store import Store
 
-DEFAULT_CELLS = "one:5,one:10,one:20,all:5,all:10,all:20,tail:10"
+DEFAULT_CELLS = "one:2,one:5,one:10,all:5,tail:10,cpu:one:10"
 TAIL_FRACTION = 0.1
+MODES = ("alternate", "duet")
+LATENCY = ("min", "p50", "p90", "p95", "p99", "max", "mean")
 
 
 def calibrate_ratio(workdir: Path) -> float:
@@ -77,15 +87,21 @@ def calibrate_ratio(workdir: Path) -> float:
     return endpoint.stats.p50 / SERVICE_TIMES_MS[DEMO_SLOW_ENDPOINT]
 
 
-def trial(workdir: Path, db: Path, mode: str, delta_pct: float, ratio: float, number: int) -> dict:
-    repo = workdir / f"trial-{number}"
+def parse_cell(cell: str) -> tuple[str, str, float]:
+    """``kind:where:delta`` (``where:delta`` means the ``wait`` kind)."""
+    parts = cell.split(":")
+    kind, where, delta = (parts if len(parts) == 3 else ["wait", *parts])
+    return kind, where, float(delta)
+
+
+def trial(workdir: Path, db: Path, cell: tuple[str, str, float], ratio: float, number: int, mode: str) -> dict:
+    kind, where, delta_pct = cell
+    repo = workdir / f"trial-{number}-{mode}"
     knob = ratio * delta_pct
-    if mode == "tail":
-        make_demo_repo(repo, slowdown_pct=knob, slow_endpoint=DEMO_SLOW_ENDPOINT, tail_fraction=TAIL_FRACTION)
-    else:
-        make_demo_repo(repo, slowdown_pct=knob, slow_endpoint="" if mode == "all" else DEMO_SLOW_ENDPOINT)
+    make_demo_repo(repo, slowdown_pct=knob, slow_endpoint="" if where == "all" else DEMO_SLOW_ENDPOINT,
+                   tail_fraction=TAIL_FRACTION if where == "tail" else 0.0, slow_kind=kind)
     loaded = load_config(start=repo)
-    request = AbRequest(loaded=loaded, settings=loaded.ab_settings(), cwd=repo, base_ref="main",
+    request = AbRequest(loaded=loaded, settings=loaded.ab_settings(mode=mode), cwd=repo, base_ref="main",
                         profile=loaded.resolve(None, Overrides(), served=True), serve=loaded.serve())
     started = time.monotonic()
     with Store(db) as store:
@@ -93,141 +109,212 @@ def trial(workdir: Path, db: Path, mode: str, delta_pct: float, ratio: float, nu
     verdict = result.verdict
     regressed = sorted(e.endpoint for e in verdict.endpoints if e.outcome is Outcome.REGRESSED)
     target = next((e for e in verdict.endpoints if e.endpoint == DEMO_SLOW_ENDPOINT), None)
+    p50 = next((t for t in target.tests if t.metric is Metric.P50), None) if target else None
     return {
-        "mode": mode if delta_pct else "aa", "delta": delta_pct, "knob_pct": knob,
+        "ab_mode": mode, "mode": where if delta_pct else "aa", "kind": kind, "delta": delta_pct, "knob_pct": knob,
         "verdict": verdict.outcome.value, "regressed": regressed,
         "target": target.outcome.value if target else None,
+        "p50_change": p50.change if p50 else None,
         "pairs": verdict.sequential.pairs if verdict.sequential else None,
         "seconds": time.monotonic() - started,
+        "trial_id": result.pairs[0].base.trial_id if result.pairs else None,
     }
 
 
-def _scaled(run: RunValues, factor: float, endpoints: set[str] | None) -> RunValues:
-    latency = ("min", "p50", "p90", "p95", "p99", "max", "mean")
-    scaled = {k: s.model_copy(update={f: getattr(s, f) * factor for f in latency})
-              if endpoints is None or k in endpoints else s for k, s in run.endpoints.items()}
-    return RunValues(run.run_id, run.pair_id, run.valid, run.invalid_reasons, scaled)
+# -- replay ------------------------------------------------------------------------------------------------
+
+def _values(run: RunRecord) -> RunValues:
+    return RunValues(run.id, run.pair_id, True, [], {e.stats.key: e.stats for e in run.endpoints},
+                     blocks={e.stats.key: (e.block_s, e.blocks) for e in run.endpoints if e.block_s is not None})
 
 
-def replay(db: Path, results: list[dict], replays: int, seed: int) -> str:
-    """The looks and stopping rule replayed on stored A/A pairs, with a known effect added to the head."""
+def _scaled(run: RunValues, factor: float, endpoints: set[str] | None, tail: bool) -> RunValues:
+    """The run with its latencies multiplied by ``factor`` (only p95 and up for ``tail``), blocks alike."""
+    fields = ("p95", "p99", "max") if tail else LATENCY
+    def hit(key: str) -> bool:
+        return endpoints is None or key in endpoints
+    stats = {k: s.model_copy(update={f: getattr(s, f) * factor for f in fields if getattr(s, f) is not None})
+             if hit(k) else s for k, s in run.endpoints.items()}
+    block_fields = [f for f in ("p50", "p95", "p99") if f in fields]
+    blocks = {k: (length, [b.model_copy(update={f: getattr(b, f) * factor for f in block_fields
+                                                if getattr(b, f) is not None}) for b in bs])
+              if hit(k) else (length, bs) for k, (length, bs) in run.blocks.items()}
+    return RunValues(run.run_id, run.pair_id, run.valid, run.invalid_reasons, stats, blocks=blocks)
+
+
+def _aa_pairs(db: Path, rows: list[dict], mode: str) -> list[tuple[RunValues, RunValues]]:
+    """Every valid A/A pair of one mode the live trials stored, (first run, second run) by id."""
+    aa = {r["trial_id"] for r in rows if r["mode"] == "aa" and r.get("ab_mode", "alternate") == mode}
+    purpose = "duet" if mode == "duet" else "ab"
     with Store(db) as store:
-        stored = sorted(store.runs(), key=lambda r: r.id)
-    # Trials ran one after the other, in the order of the results file; calibration pairs are A/A by design.
-    trial_ids = list(dict.fromkeys(r.trial_id for r in stored if r.purpose == "ab"))
-    aa = {t for t, row in zip(trial_ids, results, strict=False) if row["mode"] == "aa"}
-    by_pair: dict[str, list] = {}
-    for run in stored:
-        if run.valid and (run.purpose == "calibrate" or (run.purpose == "ab" and run.trial_id in aa)):
-            by_pair.setdefault(run.pair_id, []).append(run)
-    pairs = [sorted(p, key=lambda r: r.id) for p in by_pair.values() if len(p) == 2]
-    values = [[RunValues(r.id, r.pair_id, True, [], {e.stats.key: e.stats for e in r.endpoints}) for r in p]
-              for p in pairs]
-    first = pairs[0][0]
-    config = CompareConfig()
-    looks = [3, 6, 10]
-    alphas = spend_alpha(config.alpha, looks)
-    rng = np.random.default_rng(seed)
-    lines = [f"{len(pairs)} stored A/A pairs, {replays} replayed sequences of up to 10 pairs per cell", "",
-             "| injected | REGRESSED | INCONCLUSIVE | UNCHANGED | other endpoint flagged | median pairs |",
-             "|---|---|---|---|---|---|"]
-    draws = [rng.choice(len(values), size=10, replace=False) for _ in range(replays)]
-    for mode, delta in (("aa", 0), ("one", 5), ("one", 10), ("one", 20), ("all", 5), ("all", 10)):
-        endpoints = None if mode == "all" else {DEMO_SLOW_ENDPOINT}
-        outcomes, stray, used = [], 0, []
-        for draw in draws:
-            chosen = [values[i] for i in draw]
-            base = [p[0] for p in chosen]
-            head = [_scaled(p[1], 1 + delta / 100, endpoints) for p in chosen]
-            for n, alpha in zip(looks, alphas, strict=True):
-                sides = [Side(info=SideInfo(label=label, commit=None, runs=n), profile=first.profile.name,
-                              load_parameters=first.profile.load_parameters(), environment=first.environment,
-                              runs=side[:n]) for label, side in (("base", base), ("head", head))]
-                verdict = compare(sides[0], sides[1], config.model_copy(update={"alpha": alpha}))
-                if verdict.outcome in (Outcome.REGRESSED, Outcome.UNCHANGED, Outcome.IMPROVED):
-                    break
-            flagged = {e.endpoint for e in verdict.endpoints if e.outcome is Outcome.REGRESSED}
-            target = next((e for e in verdict.endpoints if e.endpoint == DEMO_SLOW_ENDPOINT), None)
-            outcomes.append(verdict.outcome.value if mode != "one" else (target.outcome.value if target else "invalid"))
-            stray += bool(flagged - {DEMO_SLOW_ENDPOINT}) and mode != "all"
-            used.append(n)
-        share = {k: 100 * outcomes.count(k) / replays for k in ("regressed", "inconclusive", "unchanged")}
-        label = "A/A (none)" if mode == "aa" else f"+{delta} % {'GET /items' if mode == 'one' else 'all endpoints'}"
-        lines.append(f"| {label} | {share['regressed']:.1f} % | {share['inconclusive']:.1f} % | "
-                     f"{share['unchanged']:.1f} % | {'–' if mode == 'all' else f'{100 * stray / replays:.1f} %'} | "
-                     f"{statistics.median(used):g} |")
+        stored = [r for r in store.runs() if r.trial_id in aa and r.purpose == purpose and r.valid]
+    by_pair: dict[str | None, list[RunRecord]] = {}
+    for run in sorted(stored, key=lambda r: r.id or 0):
+        by_pair.setdefault(run.pair_id, []).append(run)
+    return [(_values(p[0]), _values(p[1])) for p in by_pair.values() if len(p) == 2]
+
+
+REPLAY_CELLS = (("aa", 0), ("one", 2), ("one", 5), ("one", 10), ("all", 2), ("all", 5), ("all", 10),
+                ("tail", 5), ("tail", 10))
+
+
+def replay(db: Path, rows: list[dict], replays: int, seed: int, margin_p50: float | None = None) -> str:
+    """The looks and stopping rule of each mode replayed on its stored A/A pairs, with a known effect added."""
+    config = CompareConfig() if margin_p50 is None else CompareConfig(margins={"p50": margin_p50})
+    lines = [f"margins: p50 {config.margin('', 'p50'):.0%}, p95 {config.margin('', 'p95'):.0%}", "",
+             "| mode | injected | REGRESSED | INCONCLUSIVE | UNCHANGED | other endpoint flagged "
+             "| median pairs or runs |",
+             "|---|---|---|---|---|---|---|"]
+    spreads: dict[str, tuple[float, float, int]] = {}
+    for mode in MODES:
+        pairs = _aa_pairs(db, rows, mode)
+        looks = DEFAULT_LOOKS[AbMode(mode)]
+        if len(pairs) < looks[-1]:
+            lines.append(f"| {mode} | – | {len(pairs)} stored A/A pair(s), {looks[-1]} needed | | | | |")
+            continue
+        alphas = spend_alpha(config.alpha, looks)
+        rng = np.random.default_rng(seed)
+        draws = [rng.choice(len(pairs), size=looks[-1], replace=False) for _ in range(replays)]
+        first_look: list[float] = []
+        for where, delta in REPLAY_CELLS:
+            endpoints = None if where == "all" else {DEMO_SLOW_ENDPOINT}
+            outcomes, stray, used = [], 0, []
+            for draw in draws:
+                chosen = [pairs[i] for i in draw]
+                base = [p[0] for p in chosen]
+                head = [_scaled(p[1], 1 + delta / 100, endpoints, where == "tail") for p in chosen]
+                for n, alpha in zip(looks, alphas, strict=True):
+                    verdict = compare(*_sides(base[:n], head[:n]), config.model_copy(update={"alpha": alpha}))
+                    if where == "aa" and n == looks[0]:
+                        first_look.append(_p50_change(verdict))
+                    if verdict.outcome in (Outcome.REGRESSED, Outcome.UNCHANGED, Outcome.IMPROVED):
+                        break
+                flagged = {e.endpoint for e in verdict.endpoints if e.outcome is Outcome.REGRESSED}
+                target = next((e for e in verdict.endpoints if e.endpoint == DEMO_SLOW_ENDPOINT), None)
+                outcomes.append(verdict.outcome.value if where in ("aa", "all")
+                                else (target.outcome.value if target else "invalid"))
+                stray += bool(flagged - {DEMO_SLOW_ENDPOINT}) and where != "all"
+                used.append(n)
+            share = {k: 100 * outcomes.count(k) / replays for k in ("regressed", "inconclusive", "unchanged")}
+            label = "A/A (none)" if where == "aa" else f"+{delta} % {_where(where)}"
+            others = "–" if where == "all" else f"{100 * stray / replays:.1f} %"
+            lines.append(f"| {mode} | {label} | {share['regressed']:.1f} % | {share['inconclusive']:.1f} % | "
+                         f"{share['unchanged']:.1f} % | {others} | {statistics.median(used):g} |")
+        seconds = _median_run_seconds(rows, mode) * looks[0]
+        spreads[mode] = (float(np.std(first_look)), seconds, len(pairs))
+    lines += ["", "| mode | stored A/A pairs or runs | A/A spread of the first look's GET /items p50 estimate | "
+              "measuring time of the first look |", "|---|---|---|---|"]
+    for mode, (spread, seconds, n) in spreads.items():
+        lines.append(f"| {mode} | {n} | {100 * spread:.2f} % | {seconds / 60:.1f} min |")
+    if len(spreads) == 2:
+        (sa, ta, _), (sd, td, _) = spreads["alternate"], spreads["duet"]
+        lines += ["", f"variance-reduction factor of the duet mode at the first look: {(sa / sd) ** 2:.1f}× "
+                      f"(per minute of measuring: {(sa / sd) ** 2 * ta / td:.1f}×)"]
     return "\n".join(lines)
+
+
+def _sides(base: list[RunValues], head: list[RunValues]) -> tuple[Side, Side]:
+    def side(label: str, runs: list[RunValues]) -> Side:
+        return Side(info=SideInfo(label=label, commit=None, runs=len(runs)), profile="demo", load_parameters={},
+                    environment=None, runs=runs)
+    return side("base", base), side("head", head)
+
+
+def _p50_change(verdict) -> float:  # noqa: ANN001
+    target = next((e for e in verdict.endpoints if e.endpoint == DEMO_SLOW_ENDPOINT), None)
+    test = next((t for t in target.tests if t.metric is Metric.P50), None) if target else None
+    return test.change if test is not None and test.change is not None else float("nan")
+
+
+def _median_run_seconds(rows: list[dict], mode: str) -> float:
+    """Seconds of measuring per pair (alternate) or same-moment run (duet), from the live trials."""
+    per = [r["seconds"] / r["pairs"] for r in rows if r.get("ab_mode", "alternate") == mode and r["pairs"]]
+    return statistics.median(per) if per else float("nan")
+
+
+# -- live tables -------------------------------------------------------------------------------------------
+
+def _where(where: str) -> str:
+    return dict(one="GET /items", all="all endpoints", tail="tail of GET /items")[where]
 
 
 def _hit(row: dict) -> str:
     """The trial's outcome as the cell's target sees it."""
-    if row["mode"] == "all":
-        return row["verdict"]
-    if row["mode"] == "aa":
+    if row["mode"] in ("all", "aa"):
         return row["verdict"]
     return row["target"] or "invalid"
 
 
 def report(rows: list[dict]) -> str:
-    cells: dict[tuple[str, float], list[dict]] = {}
+    cells: dict[tuple, list[dict]] = {}
     for row in rows:
-        cells.setdefault((row["mode"], row["delta"]), []).append(row)
-    lines = ["| injected | trials | REGRESSED | INCONCLUSIVE | UNCHANGED | other endpoint flagged | median pairs | "
-             "median time to verdict |", "|---|---|---|---|---|---|---|---|"]
+        key = (row.get("ab_mode", "alternate"), row["mode"], row.get("kind", "wait"), row["delta"])
+        cells.setdefault(key, []).append(row)
+    lines = ["| mode | injected | trials | REGRESSED | INCONCLUSIVE | UNCHANGED | other endpoint flagged | "
+             "median pairs or runs | median time to verdict | median p50 change measured |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     order = {"aa": 0, "one": 1, "all": 2, "tail": 3}
-    for (mode, delta), group in sorted(cells.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+    for (mode, where, kind, delta), group in sorted(cells.items(), key=lambda kv: (
+            kv[0][0], order[kv[0][1]], kv[0][2], kv[0][3])):
         n = len(group)
         hits = [_hit(r) for r in group]
         share = {k: sum(h == k for h in hits) for k in ("regressed", "inconclusive", "unchanged")}
-        stray = sum(any(e != DEMO_SLOW_ENDPOINT for e in r["regressed"]) for r in group if mode != "all")
-        label = (
-            "A/A (none)"
-            if mode == "aa"
-            else f"+{delta:g} % {dict(one='GET /items', all='all endpoints', tail='tail of GET /items')[mode]}"
-        )
+        stray = sum(any(e != DEMO_SLOW_ENDPOINT for e in r["regressed"]) for r in group if where != "all")
+        label = "A/A (none)" if where == "aa" else f"+{delta:g} % {_where(where)}{' (CPU)' if kind == 'cpu' else ''}"
+        changes = [r["p50_change"] for r in group if r.get("p50_change") is not None]
+        measured = f"{100 * statistics.median(changes):+.1f} %" if changes else "–"
         lines.append(
-            f"| {label} | {n} | {share['regressed']}/{n} | {share['inconclusive']}/{n} | {share['unchanged']}/{n} | "
-            f"{'–' if mode == 'all' else f'{stray}/{n}'} | {statistics.median(r['pairs'] or 0 for r in group):g} | "
-            f"{statistics.median(r['seconds'] for r in group) / 60:.1f} min |")
+            f"| {mode} | {label} | {n} | {share['regressed']}/{n} | {share['inconclusive']}/{n} | "
+            f"{share['unchanged']}/{n} | {'–' if where == 'all' else f'{stray}/{n}'} | "
+            f"{statistics.median(r['pairs'] or 0 for r in group):g} | "
+            f"{statistics.median(r['seconds'] for r in group) / 60:.1f} min | {measured} |")
+    for mode in sorted({r.get("ab_mode", "alternate") for r in rows}):
+        mine = [r for r in rows if r.get("ab_mode", "alternate") == mode]
+        lines.append(f"\n{mode}: {len(mine)} trials, median time to a verdict "
+                     f"{statistics.median(r['seconds'] for r in mine) / 60:.1f} min")
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--trials", type=int, default=3, help="trials per injected cell")
-    parser.add_argument("--aa-trials", type=int, default=6, help="A/A trials")
-    parser.add_argument("--cells", default=DEFAULT_CELLS, help=f"mode:delta list (default {DEFAULT_CELLS})")
+    parser.add_argument("--trials", type=int, default=2, help="trials per injected cell and mode")
+    parser.add_argument("--aa-trials", type=int, default=4, help="A/A trials per mode")
+    parser.add_argument("--cells", default=DEFAULT_CELLS, help=f"[kind:]where:delta list (default {DEFAULT_CELLS})")
+    parser.add_argument("--modes", default=",".join(MODES), help="ab modes to run, interleaved")
     parser.add_argument("--results", type=Path, default=None, help="JSON-lines file to append results to")
     parser.add_argument("--report", type=Path, default=None, help="print the table of a results file and exit")
     parser.add_argument("--db", type=Path, default=None, help="keep the runs in this store (default: temporary)")
-    parser.add_argument("--replay", type=int, default=0, help="replay N sequences from the A/A pairs in --db")
+    parser.add_argument("--replay", type=int, default=0, help="replay N sequences from the A/A runs in --db")
+    parser.add_argument("--margin-p50", type=float, default=None, help="the replay's p50 margin (default 0.05)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     if args.replay:
         if args.db is None or not args.db.exists() or args.results is None or not args.results.exists():
             parser.error("--replay needs --db and --results of a live run")
         rows = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
-        print(replay(args.db, rows, args.replay, args.seed))
+        print(replay(args.db, rows, args.replay, args.seed, args.margin_p50))
         return 0
     if args.report:
         rows = [json.loads(line) for line in args.report.read_text().splitlines() if line.strip()]
         print(report(rows))
         return 0
-    plan = [("aa", 0.0)] * args.aa_trials
+    modes = [m for m in args.modes.split(",") if m]
+    plan = [("wait", "aa", 0.0)] * args.aa_trials
     for cell in args.cells.split(","):
-        mode, delta = cell.split(":")
-        plan += [(mode, float(delta))] * args.trials
-    random.Random(args.seed).shuffle(plan)
+        plan += [parse_cell(cell)] * args.trials
+    rng = random.Random(args.seed)
+    rng.shuffle(plan)
+    schedule = [(cell, mode) for cell in plan for mode in rng.sample(modes, len(modes))]
     rows = []
     with tempfile.TemporaryDirectory(prefix="perfgate-bench-ab-") as tmp:
         workdir = Path(tmp)
         db = args.db or workdir / "bench.db"
         ratio = calibrate_ratio(workdir)
         print(f"calibration: p50 / service time of {DEMO_SLOW_ENDPOINT} = {ratio:.2f}", file=sys.stderr)
-        for number, (mode, delta) in enumerate(plan, 1):
-            row = trial(workdir, db, mode, delta, ratio, number)
+        for number, (cell, mode) in enumerate(schedule, 1):
+            row = trial(workdir, db, cell, ratio, number, mode)
             rows.append(row)
-            print(f"[{number}/{len(plan)}] {json.dumps(row)}", file=sys.stderr, flush=True)
+            print(f"[{number}/{len(schedule)}] {json.dumps(row)}", file=sys.stderr, flush=True)
             if args.results:
                 with args.results.open("a") as f:
                     f.write(json.dumps(row) + "\n")
