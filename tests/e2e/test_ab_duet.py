@@ -17,9 +17,9 @@ from conftest import git, run_cli
 pytestmark = pytest.mark.slow
 
 SLOW_ENDPOINT = "GET /items"
-DUET = ("--mode", "duet", "-t", "8s", "--warmup", "2s", "--no-confirm")
-"""Each same-moment run: 6 s measured, 40 users on each side; about 1,000 requests a side, 80 on the rarest
-endpoint, in blocks of 1 s (the window holds at least 8 blocks)."""
+DUET = ("--mode", "duet", "--warmup", "2s", "--no-confirm")
+"""40 users on each side; 8-s runs (6 s measured) give about 1,000 requests a side, 80 on the rarest endpoint,
+in 12 blocks of 0.5 s."""
 BREAK = 'import os\nos.environ["PERFGATE_DEMO_FAILURE_PCT"] = "75"\n'
 
 
@@ -59,7 +59,7 @@ def test_duet_finds_a_15_percent_slowdown_on_that_endpoint_only(tmp_path: Path) 
     # knob of 21 % is about +15 % in p50 (the verdict's own estimate is checked below).
     make_demo_repo(repo, slowdown_pct=21)
     db = tmp_path / "ab.db"
-    result = run_cli("ab", "--base", "main", *DUET, "--looks", "2", "--db", str(db), "--format", "json",
+    result = run_cli("ab", "--base", "main", *DUET, "-t", "8s", "--looks", "2", "--db", str(db), "--format", "json",
                      cwd=repo, env=_env(tmp_path), timeout=600)
     assert result.code == 1, result.stderr
     verdict = json.loads(result.stdout)
@@ -85,7 +85,8 @@ def test_duet_finds_a_15_percent_slowdown_on_that_endpoint_only(tmp_path: Path) 
 def test_duet_a_a_is_not_regressed(tmp_path: Path) -> None:
     repo = tmp_path / "shop"
     make_demo_repo(repo, slowdown_pct=0)
-    result = run_cli("ab", "--base", "main", *DUET, "--looks", "2", "--db", str(tmp_path / "ab.db"),
+    # One same-moment run: it carries its own replicates, its blocks.
+    result = run_cli("ab", "--base", "main", *DUET, "-t", "8s", "--looks", "1", "--db", str(tmp_path / "ab.db"),
                      "--format", "json", cwd=repo, env=_env(tmp_path), timeout=600)
     verdict = json.loads(result.stdout)
     assert verdict["verdict"] in ("unchanged", "inconclusive"), verdict["headline"]
@@ -102,7 +103,7 @@ def test_duet_head_that_errors_is_broken(tmp_path: Path) -> None:
     service = repo / "service.py"
     service.write_text(BREAK + service.read_text(encoding="utf-8"), encoding="utf-8")
     git(repo, "commit", "-qam", "Break the service")
-    result = run_cli("ab", "--base", "main", *DUET, "--db", str(tmp_path / "ab.db"), "--format", "json",
+    result = run_cli("ab", "--base", "main", *DUET, "-t", "4s", "--db", str(tmp_path / "ab.db"), "--format", "json",
                      cwd=repo, env=_env(tmp_path), timeout=600)
     assert result.code == 1, result.stderr
     verdict = json.loads(result.stdout)
