@@ -198,7 +198,7 @@ def test_fail_on_never_and_a_bad_mode(tmp_path: Path) -> None:
 # -- the gate step with a stub perfgate: which inputs become which flags ---------------------------------
 
 GATE_INPUTS = ("mode", "profile", "config", "locustfile", "serve", "ready-url", "setup", "reset", "base-ref",
-               "run-time", "runs", "db", "max-pairs", "confirm", "strict", "users")
+               "run-time", "runs", "db", "ab-mode", "max-pairs", "confirm", "strict", "users")
 
 
 def _run_gate_step(tmp_path: Path, inputs: dict[str, str]) -> tuple[int, str, list[list[str]]]:
@@ -234,6 +234,7 @@ def test_the_gate_step_reads_every_input_through_env() -> None:
     ({"mode": "ab", "max-pairs": "12", "confirm": "false", "strict": "true", "users": "8"},
      ["ab", "--strict", "--max-pairs", "12", "--no-confirm", "--users", "8"]),
     ({"mode": "ab", "confirm": "true", "strict": "false"}, ["ab", "--no-strict", "--confirm"]),
+    ({"mode": "ab", "ab-mode": "duet"}, ["ab", "--mode", "duet"]),
     ({"mode": "ab"}, ["ab"]),  # empty inputs: nothing passed, the config decides
     ({"mode": "compare", "strict": "true"}, ["compare", "--strict"]),
     ({"mode": "record", "runs": "2", "users": "3"}, ["run", "--users", "3"]),
@@ -252,6 +253,8 @@ def test_the_new_inputs_reach_perfgates_command_line(tmp_path: Path, inputs: dic
     ({"users": "5.5"}, "::error::users must be a whole number (got '5.5')"),
     ({"confirm": "yes"}, "::error::confirm must be true or false (got 'yes')"),
     ({"strict": "True"}, "::error::strict must be true or false (got 'True')"),
+    ({"ab-mode": "both"}, "::error::ab-mode must be duet or alternate (got 'both')"),
+    ({"mode": "compare", "ab-mode": "duet"}, "::error::ab-mode applies to mode ab only (mode is 'compare')"),
     ({"mode": "compare", "max-pairs": "6"}, "::error::max-pairs applies to mode ab only (mode is 'compare')"),
     ({"mode": "record", "strict": "true"}, "::error::strict applies to mode ab or compare only (mode is 'record')"),
     ({"users": "$(touch pwned)"}, "::error::users must be a whole number (got 'touch pwned')"),
