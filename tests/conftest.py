@@ -120,6 +120,31 @@ def git_repo(tmp_path: Path) -> Path:
     return repo
 
 
+def ab_env(tmp_path: Path) -> dict[str, str]:
+    """A private temp folder for an ``ab`` test, so that it sees every worktree perfgate makes there."""
+    temp = tmp_path / "tmp"
+    temp.mkdir(exist_ok=True)
+    return {"TMPDIR": str(temp)}
+
+
+def assert_ab_cleaned_up(repo: Path, tmp_path: Path) -> None:
+    """An ``ab`` left no worktree in ``repo`` and nothing in its temp folder (see :func:`ab_env`)."""
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1, git(repo, "worktree", "list")
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+BREAK_DEMO = 'import os\nos.environ["PERFGATE_DEMO_FAILURE_PCT"] = "75"\n'
+"""Prepended to a demo repository's service.py: 75 % of its requests answer 500."""
+
+
+def break_demo_head(repo: Path) -> None:
+    """A branch ``broken`` off ``main`` of a demo repository whose service fails most requests."""
+    git(repo, "checkout", "-q", "-b", "broken", "main")
+    service = repo / "service.py"
+    service.write_text(BREAK_DEMO + service.read_text(encoding="utf-8"), encoding="utf-8")
+    git(repo, "commit", "-qam", "Break the service")
+
+
 @dataclass
 class CliResult:
     code: int

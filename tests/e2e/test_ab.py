@@ -16,6 +16,8 @@ import pytest
 
 from perfgate.demo.walkthrough import make_demo_repo
 
+from conftest import ab_env as _env
+from conftest import assert_ab_cleaned_up as _assert_cleaned_up
 from conftest import git, run_cli
 
 pytestmark = pytest.mark.slow
@@ -26,17 +28,8 @@ SHORT = ("-t", "5s", "--warmup", "1s")
 60 on the rarest endpoint. The A/A of `ab` on real load is in test_ab_state.py, on a service with state."""
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
-    """A private temp folder, so the test sees every worktree perfgate makes there."""
-    temp = tmp_path / "tmp"
-    temp.mkdir(exist_ok=True)
-    return {"TMPDIR": str(temp)}
 
 
-def _assert_cleaned_up(repo: Path, tmp_path: Path) -> None:
-    worktrees = git(repo, "worktree", "list", "--porcelain").count("worktree ")
-    assert worktrees == 1, git(repo, "worktree", "list")
-    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def _runs(db: Path) -> list[dict]:

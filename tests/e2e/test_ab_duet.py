@@ -12,7 +12,8 @@ import pytest
 
 from perfgate.demo.walkthrough import make_demo_repo
 
-from conftest import git, run_cli
+from conftest import ab_env as _env
+from conftest import assert_ab_cleaned_up, break_demo_head, git, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -20,19 +21,13 @@ SLOW_ENDPOINT = "GET /items"
 DUET = ("--mode", "duet", "--warmup", "2s", "--no-confirm")
 """40 users on each side; 8-s runs (6 s measured) give about 1,000 requests a side, 80 on the rarest endpoint,
 in 12 blocks of 0.5 s."""
-BREAK = 'import os\nos.environ["PERFGATE_DEMO_FAILURE_PCT"] = "75"\n'
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
-    temp = tmp_path / "tmp"
-    temp.mkdir(exist_ok=True)
-    return {"TMPDIR": str(temp)}
 
 
 def _assert_cleaned_up(repo: Path, tmp_path: Path) -> None:
     """No worktree, no temporary file, and no process left running in a folder of this test."""
-    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1, git(repo, "worktree", "list")
-    assert list((tmp_path / "tmp").iterdir()) == []
+    assert_ab_cleaned_up(repo, tmp_path)
     left = []
     for process in psutil.process_iter(["pid", "cwd"]):
         cwd = process.info.get("cwd")
@@ -99,10 +94,7 @@ def test_duet_a_a_is_not_regressed(tmp_path: Path) -> None:
 def test_duet_head_that_errors_is_broken(tmp_path: Path) -> None:
     repo = tmp_path / "shop"
     make_demo_repo(repo)
-    git(repo, "checkout", "-q", "-b", "broken", "main")
-    service = repo / "service.py"
-    service.write_text(BREAK + service.read_text(encoding="utf-8"), encoding="utf-8")
-    git(repo, "commit", "-qam", "Break the service")
+    break_demo_head(repo)
     result = run_cli("ab", "--base", "main", *DUET, "-t", "4s", "--db", str(tmp_path / "ab.db"), "--format", "json",
                      cwd=repo, env=_env(tmp_path), timeout=600)
     assert result.code == 1, result.stderr

@@ -19,6 +19,8 @@ import pytest
 from perfgate.git import checked_out, snapshot_of_tree
 from perfgate.measure.treestate import TreeWatch, tree_files
 
+from conftest import ab_env as _env
+from conftest import assert_ab_cleaned_up as _assert_cleaned_up
 from conftest import git, run_cli
 
 SERVICE_PY = '''"""A bookshop that keeps its books in books.db, in the folder it runs in."""
@@ -107,15 +109,8 @@ USERS_BOOKS = 20_000
 0.5 ms (medians of 200 GETs, the service alone)."""
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
-    temp = tmp_path / "tmp"
-    temp.mkdir(exist_ok=True)
-    return {"TMPDIR": str(temp)}
 
 
-def _assert_cleaned_up(repo: Path, tmp_path: Path) -> None:
-    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1, git(repo, "worktree", "list")
-    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def _shop(tmp_path: Path) -> Path:

@@ -11,21 +11,17 @@ import pytest
 
 from perfgate.demo.walkthrough import make_demo_repo
 
-from conftest import git, run_cli
+from conftest import break_demo_head, git, run_cli
 from fakes.fake_github import FakeGitHub
 
 pytestmark = pytest.mark.slow
 
-BREAK = 'import os\nos.environ["PERFGATE_DEMO_FAILURE_PCT"] = "75"\n'
 
 
 def test_a_head_failing_most_requests_is_broken_exits_1_and_fails_its_check(tmp_path: Path) -> None:
     repo = tmp_path / "shop"
     make_demo_repo(repo)
-    git(repo, "checkout", "-q", "-b", "broken", "main")
-    service = repo / "service.py"
-    service.write_text(BREAK + service.read_text(encoding="utf-8"), encoding="utf-8")
-    git(repo, "commit", "-qam", "Break the service")
+    break_demo_head(repo)
     (tmp_path / "tmp").mkdir()
     result = run_cli("ab", "--base", "main", "-t", "5s", "--warmup", "1s", "--looks", "3", "--db",
                      str(tmp_path / "ab.db"), "--format", "json", "-o", str(tmp_path / "verdict.json"),
