@@ -23,21 +23,18 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from perfgate.config import ResolvedProfile, ServeConfig
-from perfgate.environment import fingerprint
 from perfgate.errors import ConfigError
 from perfgate.git import read_git_info
 from perfgate.measure.contract import CHECK_REQUEST_TYPE, EndpointRecording, Recording
 from perfgate.measure.locust import ProgressCallback, prepare, run_locust
-from perfgate.measure.record import store_run
+from perfgate.measure.record import measured_run, store_run
 from perfgate.measure.service import serve
 from perfgate.measure.summary import Measurement, measure
 from perfgate.records import Block, RunPurpose, RunRecord
@@ -93,8 +90,8 @@ def check_duet_profile(profile: ResolvedProfile) -> None:
                           "run it with --mode alternate, or use a steady profile")
 
 
-def record_duet(request: DuetRequest, store: Store, *, on_progress: ProgressCallback | None = None,
-                on_serving: Callable[[], None] | None = None) -> dict[str, RunRecord]:
+def record_duet(request: DuetRequest, store: Store, *,
+                on_progress: ProgressCallback | None = None) -> dict[str, RunRecord]:
     """Serve both sides, run the load once, store one run per side; returns them by label."""
     profile = prepare(request.profile, Path.cwd())
     check_duet_profile(profile)
@@ -110,8 +107,6 @@ def record_duet(request: DuetRequest, store: Store, *, on_progress: ProgressCall
                 request.serve.command, request.serve.ready_url, port=None, ready_timeout_s=request.serve.ready_timeout,
                 log_path=workdir / f"service-{side.label}.log", cwd=side.serve_cwd,
                 cpus=None if sets is None else sets[number]))
-        if on_serving is not None:
-            on_serving()
         hosts = tuple((label, profile.host.replace("{port}", str(s.port))) for label, s in services.items())
         load = profile.model_copy(update={"users": 2 * profile.users, "spawn_rate": 2 * profile.spawn_rate,
                                           "host": hosts[0][1]})
@@ -121,18 +116,9 @@ def record_duet(request: DuetRequest, store: Store, *, on_progress: ProgressCall
             service.check_alive(f"the {label} service")
             usage[label] = service.usage()
     measured = measure_duet(recording, profile, [side.label for side in request.sides])
-    runs = {}
-    for label, m in measured.items():
-        runs[label] = store_run(store, RunRecord(
-            started_at=datetime.fromtimestamp(m.test_start or 0, tz=UTC),
-            duration_s=m.duration_s, profile=profile, git=gits[label], environment=fingerprint(),
-            endpoints=m.endpoints, checks=m.checks,
-            total_requests=m.total_requests, total_failures=m.total_failures,
-            achieved_rps=m.achieved_rps, locust_request_count=m.locust_request_count,
-            recorded_request_count=m.recorded_request_count, warmup_excluded=m.warmup_excluded,
-            valid=not m.invalid_reasons, invalid_reasons=m.invalid_reasons,
-            service=usage.get(label), pair_id=request.pair_id, trial_id=request.trial_id,
-            purpose=request.purpose, warmup_end_s=m.warmup_end_s, warnings=list(m.warnings)))
+    runs = {label: store_run(store, measured_run(m, profile, gits[label], usage.get(label), request.pair_id,
+                                                 request.trial_id, request.purpose))
+            for label, m in measured.items()}
     return runs
 
 
@@ -213,11 +199,16 @@ def _blocks(e: EndpointRecording, measure_from: float, length: float, n: int) ->
     latencies = np.frombuffer(e.latencies_ms, dtype=np.float64)
     failed = np.frombuffer(e.outcomes, dtype=np.uint16) != 0
     index = np.floor((starts - measure_from) / length)
+    inside = (index >= 0) & (index < n)
+    # One sort, then each block is a slice: a long run has thousands of blocks.
+    order = np.argsort(index[inside], kind="stable")
+    index, latencies, failed = index[inside][order].astype(np.int64), latencies[inside][order], failed[inside][order]
+    bounds = np.searchsorted(index, np.arange(n + 1))
     out = []
     for i in range(n):
-        inside = index == i
-        ok = latencies[inside & ~failed]
+        lo, hi = bounds[i], bounds[i + 1]
+        ok = latencies[lo:hi][~failed[lo:hi]]
         p50, p95, p99 = (round(float(q), 3) for q in np.quantile(ok, (0.5, 0.95, 0.99))) if ok.size else (None,) * 3
-        out.append(Block(t=round(i * length, 3), requests=int(inside.sum()), failures=int((inside & failed).sum()),
+        out.append(Block(t=round(i * length, 3), requests=int(hi - lo), failures=int(failed[lo:hi].sum()),
                          p50=p50, p95=p95, p99=p99))
     return out

@@ -22,8 +22,8 @@ from perfgate.errors import Interrupted, PerfgateError, RunNotStoredError
 from perfgate.git import read_git_info
 from perfgate.measure.locust import ProgressCallback, prepare, run_locust
 from perfgate.measure.service import serve
-from perfgate.measure.summary import measure
-from perfgate.records import RunPurpose, RunRecord
+from perfgate.measure.summary import Measurement, measure
+from perfgate.records import GitInfo, RunPurpose, RunRecord, ServiceUsage
 from perfgate.spill import write_spill
 from perfgate.store import Store
 
@@ -66,7 +66,14 @@ def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallba
     if profile.load_shape and recording.meta.peak_users:
         profile = profile.model_copy(update={"users": int(recording.meta.peak_users)})
     measured = measure(recording, profile)
-    run = RunRecord(
+    run = measured_run(measured, profile, git, service_usage, request.pair_id, request.trial_id, request.purpose)
+    return store_run(store, run)
+
+
+def measured_run(measured: Measurement, profile: ResolvedProfile, git: GitInfo, service: ServiceUsage | None,
+                 pair_id: str | None, trial_id: str | None, purpose: RunPurpose) -> RunRecord:
+    """The run record of a measurement, as it is stored."""
+    return RunRecord(
         started_at=datetime.fromtimestamp(measured.test_start or 0, tz=UTC),
         duration_s=measured.duration_s, profile=profile, git=git, environment=fingerprint(),
         endpoints=measured.endpoints, checks=measured.checks,
@@ -74,10 +81,9 @@ def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallba
         achieved_rps=measured.achieved_rps, locust_request_count=measured.locust_request_count,
         recorded_request_count=measured.recorded_request_count, warmup_excluded=measured.warmup_excluded,
         valid=not measured.invalid_reasons, invalid_reasons=measured.invalid_reasons,
-        service=service_usage, pair_id=request.pair_id, trial_id=request.trial_id,
-        purpose=request.purpose, warmup_end_s=measured.warmup_end_s, warnings=list(measured.warnings),
+        service=service, pair_id=pair_id, trial_id=trial_id,
+        purpose=purpose, warmup_end_s=measured.warmup_end_s, warnings=list(measured.warnings),
     )
-    return store_run(store, run)
 
 
 def store_run(store: Store, run: RunRecord) -> RunRecord:

@@ -41,6 +41,7 @@ from perfgate.measure.contract import (
 )
 
 SETTINGS = PluginSettings.from_env(os.environ)
+_DUET = bool(SETTINGS.duet)
 
 # A worker's report to the master carries its requests, exception types and readiness under these keys.
 _REPORT_RECORDINGS = "perfgate"
@@ -64,7 +65,7 @@ def _recording(request_type: str, name: str, side: str = "") -> EndpointRecordin
 @events.request.add_listener
 def _on_request(request_type, name, response_time, exception=None, start_time=None, context=None, **_kwargs):
     # The hot path: three appends to packed arrays; everything else happens after the run.
-    side = context.get(SIDE_CONTEXT_KEY, "") if SETTINGS.duet and context else ""
+    side = context.get(SIDE_CONTEXT_KEY, "") if _DUET and context else ""
     recording = _recordings.get((request_type, name, side))
     if recording is None:
         recording = _recording(request_type, name, side)
