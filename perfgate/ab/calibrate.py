@@ -24,28 +24,37 @@ import math
 import statistics
 import tempfile
 import tomllib
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from scipy import stats as sps
-
 from perfgate.ab.pairs import AbPlan, Pair, Session, Version
-from perfgate.ab.session import judge, spend_alpha
+from perfgate.ab.session import judge, settled_mode, spend_alpha
 from perfgate.ab.trees import Notify, fresh_trees, head_snapshot, run_setup
-from perfgate.config import CONFIG_FILENAME, MAX_RELATIVE_MARGIN, AbConfig, LoadedConfig, ResolvedProfile, ServeConfig
-from perfgate.decide.sides import run_value
+from perfgate.config import (
+    CONFIG_FILENAME,
+    MAX_RELATIVE_MARGIN,
+    AbConfig,
+    AbMode,
+    LoadedConfig,
+    ResolvedProfile,
+    ServeConfig,
+)
+from perfgate.decide.sides import block_differences, run_value
+from perfgate.decide.stats import DUET_MIN_BLOCKS, duet_projection, t_ppf
 from perfgate.decide.verdict import Metric, Outcome, Verdict
 from perfgate.errors import ConfigError, UsageError
 from perfgate.git import repository_root
 from perfgate.output import write_text_atomic
-from perfgate.records import RunPurpose, RunRecord
+from perfgate.records import Block, RunPurpose, RunRecord
 from perfgate.store import Store
 
 POWER = 0.9
 WANTED_REQUESTS_FACTOR = 4
 """A run should give its rarest endpoint this many times compare.min_requests."""
-REPORTED_PAIRS = (3, 6, 10)
+REPORTED_PAIRS = {AbMode.ALTERNATE: (3, 6, 10), AbMode.DUET: (2, 4, 6)}
+"""The pair (same-moment run) counts whose detectable change is reported, per mode."""
 CALIBRATED_METRICS = (Metric.P50, Metric.P95, Metric.THROUGHPUT)
 
 
@@ -62,7 +71,7 @@ class MetricNoise:
     false_regressions: int
     margin: float
     detectable: dict[int, float]
-    """Pairs → smallest change found with 90 % power at the current settings (relative)."""
+    """Pairs (same-moment runs) → smallest change found with 90 % power at the current settings (relative)."""
     needed_margin: float
     """Smallest margin whose own size is found with 90 % power at the last planned look."""
 
@@ -70,6 +79,10 @@ class MetricNoise:
 @dataclass(frozen=True)
 class Calibration:
     pairs: int
+    mode: AbMode
+    """How the A/A was measured: the gate's ``ab`` mode whose noise these figures are."""
+    reported: tuple[int, ...]
+    """The pair (same-moment run) counts of each metric's ``detectable``."""
     profile: ResolvedProfile
     looks: list[int]
     family_size: int
@@ -104,7 +117,7 @@ def _whole_percent(value: float) -> float:
 def _reach(sd: float, pairs: int, alpha: float) -> float:
     """The one-sided paired test's reach: the shift found with 90 % power (log scale)."""
     df = pairs - 1
-    return float(sps.t.ppf(1 - alpha, df) + sps.t.ppf(POWER, df)) * sd / math.sqrt(pairs)
+    return (t_ppf(1 - alpha, df) + t_ppf(POWER, df)) * sd / math.sqrt(pairs)
 
 
 def _look_alpha(alpha: float, looks: list[int], pairs: int) -> float:
@@ -123,9 +136,40 @@ def _value(run: RunRecord, endpoint: str, metric: Metric) -> float | None:
     return run_value(result.stats if result is not None else None, metric)
 
 
+def _blocks_of(run: RunRecord, endpoint: str) -> tuple[float, list[Block]] | None:
+    result = run.endpoint(endpoint)
+    return (result.block_s, result.blocks) if result is not None and result.block_s is not None else None
+
+
+def _duet_series(pairs: list[Pair], endpoint: str, metric: Metric) -> list[list[float]] | None:
+    """The block differences of every same-moment A/A run, or ``None`` when one has too few to judge."""
+    series = []
+    for pair in pairs:
+        diffs = block_differences(_blocks_of(pair.base, endpoint), _blocks_of(pair.head, endpoint), metric)
+        if diffs is None or len(diffs) < DUET_MIN_BLOCKS:
+            return None
+        series.append(diffs)
+    return series
+
+
+def _reach_of(mode: AbMode, pairs: list[Pair], endpoint: str, metric: Metric,
+              pair_sd: float) -> Callable[[int, float], float] | None:
+    """The shift the gate finds with 90 % power after n pairs at level α, as a function of (n, α):
+    the paired test on the pairs' spread, or the duet test on the runs' blocks (``None``: too few)."""
+    if mode is AbMode.ALTERNATE:
+        return lambda n, alpha: _reach(pair_sd, n, alpha)
+    series = _duet_series(pairs, endpoint, metric)
+    if series is None:
+        return None
+    return lambda n, alpha: duet_projection(series, n).detectable(alpha, POWER)
+
+
 def analyse(pairs: list[Pair], verdict: Verdict, profile: ResolvedProfile, looks: list[int],
-            loaded: LoadedConfig) -> Calibration:
+            loaded: LoadedConfig, mode: AbMode = AbMode.ALTERNATE) -> Calibration:
+    """The figures of the A/A pairs. In the duet mode what the gate can see comes from the block differences
+    within each same-moment run and the spread between runs, as the duet test judges them."""
     config = loaded.config.compare
+    reported = REPORTED_PAIRS[mode]
     used = [p for p in pairs if p.valid]
     family = max(verdict.family_size, 1)
     regressed = {(e.endpoint, t.metric) for e in verdict.endpoints for t in e.tests if t.outcome is Outcome.REGRESSED}
@@ -147,13 +191,14 @@ def analyse(pairs: list[Pair], verdict: Verdict, profile: ResolvedProfile, looks
                 correlation = statistics.correlation(first, second)
             except statistics.StatisticsError:
                 correlation = None
+            if (reach := _reach_of(mode, used, key, metric, pair_sd)) is None:
+                continue
             margin = config.margin(key, metric.value)
             limit = math.log1p(margin)
-            detectable = {n: math.expm1(max(limit, limit / 2 + _reach(pair_sd, n, _look_alpha(config.alpha, looks, n)
-                                                                      / family)))
-                          for n in REPORTED_PAIRS}
+            detectable = {n: math.expm1(max(limit, limit / 2 + reach(n, _look_alpha(config.alpha, looks, n) / family)))
+                          for n in reported}
             last = looks[-1]
-            needed_margin = math.expm1(2 * _reach(pair_sd, last, _look_alpha(config.alpha, looks, last) / family))
+            needed_margin = math.expm1(2 * reach(last, _look_alpha(config.alpha, looks, last) / family))
             rows.append(MetricNoise(endpoint=key, metric=metric, noise=noise, correlation=correlation,
                                     pair_sd=pair_sd, false_regressions=int((key, metric) in regressed),
                                     margin=margin, detectable=detectable, needed_margin=needed_margin))
@@ -176,10 +221,10 @@ def analyse(pairs: list[Pair], verdict: Verdict, profile: ResolvedProfile, looks
     if counts and counts[rarest] < wanted:
         measured = profile.run_time - profile.warmup
         run_time = profile.warmup + math.ceil(measured * wanted / max(counts[rarest], 1))
-    return Calibration(pairs=len(used), profile=profile, looks=looks, family_size=verdict.family_size,
-                       metrics=rows, suggested_margins=suggested, endpoint_margins=overrides, rarest_endpoint=rarest,
-                       rarest_requests=counts.get(rarest, 0), wanted_requests=wanted, suggested_run_time=run_time,
-                       verdict=verdict)
+    return Calibration(pairs=len(used), mode=mode, reported=reported, profile=profile, looks=looks,
+                       family_size=verdict.family_size, metrics=rows, suggested_margins=suggested,
+                       endpoint_margins=overrides, rarest_endpoint=rarest, rarest_requests=counts.get(rarest, 0),
+                       wanted_requests=wanted, suggested_run_time=run_time, verdict=verdict)
 
 
 def calibrate(loaded: LoadedConfig, settings: AbConfig, profile: ResolvedProfile, serve: ServeConfig | None,
@@ -190,6 +235,7 @@ def calibrate(loaded: LoadedConfig, settings: AbConfig, profile: ResolvedProfile
                           "with a {port} placeholder and --ready-url (or set [serve] in the config)")
     if pairs < 3:
         raise UsageError(f"--pairs {pairs}: calibration needs at least 3 pairs (6 or more give steadier figures)")
+    settings = settled_mode(settings, profile, notify)
     store.check_writable()
     with ExitStack() as stack:
         repo = repository_root(cwd)
@@ -209,12 +255,12 @@ def calibrate(loaded: LoadedConfig, settings: AbConfig, profile: ResolvedProfile
                                                     settings.setup, notify))
             first, second = (Version(label, repo, trees[label] / where, checkout=trees[label]) for label in "AB")
         plan = AbPlan(profile=profile, serve=serve, base=first, head=second, compare=loaded.config.compare,
-                      looks=[pairs], max_time_s=math.inf, reset=settings.reset)
+                      looks=[pairs], max_time_s=math.inf, reset=settings.reset, mode=settings.mode)
         session = Session(plan, store, notify)
         measured = [session.pair(n, RunPurpose.CALIBRATE) for n in range(1, pairs + 1)]
     verdict = judge(plan, measured, loaded.config.compare.alpha)
     verdict = verdict.model_copy(update={"notes": [*verdict.notes, *session.state_notes()]})
-    return analyse(measured, verdict, profile, settings.planned_looks(), loaded)
+    return analyse(measured, verdict, profile, settings.planned_looks(), loaded, settings.mode)
 
 
 def suggestions_toml(calibration: Calibration, pyproject: bool, *, with_run_time: bool) -> str:

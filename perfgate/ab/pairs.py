@@ -135,7 +135,8 @@ class Session:
         request = DuetRequest(profile=self.plan.profile, serve=self.plan.serve,
                               sides=tuple(DuetSide(v.label, v.tree, v.serve_cwd) for v in order),  # type: ignore[arg-type]
                               pair_id=pair_id, trial_id=self.id,
-                              purpose=RunPurpose.DUET if purpose is RunPurpose.AB else purpose)
+                              # Measured beside another service: never a baseline, whatever it was run for.
+                              purpose=purpose if purpose is RunPurpose.CONFIRM else RunPurpose.DUET)
         with _stopping_at(order[0], pair_id, both=order):
             runs = record_duet(request, self.store)
         for version in order:

@@ -36,6 +36,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from perfgate.ab.pairs import AbPlan, Pair, Session, Version
 from perfgate.ab.trees import Notify, fresh_trees, head_snapshot
 from perfgate.config import AbConfig, AbMode, Budget, LoadedConfig, ResolvedProfile, ServeConfig
@@ -44,7 +46,7 @@ from perfgate.decide.sides import Side, side_from_runs
 from perfgate.decide.verdict import Confirmation, Metric, Outcome, Sequential, StopReason, Verdict
 from perfgate.errors import ConfigError, Interrupted, UsageError
 from perfgate.git import MainLine, commit_of, main_line, read_git_info, repository_root
-from perfgate.measure.duet import check_duet_profile
+from perfgate.measure.duet import check_duet_profile, unsplittable
 from perfgate.measure.locust import check_locust_args, check_locust_config, check_locustfile
 from perfgate.measure.summary import own_fault_reasons
 from perfgate.records import RunPurpose
@@ -220,6 +222,24 @@ def _base_commit(repo: Path, loaded: LoadedConfig, base_ref: str | None, *, budg
     return line.merge_base
 
 
+def settled_mode(settings: AbConfig, profile: ResolvedProfile, notify: Notify) -> AbConfig:
+    """The settings of the mode the A/B runs in: the duet unless the profile cannot be split in two.
+
+    A duet chosen on purpose (``--mode duet``, ``[ab] mode``) is refused for such a profile; the default
+    falls back to alternate pairs and says so."""
+    what = unsplittable(profile) if settings.mode is AbMode.DUET else None
+    if what is None:
+        return settings
+    if "mode" in settings.model_fields_set:
+        check_duet_profile(profile)
+    notify(f"{what} cannot be split between two versions at the same moments: measuring in alternate pairs")
+    try:
+        return AbConfig.model_validate({**settings.model_dump(exclude_unset=True), "mode": AbMode.ALTERNATE})
+    except ValidationError as exc:
+        raise ConfigError(f"{what} needs the alternate mode, and the [ab] settings do not fit it: "
+                          f"{exc.errors()[0]['msg']} (set --looks and --max-pairs of 2 or more)") from None
+
+
 def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _: None) -> AbResult:
     """Check the base out beside the current tree, set both trees up, run the A/B, clean up."""
     loaded, settings = request.loaded, request.settings
@@ -236,8 +256,7 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
     check_locustfile(Path(request.profile.locustfile))
     check_locust_config(Path.cwd())
     check_locust_args(list(request.profile.locust_args))
-    if settings.mode is AbMode.DUET:
-        check_duet_profile(request.profile)
+    settings = settled_mode(settings, request.profile, notify)
     store.check_writable()
     budgets_given = bool(loaded.config.budgets or request.command_line_budgets)
     base_commit = _base_commit(repo, loaded, request.base_ref, budgets_alone=budgets_given, main=request.main)

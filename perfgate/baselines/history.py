@@ -16,8 +16,7 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from scipy import stats as sps
-
+from perfgate.decide.stats import welch_p
 from perfgate.decide.verdict import EndpointTrend, TrendPoint, Verdict
 from perfgate.environment import environment_key
 from perfgate.git import first_parent_ancestors, resolve_main_branch
@@ -46,7 +45,7 @@ def change_points(values: Sequence[float], margin: float) -> list[int]:
             if statistics.pvariance(left) == 0 and statistics.pvariance(right) == 0:
                 p = 0.0
             else:
-                p = float(sps.ttest_ind(right, left, equal_var=False).pvalue)
+                p = welch_p(right, left)
             if p < best_p:
                 best, best_p = k, p
         if best is not None and best_p * max(len(candidates), 1) <= CHANGE_LEVEL:

@@ -10,6 +10,7 @@ import typer
 
 from perfgate import __version__
 from perfgate.cli.common import ConfigOption, app, stderr, stdout
+from perfgate.config.schema import AbMode
 from perfgate.errors import UsageError
 
 
@@ -80,7 +81,10 @@ def demo(
     output_dir: Annotated[Path | None, typer.Option("--output-dir", help="Folder for the verdict and the "
                                                     "store (default: a new temporary folder).")] = None,
     run_time: Annotated[str, typer.Option("-t", "--run-time", help="Length of each run.")] = "10s",
-    max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=2, help="Stop after this many pairs.")] = None,
+    max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=1, help="Stop after this many pairs (same-moment "
+                                                "runs in the duet mode; the alternate mode needs 2).")] = None,
+    mode: Annotated[AbMode, typer.Option("--mode", help="duet: both commits served at once under one load; "
+                                         "alternate: pairs of runs one after the other.")] = AbMode.DUET,
 ) -> None:
     """The whole gate in a few minutes: A/B of two commits of the demo service, one of them slower."""
     import importlib
@@ -97,4 +101,5 @@ def demo(
         raise UsageError(f"perfgate demo needs the demo extra ({', '.join(missing)} missing): install perfgate "
                           "with it, e.g. `uv tool install 'perfgate[demo]'` or `pip install 'perfgate[demo]'`")
 
-    raise typer.Exit(run_demo(stdout, stderr, output_dir=output_dir, run_time=run_time, max_pairs=max_pairs))
+    raise typer.Exit(run_demo(stdout, stderr, output_dir=output_dir, run_time=run_time, max_pairs=max_pairs,
+                              mode=mode))

@@ -163,7 +163,8 @@ def ab(
                                                 "runs one after the other.")] = None,
     looks: Annotated[str | None, typer.Option("--looks", help="Pair counts (same-moment runs in the duet mode) "
                                               "at which to judge, e.g. 3,6,10.")] = None,
-    max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=2, help="Stop after this many pairs.")] = None,
+    max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=1, help="Stop after this many pairs (same-moment "
+                                                "runs in the duet mode; the alternate mode needs 2).")] = None,
     max_time: Annotated[str | None, typer.Option("--max-time", help="Start no pair that would end later "
                                                  "than this, e.g. 10m.")] = None,
     confirm: Annotated[bool | None, typer.Option("--confirm/--no-confirm", help="Measure a regression again "
@@ -217,7 +218,10 @@ def calibrate(
     serve: ServeOption = None,
     ready_url: ReadyUrlOption = None,
     ready_timeout: ReadyTimeoutOption = None,
-    pairs: Annotated[int, typer.Option("--pairs", help="A/A pairs to run (at least 3).")] = 6,
+    pairs: Annotated[int, typer.Option("--pairs", help="A/A pairs (same-moment runs in the duet mode) to run "
+                                       "(at least 3).")] = 6,
+    mode: Annotated[AbMode | None, typer.Option("--mode", help="The ab mode whose noise to measure: duet "
+                                                "(the default) or alternate.")] = None,
     setup: SetupOption = None,
     reset: ResetOption = None,
     write: Annotated[bool, typer.Option("--write", help="Add the suggested margins (and run length) to the "
@@ -241,7 +245,7 @@ def calibrate(
     if write:
         check_writable_config(loaded)  # before minutes of measuring, not after
     with open_store(loaded, db) as store:
-        result = calibrate_gate(loaded, loaded.ab_settings(setup=setup, reset=reset), resolved, serve_config,
+        result = calibrate_gate(loaded, loaded.ab_settings(mode=mode, setup=setup, reset=reset), resolved, serve_config,
                                 Path.cwd(), pairs, store, notify)
     if output_format is OutputFormat.json:
         print(result.to_json())

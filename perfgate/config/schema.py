@@ -161,7 +161,8 @@ class AbConfig(BoundaryModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: AbMode = AbMode.ALTERNATE
+    mode: AbMode = AbMode.DUET
+    """The default, duet, falls back to alternate for a profile it cannot split (a step load or a load shape)."""
     looks: list[Annotated[int, Field(ge=1)]] | None = None
     """Numbers of pairs (same-moment runs in the duet mode) after which the data are judged (increasing);
     default: :data:`DEFAULT_LOOKS`."""

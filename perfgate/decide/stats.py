@@ -10,18 +10,52 @@ independent replicates they are.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
-from scipy.signal import fftconvolve
+from scipy.special import stdtr, stdtrit
 
 from perfgate.decide.rules import holm  # noqa: F401 - re-exported
 from perfgate.samples import GAMMA, LatencyHistogram
 
 POWER = 0.8
 """Power at which the smallest detectable change is reported."""
+
+
+# Student's t from scipy.special: the same functions scipy.stats.t evaluates, without importing scipy.stats
+# (about 2 s of CPU at every start of the CLI, which most commands never need).
+
+def t_cdf(x: float, df: float) -> float:
+    """P(T ≤ x) for Student's t with ``df`` degrees of freedom (any positive real, or infinity)."""
+    return float(stdtr(df, x))
+
+
+def t_sf(x: float, df: float) -> float:
+    """P(T > x)."""
+    return float(stdtr(df, -x))
+
+
+def t_ppf(q: float, df: float) -> float:
+    """The ``q`` quantile of Student's t."""
+    return float(stdtrit(df, q))
+
+
+def welch_p(first: Sequence[float], second: Sequence[float]) -> float:
+    """Two-sided p-value of Welch's t-test of two samples of 2 or more values (not both constant)."""
+    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    t = (a.mean() - b.mean()) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    return 2 * t_sf(abs(float(t)), float(df))
+
+
+def _convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The full linear convolution of two count vectors, by FFT."""
+    n = a.size + b.size - 1
+    size = 1 << (n - 1).bit_length()
+    return np.fft.irfft(np.fft.rfft(a, size) * np.fft.rfft(b, size), size)[:n]
 
 
 @dataclass(frozen=True)
@@ -40,26 +74,26 @@ class ShiftEstimate:
         """One-sided p-value for the true shift being greater than ``than``."""
         if self.se == 0:
             return 0.0 if self.diff > than else 1.0
-        return float(sps.t.sf((self.diff - than) / self.se, self.df))
+        return t_sf((self.diff - than) / self.se, self.df)
 
     def p_less(self, than: float = 0.0) -> float:
         """One-sided p-value for the true shift being less than ``than``."""
         if self.se == 0:
             return 0.0 if self.diff < than else 1.0
-        return float(sps.t.cdf((self.diff - than) / self.se, self.df))
+        return t_cdf((self.diff - than) / self.se, self.df)
 
     def interval(self, confidence: float) -> tuple[float, float]:
         """Two-sided confidence interval for the shift."""
         if self.se == 0:
             return self.diff, self.diff
-        half = float(sps.t.ppf(0.5 + confidence / 2, self.df)) * self.se
+        half = t_ppf(0.5 + confidence / 2, self.df) * self.se
         return self.diff - half, self.diff + half
 
     def detectable(self, alpha: float, power: float = POWER) -> float:
         """Smallest one-sided shift found with ``power`` at level ``alpha`` by data this noisy."""
         if self.se == 0:
             return 0.0
-        return float(sps.t.ppf(1 - alpha, self.df) + sps.t.ppf(power, self.df)) * self.se
+        return (t_ppf(1 - alpha, self.df) + t_ppf(power, self.df)) * self.se
 
 
 class TooFewRuns(ValueError):
@@ -142,17 +176,41 @@ def duet_shift(runs: Sequence[Sequence[float]]) -> ShiftEstimate:
     if short := [d.size for d in series if d.size < DUET_MIN_BLOCKS]:
         raise TooFewRuns(f"a same-moment run has {min(short)} block(s) with requests on both sides, "
                          f"{DUET_MIN_BLOCKS} needed; lengthen -t")
-    r = len(series)
     means = np.array([d.mean() for d in series])
     within = [cosine_variance(d) for d in series]
+    between = _between_runs(means, within)
+    return _duet_estimate(float(means.mean()), within, between if len(series) >= DUET_BETWEEN_MIN_RUNS else 0.0)
+
+
+def _between_runs(means: np.ndarray, within: Sequence[tuple[float, float]]) -> float:
+    """How far the runs' means spread beyond their own within-run variances (a variance, never negative)."""
+    if len(means) < 2:
+        return 0.0
+    return max(0.0, float(means.var(ddof=1)) - sum(v for v, _ in within) / len(means))
+
+
+def _duet_estimate(diff: float, within: Sequence[tuple[float, float]], between: float) -> ShiftEstimate:
+    """The mean of ``len(within)`` runs' means: within-run variances (each with its df) plus ``between``."""
+    r = len(within)
     a = sum(v for v, _ in within) / r**2
     df_a = a**2 / sum((v / r**2) ** 2 / df for v, df in within) if a > 0 else float(sum(df for _, df in within))
-    b = 0.0
-    if r >= DUET_BETWEEN_MIN_RUNS:
-        b = max(0.0, float(means.var(ddof=1)) - sum(v for v, _ in within) / r) / r
+    b = between / r
     var = a + b
     df = var**2 / (a**2 / df_a + (b**2 / (r - 1) if b > 0 else 0.0)) if var > 0 else df_a
-    return ShiftEstimate("duet", float(means.mean()), math.sqrt(var), float(df), r, r)
+    return ShiftEstimate("duet", diff, math.sqrt(var), float(df), r, r)
+
+
+def duet_projection(runs: Sequence[Sequence[float]], planned: int) -> ShiftEstimate:
+    """What :func:`duet_shift` would give after ``planned`` same-moment runs as noisy as ``runs`` (A/A runs:
+    their shift is not kept): each run with the measured runs' mean within-run variance and degrees of
+    freedom, plus the spread between them from :data:`DUET_BETWEEN_MIN_RUNS` planned runs on (``calibrate``)."""
+    series = [np.asarray(d, dtype=float) for d in runs]
+    if len(series) < DUET_BETWEEN_MIN_RUNS or any(d.size < DUET_MIN_BLOCKS for d in series):
+        raise TooFewRuns(f"needs {DUET_BETWEEN_MIN_RUNS} same-moment runs of {DUET_MIN_BLOCKS} blocks or more")
+    within = [cosine_variance(d) for d in series]
+    between = _between_runs(np.array([d.mean() for d in series]), within)
+    typical = (statistics.fmean(v for v, _ in within), statistics.fmean(df for _, df in within))
+    return _duet_estimate(0.0, [typical] * planned, between if planned >= DUET_BETWEEN_MIN_RUNS else 0.0)
 
 
 def hodges_lehmann_relative_shift(base: LatencyHistogram, head: LatencyHistogram) -> float:
@@ -169,7 +227,7 @@ def hodges_lehmann_relative_shift(base: LatencyHistogram, head: LatencyHistogram
     dense_a[base.keys - a0] = base.counts
     dense_b = np.zeros(b1 - b0 + 1)
     dense_b[head.keys - b0] = head.counts
-    weights = np.clip(fftconvolve(dense_b, dense_a[::-1]), 0, None)
+    weights = np.clip(_convolve(dense_b, dense_a[::-1]), 0, None)
     cumulative = np.cumsum(weights)
     index = int(np.searchsorted(cumulative, cumulative[-1] / 2))
     key_difference = (b0 - a1) + index

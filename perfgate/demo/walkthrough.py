@@ -100,7 +100,8 @@ def make_demo_repo(repo: Path, *, run_time: str = "10s", slowdown_pct: float = D
     _git(repo, "commit", "--quiet", "-am", f"Slow down {slow_endpoint or 'every endpoint'}")
 
 
-def run_demo(out: Console, err: Console, *, output_dir: Path | None, run_time: str, max_pairs: int | None) -> int:
+def run_demo(out: Console, err: Console, *, output_dir: Path | None, run_time: str, max_pairs: int | None,
+             mode: str = "duet") -> int:
     """Build the throwaway repository, A/B its two commits, report, clean up; the verdict's exit code."""
     from perfgate.ab.session import AbRequest
     from perfgate.config import Overrides, load_config
@@ -120,10 +121,12 @@ def run_demo(out: Console, err: Console, *, output_dir: Path | None, run_time: s
         make_demo_repo(repo, run_time=run_time)
         err.print(f"perfgate demo: a throwaway repository with two commits of a small service; the second "
                   f"adds {DEMO_SLOWDOWN_PCT:g} % to the service time of {DEMO_SLOW_ENDPOINT}.\n"
-                  "Running `perfgate ab --base main` on branch `slower`: both versions served fresh, "
-                  "measured in balanced pairs, judged with a paired test…", markup=False)
+                  f"Running `perfgate ab --base main --mode {mode}` on branch `slower`: "
+                  + ("both versions served fresh at once, loaded at the same moments, judged block by block…"
+                     if mode == "duet" else "both versions served fresh, measured in balanced pairs, judged "
+                     "with a paired test…"), markup=False)
         loaded = load_config(start=repo)
-        request = AbRequest(loaded=loaded, settings=loaded.ab_settings(max_pairs=max_pairs),
+        request = AbRequest(loaded=loaded, settings=loaded.ab_settings(max_pairs=max_pairs, mode=mode),
                             profile=loaded.resolve(None, Overrides(), served=True), serve=loaded.serve(),
                             cwd=repo, base_ref="main")
         with Store(db) as store:
@@ -149,6 +152,6 @@ def run_demo(out: Console, err: Console, *, output_dir: Path | None, run_time: s
                   f"fails the job with exit code {int(exit_code(verdict, strict=False))}.", markup=False)
         return int(ExitCode.OK)
     out.print(f"The gate did not call {DEMO_SLOW_ENDPOINT} REGRESSED on this machine within the pair budget "
-              "(see the table); a busy machine makes runs noisier. Run the demo again, or with --max-pairs 16.",
+              "(see the table); a busy machine makes runs noisier. Run the demo again, or with a higher --max-pairs.",
               markup=False)
     return int(ExitCode.UNDECIDED)

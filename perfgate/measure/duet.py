@@ -82,10 +82,19 @@ def cpu_sets(count: int | None = None) -> tuple[frozenset[int], frozenset[int], 
     return frozenset(cpus[:k]), frozenset(cpus[k:2 * k]), frozenset(cpus[2 * k:])
 
 
+def unsplittable(profile: ResolvedProfile) -> str | None:
+    """What in the profile a same-moment run cannot split in two (it doubles the users); ``None``: nothing."""
+    if profile.step is not None:
+        return "a step load"
+    if profile.load_shape:
+        return f"the locustfile's own shape {profile.load_shape}"
+    return None
+
+
 def check_duet_profile(profile: ResolvedProfile) -> None:
     """A same-moment run doubles the profile's users: a load shape of its own cannot be split in two."""
-    if profile.step is not None or profile.load_shape:
-        what = "a step load" if profile.step is not None else f"the locustfile's own shape {profile.load_shape}"
+    what = unsplittable(profile)
+    if what is not None:
         raise ConfigError(f"the same-moment mode cannot run {what}: it hands each side half of the users; "
                           "run it with --mode alternate, or use a steady profile")
 

@@ -264,24 +264,29 @@ def pinned_table(found: list[tuple[Path, PinnedBaseline]]) -> Table:
 def print_calibration(console: Console, calibration: Calibration, min_requests: int) -> None:
     """Noise per endpoint and metric, what the gate can detect, and the suggested margins."""
     p = calibration.profile
-    console.print(f"{calibration.pairs} A/A pair(s) of {p.run_time:g} s runs ({p.warmup:g} s warm-up), "
-                  f"{p.users} users; {calibration.false_regressions} false regression(s) among "
-                  f"{calibration.family_size} tests")
+    duet = calibration.mode == "duet"
+    unit = "same-moment run(s)" if duet else "pair(s)"
+    console.print(f"{calibration.pairs} A/A {unit} of {p.run_time:g} s runs ({p.warmup:g} s warm-up), "
+                  f"{p.users} users{' on each side' if duet else ''}; {calibration.false_regressions} false "
+                  f"regression(s) among {calibration.family_size} tests")
     table = Table(title_justify="left")
     table.add_column("endpoint", overflow="fold")
     table.add_column("metric")
-    for column in ("noise", "pair corr.", "A/A", "margin", *(f"detectable @{n}" for n in (3, 6, 10)),
+    for column in ("noise", "pair corr.", "A/A", "margin", *(f"detectable @{n}" for n in calibration.reported),
                    "margin needed"):
         table.add_column(column, justify="right")
     for m in calibration.metrics:
         table.add_row(escape(m.endpoint), m.metric.value, f"{m.noise * 100:.1f} %",
                       "–" if m.correlation is None else f"{m.correlation:+.2f}",
                       "REGRESSED" if m.false_regressions else "ok", f"{m.margin * 100:g} %",
-                      *(f"{m.detectable[n] * 100:.0f} %" for n in (3, 6, 10)), f"{m.needed_margin * 100:.1f} %")
+                      *(f"{m.detectable[n] * 100:.0f} %" for n in calibration.reported),
+                      f"{m.needed_margin * 100:.1f} %")
     console.print(table)
-    console.print("[dim]noise: run-to-run standard deviation; pair corr.: what two back-to-back runs share "
+    together = "the two sides of a same-moment run" if duet else "two back-to-back runs"
+    console.print(f"[dim]noise: run-to-run standard deviation; pair corr.: what {together} share "
                   "(pairing cancels it); detectable @n: the smallest change found with 90 % power after n "
-                  f"pairs at the current margins and α, spent over the looks {calibration.looks}[/]")
+                  f"{unit.replace('(s)', 's')} at the current margins and α, spent over the looks "
+                  f"{calibration.looks}[/]")
     suggested = ", ".join(f"{k} {v * 100:g} %" for k, v in sorted(calibration.suggested_margins.items()))
     console.print(f"suggested margins (each found with 90 % power by the last look): {suggested}")
     for endpoint, margins in sorted(calibration.endpoint_margins.items()):

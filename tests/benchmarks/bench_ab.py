@@ -28,6 +28,13 @@ Method
     set beside the alternate mode's, the duet mode's shows what serving both versions at once
     costs a difference (a CPU-bound head slows the base too on a shared CPU).
 
+The shop
+    ``--service shop`` runs the same trials on ``examples/shop`` copied into a repository of
+    its own (FastAPI + SQLite, a slow password hash at each user's login in ``on_start``,
+    state reset before every serve), 20 users (20 on each side in the duet mode), 30 s runs
+    with a 10 s warm-up. Its cells are ``one:δ`` only: the head sleeps in GET /api/products
+    for δ % of that endpoint's p50 measured in a calibration run.
+
 Replay
     Live trials are few, because each takes minutes. ``--replay N`` adds a cheaper
     estimate per mode: it takes every valid A/A pair (alternate) or A/A same-moment run
@@ -49,10 +56,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shlex
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -74,17 +85,95 @@ MODES = ("alternate", "duet")
 LATENCY = ("min", "p50", "p90", "p95", "p99", "max", "mean")
 
 
-def calibrate_ratio(workdir: Path) -> float:
-    """Measured p50 of the slowed endpoint over its simulated service time."""
-    repo = workdir / "calibration"
-    make_demo_repo(repo, slowdown_pct=0.0)
-    loaded = load_config(start=repo)
-    profile = loaded.resolve(None, Overrides(), served=True)
-    with Store(workdir / "calibration.db") as store:
-        run = record_run(RunRequest(profile=profile, repo_dir=repo, serve=loaded.serve(), serve_cwd=repo), store)
-    endpoint = run.endpoint(DEMO_SLOW_ENDPOINT)
-    assert endpoint is not None and endpoint.stats.p50
-    return endpoint.stats.p50 / SERVICE_TIMES_MS[DEMO_SLOW_ENDPOINT]
+SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
+SHOP_ENDPOINT = "GET /api/products"
+SHOP_TOML = """profile = "shop"
+locustfile = "locustfile.py"
+
+[serve]
+command = "{python} -m uvicorn shop.app:app --port {{port}}"
+ready_url = "http://127.0.0.1:{{port}}/api/products"
+
+[ab]
+reset = "rm -f shop.db shop.db-wal shop.db-shm"
+
+[profiles.shop]
+extends = "smoke"
+users = 20
+spawn_rate = 20
+run_time = "{run_time}"
+warmup = "10s"
+"""
+SHOP_SLOW = "def products() -> list[dict[str, object]]:\n"
+
+
+@dataclass(frozen=True)
+class Service:
+    """What a trial A/Bs: a throwaway repository whose branch ``slower`` slows ``endpoint`` (or more)."""
+
+    name: str
+    endpoint: str
+
+    def make_repo(self, repo: Path, cell: tuple[str, str, float], ratio: float) -> float:
+        """The repository of one trial; returns the knob that was set (percent of the service time, or ms)."""
+        kind, where, delta_pct = cell
+        knob = ratio * delta_pct
+        if self.name == "demo":
+            make_demo_repo(repo, slowdown_pct=knob, slow_endpoint="" if where == "all" else DEMO_SLOW_ENDPOINT,
+                           tail_fraction=TAIL_FRACTION if where == "tail" else 0.0, slow_kind=kind)
+        else:
+            if (kind, where) != ("wait", "one"):
+                raise SystemExit(f"the shop takes cells one:DELTA only, not {kind}:{where}")
+            make_shop_repo(repo, sleep_ms=knob)
+        return knob
+
+    def calibrate(self, workdir: Path) -> float:
+        """Demo: measured p50 of the slowed endpoint over its simulated service time (a knob is a percent of
+        it). Shop: the slowed endpoint's measured p50 in ms over 100 (a knob is milliseconds of sleep)."""
+        repo = workdir / "calibration"
+        if self.name == "demo":
+            make_demo_repo(repo, slowdown_pct=0.0)
+        else:
+            make_shop_repo(repo, sleep_ms=0.0)
+        loaded = load_config(start=repo)
+        profile = loaded.resolve(None, Overrides(), served=True)
+        with Store(workdir / "calibration.db") as store:
+            run = record_run(RunRequest(profile=profile, repo_dir=repo, serve=loaded.serve(), serve_cwd=repo), store)
+        endpoint = run.endpoint(self.endpoint)
+        assert endpoint is not None and endpoint.stats.p50
+        if self.name == "demo":
+            return endpoint.stats.p50 / SERVICE_TIMES_MS[DEMO_SLOW_ENDPOINT]
+        return endpoint.stats.p50 / 100
+
+
+SERVICES = {"demo": Service("demo", DEMO_SLOW_ENDPOINT), "shop": Service("shop", SHOP_ENDPOINT)}
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@perfgate.invalid", "-c",
+                    "commit.gpgsign=false", "-c", "init.defaultBranch=main", *args], cwd=repo, check=True,
+                   capture_output=True, timeout=60)
+
+
+def make_shop_repo(repo: Path, *, sleep_ms: float, run_time: str = "30s") -> None:
+    """examples/shop as a team's own repository on ``main``; branch ``slower`` sleeps ``sleep_ms`` in GET
+    /api/products (waiting, as a slower query would; a comment only when it is 0, for an A/A)."""
+    shutil.copytree(SHOP, repo, ignore=shutil.ignore_patterns("__pycache__", "*.db*", ".venv"))
+    python = shlex.quote(sys.executable).replace("\\", "\\\\").replace('"', '\\"')
+    (repo / "perfgate.toml").write_text(SHOP_TOML.format(python=python, run_time=run_time))
+    (repo / ".gitignore").write_text(".perfgate/\n__pycache__/\nshop.db*\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "shop")
+    _git(repo, "checkout", "-q", "-b", "slower")
+    app = repo / "shop" / "app.py"
+    text = app.read_text()
+    assert SHOP_SLOW in text, "examples/shop/shop/app.py no longer has the products handler the bench slows"
+    body = (f"    time.sleep({sleep_ms / 1000:.6f})  # the change under test\n" if sleep_ms
+            else "    # an unrelated change: nothing is slower\n")
+    app.write_text(text.replace("import threading\n", "import threading\nimport time\n")
+                   .replace(SHOP_SLOW, SHOP_SLOW + body))
+    _git(repo, "commit", "-q", "-am", f"products: {sleep_ms:.3f} ms slower")
 
 
 def parse_cell(cell: str) -> tuple[str, str, float]:
@@ -94,12 +183,11 @@ def parse_cell(cell: str) -> tuple[str, str, float]:
     return kind, where, float(delta)
 
 
-def trial(workdir: Path, db: Path, cell: tuple[str, str, float], ratio: float, number: int, mode: str) -> dict:
+def trial(workdir: Path, db: Path, cell: tuple[str, str, float], ratio: float, number: int, mode: str,
+          service: Service = SERVICES["demo"]) -> dict:
     kind, where, delta_pct = cell
     repo = workdir / f"trial-{number}-{mode}"
-    knob = ratio * delta_pct
-    make_demo_repo(repo, slowdown_pct=knob, slow_endpoint="" if where == "all" else DEMO_SLOW_ENDPOINT,
-                   tail_fraction=TAIL_FRACTION if where == "tail" else 0.0, slow_kind=kind)
+    knob = service.make_repo(repo, cell, ratio)
     loaded = load_config(start=repo)
     request = AbRequest(loaded=loaded, settings=loaded.ab_settings(mode=mode), cwd=repo, base_ref="main",
                         profile=loaded.resolve(None, Overrides(), served=True), serve=loaded.serve())
@@ -108,9 +196,10 @@ def trial(workdir: Path, db: Path, cell: tuple[str, str, float], ratio: float, n
         result = ab_in_repository(request, store)
     verdict = result.verdict
     regressed = sorted(e.endpoint for e in verdict.endpoints if e.outcome is Outcome.REGRESSED)
-    target = next((e for e in verdict.endpoints if e.endpoint == DEMO_SLOW_ENDPOINT), None)
+    target = next((e for e in verdict.endpoints if e.endpoint == service.endpoint), None)
     p50 = next((t for t in target.tests if t.metric is Metric.P50), None) if target else None
     return {
+        "service": service.name, "endpoint": service.endpoint,
         "ab_mode": mode, "mode": where if delta_pct else "aa", "kind": kind, "delta": delta_pct, "knob_pct": knob,
         "verdict": verdict.outcome.value, "regressed": regressed,
         "target": target.outcome.value if target else None,
@@ -166,6 +255,7 @@ def replay(db: Path, rows: list[dict], replays: int, seed: int, margin_p50: floa
              "| median pairs or runs |",
              "|---|---|---|---|---|---|---|"]
     spreads: dict[str, tuple[float, float, int]] = {}
+    slowed = _endpoint(rows)
     for mode in MODES:
         pairs = _aa_pairs(db, rows, mode)
         looks = DEFAULT_LOOKS[AbMode(mode)]
@@ -177,7 +267,7 @@ def replay(db: Path, rows: list[dict], replays: int, seed: int, margin_p50: floa
         draws = [rng.choice(len(pairs), size=looks[-1], replace=False) for _ in range(replays)]
         first_look: list[float] = []
         for where, delta in REPLAY_CELLS:
-            endpoints = None if where == "all" else {DEMO_SLOW_ENDPOINT}
+            endpoints = None if where == "all" else {slowed}
             outcomes, stray, used = [], 0, []
             for draw in draws:
                 chosen = [pairs[i] for i in draw]
@@ -186,23 +276,23 @@ def replay(db: Path, rows: list[dict], replays: int, seed: int, margin_p50: floa
                 for n, alpha in zip(looks, alphas, strict=True):
                     verdict = compare(*_sides(base[:n], head[:n]), config.model_copy(update={"alpha": alpha}))
                     if where == "aa" and n == looks[0]:
-                        first_look.append(_p50_change(verdict))
+                        first_look.append(_p50_change(verdict, slowed))
                     if verdict.outcome in (Outcome.REGRESSED, Outcome.UNCHANGED, Outcome.IMPROVED):
                         break
                 flagged = {e.endpoint for e in verdict.endpoints if e.outcome is Outcome.REGRESSED}
-                target = next((e for e in verdict.endpoints if e.endpoint == DEMO_SLOW_ENDPOINT), None)
+                target = next((e for e in verdict.endpoints if e.endpoint == slowed), None)
                 outcomes.append(verdict.outcome.value if where in ("aa", "all")
                                 else (target.outcome.value if target else "invalid"))
-                stray += bool(flagged - {DEMO_SLOW_ENDPOINT}) and where != "all"
+                stray += bool(flagged - {slowed}) and where != "all"
                 used.append(n)
             share = {k: 100 * outcomes.count(k) / replays for k in ("regressed", "inconclusive", "unchanged")}
-            label = "A/A (none)" if where == "aa" else f"+{delta} % {_where(where)}"
+            label = "A/A (none)" if where == "aa" else f"+{delta} % {_where(where, slowed)}"
             others = "–" if where == "all" else f"{100 * stray / replays:.1f} %"
             lines.append(f"| {mode} | {label} | {share['regressed']:.1f} % | {share['inconclusive']:.1f} % | "
                          f"{share['unchanged']:.1f} % | {others} | {statistics.median(used):g} |")
         seconds = _median_run_seconds(rows, mode) * looks[0]
         spreads[mode] = (float(np.std(first_look)), seconds, len(pairs))
-    lines += ["", "| mode | stored A/A pairs or runs | A/A spread of the first look's GET /items p50 estimate | "
+    lines += ["", f"| mode | stored A/A pairs or runs | A/A spread of the first look's {slowed} p50 estimate | "
               "measuring time of the first look |", "|---|---|---|---|"]
     for mode, (spread, seconds, n) in spreads.items():
         lines.append(f"| {mode} | {n} | {100 * spread:.2f} % | {seconds / 60:.1f} min |")
@@ -220,8 +310,8 @@ def _sides(base: list[RunValues], head: list[RunValues]) -> tuple[Side, Side]:
     return side("base", base), side("head", head)
 
 
-def _p50_change(verdict) -> float:  # noqa: ANN001
-    target = next((e for e in verdict.endpoints if e.endpoint == DEMO_SLOW_ENDPOINT), None)
+def _p50_change(verdict, endpoint: str) -> float:  # noqa: ANN001
+    target = next((e for e in verdict.endpoints if e.endpoint == endpoint), None)
     test = next((t for t in target.tests if t.metric is Metric.P50), None) if target else None
     return test.change if test is not None and test.change is not None else float("nan")
 
@@ -234,8 +324,13 @@ def _median_run_seconds(rows: list[dict], mode: str) -> float:
 
 # -- live tables -------------------------------------------------------------------------------------------
 
-def _where(where: str) -> str:
-    return dict(one="GET /items", all="all endpoints", tail="tail of GET /items")[where]
+def _endpoint(rows: list[dict]) -> str:
+    """The endpoint a results file's trials slowed (one service per file)."""
+    return rows[0].get("endpoint", DEMO_SLOW_ENDPOINT) if rows else DEMO_SLOW_ENDPOINT
+
+
+def _where(where: str, endpoint: str) -> str:
+    return dict(one=endpoint, all="all endpoints", tail=f"tail of {endpoint}")[where]
 
 
 def _hit(row: dict) -> str:
@@ -259,8 +354,10 @@ def report(rows: list[dict]) -> str:
         n = len(group)
         hits = [_hit(r) for r in group]
         share = {k: sum(h == k for h in hits) for k in ("regressed", "inconclusive", "unchanged")}
-        stray = sum(any(e != DEMO_SLOW_ENDPOINT for e in r["regressed"]) for r in group if where != "all")
-        label = "A/A (none)" if where == "aa" else f"+{delta:g} % {_where(where)}{' (CPU)' if kind == 'cpu' else ''}"
+        slowed = _endpoint(group)
+        stray = sum(any(e != slowed for e in r["regressed"]) for r in group if where != "all")
+        cpu = " (CPU)" if kind == "cpu" else ""
+        label = "A/A (none)" if where == "aa" else f"+{delta:g} % {_where(where, slowed)}{cpu}"
         changes = [r["p50_change"] for r in group if r.get("p50_change") is not None]
         measured = f"{100 * statistics.median(changes):+.1f} %" if changes else "–"
         lines.append(
@@ -286,6 +383,8 @@ def main() -> int:
     parser.add_argument("--db", type=Path, default=None, help="keep the runs in this store (default: temporary)")
     parser.add_argument("--replay", type=int, default=0, help="replay N sequences from the A/A runs in --db")
     parser.add_argument("--margin-p50", type=float, default=None, help="the replay's p50 margin (default 0.05)")
+    parser.add_argument("--service", choices=sorted(SERVICES), default="demo",
+                        help="demo: perfgate's demo service; shop: examples/shop (logins in on_start, SQLite)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     if args.replay:
@@ -309,10 +408,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="perfgate-bench-ab-") as tmp:
         workdir = Path(tmp)
         db = args.db or workdir / "bench.db"
-        ratio = calibrate_ratio(workdir)
-        print(f"calibration: p50 / service time of {DEMO_SLOW_ENDPOINT} = {ratio:.2f}", file=sys.stderr)
+        service = SERVICES[args.service]
+        ratio = service.calibrate(workdir)
+        print(f"calibration of {service.name}: {service.endpoint} knob per 1 % = {ratio:.3f}", file=sys.stderr)
         for number, (cell, mode) in enumerate(schedule, 1):
-            row = trial(workdir, db, cell, ratio, number, mode)
+            row = trial(workdir, db, cell, ratio, number, mode, service)
             rows.append(row)
             print(f"[{number}/{len(schedule)}] {json.dumps(row)}", file=sys.stderr, flush=True)
             if args.results:

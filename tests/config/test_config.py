@@ -175,8 +175,9 @@ def test_load_parameters_keep_their_dict_and_json_and_read_older_ones(tmp_path: 
 def test_ab_mode_sets_its_own_default_looks_and_the_alternate_mode_needs_two_pairs(tmp_path: Path) -> None:
     from perfgate.config import AbConfig, AbMode
 
-    assert AbConfig().planned_looks() == [3, 6, 10]
-    assert AbConfig(mode=AbMode.DUET).planned_looks() == [2, 4, 6]
+    assert AbConfig().mode is AbMode.DUET and "mode" not in AbConfig().model_fields_set  # the default
+    assert AbConfig().planned_looks() == [2, 4, 6]
+    assert AbConfig(mode=AbMode.ALTERNATE).planned_looks() == [3, 6, 10]
     assert AbConfig(mode="duet", looks=[1, 3], max_pairs=5).planned_looks() == [1, 3, 5]
     (tmp_path / "perfgate.toml").write_text('[ab]\nmode = "duet"\nlooks = [1, 2]\n')
     loaded = load_config(start=tmp_path)

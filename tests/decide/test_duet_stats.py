@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from perfgate.decide.sides import block_differences
-from perfgate.decide.stats import TooFewRuns, cosine_variance, duet_shift
+from perfgate.decide.stats import TooFewRuns, cosine_variance, duet_projection, duet_shift
 from perfgate.decide.verdict import Metric
 from perfgate.records import Block
 
@@ -75,3 +75,16 @@ def test_block_differences_pair_blocks_by_time_and_skip_empty_ones() -> None:
     assert block_differences(base, head, Metric.THROUGHPUT) == pytest.approx([0.0, -30 / 22.5, 30 / 22.5, 0.0])
     assert block_differences(base, (1.0, head[1]), Metric.P50) is None  # cut differently: no pairing
     assert block_differences(base, None, Metric.P50) is None
+
+
+def test_the_projection_to_as_many_runs_is_the_test_itself_and_more_runs_see_smaller_shifts() -> None:
+    rng = np.random.default_rng(11)
+    runs = [rng.normal(size=24) * 0.05 + offset for offset in (0.0, 0.02, -0.02, 0.01)]
+    assert duet_projection(runs, 4).se == pytest.approx(duet_shift(runs).se, rel=1e-9)
+    reaches = [duet_projection(runs, n).detectable(0.01) for n in (3, 6, 12)]
+    assert reaches[0] > reaches[1] > reaches[2] > 0
+    # Below three runs the spread between runs is not estimated, as in the test: the reach is the within-run one.
+    two = duet_projection(runs, 2)
+    assert two.se == pytest.approx(np.sqrt(np.mean([cosine_variance(r)[0] for r in runs]) / 2), rel=1e-9)
+    with pytest.raises(TooFewRuns, match="3 same-moment runs"):
+        duet_projection(runs[:2], 6)

@@ -10,7 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from perfgate.decide.stats import ShiftEstimate, TooFewRuns, estimate_shift, hodges_lehmann_relative_shift, holm
+from perfgate.decide.stats import (
+    ShiftEstimate,
+    TooFewRuns,
+    estimate_shift,
+    hodges_lehmann_relative_shift,
+    holm,
+    t_cdf,
+    t_ppf,
+    t_sf,
+    welch_p,
+)
 from perfgate.samples import LatencyHistogram, _representatives
 
 
@@ -25,6 +35,22 @@ def test_welch_matches_scipy() -> None:
     low, high = estimate.interval(0.9)
     ci = sps.ttest_ind(head, base, equal_var=False).confidence_interval(0.9)
     assert (low, high) == pytest.approx((ci.low, ci.high), rel=1e-9)
+
+
+@pytest.mark.parametrize("df", [1, 2.5, 7, 16.3, 1e4, math.inf])
+def test_students_t_is_scipy_stats_t(df: float) -> None:
+    for x in (-4.0, -0.7, 0.0, 1.3, 6.0):
+        assert t_cdf(x, df) == pytest.approx(sps.t.cdf(x, df), rel=1e-12, abs=1e-300)
+        assert t_sf(x, df) == pytest.approx(sps.t.sf(x, df), rel=1e-9, abs=1e-300)
+    for q in (0.001, 0.05, 0.5, 0.9, 0.99875):
+        assert t_ppf(q, df) == pytest.approx(sps.t.ppf(q, df), rel=1e-10)
+
+
+def test_welch_p_is_scipys_two_sided_welch() -> None:
+    rng = np.random.default_rng(8)
+    for size_a, size_b in ((3, 3), (4, 9), (12, 5)):
+        a, b = rng.normal(0, 0.1, size_a), rng.normal(0.05, 0.03, size_b)
+        assert welch_p(a, b) == pytest.approx(sps.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-9)
 
 
 def test_paired_matches_scipy() -> None:

@@ -46,7 +46,8 @@ def test_regression_on_one_endpoint_is_found_there_only(tmp_path: Path) -> None:
     make_demo_repo(repo, slowdown_pct=200)
     db = tmp_path / "ab.db"
     # Confirmation pairs are judged on synthetic runs (tests/ab/, tests/baselines/): here, no confirmation.
-    result = run_cli("ab", "--base", "main", *SHORT, "--looks", "3", "--no-confirm",
+    # The alternate mode on purpose (the duet, the default, has its own tests in test_ab_duet.py).
+    result = run_cli("ab", "--base", "main", "--mode", "alternate", *SHORT, "--looks", "3", "--no-confirm",
                      "--db", str(db), "--format", "json", cwd=repo, env=_env(tmp_path), timeout=900)
     assert result.code == 1, result.stderr
     verdict = json.loads(result.stdout)

@@ -87,7 +87,9 @@ def test_duet_a_a_is_not_regressed(tmp_path: Path) -> None:
     assert verdict["verdict"] in ("unchanged", "inconclusive"), verdict["headline"]
     assert result.code in (0, 3), result.stderr
     p50 = _p50(verdict, SLOW_ENDPOINT)
-    assert p50["method"] == "duet" and abs(p50["change"]) < 0.04, p50
+    # Within the p50 margin: one 8-s run beside the suite's other tests moves it by a few per cent; a side
+    # bound to the wrong service or a position bias would move it by far more.
+    assert p50["method"] == "duet" and abs(p50["change"]) < 0.05, p50
     _assert_cleaned_up(repo, tmp_path)
 
 

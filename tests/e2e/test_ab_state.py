@@ -187,7 +187,7 @@ def test_a_a_on_a_service_that_grows_a_database_is_served_alike_and_shows_no_bia
     # The head's runs are recorded under its real commit, marked dirty.
     head_sha = git(repo, "rev-parse", "HEAD")
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("select commit_sha, dirty from runs where purpose = 'ab'").fetchall()
+        rows = conn.execute("select commit_sha, dirty from runs where purpose = 'duet'").fetchall()
     assert sorted(rows) == [(head_sha, 0)] * 3 + [(head_sha, 1)] * 3
     _assert_cleaned_up(repo, tmp_path)
 

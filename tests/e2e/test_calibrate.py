@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from perfgate.ab.calibrate import Calibration, write_suggestions
-from perfgate.config import ResolvedProfile, load_config
+from perfgate.config import AbMode, ResolvedProfile, load_config
 from perfgate.demo.walkthrough import make_demo_repo
 from perfgate.errors import ConfigError
 
@@ -32,9 +32,9 @@ def test_calibrate_reports_noise_and_writes_margins_once(tmp_path: Path) -> None
     # Whether these A/A pairs show a false regression is left to chance (the test shares the machine); the
     # false-alarm rate is judged on synthetic replays in tests/ab/.
     assert 0 < items["noise"] < 0.5 and -1 <= items["correlation"] <= 1
-    assert set(items["detectable"]) == {"3", "6", "10"}
-    # More pairs never make the gate see less; below the margin it never claims to see.
-    assert items["detectable"]["3"] >= items["detectable"]["6"] >= items["detectable"]["10"] >= 0.05
+    # The duet by default: the reach after 2, 4 and 6 same-moment runs, never below the margin.
+    assert data["mode"] == "duet" and set(items["detectable"]) == {"2", "4", "6"}
+    assert items["detectable"]["4"] >= items["detectable"]["6"] >= 0.05 and items["detectable"]["2"] >= 0.05
 
     written = tomllib.loads((repo / "perfgate.toml").read_text())
     assert written["compare"]["margins"]["p50"] == data["suggested_margins"]["p50"]
@@ -42,8 +42,8 @@ def test_calibrate_reports_noise_and_writes_margins_once(tmp_path: Path) -> None
     assert config.margin("GET /items", "p50") == data["suggested_margins"]["p50"] or \
         config.margin("GET /items", "p50") == data["endpoint_margins"]["GET /items"]["p50"]
 
-    again = run_cli("calibrate", "--pairs", "3", "-t", "6s", "--warmup", "2s", "--db", db, "--write",
-                    cwd=repo, timeout=600)
+    again = run_cli("calibrate", "--mode", "alternate", "--pairs", "3", "-t", "6s", "--warmup", "2s", "--db", db,
+                    "--write", cwd=repo, timeout=600)
     assert again.code == 2 and "already sets compare margins" in again.stderr
     assert "pair 1" not in again.stderr  # refused before measuring anything
 
@@ -78,8 +78,9 @@ def test_demo_shows_the_planted_regression_and_leaves_the_folder_alone(tmp_path:
 
 def _calibration(profile: str = "smoke", run_time: float | None = 25.0) -> Calibration:
     return Calibration(
-        pairs=6, profile=ResolvedProfile(name=profile, locustfile="/x/lf.py", host="http://127.0.0.1:{port}",
-                                         users=5, spawn_rate=5, run_time=15, warmup=2),
+        pairs=6, mode=AbMode.ALTERNATE, reported=(3, 6, 10),
+        profile=ResolvedProfile(name=profile, locustfile="/x/lf.py", host="http://127.0.0.1:{port}",
+                                users=5, spawn_rate=5, run_time=15, warmup=2),
         looks=[3, 6, 10], family_size=12, metrics=[], suggested_margins={"p50": 0.04, "p95": 0.12},
         endpoint_margins={"GET /items/{id}": {"p95": 0.3}}, rarest_endpoint="GET /ping", rarest_requests=40,
         wanted_requests=200, suggested_run_time=run_time, verdict=None)  # type: ignore[arg-type]
