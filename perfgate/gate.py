@@ -71,7 +71,7 @@ def compare_stored(loaded: LoadedConfig, store: Store, repo: Path, what: Compari
 
 
 def ab(request: AbRequest, store: Store, notify: Notify) -> GateResult:
-    """Base and head measured in this job in balanced pairs: the verdict of ``perfgate ab``."""
+    """Base and head measured in this job (same-moment runs or alternate pairs): the verdict of ``perfgate ab``."""
     main = main_line(request.cwd, request.loaded.config.main_branch)
     result: AbResult = ab_in_repository(replace(request, main=main), store, notify)
     known = [run for pair in [*result.pairs, *result.confirmation_pairs] for run in (pair.base, pair.head)]

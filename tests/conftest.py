@@ -31,12 +31,19 @@ E2E_DIR = Path(__file__).resolve().parent / "e2e"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test under tests/e2e/ is marked ``e2e`` (and ``slow``): ``-m "not e2e"`` runs the fast ones."""
+    """Every test under tests/e2e/ is marked ``e2e`` (and ``slow``): ``-m "not e2e"`` runs the fast ones.
+
+    The files are then ordered longest first, as pytest-xdist hands them out (``--dist loadfile``) in
+    collection order: the files with a ``quiet`` test (which holds the machine alone), then the other
+    end-to-end files, then the rest, which fills the workers' last minutes instead of leaving one long
+    file running alone at the end."""
     for item in items:
         path = Path(str(item.fspath)).resolve()
         if E2E_DIR in path.parents:
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.slow)
+    quiet_files = {item.fspath for item in items if item.get_closest_marker("quiet") is not None}
+    items.sort(key=lambda item: 0 if item.fspath in quiet_files else 1 if item.get_closest_marker("e2e") else 2)
 
 
 @pytest.fixture(autouse=True)

@@ -1,1 +1,2 @@
-"""Same-job A/B: base and head built side by side, measured in balanced pairs with sequential looks; calibration."""
+"""Same-job A/B: base and head built side by side, measured at the same moments or in alternate pairs, with
+sequential looks; calibration."""

@@ -1,4 +1,4 @@
-"""Same-job A/B: base and head measured in one job, in balanced pairs, judged at planned looks.
+"""Same-job A/B: base and head measured in one job, at the same moments or in alternate pairs, judged at looks.
 
 A baseline measured yesterday on another machine is the largest source of false
 alarms. ``perfgate ab`` measures both versions here and now instead:
@@ -8,8 +8,8 @@ alarms. ``perfgate ab`` measures both versions here and now instead:
    :mod:`perfgate.ab.trees`), so both versions start alike; an optional setup command
    runs once in each tree.
 2. Pairs (see :mod:`perfgate.ab.pairs`), in balanced order (A B, B A, A B, …): in the
-   alternate mode two short runs one after the other, in the duet mode one run of both
-   versions at the same moments (:mod:`perfgate.measure.duet`); each version served fresh
+   alternate mode two short runs one after the other, in the duet mode (the default) one run
+   of both versions at the same moments (:mod:`perfgate.measure.duet`); each version served fresh
    on its own free port, after an optional reset command in its tree.
 3. After each planned look (3, 6, 10 pairs alternating, 2, 4, 6 same-moment runs by default)
    the paired test of :mod:`perfgate.decide.compare` judges every endpoint and metric, with

@@ -182,7 +182,8 @@ def ab(
     config: ConfigOption = None,
     output_format: VerdictFormatOption = VerdictFormat.text,
 ) -> None:
-    """Measure base and head in this job, in balanced pairs, and decide per endpoint with a paired test.
+    """Measure base and head in this job, at the same moments by default (or in alternate pairs), and decide per
+    endpoint.
 
     Extra Locust arguments go after --.
     """

@@ -122,7 +122,7 @@ class Service:
             make_demo_repo(repo, slowdown_pct=knob, slow_endpoint="" if where == "all" else DEMO_SLOW_ENDPOINT,
                            tail_fraction=TAIL_FRACTION if where == "tail" else 0.0, slow_kind=kind)
         else:
-            if (kind, where) != ("wait", "one"):
+            if kind != "wait" or where not in ("aa", "one"):
                 raise SystemExit(f"the shop takes cells one:DELTA only, not {kind}:{where}")
             make_shop_repo(repo, sleep_ms=knob)
         return knob

@@ -1,9 +1,9 @@
 """Pinned installs: the requirement files match uv.lock, the action and the comment job install from them,
-and the comment job's set (no Locust, gevent, SciPy, NumPy) is enough to post, in a real virtual environment."""
+and the comment job's set (no Locust, gevent, SciPy, NumPy) is enough to post, in a real virtual environment
+(the action's own install with pip: test_install_pip.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -15,44 +15,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from packaging.markers import Marker
 
 from perfgate.config import CompareConfig
 from perfgate.decide.compare import compare
 from perfgate.reports.markdown import marker
 
-from conftest import REPO_ROOT
 from fakes.fake_github import FakeGitHub
+from fakes.locked import REPO_ROOT, REQUIREMENTS, action_step, export_module, workflow_step
 from fakes.synthetic import synthetic_side
 
-REQUIREMENTS = REPO_ROOT / "requirements"
 HEAVY = ("locust", "gevent", "greenlet", "scipy", "numpy", "psutil", "sqlite_utils", "zmq")
 """Top-level modules the comment path must neither need nor import."""
 HEAD = "a1" * 20
 PR = 7
 
 
-def _export_module():
-    spec = importlib.util.spec_from_file_location("perfgate_export_requirements", REQUIREMENTS / "export.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _step(workflow: str, job: str, name: str) -> dict:
-    data = yaml.load((REPO_ROOT / ".github" / "workflows" / workflow).read_text(), Loader=yaml.BaseLoader)
-    return next(s for s in data["jobs"][job]["steps"] if s.get("name") == name)
-
-
-def _action_step(name: str) -> dict:
-    data = yaml.load((REPO_ROOT / "action.yml").read_text(), Loader=yaml.BaseLoader)
-    return next(s for s in data["runs"]["steps"] if s["name"] == name)
 
 
 def test_the_requirement_files_are_in_sync_with_uv_lock() -> None:
-    export = _export_module()
+    export = export_module()
     assert export.stale() == [], "run `python requirements/export.py` after changing uv.lock"
     files = export.exports()
     extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
@@ -68,7 +49,7 @@ def test_the_requirement_files_are_in_sync_with_uv_lock() -> None:
 
 
 def test_every_file_pins_each_package_by_hash_and_the_comment_set_is_light() -> None:
-    export = _export_module()
+    export = export_module()
     for path in REQUIREMENTS.glob("*.txt"):
         found = export.requirements(path.read_text())
         assert found, path
@@ -85,7 +66,7 @@ def test_every_file_pins_each_package_by_hash_and_the_comment_set_is_light() -> 
 
 
 def _names(found: dict[str, frozenset[str]]) -> set[str]:
-    return {_export_module().name_of(spec) for spec in found}
+    return {export_module().name_of(spec) for spec in found}
 
 
 def _installs(script: str) -> list[str]:
@@ -93,8 +74,8 @@ def _installs(script: str) -> list[str]:
 
 
 def test_the_action_and_the_comment_job_install_only_from_the_locked_files() -> None:
-    for script in (_action_step("Install perfgate")["run"],
-                   _step("perf-comment.yml", "comment", "Install perfgate")["run"]):
+    for script in (action_step("Install perfgate")["run"],
+                   workflow_step("perf-comment.yml", "comment", "Install perfgate")["run"]):
         installs = _installs(script)
         assert installs
         for line in installs:
@@ -103,12 +84,12 @@ def test_the_action_and_the_comment_job_install_only_from_the_locked_files() -> 
                 assert re.search(r'-r "(\$locked|\$PERFGATE_SOURCE/requirements/comment\.txt)"$', line), line
             else:  # perfgate itself: no dependency resolved, nothing fetched, the locked build backend
                 assert all(flag in line for flag in ("--no-deps", "--no-build-isolation", "--no-index")), line
-    assert '"$requirements/action.txt"' in _action_step("Install perfgate")["run"]
-    assert '"$requirements/action-$name.txt"' in _action_step("Install perfgate")["run"]
+    assert '"$requirements/action.txt"' in action_step("Install perfgate")["run"]
+    assert '"$requirements/action-$name.txt"' in action_step("Install perfgate")["run"]
 
 
 def test_the_action_refuses_extras_it_has_no_locked_file_for(tmp_path: Path) -> None:
-    step = _action_step("Install perfgate")
+    step = action_step("Install perfgate")
     for extras, expected in (("demo,nosuch", "no locked requirements for extras 'demo,nosuch'"),
                              ("demo[x]", "comma-separated list of names")):
         env = {**os.environ, "EXTRAS": extras, "RUNNER_TEMP": str(tmp_path), "GITHUB_ACTION_PATH": str(REPO_ROOT),
@@ -144,7 +125,7 @@ def test_the_comment_job_posts_with_only_what_posting_needs(tmp_path: Path) -> N
     runner_temp.mkdir()
     clean = {k: v for k, v in os.environ.items()
              if k != "CI" and not k.startswith(("GITHUB_", "RUNNER_", "VIRTUAL_ENV", "PYTHON", "UV_"))}
-    install = _step("perf-comment.yml", "comment", "Install perfgate")
+    install = workflow_step("perf-comment.yml", "comment", "Install perfgate")
     done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", install["run"]], cwd=checkout,
                           env={**clean, **install["env"], "RUNNER_TEMP": str(runner_temp)}, capture_output=True,
                           text=True, timeout=600)
@@ -198,40 +179,3 @@ def _post_and_check_imports(perfgate: list[str], tmp_path: Path, env: dict[str, 
         imported = _imported(result.stderr)
         assert {"perfgate", "typer", "pydantic", "jinja2", "github"} <= imported  # the trace is really there
         assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
-
-
-@pytest.mark.slow
-def test_the_actions_install_step_with_pip_installs_a_consistent_locked_set(tmp_path: Path) -> None:
-    """The action's install step run for real on a runner without uv (pip, the registry): the installed set is
-    exactly the locked file, complete (``pip check``), and perfgate with its extra runs from it."""
-    shims = tmp_path / "bin"  # python3 on PATH, uv not
-    shims.mkdir()
-    (shims / "python3").symlink_to(sys.executable)
-    path = [str(shims), *(d for d in os.environ["PATH"].split(os.pathsep) if d and not (Path(d) / "uv").exists())]
-    env = {k: v for k, v in os.environ.items()
-           if k != "CI" and not k.startswith(("GITHUB_", "RUNNER_", "VIRTUAL_ENV", "PYTHON", "UV_"))}
-    env.update({"PATH": os.pathsep.join(path), "EXTRAS": "demo", "RUNNER_TEMP": str(tmp_path),
-                "GITHUB_ACTION_PATH": str(REPO_ROOT), "GITHUB_OUTPUT": str(tmp_path / "output")})
-    step = _action_step("Install perfgate")
-    done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    outputs = dict(line.split("=", 1) for line in (tmp_path / "output").read_text().splitlines())
-    python = outputs["python"]
-    assert subprocess.run([python, "-m", "pip", "check"], capture_output=True, text=True, timeout=120).returncode == 0
-    listed = subprocess.run([python, "-m", "pip", "list", "--format", "json"], capture_output=True, text=True,
-                            timeout=120, check=True)
-    export = _export_module()
-    installed = {export.name_of(p["name"]): p["version"] for p in json.loads(listed.stdout)}
-    locked = {}
-    for spec in export.requirements((REQUIREMENTS / "action-demo.txt").read_text()):
-        pinned, _, marker_text = spec.partition(" ; ")
-        if not marker_text or Marker(marker_text).evaluate():  # this Python is the venv's (the shim above)
-            locked[export.name_of(pinned)] = pinned.split("==", 1)[1]
-    assert {n: installed.get(n) for n in locked} == locked
-    assert set(installed) - set(locked) <= {"perfgate", "pip", "setuptools"}
-    ran = subprocess.run([outputs["bin"], "--version"], capture_output=True, text=True, timeout=60)
-    assert ran.returncode == 0 and ran.stdout.startswith("perfgate "), ran.stderr
-    demo = subprocess.run([python, "-c", "import perfgate.demo, fastapi, locust"], capture_output=True, text=True,
-                          timeout=120)
-    assert demo.returncode == 0, demo.stderr
