@@ -149,12 +149,15 @@ def headline(outcome: Outcome, endpoints: list[EndpointVerdict], reasons: list[s
 
 def _could_see(undecided: list[EndpointVerdict], most: int = 3) -> str:
     """``changes of 4 % or more on GET /items, 12 % on POST /orders (p50)``: the smallest change each undecided
-    endpoint's data could call a regression (its p50's, else its smallest latency test's), so that an
-    INCONCLUSIVE verdict says what it could see."""
+    endpoint's data could call a regression, so that an INCONCLUSIVE verdict says what it could see. Of an
+    endpoint's latency tests it names the undecided ones (a p50 already judged unchanged is not what held the
+    verdict back): their p50's, else the smallest; with no undecided latency test, the same rule over all."""
     seen: list[tuple[str, Metric, float]] = []
     for endpoint in undecided:
-        reach = {t.metric: t.detectable for t in endpoint.tests
-                 if t.metric in (Metric.P50, Metric.P95, Metric.P99) and t.detectable is not None}
+        latency = [t for t in endpoint.tests
+                   if t.metric in (Metric.P50, Metric.P95, Metric.P99) and t.detectable is not None]
+        held_back = [t for t in latency if t.outcome is Outcome.INCONCLUSIVE] or latency
+        reach = {t.metric: t.detectable for t in held_back if t.detectable is not None}
         if reach:
             metric = Metric.P50 if Metric.P50 in reach else min(reach, key=reach.__getitem__)
             seen.append((endpoint.endpoint, metric, reach[metric]))

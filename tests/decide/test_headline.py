@@ -6,8 +6,8 @@ from perfgate.decide.rules import headline
 from perfgate.decide.verdict import EndpointVerdict, Metric, MetricTest, Outcome
 
 
-def _test(metric: Metric, detectable: float | None) -> MetricTest:
-    return MetricTest(metric=metric, method="paired", outcome=Outcome.INCONCLUSIVE, base_value=10.0, head_value=10.1,
+def _test(metric: Metric, detectable: float | None, outcome: Outcome = Outcome.INCONCLUSIVE) -> MetricTest:
+    return MetricTest(metric=metric, method="paired", outcome=outcome, base_value=10.0, head_value=10.1,
                       change=0.01, ci_low=-0.1,
                       ci_high=0.12, confidence=0.95, p_value=0.4, p_adjusted=0.9, margin=0.05,
                       detectable=detectable, base_runs=3, head_runs=3)
@@ -41,3 +41,14 @@ def test_many_endpoints_are_bounded_and_none_detectable_says_nothing() -> None:
     assert text.endswith("on GET /e2 and 4 more endpoint(s) (p50)") and "GET /e3" not in text
     assert "could see" not in _headline(_endpoint("GET /x", _test(Metric.P50, None)),
                                         _endpoint("GET /y", _test(Metric.FAILURE_RATE, 0.01)))
+
+
+def test_the_undecided_test_is_named_not_a_p50_already_judged_unchanged() -> None:
+    text = _headline(_endpoint("POST /notes", _test(Metric.P50, 0.12, Outcome.UNCHANGED), _test(Metric.P99, 0.31),
+                               _test(Metric.P95, 0.2, Outcome.UNCHANGED)),
+                     _endpoint("GET /b", _test(Metric.P50, 0.07)))
+    assert text.endswith("could see changes of 31 % or more (p99) on POST /notes, 7 % (p50) on GET /b")
+    # an endpoint held back by a test other than latency (throughput, say) still gets its latency reach
+    text = _headline(_endpoint("GET /t", _test(Metric.P50, 0.09, Outcome.UNCHANGED),
+                               _test(Metric.THROUGHPUT, 0.2)))
+    assert text.endswith("could see changes of 9 % or more on GET /t (p50)")
