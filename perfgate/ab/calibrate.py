@@ -263,18 +263,15 @@ def calibrate(loaded: LoadedConfig, settings: AbConfig, profile: ResolvedProfile
     return analyse(measured, verdict, profile, settings.planned_looks(), loaded, settings.mode)
 
 
-def suggestions_toml(calibration: Calibration, pyproject: bool, *, with_run_time: bool) -> str:
-    root = "tool.perfgate." if pyproject else ""
-    prefix = f"{root}compare"
+def suggestions_toml(calibration: Calibration, pyproject: bool) -> str:
+    """The suggested margins as config lines (under ``[tool.perfgate]`` in a pyproject)."""
+    prefix = f"{'tool.perfgate.' if pyproject else ''}compare"
     lines = [f"# Suggested by perfgate calibrate from {calibration.pairs} A/A pairs "
              f"({calibration.profile.run_time:g} s runs, {calibration.profile.users} users).", f"[{prefix}.margins]"]
     lines += [f"{metric} = {value:g}" for metric, value in sorted(calibration.suggested_margins.items())]
     for endpoint, margins in sorted(calibration.endpoint_margins.items()):
         lines += ["", f"[{prefix}.endpoints.{json.dumps(endpoint)}.margins]"]
         lines += [f"{metric} = {value:g}" for metric, value in sorted(margins.items())]
-    if with_run_time and calibration.suggested_run_time is not None:
-        p = calibration.profile
-        lines += ["", f"[{root}profiles.{json.dumps(p.name)}]", f'run_time = "{calibration.suggested_run_time:g}s"']
     return "\n".join(lines) + "\n"
 
 
@@ -299,20 +296,36 @@ def check_writable_config(loaded: LoadedConfig) -> None:
                           "run without --write and edit them by hand")
 
 
-def write_suggestions(loaded: LoadedConfig, calibration: Calibration) -> Path:
-    """Add the suggested margins (and run length) to the config file (a new ``perfgate.toml`` when there is none).
+def write_suggestions(loaded: LoadedConfig, calibration: Calibration) -> tuple[Path | None, str]:
+    """Add the suggestions to the config file (a new ``perfgate.toml`` when there is none); the file written (or
+    None) and one line for the user saying what went in.
 
-    Nothing that is already set is overwritten: a file that sets margins is refused with the lines to
-    paste, and a run length goes in only for a profile the file does not define yet.
+    Runs too short for the rarest endpoint overstate the noise, so margins measured on them would be wider than
+    the gate needs: then only the run length goes in, and the margins wait for a calibration at that length. A
+    run length goes in only for a profile the file does not define yet, and nothing that is set is overwritten:
+    a file that sets margins is refused with the lines to paste.
     """
     path, text, section = _config_file(loaded)
     pyproject = path.name == "pyproject.toml"
-    if _sets_margins(section):
-        raise ConfigError(f"{path} already sets compare margins; edit them by hand with these values:\n"
-                          + suggestions_toml(calibration, pyproject, with_run_time=False))
-    with_run_time = calibration.profile.name not in section.get("profiles", {})
-    new = text + ("\n" if text and not text.endswith("\n\n") else "") + \
-        suggestions_toml(calibration, pyproject, with_run_time=with_run_time)
+    root = "tool.perfgate." if pyproject else ""
+    p = calibration.profile
+    if calibration.suggested_run_time is not None:
+        run_time = f'run_time = "{calibration.suggested_run_time:g}s"'
+        if p.name in section.get("profiles", {}):
+            return None, (f"wrote nothing: runs of {p.run_time:g} s are too short for margins; set {run_time} in "
+                          f"[{root}profiles.{json.dumps(p.name)}] of {path} and run perfgate calibrate again")
+        addition = (f"# Suggested by perfgate calibrate: {json.dumps(calibration.rarest_endpoint)} had "
+                    f"{calibration.rarest_requests} requests in a {p.run_time:g} s run; margins come from a "
+                    f"calibration at this length.\n[{root}profiles.{json.dumps(p.name)}]\n{run_time}\n")
+        told = (f"wrote the run length to {path} ({run_time} for profile {p.name}); run perfgate calibrate again "
+                "for margins at that length (runs this short overstate the noise)")
+    else:
+        if _sets_margins(section):
+            raise ConfigError(f"{path} already sets compare margins; edit them by hand with these values:\n"
+                              + suggestions_toml(calibration, pyproject))
+        addition = suggestions_toml(calibration, pyproject)
+        told = f"wrote the suggested margins to {path}"
+    new = text + ("\n" if text and not text.endswith("\n\n") else "") + addition
     tomllib.loads(new)  # never write a file that no longer parses
     write_text_atomic(path, new)
-    return path
+    return path, told

@@ -253,8 +253,7 @@ def calibrate(
     else:
         print_calibration(stdout, result, loaded.config.compare.min_requests)
     if write:
-        path = write_suggestions(loaded, result)
-        stderr.print(f"wrote the suggestions to {path}", markup=False)
+        stderr.print(write_suggestions(loaded, result)[1], markup=False)
 
 
 @app.command()

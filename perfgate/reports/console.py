@@ -296,7 +296,8 @@ def print_calibration(console: Console, calibration: Calibration, min_requests: 
         console.print(f"run length: {escape(calibration.rarest_endpoint)} had only {calibration.rarest_requests} "
                       f"requests in a run; -t {calibration.suggested_run_time:g}s gives it about "
                       f"{calibration.wanted_requests} (fewer than {min_requests} make it invalid, "
-                      "few make its quantiles noisy)")
+                      "few make its quantiles noisy); the margins above are measured on these short runs, "
+                      "so calibrate again at that length before adopting them")
     else:
         console.print(f"run length: {p.run_time:g} s gives every endpoint {calibration.rarest_requests}+ requests "
                       "a run; shorter runs would mean more pairs in the same time")

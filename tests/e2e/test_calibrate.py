@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from perfgate.ab.calibrate import Calibration, write_suggestions
-from perfgate.config import AbMode, ResolvedProfile, load_config
+from perfgate.config import AbMode, CompareConfig, ResolvedProfile, load_config
 from perfgate.demo.walkthrough import make_demo_repo
 from perfgate.errors import ConfigError
 
@@ -95,20 +95,30 @@ def test_suggestions_are_added_to_the_config_without_touching_what_is_there(tmp_
         if name == "pyproject.toml"
         else 'profile = "smoke"\n[compare]\nalpha = 0.1\n'
     )
-    loaded = load_config(start=tmp_path)
-    path = write_suggestions(loaded, _calibration())
-    assert path == tmp_path / name
+    # Runs too short for the rarest endpoint: the run length goes in, the margins wait for runs of that length.
+    path, told = write_suggestions(load_config(start=tmp_path), _calibration())
+    assert path == tmp_path / name and "run perfgate calibrate again" in told
+    config = load_config(start=tmp_path).config
+    assert config.profiles["smoke"].run_time == 25.0 and config.compare.alpha == 0.1
+    assert config.compare.margin("GET /items", "p50") == CompareConfig().margin("GET /items", "p50")
+    # The profile is defined now: a second short calibration writes nothing and says what to set.
+    before = path.read_text()
+    assert write_suggestions(load_config(start=tmp_path), _calibration())[0] is None
+    assert path.read_text() == before
+
+    path, told = write_suggestions(load_config(start=tmp_path), _calibration(run_time=None))
+    assert told == f"wrote the suggested margins to {path}"
     config = load_config(start=tmp_path).config
     assert config.compare.alpha == 0.1 and config.compare.margin("GET /items", "p50") == 0.04
     assert config.compare.margin("GET /items/{id}", "p95") == 0.3
     assert config.profiles["smoke"].run_time == 25.0
 
     with pytest.raises(ConfigError, match="already sets compare margins"):
-        write_suggestions(load_config(start=tmp_path), _calibration())
+        write_suggestions(load_config(start=tmp_path), _calibration(run_time=None))
 
 
 def test_a_new_config_file_is_made_when_there_is_none(tmp_path: Path) -> None:
-    path = write_suggestions(load_config(start=tmp_path), _calibration(run_time=None))
+    path, _ = write_suggestions(load_config(start=tmp_path), _calibration(run_time=None))
     assert path == tmp_path / "perfgate.toml"
     assert "profiles" not in tomllib.loads(path.read_text())
     assert load_config(start=tmp_path).config.compare.margin("GET /x", "p95") == 0.12
