@@ -21,6 +21,10 @@ def test_calibrate_reports_noise_and_writes_margins_once(tmp_path: Path) -> None
     repo = tmp_path / "shop"
     make_demo_repo(repo, slowdown_pct=0)
     git(repo, "checkout", "-q", "main")
+    # Runs of 5 s are long enough for every endpoint when 10 requests a run suffice (else no margins would be
+    # written: runs too short overstate the noise; see the tests below).
+    with (repo / "perfgate.toml").open("a") as config_file:
+        config_file.write("\n[compare]\nmin_requests = 10\n")
     db = str(tmp_path / "cal.db")
     result = run_cli("calibrate", "--pairs", "3", "-t", "5s", "--warmup", "1s", "--db", db, "--format", "json",
                      "--write", cwd=repo, timeout=600)
@@ -37,6 +41,7 @@ def test_calibrate_reports_noise_and_writes_margins_once(tmp_path: Path) -> None
     assert items["detectable"]["4"] >= items["detectable"]["6"] >= 0.05 and items["detectable"]["2"] >= 0.05
 
     written = tomllib.loads((repo / "perfgate.toml").read_text())
+    assert data["suggested_run_time"] is None and written["compare"]["min_requests"] == 10
     assert written["compare"]["margins"]["p50"] == data["suggested_margins"]["p50"]
     config = load_config(start=repo).config.compare
     assert config.margin("GET /items", "p50") == data["suggested_margins"]["p50"] or \
