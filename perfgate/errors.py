@@ -138,6 +138,10 @@ class LoadRunError(PerfgateError):
     exit_code = ExitCode.TOOL
 
 
+class WorkersMissingError(LoadRunError):
+    """A distributed run's master gave up waiting for its workers."""
+
+
 class GitError(PerfgateError):
     """A git command failed where perfgate needed its answer."""
 

@@ -24,8 +24,8 @@ from perfgate.errors import ExitCode, Interrupted, PerfgateError
 
 __all__ = ["app", "main", "split_locust_style"]
 
-HELP_ORDER = ("run", "runs", "import", "show", "compare", "ab", "calibrate", "report", "github", "comment", "gitlab",
-              "history", "init", "demo")
+HELP_ORDER = ("run", "worker", "runs", "import", "show", "compare", "ab", "calibrate", "report", "github", "comment",
+              "gitlab", "history", "init", "demo")
 """The order ``perfgate --help`` lists the commands in: the order of the work, not of the modules."""
 app.registered_commands.sort(key=lambda command: HELP_ORDER.index(command.name or getattr(command.callback,
                                                                                          "__name__", "")))

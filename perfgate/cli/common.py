@@ -77,6 +77,16 @@ ExcludeTagsOption = Annotated[list[str] | None, typer.Option("-E", "--exclude-ta
                                                              "tags (as -T).")]
 ProcessesOption = Annotated[int | None, typer.Option("--processes", help="Locust processes (master + workers); "
                                                      "-1: one per core.")]
+MasterOption = Annotated[bool, typer.Option("--master", help="Run as Locust's master: the load comes from "
+                                            "`perfgate worker` processes, here or on other machines.")]
+ExpectWorkersOption = Annotated[int | None, typer.Option("--expect-workers", help="Workers the master waits "
+                                                         "for before the load starts.")]
+WorkersMaxWaitOption = Annotated[str | None, typer.Option("--expect-workers-max-wait", help="How long the master "
+                                                          "waits for them, e.g. 2m (default 120 s).")]
+MasterBindHostOption = Annotated[str | None, typer.Option("--master-bind-host", help="Interface the master "
+                                                          "listens on for workers (default: every interface).")]
+MasterBindPortOption = Annotated[int | None, typer.Option("--master-bind-port", help="Port the master listens "
+                                                          "on for workers (default 5557).")]
 ServeOption = Annotated[str | None, typer.Option("--serve", help="Command that starts the service (for ab: in "
                                                  "each version's tree); {port} is replaced by a free port.")]
 ReadyUrlOption = Annotated[str | None, typer.Option("--ready-url", help="URL answering 2xx once the service is "

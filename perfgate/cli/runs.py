@@ -14,10 +14,14 @@ from perfgate.cli.common import (
     ConfigOption,
     DbOption,
     ExcludeTagsOption,
+    ExpectWorkersOption,
     FormatOption,
     JsonFileOption,
     JunitOption,
     LocustfileOption,
+    MasterBindHostOption,
+    MasterBindPortOption,
+    MasterOption,
     OutputFormat,
     ProcessesOption,
     ProfileOption,
@@ -29,6 +33,7 @@ from perfgate.cli.common import (
     TagsOption,
     UsersOption,
     WarmupOption,
+    WorkersMaxWaitOption,
     app,
     budgets_from,
     load,
@@ -38,6 +43,8 @@ from perfgate.cli.common import (
     stderr,
     stdout,
 )
+from perfgate.config.schema import DEFAULT_MASTER_PORT
+from perfgate.errors import UsageError
 from perfgate.output import write_text_atomic
 
 
@@ -53,6 +60,11 @@ def run(
     tags: TagsOption = None,
     exclude_tags: ExcludeTagsOption = None,
     processes: ProcessesOption = None,
+    master: MasterOption = False,
+    expect_workers: ExpectWorkersOption = None,
+    expect_workers_max_wait: WorkersMaxWaitOption = None,
+    master_bind_host: MasterBindHostOption = None,
+    master_bind_port: MasterBindPortOption = None,
     serve: ServeOption = None,
     ready_url: ReadyUrlOption = None,
     ready_timeout: ReadyTimeoutOption = None,
@@ -77,7 +89,12 @@ def run(
     loaded, serve_config, resolved = load_profile(
         config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, locustfile=locustfile,
         host=host, users=users, spawn_rate=spawn_rate, run_time=run_time, warmup=warmup, tags=tags,
-        exclude_tags=exclude_tags, processes=processes)
+        exclude_tags=exclude_tags, processes=processes, expect_workers=expect_workers,
+        expect_workers_max_wait=expect_workers_max_wait, master_bind_host=master_bind_host,
+        master_bind_port=master_bind_port)
+    if master and not resolved.expect_workers:
+        raise UsageError("--master needs the number of workers to wait for: --expect-workers N "
+                         "(or expect_workers in the profile)")
     with open_store(loaded, db) as store:
         with progress_display(stderr) as on_progress:
             recorded = record_run(RunRequest(profile=resolved, repo_dir=Path.cwd(), serve=serve_config,
@@ -154,3 +171,25 @@ def show(
     """Print one stored run."""
     with open_store(load(config), db, create=False) as store:
         print_record(store.get(run_id), output_format)
+
+
+@app.command()
+def worker(
+    master_host: Annotated[str, typer.Option("--master-host", help="Host or address of the master "
+                                             "(`perfgate run --master`).")],
+    master_port: Annotated[int, typer.Option("--master-port", min=1, max=65535,
+                                             help="The master's port for workers.")] = DEFAULT_MASTER_PORT,
+    locustfile: LocustfileOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Make load for a distributed run: a Locust worker with perfgate's recorder, which ships every request to
+    the master; the master stores the run. It runs the same locustfile as the master (-f, or the config's) and
+    stops when the master ends the run.
+    """
+    from perfgate.measure.locust import run_worker
+
+    loaded = load(config)
+    # As for `perfgate run`: -f is relative to this folder, the config's locustfile to the config's folder.
+    path = Path(locustfile) if locustfile else (
+        loaded.root / loaded.config.locustfile if loaded.config.locustfile else Path("locustfile.py"))
+    raise typer.Exit(run_worker(path.resolve(), master_host, master_port, Path.cwd()))

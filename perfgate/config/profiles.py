@@ -86,6 +86,10 @@ def resolve_profile(config: PerfgateConfig, name: str, overrides: Overrides, *, 
         merged["host"], merged["host_from_user_classes"] = "", True
     if merged.get("processes") == EVERY_CORE:
         merged["processes"] = os.cpu_count() or 1
+    if merged.get("expect_workers") and merged.get("processes", 1) > 1:
+        raise ConfigError(f"profile {name!r}: --expect-workers (a master with remote workers) and --processes "
+                          "(workers on this machine) exclude each other; start `perfgate worker` processes "
+                          "instead, as many as you need")
     locustfile = Path(merged["locustfile"])
     if not locustfile.is_absolute():
         locustfile = (Path.cwd() if from_cli else root) / locustfile

@@ -100,6 +100,12 @@ class StepShape(BoundaryModel):
     """Seconds between steps."""
 
 
+DEFAULT_MASTER_PORT = 5557
+"""Locust's own default port for workers to connect to."""
+DEFAULT_WORKERS_MAX_WAIT_S = 120.0
+"""How long a distributed run waits for its workers by default."""
+
+
 class LoadFields(BoundaryModel):
     """The load settings a profile in a config file and the command line both give; ``None``: not given."""
 
@@ -114,6 +120,14 @@ class LoadFields(BoundaryModel):
     tags: list[str] | None = None
     exclude_tags: list[str] | None = None
     processes: Processes | None = None
+    expect_workers: int | None = Field(default=None, ge=1)
+    """Distributed: run as Locust's master and wait for this many workers (``perfgate worker``)."""
+    expect_workers_max_wait: Duration | None = Field(default=None, gt=0)
+    """How long the master waits for them before the run fails."""
+    master_bind_host: str | None = Field(default=None, min_length=1, max_length=255)
+    """The interface the master listens on for workers (Locust's default: every interface)."""
+    master_bind_port: int | None = Field(default=None, ge=1, le=65535)
+    """The port the master listens on for workers."""
 
 
 class ProfileOverlay(LoadFields):
@@ -254,6 +268,11 @@ class ResolvedProfile(BoundaryModel):
     tags: list[str] = Field(default_factory=list)
     exclude_tags: list[str] = Field(default_factory=list)
     processes: int = 1
+    expect_workers: int = 0
+    """Workers of a distributed run (perfgate as Locust's master); 0: load from this machine alone."""
+    expect_workers_max_wait: float = DEFAULT_WORKERS_MAX_WAIT_S
+    master_bind_host: str = "*"
+    master_bind_port: int = DEFAULT_MASTER_PORT
     step: StepShape | None = None
     stop_timeout: float = 0.0
     target_rps: float | None = None

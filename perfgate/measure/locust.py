@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from perfgate.config import ResolvedProfile
-from perfgate.errors import ConfigError, LoadRunError, LocustfileError, TargetUnreachableError
+from perfgate.errors import ConfigError, LoadRunError, LocustfileError, TargetUnreachableError, WorkersMissingError
 from perfgate.measure.contract import (
     PluginSettings,
     Recording,
@@ -84,7 +85,8 @@ MANAGED_FLAGS = frozenset({
     "-f", "--locustfile", "-H", "--host", "-u", "--users", "-r", "--spawn-rate", "-t", "--run-time",
     "-T", "--tags", "-E", "--exclude-tags", "--processes", "--headless", "--autostart", "--only-summary",
     "--stop-timeout", "--exit-code-on-error", "--config", "--config-users", "--master", "--worker",
-    "--master-port", "--master-bind-port", "--master-host", "--expect-workers", "--web-ui", "--autoquit",
+    "--master-port", "--master-bind-port", "--master-host", "--expect-workers", "--expect-workers-max-wait",
+    "--master-bind-host", "--web-ui", "--autoquit",
 })
 """Locust flags perfgate sets itself: after ``--`` they would change the load behind the recorded profile."""
 
@@ -279,7 +281,12 @@ def locust_command(profile: ResolvedProfile, master_port: int | None = None) -> 
     if profile.user_classes:
         weights = [{"user_class_name": name, "weight": w} for name, w in profile.user_classes.items()]
         command += ["--config-users", json.dumps(weights)]
-    if profile.processes > 1:
+    if profile.expect_workers:
+        command += ["--master", "--expect-workers", str(profile.expect_workers),
+                    "--expect-workers-max-wait", f"{profile.expect_workers_max_wait:g}",
+                    "--master-bind-host", profile.master_bind_host,
+                    "--master-bind-port", str(profile.master_bind_port)]
+    elif profile.processes > 1:
         port = master_port or free_port()
         command += ["--processes", str(profile.processes), "--master-port", str(port),
                     "--master-bind-port", str(port)]
@@ -344,6 +351,7 @@ def run_locust(profile: ResolvedProfile, workdir: Path, *, cwd: Path | None = No
         + BACKSTOP_S
         + profile.stop_timeout
         + SHUTDOWN_ALLOWANCE_S
+        + (profile.expect_workers_max_wait if profile.expect_workers else 0.0)
     )
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -372,6 +380,8 @@ def run_locust(profile: ResolvedProfile, workdir: Path, *, cwd: Path | None = No
     finally:
         # Also on Ctrl-C and on errors above: never leave Locust or its workers behind.
         stop_process_group(process)
+    if profile.expect_workers:
+        _check_workers_arrived(profile, log_path)
     if not result_path.exists():
         raise LoadRunError(
             f"Locust exited with code {process.returncode} without results; last log lines:\n{log_tail(log_path)}")
@@ -379,3 +389,40 @@ def run_locust(profile: ResolvedProfile, workdir: Path, *, cwd: Path | None = No
         return read_recording(result_path)
     except (RecordingFormatError, OSError, ValueError) as exc:
         raise LoadRunError(f"cannot read Locust's recording: {exc}") from None
+
+
+_WORKERS_CONNECTED = re.compile(rb"(\d+) workers connected")
+
+
+def _check_workers_arrived(profile: ResolvedProfile, log_path: Path) -> None:
+    """A master that gave up waiting for its workers fails the run with one line naming how many came."""
+    log = log_path.read_bytes() if log_path.exists() else b""
+    if b"Gave up waiting for workers to connect" not in log:
+        return
+    arrived = max((int(n) for n in _WORKERS_CONNECTED.findall(log)), default=0)
+    raise WorkersMissingError(
+        f"{arrived} of {profile.expect_workers} worker(s) connected within {profile.expect_workers_max_wait:g} s; "
+        f"start them with `perfgate worker --master-host HOST --master-port {profile.master_bind_port} -f "
+        "LOCUSTFILE` (the same locustfile) or wait longer with --expect-workers-max-wait")
+
+
+def worker_command(locustfile: Path, master_host: str, master_port: int) -> list[str]:
+    """A Locust worker of a distributed run: the user's locustfile beside perfgate's recorder, which ships every
+    request to the master with each report. Locust bounds it: it stops when the master quits, gives up after
+    its connection retries, and quits after 60 s without the master's heartbeat."""
+    return [sys.executable, "-m", "locust", "-f", f"{locustfile},{PLUGIN_PATH}", "--worker",
+            "--master-host", master_host, "--master-port", str(master_port)]
+
+
+def run_worker(locustfile: Path, master_host: str, master_port: int, cwd: Path) -> int:
+    """Run one worker in the foreground until Locust ends it; its exit code. Stopped by its own process group
+    on Ctrl-C or an error, so that no worker is left behind."""
+    check_locustfile(locustfile)
+    check_locust_config(cwd)
+    env = {**_clean_env(), "PYTHONUNBUFFERED": "1", **PluginSettings(result_path=None, progress_path=None).to_env()}
+    process = subprocess.Popen(worker_command(locustfile, master_host, master_port), cwd=cwd, env=env,
+                               stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        return process.wait()
+    finally:
+        stop_process_group(process)

@@ -144,7 +144,7 @@ def test_report_shows_the_baseline_a_branch_accepts(git_repo: Path, monkeypatch:
 def test_every_command_has_help_in_process() -> None:
     runner = CliRunner()
     names = [c.name or getattr(c.callback, "__name__", "") for c in cli.app.registered_commands]
-    assert names[:4] == ["run", "runs", "import", "show"]
+    assert names[:4] == ["run", "worker", "runs", "import"]
     for name in [*names, "baseline"]:
         result = runner.invoke(cli.app, [name, "--help"])
         assert result.exit_code == 0, (name, result.output)

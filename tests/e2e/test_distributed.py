@@ -1,0 +1,135 @@
+"""A distributed run on Locust's own engine: `perfgate run --master` with `perfgate worker` processes, all on
+loopback, against a service that counts what it served."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from perfgate.measure.service import free_port
+
+from conftest import CliResult, run_cli
+
+LOCUSTFILE = '''
+from locust import HttpUser, between, task
+
+
+class Reader(HttpUser):
+    wait_time = between(0.02, 0.05)
+
+    @task(3)
+    def a(self):
+        self.client.get("/a")
+
+    @task(1)
+    def b(self):
+        self.client.get("/b")
+'''
+
+
+@contextmanager
+def counting_service() -> Iterator[tuple[str, dict[str, int]]]:
+    """A loopback HTTP service counting the requests it answered, per path."""
+    served: dict[str, int] = {}
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = b"{}"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            with lock:
+                served[self.path] = served.get(self.path, 0) + 1
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", served
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _worker(port: int, locustfile: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "perfgate", "worker", "--master-host", "127.0.0.1",
+                             "--master-port", str(port), "-f", str(locustfile)],
+                            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait(timeout=30)
+
+
+def test_a_master_and_three_workers_store_every_request_served(tmp_path: Path) -> None:
+    locustfile = tmp_path / "locustfile.py"
+    locustfile.write_text(LOCUSTFILE)
+    port = free_port()
+    result: list[CliResult] = []
+    with counting_service() as (host, served):
+        master = threading.Thread(target=lambda: result.append(run_cli(
+            "run", "-f", str(locustfile), "-H", host, "-u", "6", "-r", "6", "-t", "5s", "--warmup", "1s",
+            "--master", "--expect-workers", "3", "--expect-workers-max-wait", "60s",
+            "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+            "--db", str(tmp_path / "runs.db"), "--format", "json", cwd=tmp_path, timeout=240)))
+        master.start()
+        workers = [_worker(port, locustfile, tmp_path) for _ in range(3)]
+        try:
+            master.join(timeout=250)
+            codes = [w.wait(timeout=60) for w in workers]
+        finally:
+            for worker in workers:
+                _stop(worker)
+        total_served = sum(served.values())
+    assert result and result[0].code == 0, result[0].stderr if result else "the master did not finish"
+    assert codes == [0, 0, 0]
+    run = json.loads(result[0].stdout)
+    assert run["valid"] and run["recorded_request_count"] == run["locust_request_count"] > 100
+    # Every request Locust counted was stored; a request in flight when the run ended is served but never
+    # answered to its user, so the service may count up to one more per user.
+    assert 0 <= total_served - run["recorded_request_count"] <= 6
+    names = {f'{e["stats"]["method"]} {e["stats"]["name"]}': e["stats"]["count"] for e in run["endpoints"]}
+    assert set(names) == {"GET /a", "GET /b"} and names["GET /a"] > names["GET /b"] > 0  # tasks weighted 3:1
+
+
+def test_missing_workers_fail_the_run_with_how_many_came(tmp_path: Path) -> None:
+    locustfile = tmp_path / "locustfile.py"
+    locustfile.write_text(LOCUSTFILE)
+    port = free_port()
+    with counting_service() as (host, served):
+        result = run_cli("run", "-f", str(locustfile), "-H", host, "-t", "3s", "--master", "--expect-workers", "2",
+                         "--expect-workers-max-wait", "2s", "--master-bind-host", "127.0.0.1",
+                         "--master-bind-port", str(port), "--db", str(tmp_path / "runs.db"), cwd=tmp_path)
+    assert result.code == 4, result.stderr
+    assert "0 of 2 worker(s) connected within 2 s" in result.stderr and "perfgate worker" in result.stderr
+    assert "Traceback" not in result.stderr and served == {}
+
+
+def test_a_master_needs_its_workers_counted_and_no_local_processes(tmp_path: Path) -> None:
+    locustfile = tmp_path / "locustfile.py"
+    locustfile.write_text(LOCUSTFILE)
+    alone = run_cli("run", "-f", str(locustfile), "-H", "http://127.0.0.1:9", "--master", cwd=tmp_path)
+    assert alone.code == 2 and "--master needs the number of workers" in alone.stderr
+    both = run_cli("run", "-f", str(locustfile), "-H", "http://127.0.0.1:9", "--expect-workers", "2",
+                   "--processes", "2", cwd=tmp_path)
+    assert both.code == 2 and "exclude each other" in both.stderr
