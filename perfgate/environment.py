@@ -10,7 +10,7 @@ import platform
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from perfgate import __version__
 from perfgate.boundary import BoundaryModel
@@ -27,6 +27,31 @@ class EnvironmentFingerprint(BoundaryModel):
     python: str
     locust: str
     perfgate: str
+
+
+class Topology(BoundaryModel):
+    """Where a run's load came from: a distributed run's workers and their machines; none, this machine alone.
+    Runs of different topologies are not compared."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workers: int = Field(default=0, ge=0)
+    machines: tuple[tuple[str, int], ...] = ()
+    """``(CPU model, N cores, OS`` of the workers' machines, how many workers ran on one like it), sorted."""
+
+    @classmethod
+    def of_workers(cls, machines: list[dict[str, object]]) -> Topology:
+        counts: dict[str, int] = {}
+        for m in machines:
+            key = f"{m.get('cpu_model')}, {m.get('cores')} cores, {m.get('os')}"[:300]
+            counts[key] = counts.get(key, 0) + 1
+        return cls(workers=len(machines), machines=tuple(sorted(counts.items())))
+
+    def describe(self) -> str:
+        if not self.workers:
+            return "this machine alone"
+        machines = "; ".join(f"{n} × {m}" for m, n in self.machines)
+        return f"{self.workers} worker(s): {machines}" if machines else f"{self.workers} worker(s)"
 
 
 def _cpu_model() -> str:

@@ -142,6 +142,12 @@ class WorkersMissingError(LoadRunError):
     """A distributed run's master gave up waiting for its workers."""
 
 
+class WorkerRefusedError(PerfgateError):
+    """A worker of a distributed run runs another locustfile or perfgate than its master."""
+
+    exit_code = ExitCode.USAGE
+
+
 class GitError(PerfgateError):
     """A git command failed where perfgate needed its answer."""
 

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, ConfigDict, Field
 
 from perfgate.boundary import BoundaryModel, CommitSha
 from perfgate.config import LoadParameters, ResolvedProfile
-from perfgate.environment import EnvironmentFingerprint  # noqa: F401 - re-exported; it lives where NumPy is not
+from perfgate.environment import EnvironmentFingerprint, Topology  # noqa: F401 - re-exported; they live where NumPy is not
 from perfgate.samples import LatencyHistogram
 
 
@@ -198,6 +198,8 @@ class RunRecord(BoundaryModel):
     """Seconds from the test's start to the start of the measured window: the later of the profile's warm-up
     and the moment every user had spawned and finished ``on_start`` (``None``: recorded before this existed)."""
     warnings: list[str] = Field(default_factory=list)
+    topology: Topology = Field(default_factory=Topology)
+    """Where the load came from: a distributed run's workers (none: this machine alone)."""
     """What makes the run doubtful without making it invalid (latency drifting in the measured window)."""
 
     @property

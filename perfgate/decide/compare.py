@@ -64,7 +64,7 @@ from perfgate.decide.verdict import (
     Verdict,
     exit_code,  # noqa: F401 - re-exported: it lives with the verdict, so that posting one loads no statistics
 )
-from perfgate.environment import environment_key
+from perfgate.environment import Topology, environment_key
 from perfgate.samples import mann_whitney_u
 
 LATENCY_METRICS = (Metric.P50, Metric.P95, Metric.P99)
@@ -94,7 +94,17 @@ def _comparison_problems(base: Side, head: Side, *, head_broke: bool = False) ->
         fields = _differences(base.environment.model_dump(exclude={"perfgate"}),
                               head.environment.model_dump(exclude={"perfgate"}))
         problems.append("different environments (baseline vs head): " + "; ".join(fields))
+    for side, name in ((base, "baseline"), (head, "head")):
+        if len(side.topologies) > 1:
+            problems.append(f"the {name} runs come from different load topologies: {_topologies(side.topologies)}")
+    if base.topologies and head.topologies and base.topologies != head.topologies:
+        problems.append("different load topologies (baseline vs head): "
+                        f"{_topologies(base.topologies)} vs {_topologies(head.topologies)}")
     return problems
+
+
+def _topologies(topologies: set[Topology]) -> str:
+    return " and ".join(sorted(t.describe() for t in topologies))
 
 
 # -- per-run values -----------------------------------------------------------------------------------

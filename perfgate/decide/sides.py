@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from perfgate.decide.verdict import Metric, SideInfo
 from perfgate.measure.summary import own_fault_reasons
-from perfgate.records import Block, CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord
+from perfgate.records import Block, CheckResult, EndpointStats, EnvironmentFingerprint, RunRecord, Topology
 from perfgate.samples import LatencyHistogram
 
 
@@ -45,6 +45,8 @@ class Side:
     """Requests pooled over the valid runs, per endpoint (absent for a pinned baseline)."""
     all_histograms: dict[str, LatencyHistogram] = field(default_factory=dict)
     """Requests pooled over every run, valid or not: what budgets judge."""
+    topologies: set[Topology] = field(default_factory=set)
+    """Where the runs' load came from (empty for a pinned baseline, which does not record it)."""
 
     @property
     def valid_runs(self) -> list[RunValues]:
@@ -66,7 +68,7 @@ def side_from_runs(label: str, runs: list[RunRecord]) -> Side:
               for r in runs]
     return Side(info=info, profile=first.profile.name, load_parameters=first.profile.load_parameters(),
                 environment=first.environment, runs=values, histograms=_pooled(r for r in runs if r.valid),
-                all_histograms=_pooled(runs))
+                all_histograms=_pooled(runs), topologies={r.topology for r in runs})
 
 
 def _pooled(runs: Iterable[RunRecord]) -> dict[str, LatencyHistogram]:

@@ -17,6 +17,7 @@ the byte length of each array), then the arrays' bytes in that order.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -42,6 +43,10 @@ ENV_STEP = "PERFGATE_STEP"
 """``users,spawn_rate,step_users,step_time_s,run_time_s`` when the profile is a step load."""
 ENV_DUET = "PERFGATE_DUET"
 """``side=URL,side=URL`` in a same-moment run: each user is bound to one side, alternately in this order."""
+ENV_IDENTITY = "PERFGATE_IDENTITY"
+"""``perfgate VERSION, locustfile SHA-256``: a distributed run's master refuses a worker whose identity differs."""
+HELLO_MESSAGE = "perfgate_hello"
+"""The message a worker sends the master on connecting: its identity and its machine's fingerprint."""
 SIDE_CONTEXT_KEY = "perfgate_side"
 """The key of a request's context that names its side in a same-moment run."""
 
@@ -76,9 +81,13 @@ class PluginSettings:
     step: StepLoad | None = None
     duet: tuple[tuple[str, str], ...] = ()
     """``(side, base URL)`` of each side of a same-moment run, in the order users are handed out."""
+    identity: str = ""
+    """See :data:`ENV_IDENTITY`; empty: not a distributed run."""
 
     def to_env(self) -> dict[str, str]:
         env = {ENV_RUN_TIME: f"{self.run_time_s:g}"}
+        if self.identity:
+            env[ENV_IDENTITY] = self.identity
         if self.duet:
             env[ENV_DUET] = ",".join(f"{side}={url}" for side, url in self.duet)
         if self.result_path is not None:
@@ -96,7 +105,7 @@ class PluginSettings:
                      (item.partition("=") for item in (environ.get(ENV_DUET) or "").split(",") if item))
         return cls(result_path=Path(result) if result else None, progress_path=Path(progress) if progress else None,
                    run_time_s=float(environ.get(ENV_RUN_TIME) or 0), step=StepLoad.decode(step) if step else None,
-                   duet=duet)
+                   duet=duet, identity=environ.get(ENV_IDENTITY) or "")
 
 
 @dataclass(frozen=True)
@@ -223,6 +232,8 @@ class RecordingMeta:
     """The locustfile's own verdict (``environment.process_exit_code``), if it set one."""
     unhandled_exceptions: list[tuple[str, int]] = field(default_factory=list)
     """Kind and count of each exception that crashed a user."""
+    worker_machines: list[dict[str, Any]] = field(default_factory=list)
+    """A distributed run's workers as they said hello: ``id`` and their machine's fingerprint."""
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -302,3 +313,14 @@ def read_recording(path: Path) -> Recording:
     except (TypeError, ValueError) as exc:
         raise RecordingFormatError(f"{path} has a damaged header ({exc})") from None
     return Recording(meta=meta, endpoints=endpoints)
+
+
+def run_identity(locustfile: Path, perfgate_version: str) -> str:
+    """What master and workers of one distributed run must share: perfgate's version and the locustfile's bytes."""
+    digest = hashlib.sha256(locustfile.read_bytes()).hexdigest()[:16]
+    return f"perfgate {perfgate_version}, locustfile sha256 {digest}"
+
+
+def refusal_path(result_path: Path) -> Path:
+    """Where a distributed run's master writes, at once, why it refused a worker (its run ends there)."""
+    return result_path.with_name(result_path.name + ".refused")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -25,8 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from perfgate import __version__
 from perfgate.config import ResolvedProfile
-from perfgate.errors import ConfigError, LoadRunError, LocustfileError, TargetUnreachableError, WorkersMissingError
+from perfgate.errors import (
+    ConfigError,
+    LoadRunError,
+    LocustfileError,
+    TargetUnreachableError,
+)
 from perfgate.measure.contract import (
     PluginSettings,
     Recording,
@@ -34,7 +39,9 @@ from perfgate.measure.contract import (
     StepLoad,
     read_progress,
     read_recording,
+    run_identity,
 )
+from perfgate.measure.distributed import check_master_run, master_arguments, worker_command
 from perfgate.measure.service import free_port, log_tail, stop_process_group
 
 PLUGIN_PATH = Path(__file__).parent / "plugin" / "perfgate_recorder.py"
@@ -282,10 +289,7 @@ def locust_command(profile: ResolvedProfile, master_port: int | None = None) -> 
         weights = [{"user_class_name": name, "weight": w} for name, w in profile.user_classes.items()]
         command += ["--config-users", json.dumps(weights)]
     if profile.expect_workers:
-        command += ["--master", "--expect-workers", str(profile.expect_workers),
-                    "--expect-workers-max-wait", f"{profile.expect_workers_max_wait:g}",
-                    "--master-bind-host", profile.master_bind_host,
-                    "--master-bind-port", str(profile.master_bind_port)]
+        command += master_arguments(profile)
     elif profile.processes > 1:
         port = master_port or free_port()
         command += ["--processes", str(profile.processes), "--master-port", str(port),
@@ -305,7 +309,9 @@ def plugin_settings(profile: ResolvedProfile, workdir: Path,
         users=profile.users, spawn_rate=profile.spawn_rate, step_users=profile.step.step_users,
         step_time_s=profile.step.step_time, run_time_s=profile.run_time)
     return PluginSettings(result_path=workdir / RECORDING_FILENAME, progress_path=workdir / PROGRESS_FILENAME,
-                          run_time_s=profile.run_time, step=step, duet=duet)
+                          run_time_s=profile.run_time, step=step, duet=duet,
+                          identity=run_identity(Path(profile.locustfile), __version__) if profile.expect_workers
+                          else "")
 
 
 def _locust_env(profile: ResolvedProfile, workdir: Path, duet: tuple[tuple[str, str], ...]) -> dict[str, str]:
@@ -381,7 +387,7 @@ def run_locust(profile: ResolvedProfile, workdir: Path, *, cwd: Path | None = No
         # Also on Ctrl-C and on errors above: never leave Locust or its workers behind.
         stop_process_group(process)
     if profile.expect_workers:
-        _check_workers_arrived(profile, log_path)
+        check_master_run(profile, log_path, result_path)
     if not result_path.exists():
         raise LoadRunError(
             f"Locust exited with code {process.returncode} without results; last log lines:\n{log_tail(log_path)}")
@@ -391,36 +397,14 @@ def run_locust(profile: ResolvedProfile, workdir: Path, *, cwd: Path | None = No
         raise LoadRunError(f"cannot read Locust's recording: {exc}") from None
 
 
-_WORKERS_CONNECTED = re.compile(rb"(\d+) workers connected")
-
-
-def _check_workers_arrived(profile: ResolvedProfile, log_path: Path) -> None:
-    """A master that gave up waiting for its workers fails the run with one line naming how many came."""
-    log = log_path.read_bytes() if log_path.exists() else b""
-    if b"Gave up waiting for workers to connect" not in log:
-        return
-    arrived = max((int(n) for n in _WORKERS_CONNECTED.findall(log)), default=0)
-    raise WorkersMissingError(
-        f"{arrived} of {profile.expect_workers} worker(s) connected within {profile.expect_workers_max_wait:g} s; "
-        f"start them with `perfgate worker --master-host HOST --master-port {profile.master_bind_port} -f "
-        "LOCUSTFILE` (the same locustfile) or wait longer with --expect-workers-max-wait")
-
-
-def worker_command(locustfile: Path, master_host: str, master_port: int) -> list[str]:
-    """A Locust worker of a distributed run: the user's locustfile beside perfgate's recorder, which ships every
-    request to the master with each report. Locust bounds it: it stops when the master quits, gives up after
-    its connection retries, and quits after 60 s without the master's heartbeat."""
-    return [sys.executable, "-m", "locust", "-f", f"{locustfile},{PLUGIN_PATH}", "--worker",
-            "--master-host", master_host, "--master-port", str(master_port)]
-
-
 def run_worker(locustfile: Path, master_host: str, master_port: int, cwd: Path) -> int:
     """Run one worker in the foreground until Locust ends it; its exit code. Stopped by its own process group
     on Ctrl-C or an error, so that no worker is left behind."""
     check_locustfile(locustfile)
     check_locust_config(cwd)
-    env = {**_clean_env(), "PYTHONUNBUFFERED": "1", **PluginSettings(result_path=None, progress_path=None).to_env()}
-    process = subprocess.Popen(worker_command(locustfile, master_host, master_port), cwd=cwd, env=env,
+    settings = PluginSettings(result_path=None, progress_path=None, identity=run_identity(locustfile, __version__))
+    env = {**_clean_env(), "PYTHONUNBUFFERED": "1", **settings.to_env()}
+    process = subprocess.Popen(worker_command(locustfile, PLUGIN_PATH, master_host, master_port), cwd=cwd, env=env,
                                stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         return process.wait()

@@ -13,7 +13,7 @@ import numpy as np
 
 from perfgate.config import ResolvedProfile
 from perfgate.measure.contract import CHECK_REQUEST_TYPE, EndpointRecording, Recording
-from perfgate.records import CheckResult, EndpointResult, EndpointStats, SecondBucket
+from perfgate.records import CheckResult, EndpointResult, EndpointStats, SecondBucket, Topology
 from perfgate.samples import LatencyHistogram
 
 STAT_QUANTILES = (0.5, 0.9, 0.95, 0.99)
@@ -65,6 +65,7 @@ class Measurement:
     warmup_end_s: float = 0.0
     """Seconds from the test's start to the measured window's start."""
     warnings: list[str] = field(default_factory=list)
+    topology: Topology = field(default_factory=Topology)
 
 
 def _series(seconds: np.ndarray, failed: np.ndarray, latencies: np.ndarray) -> list[SecondBucket]:
@@ -188,6 +189,7 @@ def measure(recording: Recording, profile: ResolvedProfile) -> Measurement:
         locust_request_count=locust_count, recorded_request_count=recorded,
         warmup_excluded=warmup_excluded, invalid_reasons=reasons, warmup_end_s=round(warmup_end, 3),
         warnings=_drift(recording, measure_from, duration_s),
+        topology=Topology.of_workers(recording.meta.worker_machines),
     )
 
 

@@ -111,6 +111,8 @@ def print_run(console: Console, run: RunRecord, min_requests: int | None = None)
         console.print(f"host {escape(run.profile.host)}, the User classes' own", highlight=False)
     if run.profile.locust_args:
         console.print(f"extra Locust arguments: {escape(shlex.join(run.profile.locust_args))}", highlight=False)
+    if run.topology.workers:
+        console.print(f"load from {escape(run.topology.describe())}", highlight=False)
     if run.warmup_end_s is not None:
         waited = " (waited for every user's on_start)" if run.warmup_end_s > run.profile.warmup + 0.05 else ""
         console.print(f"measured from {run.warmup_end_s:.1f} s after the start{waited}", highlight=False)

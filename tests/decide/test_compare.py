@@ -217,3 +217,22 @@ def test_the_reported_detectable_change_is_found_about_four_times_in_five() -> N
                           synthetic_side(rng, runs=6, endpoints=1, shift={0: detectable}), CONFIG)
         found += p50_test(verdict).outcome is Outcome.REGRESSED
     assert 0.6 <= found / 300 <= 0.95, (detectable, found)
+
+
+def test_different_load_topologies_are_invalid_with_the_difference_named() -> None:
+    from dataclasses import replace
+
+    from perfgate.environment import Topology
+
+    rng = np.random.default_rng(16)
+    machine = {"cpu_model": "AMD EPYC", "cores": 2, "os": "Linux 6.1"}
+    alone, three = Topology(), Topology.of_workers([machine] * 3)
+    base = replace(synthetic_side(rng, runs=5, label="base"), topologies={alone})
+    head = replace(synthetic_side(rng, runs=5, shift={0: 1.0}), topologies={three})
+    verdict = compare(base, head, CONFIG)
+    assert verdict.outcome is Outcome.INVALID and exit_code(verdict, strict=False) is ExitCode.UNDECIDED
+    assert verdict.reasons == ["different load topologies (baseline vs head): this machine alone vs "
+                               "3 worker(s): 3 × AMD EPYC, 2 cores, Linux 6.1"]
+    mixed = replace(head, topologies={three, Topology.of_workers([machine] * 2)})
+    assert "the head runs come from different load topologies" in compare(head, mixed, CONFIG).reasons[0]
+    assert compare(replace(base, topologies={three}), head, CONFIG).outcome is Outcome.REGRESSED

@@ -104,6 +104,7 @@ def test_a_master_and_three_workers_store_every_request_served(tmp_path: Path) -
     assert result and result[0].code == 0, result[0].stderr if result else "the master did not finish"
     assert codes == [0, 0, 0]
     run = json.loads(result[0].stdout)
+    assert run["topology"]["workers"] == 3 and sum(n for _, n in run["topology"]["machines"]) == 3
     assert run["valid"] and run["recorded_request_count"] == run["locust_request_count"] > 100
     # Every request Locust counted was stored; a request in flight when the run ended is served but never
     # answered to its user, so the service may count up to one more per user.
@@ -133,3 +134,29 @@ def test_a_master_needs_its_workers_counted_and_no_local_processes(tmp_path: Pat
     both = run_cli("run", "-f", str(locustfile), "-H", "http://127.0.0.1:9", "--expect-workers", "2",
                    "--processes", "2", cwd=tmp_path)
     assert both.code == 2 and "exclude each other" in both.stderr
+
+
+def test_a_worker_with_another_locustfile_is_refused_by_name(tmp_path: Path) -> None:
+    locustfile = tmp_path / "locustfile.py"
+    locustfile.write_text(LOCUSTFILE)
+    other = tmp_path / "other.py"
+    other.write_text(LOCUSTFILE + "\n# edited\n")
+    port = free_port()
+    result: list[CliResult] = []
+    with counting_service() as (host, _served):
+        master = threading.Thread(target=lambda: result.append(run_cli(
+            "run", "-f", str(locustfile), "-H", host, "-t", "4s", "--master", "--expect-workers", "1",
+            "--expect-workers-max-wait", "30s", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+            "--db", str(tmp_path / "runs.db"), cwd=tmp_path, timeout=120)))
+        master.start()
+        worker = _worker(port, other, tmp_path)
+        try:
+            master.join(timeout=130)
+            worker.wait(timeout=60)
+        finally:
+            _stop(worker)
+    assert result and result[0].code == 2, result[0].stderr if result else "the master did not finish"
+    line = result[0].stderr.strip().splitlines()[-1]
+    assert "the run was stopped: worker " in line and "locustfile sha256" in line and "Traceback" not in line
+    assert not (tmp_path / "runs.db").exists() or "1 run" not in run_cli("runs", "--db", str(tmp_path / "runs.db"),
+                                                                             cwd=tmp_path).stdout

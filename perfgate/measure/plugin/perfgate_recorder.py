@@ -27,7 +27,9 @@ import gevent
 from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
 
+from perfgate.environment import fingerprint
 from perfgate.measure.contract import (
+    HELLO_MESSAGE,
     SIDE_CONTEXT_KEY,
     EndpointRecording,
     PluginSettings,
@@ -36,6 +38,7 @@ from perfgate.measure.contract import (
     RecordingMeta,
     StepLoad,
     describe_error,
+    refusal_path,
     write_progress,
     write_recording,
 )
@@ -255,6 +258,29 @@ def _on_init(environment, **_kwargs):
         _wrap_on_start(user_class)
         if SETTINGS.duet:
             _bind_to_side(user_class)
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        runner.register_message(HELLO_MESSAGE, _on_hello)
+    elif isinstance(runner, WorkerRunner):
+        runner.send_message(HELLO_MESSAGE, {"identity": SETTINGS.identity, **fingerprint().model_dump()})
+
+
+# A distributed run: each worker says hello on connecting; the master keeps its machine's fingerprint (the run's
+# topology) and refuses, by ending the run, a worker whose locustfile or perfgate differs from its own.
+def _on_hello(environment, msg, **_kwargs):
+    data = msg.data if isinstance(msg.data, dict) else {}
+    theirs = str(data.get("identity") or "unknown")[:200]
+    if theirs != SETTINGS.identity:
+        reason = f"worker {str(msg.node_id)[:200]} runs {theirs}; the master runs {SETTINGS.identity}"
+        if SETTINGS.result_path is not None:
+            refusal_path(SETTINGS.result_path).write_text(reason + "\n", encoding="utf-8")
+        # Locust's master would wait for a replacement until --expect-workers-max-wait: the workers are told to
+        # quit, and the master ends a moment later.
+        environment.runner.quit()
+        gevent.spawn_later(1.0, os._exit, 1)
+        return
+    machine = {k: str(data.get(k))[:200] for k in ("cpu_model", "cores", "os", "python", "locust")}
+    _meta.worker_machines.append({"id": str(msg.node_id)[:200], **machine})
 
 
 if SETTINGS.step is not None:
