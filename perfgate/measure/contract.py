@@ -232,6 +232,8 @@ class RecordingMeta:
     """The locustfile's own verdict (``environment.process_exit_code``), if it set one."""
     unhandled_exceptions: list[tuple[str, int]] = field(default_factory=list)
     """Kind and count of each exception that crashed a user."""
+    lost_workers: list[tuple[str, float]] = field(default_factory=list)
+    """A distributed run's workers lost during the test: id and seconds after the test's start."""
     worker_machines: list[dict[str, Any]] = field(default_factory=list)
     """A distributed run's workers as they said hello: ``id`` and their machine's fingerprint."""
 
@@ -240,6 +242,7 @@ class RecordingMeta:
         if not data.pop("readiness_tracked"):
             del data["users_ready"]
         data["unhandled_exceptions"] = [list(item) for item in self.unhandled_exceptions]
+        data["lost_workers"] = [list(item) for item in self.lost_workers]
         return data
 
     @classmethod
@@ -249,6 +252,7 @@ class RecordingMeta:
         values = {k: v for k, v in data.items() if k in known}
         values["unhandled_exceptions"] = [(str(kind), int(count))
                                           for kind, count in values.get("unhandled_exceptions") or ()]
+        values["lost_workers"] = [(str(worker), float(at)) for worker, at in values.get("lost_workers") or ()]
         return cls(**values, readiness_tracked="users_ready" in data)
 
 

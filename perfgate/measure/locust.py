@@ -398,15 +398,23 @@ def run_locust(profile: ResolvedProfile, workdir: Path, *, cwd: Path | None = No
 
 
 def run_worker(locustfile: Path, master_host: str, master_port: int, cwd: Path) -> int:
-    """Run one worker in the foreground until Locust ends it; its exit code. Stopped by its own process group
-    on Ctrl-C or an error, so that no worker is left behind."""
+    """Run one worker in the foreground until Locust ends it; its exit code.
+
+    Locust stays in this process's group, so that what stops the group (Ctrl-C in a terminal, a container's
+    end, a kill of the group) stops it too; on an error here it is stopped by its own pid."""
     check_locustfile(locustfile)
     check_locust_config(cwd)
     settings = PluginSettings(result_path=None, progress_path=None, identity=run_identity(locustfile, __version__))
     env = {**_clean_env(), "PYTHONUNBUFFERED": "1", **settings.to_env()}
     process = subprocess.Popen(worker_command(locustfile, PLUGIN_PATH, master_host, master_port), cwd=cwd, env=env,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
+                               stdin=subprocess.DEVNULL)
     try:
         return process.wait()
     finally:
-        stop_process_group(process)
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=SHUTDOWN_ALLOWANCE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

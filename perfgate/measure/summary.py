@@ -181,7 +181,10 @@ def measure(recording: Recording, profile: ResolvedProfile) -> Measurement:
             message="" if exit_code == 0 else f"the locustfile set environment.process_exit_code = {exit_code}"))
     if meta.cpu_warning:
         reasons.append(f"{LOAD_GENERATOR_SATURATED}: its timings are not trustworthy; "
-                       "use fewer users or more --processes")
+                       "use fewer users or more --processes (or workers)")
+    for worker, at in meta.lost_workers[:5]:
+        reasons.append(f"worker {worker} was lost {at:.1f} s into the test (it disconnected or stopped sending "
+                       "heartbeats): its users and their requests are missing from the rest of the run")
     return Measurement(
         endpoints=endpoints, checks=checks, test_start=test_start, duration_s=round(duration_s, 3),
         total_requests=total, total_failures=failures,

@@ -160,3 +160,37 @@ def test_a_worker_with_another_locustfile_is_refused_by_name(tmp_path: Path) -> 
     assert "the run was stopped: worker " in line and "locustfile sha256" in line and "Traceback" not in line
     assert not (tmp_path / "runs.db").exists() or "1 run" not in run_cli("runs", "--db", str(tmp_path / "runs.db"),
                                                                              cwd=tmp_path).stdout
+
+
+def test_a_worker_lost_mid_run_makes_the_run_invalid_naming_it(tmp_path: Path) -> None:
+    import time
+
+    locustfile = tmp_path / "locustfile.py"
+    locustfile.write_text(LOCUSTFILE)
+    port = free_port()
+    result: list[CliResult] = []
+    with counting_service() as (host, served):
+        master = threading.Thread(target=lambda: result.append(run_cli(
+            "run", "-f", str(locustfile), "-H", host, "-u", "4", "-r", "4", "-t", "12s", "--warmup", "1s",
+            "--master", "--expect-workers", "2", "--expect-workers-max-wait", "60s",
+            "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+            "--db", str(tmp_path / "runs.db"), "--format", "json", cwd=tmp_path, timeout=240)))
+        master.start()
+        workers = [_worker(port, locustfile, tmp_path) for _ in range(2)]
+        try:
+            deadline = time.monotonic() + 90
+            while not served and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(2)
+            os.killpg(workers[0].pid, signal.SIGKILL)  # gone without a word, as a machine that dies
+            master.join(timeout=250)
+        finally:
+            for worker in workers:
+                _stop(worker)
+    assert served and result, "the run never started" if not served else "the master did not finish"
+    assert result[0].code == 3, result[0].stderr
+    run = json.loads(result[0].stdout)
+    lost = [r for r in run["invalid_reasons"] if r.startswith("worker ")]
+    assert not run["valid"] and len(lost) == 1 and "was lost" in lost[0], run["invalid_reasons"]
+    seconds = float(lost[0].split(" was lost ")[1].split(" s ")[0])
+    assert 2 <= seconds <= 11

@@ -25,7 +25,7 @@ from typing import Any
 
 import gevent
 from locust import LoadTestShape, events
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from perfgate.environment import fingerprint
 from perfgate.measure.contract import (
@@ -158,6 +158,27 @@ def _on_test_start(environment, **_kwargs):
     if SETTINGS.progress_path is not None:
         gevent.spawn(_write_progress, environment, SETTINGS.progress_path)
     gevent.spawn(_track_peak_users, environment)
+    if isinstance(environment.runner, MasterRunner) and SETTINGS.identity:
+        gevent.spawn(_watch_workers, environment, time.time())
+
+
+_ending = False
+"""The run is ending by perfgate's or Locust's own stop: workers leaving now are not lost."""
+
+
+def _watch_workers(environment, started: float) -> None:
+    # A worker lost mid-run (Locust marks it missing after a few missed heartbeats, or it quit) takes its users
+    # and their requests with it: the run is invalid, naming the worker and when.
+    expected = set(environment.runner.clients.keys())
+    lost: set[str] = set()
+    while not _ending and _meta.test_stop is None:
+        clients = environment.runner.clients
+        for worker in sorted(expected - lost):
+            node = clients.get(worker)
+            if node is None or node.state == STATE_MISSING:
+                lost.add(worker)
+                _meta.lost_workers.append((str(worker)[:200], round(time.time() - started, 1)))
+        gevent.sleep(0.5)
 
 
 def _track_peak_users(environment) -> None:
@@ -175,6 +196,8 @@ def _on_test_stop(environment, **_kwargs):
 
 def _end_test(environment) -> None:
     # The same path as Locust's own --run-time limit in a headless run.
+    global _ending
+    _ending = True
     environment.runner.quit()
 
 
@@ -258,10 +281,12 @@ def _on_init(environment, **_kwargs):
         _wrap_on_start(user_class)
         if SETTINGS.duet:
             _bind_to_side(user_class)
+    # Only a run perfgate started as a master with remote workers has an identity: the workers of --processes
+    # are forks of the master and part of one machine's run.
     runner = environment.runner
-    if isinstance(runner, MasterRunner):
+    if SETTINGS.identity and isinstance(runner, MasterRunner):
         runner.register_message(HELLO_MESSAGE, _on_hello)
-    elif isinstance(runner, WorkerRunner):
+    elif SETTINGS.identity and isinstance(runner, WorkerRunner):
         runner.send_message(HELLO_MESSAGE, {"identity": SETTINGS.identity, **fingerprint().model_dump()})
 
 
@@ -269,7 +294,7 @@ def _on_init(environment, **_kwargs):
 # topology) and refuses, by ending the run, a worker whose locustfile or perfgate differs from its own.
 def _on_hello(environment, msg, **_kwargs):
     data = msg.data if isinstance(msg.data, dict) else {}
-    theirs = str(data.get("identity") or "unknown")[:200]
+    theirs = str(data.get("identity", "an unknown perfgate"))[:200]
     if theirs != SETTINGS.identity:
         reason = f"worker {str(msg.node_id)[:200]} runs {theirs}; the master runs {SETTINGS.identity}"
         if SETTINGS.result_path is not None:
