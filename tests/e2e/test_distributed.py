@@ -81,18 +81,25 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=30)
 
 
+def _start_master(tmp_path: Path, locustfile: Path, host: str, port: int, workers: int,
+                  *load: str) -> tuple[threading.Thread, list[CliResult]]:
+    """`perfgate run --master` in a thread (it blocks until its workers come and the run ends); its result."""
+    result: list[CliResult] = []
+    thread = threading.Thread(target=lambda: result.append(run_cli(
+        "run", "-f", str(locustfile), "-H", host, *load, "--master", "--expect-workers", str(workers),
+        "--expect-workers-max-wait", "60s", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+        "--db", str(tmp_path / "runs.db"), "--format", "json", cwd=tmp_path, timeout=240)))
+    thread.start()
+    return thread, result
+
+
 def test_a_master_and_three_workers_store_every_request_served(tmp_path: Path) -> None:
     locustfile = tmp_path / "locustfile.py"
     locustfile.write_text(LOCUSTFILE)
     port = free_port()
-    result: list[CliResult] = []
     with counting_service() as (host, served):
-        master = threading.Thread(target=lambda: result.append(run_cli(
-            "run", "-f", str(locustfile), "-H", host, "-u", "6", "-r", "6", "-t", "5s", "--warmup", "1s",
-            "--master", "--expect-workers", "3", "--expect-workers-max-wait", "60s",
-            "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-            "--db", str(tmp_path / "runs.db"), "--format", "json", cwd=tmp_path, timeout=240)))
-        master.start()
+        master, result = _start_master(tmp_path, locustfile, host, port, 3,
+                                       "-u", "6", "-r", "6", "-t", "5s", "--warmup", "1s")
         workers = [_worker(port, locustfile, tmp_path) for _ in range(3)]
         try:
             master.join(timeout=250)
@@ -142,13 +149,8 @@ def test_a_worker_with_another_locustfile_is_refused_by_name(tmp_path: Path) -> 
     other = tmp_path / "other.py"
     other.write_text(LOCUSTFILE + "\n# edited\n")
     port = free_port()
-    result: list[CliResult] = []
     with counting_service() as (host, _served):
-        master = threading.Thread(target=lambda: result.append(run_cli(
-            "run", "-f", str(locustfile), "-H", host, "-t", "4s", "--master", "--expect-workers", "1",
-            "--expect-workers-max-wait", "30s", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-            "--db", str(tmp_path / "runs.db"), cwd=tmp_path, timeout=120)))
-        master.start()
+        master, result = _start_master(tmp_path, locustfile, host, port, 1, "-t", "4s")
         worker = _worker(port, other, tmp_path)
         try:
             master.join(timeout=130)
@@ -168,14 +170,9 @@ def test_a_worker_lost_mid_run_makes_the_run_invalid_naming_it(tmp_path: Path) -
     locustfile = tmp_path / "locustfile.py"
     locustfile.write_text(LOCUSTFILE)
     port = free_port()
-    result: list[CliResult] = []
     with counting_service() as (host, served):
-        master = threading.Thread(target=lambda: result.append(run_cli(
-            "run", "-f", str(locustfile), "-H", host, "-u", "4", "-r", "4", "-t", "12s", "--warmup", "1s",
-            "--master", "--expect-workers", "2", "--expect-workers-max-wait", "60s",
-            "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-            "--db", str(tmp_path / "runs.db"), "--format", "json", cwd=tmp_path, timeout=240)))
-        master.start()
+        master, result = _start_master(tmp_path, locustfile, host, port, 2,
+                                       "-u", "4", "-r", "4", "-t", "12s", "--warmup", "1s")
         workers = [_worker(port, locustfile, tmp_path) for _ in range(2)]
         try:
             deadline = time.monotonic() + 90
