@@ -37,7 +37,7 @@ from sqlite_utils import Database
 
 from perfgate.boundary import strict_json
 from perfgate.config import ResolvedProfile
-from perfgate.environment import environment_key
+from perfgate.environment import Topology, environment_key
 from perfgate.errors import RunNotFoundError, StoreBusyError, StoreDiskError, StoreError, StoreNotFoundError
 from perfgate.records import (
     Block,
@@ -61,7 +61,7 @@ DEFAULT_BUSY_TIMEOUT_S = 60.0
 _POLL_S = 0.25
 """One SQLite-level wait for a lock; between two, perfgate checks its deadline and its signals."""
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _create_v1(db: Database) -> None:
@@ -96,8 +96,12 @@ def _add_blocks_v4(db: Database) -> None:
     db.table("endpoints").add_column("blocks", str)
 
 
+def _add_topology_v5(db: Database) -> None:
+    db.table("runs").add_column("topology", str)
+
+
 MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _create_v1, 2: _add_purpose_v2, 3: _add_warmup_v3,
-                                                     4: _add_blocks_v4}
+                                                     4: _add_blocks_v4, 5: _add_topology_v5}
 """Version N's step, applied to a file at version N - 1 (0 is an empty file)."""
 
 
@@ -259,6 +263,7 @@ class Store:
             "service": run.service.model_dump_json() if run.service else None,
             "pair_id": run.pair_id, "trial_id": run.trial_id, "purpose": str(run.purpose),
             "warmup_end_s": run.warmup_end_s, "warnings": json.dumps(run.warnings),
+            "topology": run.topology.model_dump_json() if run.topology.workers else None,
         }
         endpoint_rows = [
             {**e.stats.model_dump(exclude={"failures_by_type"}),
@@ -366,6 +371,7 @@ class Store:
                 service=ServiceUsage.model_validate(_json(row["service"])) if row["service"] else None,
                 pair_id=row["pair_id"], trial_id=row["trial_id"], purpose=row["purpose"],
                 warmup_end_s=row.get("warmup_end_s"), warnings=_json(row.get("warnings"), []),
+                topology=Topology.model_validate(_json(row["topology"])) if row.get("topology") else Topology(),
             )
             _require_finite(run.model_dump(exclude={"endpoints"}))
         except (ValueError, TypeError, KeyError, OverflowError) as exc:  # ValidationError is a ValueError

@@ -126,3 +126,15 @@ def test_a_runs_purpose_is_stored_as_its_plain_name(tmp_path: Path, purpose: Run
         assert store.get(1).purpose is purpose
     with sqlite3.connect(tmp_path / "s.db") as conn:
         assert conn.execute("select purpose, typeof(purpose) from runs").fetchone() == (purpose.value, "text")
+
+
+def test_a_distributed_runs_topology_is_stored_and_read_back(tmp_path: Path) -> None:
+    from perfgate.environment import Topology
+
+    machine = {"cpu_model": "AMD EPYC", "cores": 2, "os": "Linux 6.1"}
+    topology = Topology.of_workers([machine] * 3)
+    with Store(tmp_path / "runs.db") as store:
+        distributed = store.save(make_run().model_copy(update={"topology": topology}))
+        alone = store.save(make_run(seed=1))
+        assert store.get(distributed.id).topology == topology
+        assert store.get(alone.id).topology == Topology()
