@@ -26,12 +26,7 @@ from urllib.parse import urlsplit
 
 from perfgate import __version__
 from perfgate.config import ResolvedProfile
-from perfgate.errors import (
-    ConfigError,
-    LoadRunError,
-    LocustfileError,
-    TargetUnreachableError,
-)
+from perfgate.errors import ConfigError, LoadRunError, LocustfileError, TargetUnreachableError
 from perfgate.measure.contract import (
     PluginSettings,
     Recording,
