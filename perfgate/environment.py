@@ -36,22 +36,35 @@ class Topology(BoundaryModel):
     model_config = ConfigDict(frozen=True)
 
     workers: int = Field(default=0, ge=0)
+    """Locust worker processes, as Locust counts them (``--expect-workers``)."""
     machines: tuple[tuple[str, int], ...] = ()
     """``(CPU model, N cores, OS`` of the workers' machines, how many workers ran on one like it), sorted."""
+    processes: tuple[int, ...] = ()
+    """Worker processes of each ``perfgate worker`` command (``--processes``), sorted; empty: one each."""
 
     @classmethod
     def of_workers(cls, machines: list[dict[str, object]]) -> Topology:
         counts: dict[str, int] = {}
-        for m in machines:
+        groups: dict[str, int] = {}
+        for number, m in enumerate(machines):
             key = f"{m.get('cpu_model')}, {m.get('cores')} cores, {m.get('os')}"[:300]
             counts[key] = counts.get(key, 0) + 1
-        return cls(workers=len(machines), machines=tuple(sorted(counts.items())))
+            group = str(m.get("group") or "") or f"#{number}"
+            groups[group] = groups.get(group, 0) + 1
+        processes = tuple(sorted(groups.values())) if any(n > 1 for n in groups.values()) else ()
+        return cls(workers=len(machines), machines=tuple(sorted(counts.items())), processes=processes)
 
     def describe(self) -> str:
         if not self.workers:
             return "this machine alone"
         machines = "; ".join(f"{n} × {m}" for m, n in self.machines)
-        return f"{self.workers} worker(s): {machines}" if machines else f"{self.workers} worker(s)"
+        if self.processes:
+            each = (f"{self.processes[0]} each" if len(set(self.processes)) == 1
+                    else "+".join(str(n) for n in self.processes))
+            workers = f"{self.workers} worker process(es) from {len(self.processes)} `perfgate worker`, {each}"
+        else:
+            workers = f"{self.workers} worker(s)"
+        return f"{workers}: {machines}" if machines else workers
 
 
 def _cpu_model() -> str:

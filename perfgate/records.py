@@ -163,6 +163,24 @@ class ServiceUsage(BoundaryModel):
     samples: list[ResourceSample] = Field(default_factory=list)
 
 
+class MasterUsage(BoundaryModel):
+    """A distributed run's master: its CPU in % of one core (it is one thread: 100 % is saturated)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cpu_mean: float = Field(ge=0)
+    cpu_max: float = Field(ge=0)
+    samples: int = Field(ge=0)
+    """Seconds of the test sampled."""
+
+    @classmethod
+    def of_samples(cls, samples: Iterable[float]) -> MasterUsage | None:
+        values = [float(v) for v in samples]
+        if not values:
+            return None
+        return cls(cpu_mean=round(statistics.fmean(values), 1), cpu_max=round(max(values), 1), samples=len(values))
+
+
 class RunRecord(BoundaryModel):
     """One load run, as stored."""
 
@@ -198,9 +216,11 @@ class RunRecord(BoundaryModel):
     """Seconds from the test's start to the start of the measured window: the later of the profile's warm-up
     and the moment every user had spawned and finished ``on_start`` (``None``: recorded before this existed)."""
     warnings: list[str] = Field(default_factory=list)
+    """What makes the run doubtful without making it invalid (latency drifting in the measured window)."""
     topology: Topology = Field(default_factory=Topology)
     """Where the load came from: a distributed run's workers (none: this machine alone)."""
-    """What makes the run doubtful without making it invalid (latency drifting in the measured window)."""
+    master: MasterUsage | None = None
+    """A distributed run's master CPU (none: not distributed, or recorded before it was kept)."""
 
     @property
     def load_parameters(self) -> LoadParameters:

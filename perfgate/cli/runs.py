@@ -180,6 +180,9 @@ def worker(
     master_port: Annotated[int, typer.Option("--master-port", min=1, max=65535,
                                              help="The master's port for workers.")] = DEFAULT_MASTER_PORT,
     locustfile: LocustfileOption = None,
+    processes: Annotated[int, typer.Option("--processes", min=1, max=256,
+                                           help="Locust worker processes on this machine (Locust's --processes): "
+                                           "each counts as one of the master's --expect-workers.")] = 1,
     config: ConfigOption = None,
 ) -> None:
     """Make load for a distributed run: a Locust worker with perfgate's recorder, which ships every request to
@@ -192,4 +195,4 @@ def worker(
     # As for `perfgate run`: -f is relative to this folder, the config's locustfile to the config's folder.
     path = Path(locustfile) if locustfile else (
         loaded.root / loaded.config.locustfile if loaded.config.locustfile else Path("locustfile.py"))
-    raise typer.Exit(run_worker(path.resolve(), master_host, master_port, Path.cwd()))
+    raise typer.Exit(run_worker(path.resolve(), master_host, master_port, Path.cwd(), processes=processes))

@@ -45,6 +45,8 @@ ENV_DUET = "PERFGATE_DUET"
 """``side=URL,side=URL`` in a same-moment run: each user is bound to one side, alternately in this order."""
 ENV_IDENTITY = "PERFGATE_IDENTITY"
 """``perfgate VERSION, locustfile SHA-256``: a distributed run's master refuses a worker whose identity differs."""
+ENV_WORKER_GROUP = "PERFGATE_WORKER_GROUP"
+"""A random id of one ``perfgate worker`` command, shared by the Locust processes it runs (``--processes``)."""
 HELLO_MESSAGE = "perfgate_hello"
 """The message a worker sends the master on connecting: its identity and its machine's fingerprint."""
 SIDE_CONTEXT_KEY = "perfgate_side"
@@ -83,11 +85,15 @@ class PluginSettings:
     """``(side, base URL)`` of each side of a same-moment run, in the order users are handed out."""
     identity: str = ""
     """See :data:`ENV_IDENTITY`; empty: not a distributed run."""
+    worker_group: str = ""
+    """See :data:`ENV_WORKER_GROUP`; empty on the master."""
 
     def to_env(self) -> dict[str, str]:
         env = {ENV_RUN_TIME: f"{self.run_time_s:g}"}
         if self.identity:
             env[ENV_IDENTITY] = self.identity
+        if self.worker_group:
+            env[ENV_WORKER_GROUP] = self.worker_group
         if self.duet:
             env[ENV_DUET] = ",".join(f"{side}={url}" for side, url in self.duet)
         if self.result_path is not None:
@@ -105,7 +111,8 @@ class PluginSettings:
                      (item.partition("=") for item in (environ.get(ENV_DUET) or "").split(",") if item))
         return cls(result_path=Path(result) if result else None, progress_path=Path(progress) if progress else None,
                    run_time_s=float(environ.get(ENV_RUN_TIME) or 0), step=StepLoad.decode(step) if step else None,
-                   duet=duet, identity=environ.get(ENV_IDENTITY) or "")
+                   duet=duet, identity=environ.get(ENV_IDENTITY) or "",
+                   worker_group=environ.get(ENV_WORKER_GROUP) or "")
 
 
 @dataclass(frozen=True)
@@ -226,7 +233,11 @@ class RecordingMeta:
     runner: str | None = None
     """Locust's runner class: LocalRunner or MasterRunner."""
     cpu_warning: bool = False
-    """Locust warned that the load generator's CPU was saturated."""
+    """Locust warned that this process's CPU (a single local process, or a distributed run's master) crossed 90 %."""
+    worker_cpu_warning: bool = False
+    """Locust warned that a worker's CPU (of ``--processes`` or of a distributed run) crossed 90 %."""
+    master_cpu: list[float] = field(default_factory=list)
+    """A distributed run's master: its CPU, in % of one core, each second of the test."""
     exceptions: int = 0
     process_exit_code: int | None = None
     """The locustfile's own verdict (``environment.process_exit_code``), if it set one."""

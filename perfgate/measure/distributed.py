@@ -32,11 +32,14 @@ def master_arguments(profile: ResolvedProfile) -> list[str]:
             "--master-bind-host", profile.master_bind_host, "--master-bind-port", str(profile.master_bind_port)]
 
 
-def worker_command(locustfile: Path, plugin: Path, master_host: str, master_port: int) -> list[str]:
-    """A Locust worker: the user's locustfile beside perfgate's recorder. Locust bounds it: it stops when the
-    master quits, gives up after its connection retries, and quits 60 s after the master's last heartbeat."""
-    return [sys.executable, "-m", "locust", "-f", f"{locustfile},{plugin}", "--worker",
-            "--master-host", master_host, "--master-port", str(master_port)]
+def worker_command(locustfile: Path, plugin: Path, master_host: str, master_port: int,
+                   processes: int = 1) -> list[str]:
+    """A Locust worker (``processes`` of them, forked by Locust): the user's locustfile beside perfgate's
+    recorder. Locust bounds it: it stops when the master quits, gives up after its connection retries, and quits
+    60 s after the master's last heartbeat."""
+    command = [sys.executable, "-m", "locust", "-f", f"{locustfile},{plugin}", "--worker",
+               "--master-host", master_host, "--master-port", str(master_port)]
+    return command + (["--processes", str(processes)] if processes > 1 else [])
 
 
 def check_master_run(profile: ResolvedProfile, log_path: Path, result_path: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -392,17 +393,18 @@ def run_locust(profile: ResolvedProfile, workdir: Path, *, cwd: Path | None = No
         raise LoadRunError(f"cannot read Locust's recording: {exc}") from None
 
 
-def run_worker(locustfile: Path, master_host: str, master_port: int, cwd: Path) -> int:
+def run_worker(locustfile: Path, master_host: str, master_port: int, cwd: Path, *, processes: int = 1) -> int:
     """Run one worker in the foreground until Locust ends it; its exit code.
 
     Locust stays in this process's group, so that what stops the group (Ctrl-C in a terminal, a container's
     end, a kill of the group) stops it too; on an error here it is stopped by its own pid."""
     check_locustfile(locustfile)
     check_locust_config(cwd)
-    settings = PluginSettings(result_path=None, progress_path=None, identity=run_identity(locustfile, __version__))
+    settings = PluginSettings(result_path=None, progress_path=None, identity=run_identity(locustfile, __version__),
+                              worker_group=secrets.token_hex(8))
     env = {**_clean_env(), "PYTHONUNBUFFERED": "1", **settings.to_env()}
-    process = subprocess.Popen(worker_command(locustfile, PLUGIN_PATH, master_host, master_port), cwd=cwd, env=env,
-                               stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(worker_command(locustfile, PLUGIN_PATH, master_host, master_port, processes), cwd=cwd,
+                               env=env, stdin=subprocess.DEVNULL)
     try:
         return process.wait()
     finally:

@@ -83,7 +83,7 @@ def measured_run(measured: Measurement, profile: ResolvedProfile, git: GitInfo, 
         valid=not measured.invalid_reasons, invalid_reasons=measured.invalid_reasons,
         service=service, pair_id=pair_id, trial_id=trial_id,
         purpose=purpose, warmup_end_s=measured.warmup_end_s, warnings=list(measured.warnings),
-        topology=measured.topology,
+        topology=measured.topology, master=measured.master,
     )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from perfgate.config import ResolvedProfile
 from perfgate.measure.contract import CHECK_REQUEST_TYPE, EndpointRecording, Recording
-from perfgate.records import CheckResult, EndpointResult, EndpointStats, SecondBucket, Topology
+from perfgate.records import CheckResult, EndpointResult, EndpointStats, MasterUsage, SecondBucket, Topology
 from perfgate.samples import LatencyHistogram
 
 STAT_QUANTILES = (0.5, 0.9, 0.95, 0.99)
@@ -66,6 +66,7 @@ class Measurement:
     """Seconds from the test's start to the measured window's start."""
     warnings: list[str] = field(default_factory=list)
     topology: Topology = field(default_factory=Topology)
+    master: MasterUsage | None = None
 
 
 def _series(seconds: np.ndarray, failed: np.ndarray, latencies: np.ndarray) -> list[SecondBucket]:
@@ -179,9 +180,16 @@ def measure(recording: Recording, profile: ResolvedProfile) -> Measurement:
         checks.append(CheckResult(
             name=PROCESS_EXIT_CODE_CHECK, passed=exit_code == 0,
             message="" if exit_code == 0 else f"the locustfile set environment.process_exit_code = {exit_code}"))
-    if meta.cpu_warning:
+    distributed = bool(meta.worker_machines)
+    if meta.cpu_warning and distributed:
+        reasons.append(f"{LOAD_GENERATOR_SATURATED} on the master: it is one thread taking every worker's reports, "
+                       "and a saturated master falls behind them; use fewer, bigger workers")
+    elif meta.cpu_warning:
         reasons.append(f"{LOAD_GENERATOR_SATURATED}: its timings are not trustworthy; "
                        "use fewer users or more --processes (or workers)")
+    if meta.worker_cpu_warning:
+        reasons.append(f"{LOAD_GENERATOR_SATURATED} on a worker: its timings are not trustworthy; "
+                       "use fewer users per worker, or more workers")
     for worker, at in meta.lost_workers[:5]:
         reasons.append(f"worker {worker} was lost {at:.1f} s into the test (it disconnected or stopped sending "
                        "heartbeats): its users and their requests are missing from the rest of the run")
@@ -193,6 +201,7 @@ def measure(recording: Recording, profile: ResolvedProfile) -> Measurement:
         warmup_excluded=warmup_excluded, invalid_reasons=reasons, warmup_end_s=round(warmup_end, 3),
         warnings=_drift(recording, measure_from, duration_s),
         topology=Topology.of_workers(recording.meta.worker_machines),
+        master=MasterUsage.of_samples(recording.meta.master_cpu),
     )
 
 

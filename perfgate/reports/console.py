@@ -113,6 +113,9 @@ def print_run(console: Console, run: RunRecord, min_requests: int | None = None)
         console.print(f"extra Locust arguments: {escape(shlex.join(run.profile.locust_args))}", highlight=False)
     if run.topology.workers:
         console.print(f"load from {escape(run.topology.describe())}", highlight=False)
+    if run.master is not None:
+        console.print(f"master CPU {run.master.cpu_mean:.0f} % of one core on average, {run.master.cpu_max:.0f} % "
+                      "at most", highlight=False)
     if run.warmup_end_s is not None:
         waited = " (waited for every user's on_start)" if run.warmup_end_s > run.profile.warmup + 0.05 else ""
         console.print(f"measured from {run.warmup_end_s:.1f} s after the start{waited}", highlight=False)

@@ -236,3 +236,9 @@ def test_different_load_topologies_are_invalid_with_the_difference_named() -> No
     mixed = replace(head, topologies={three, Topology.of_workers([machine] * 2)})
     assert "the head runs come from different load topologies" in compare(head, mixed, CONFIG).reasons[0]
     assert compare(replace(base, topologies={three}), head, CONFIG).outcome is Outcome.REGRESSED
+    # Six processes from three `perfgate worker --processes 2` are not six one-process workers.
+    paired = Topology.of_workers([{**machine, "group": g} for g in "aabbcc"])
+    six = Topology.of_workers([machine] * 6)
+    reasons = compare(replace(base, topologies={six}), replace(head, topologies={paired}), CONFIG).reasons
+    assert reasons == ["different load topologies (baseline vs head): 6 worker(s): 6 × AMD EPYC, 2 cores, Linux 6.1"
+                       " vs 6 worker process(es) from 3 `perfgate worker`, 2 each: 6 × AMD EPYC, 2 cores, Linux 6.1"]

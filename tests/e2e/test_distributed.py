@@ -20,11 +20,26 @@ from perfgate.measure.service import free_port
 from conftest import CliResult, run_cli
 
 LOCUSTFILE = '''
+import os
+
 from locust import HttpUser, between, task
+from requests.adapters import HTTPAdapter
+
+
+class FromAddress(HTTPAdapter):
+    """Connections from this worker's own loopback address, as from a machine of its own."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (os.environ["WORKER_ADDRESS"], 0)
+        super().init_poolmanager(*args, **kwargs)
 
 
 class Reader(HttpUser):
     wait_time = between(0.02, 0.05)
+
+    def on_start(self):
+        if os.environ.get("WORKER_ADDRESS"):
+            self.client.mount("http://", FromAddress())
 
     @task(3)
     def a(self):
@@ -38,7 +53,8 @@ class Reader(HttpUser):
 
 @contextmanager
 def counting_service() -> Iterator[tuple[str, dict[str, int]]]:
-    """A loopback HTTP service counting the requests it answered, per path."""
+    """A loopback HTTP service counting the requests it answered, per path and per client address
+    (``"from 127.0.0.2"``)."""
     served: dict[str, int] = {}
     lock = threading.Lock()
 
@@ -55,7 +71,8 @@ def counting_service() -> Iterator[tuple[str, dict[str, int]]]:
             self.end_headers()
             self.wfile.write(body)
             with lock:
-                served[self.path] = served.get(self.path, 0) + 1
+                for key in (self.path, f"from {self.client_address[0]}"):
+                    served[key] = served.get(key, 0) + 1
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -67,10 +84,12 @@ def counting_service() -> Iterator[tuple[str, dict[str, int]]]:
         server.server_close()
 
 
-def _worker(port: int, locustfile: Path, cwd: Path) -> subprocess.Popen[bytes]:
+def _worker(port: int, locustfile: Path, cwd: Path, *flags: str, address: str = "") -> subprocess.Popen[bytes]:
+    env = {**os.environ, "WORKER_ADDRESS": address} if address else None
     return subprocess.Popen([sys.executable, "-m", "perfgate", "worker", "--master-host", "127.0.0.1",
-                             "--master-port", str(port), "-f", str(locustfile)],
-                            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                             "--master-port", str(port), "-f", str(locustfile), *flags],
+                            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -98,25 +117,33 @@ def test_a_master_and_three_workers_store_every_request_served(tmp_path: Path) -
     locustfile = tmp_path / "locustfile.py"
     locustfile.write_text(LOCUSTFILE)
     port = free_port()
+    addresses = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
     with counting_service() as (host, served):
-        master, result = _start_master(tmp_path, locustfile, host, port, 3,
-                                       "-u", "6", "-r", "6", "-t", "5s", "--warmup", "1s")
-        workers = [_worker(port, locustfile, tmp_path) for _ in range(3)]
+        # Three `perfgate worker`, each from its own loopback address; the third runs two Locust processes.
+        master, result = _start_master(tmp_path, locustfile, host, port, 4,
+                                       "-u", "8", "-r", "8", "-t", "5s", "--warmup", "1s")
+        workers = [_worker(port, locustfile, tmp_path, *flags, address=address)
+                   for address, flags in zip(addresses, ((), (), ("--processes", "2")), strict=True)]
         try:
             master.join(timeout=250)
             codes = [w.wait(timeout=60) for w in workers]
         finally:
             for worker in workers:
                 _stop(worker)
-        total_served = sum(served.values())
+        total_served = served.get("/a", 0) + served.get("/b", 0)
     assert result and result[0].code == 0, result[0].stderr if result else "the master did not finish"
     assert codes == [0, 0, 0]
     run = json.loads(result[0].stdout)
-    assert run["topology"]["workers"] == 3 and sum(n for _, n in run["topology"]["machines"]) == 3
+    topology = run["topology"]
+    assert topology["workers"] == 4 and topology["processes"] == [1, 1, 2], topology
+    assert sum(n for _, n in topology["machines"]) == 4
+    assert run["master"]["samples"] >= 3 and 0 <= run["master"]["cpu_mean"] <= run["master"]["cpu_max"]
     assert run["valid"] and run["recorded_request_count"] == run["locust_request_count"] > 100
     # Every request Locust counted was stored; a request in flight when the run ended is served but never
     # answered to its user, so the service may count up to one more per user.
-    assert 0 <= total_served - run["recorded_request_count"] <= 6
+    assert 0 <= total_served - run["recorded_request_count"] <= 8
+    assert all(served.get(f"from {a}", 0) > 20 for a in addresses), served  # load came from every worker
+    assert sum(served.get(f"from {a}", 0) for a in addresses) == total_served
     names = {f'{e["stats"]["method"]} {e["stats"]["name"]}': e["stats"]["count"] for e in run["endpoints"]}
     assert set(names) == {"GET /a", "GET /b"} and names["GET /a"] > names["GET /b"] > 0  # tasks weighted 3:1
 

@@ -128,13 +128,17 @@ def test_a_runs_purpose_is_stored_as_its_plain_name(tmp_path: Path, purpose: Run
         assert conn.execute("select purpose, typeof(purpose) from runs").fetchone() == (purpose.value, "text")
 
 
-def test_a_distributed_runs_topology_is_stored_and_read_back(tmp_path: Path) -> None:
+def test_a_distributed_runs_topology_and_master_are_stored_and_read_back(tmp_path: Path) -> None:
     from perfgate.environment import Topology
+    from perfgate.records import MasterUsage
 
     machine = {"cpu_model": "AMD EPYC", "cores": 2, "os": "Linux 6.1"}
-    topology = Topology.of_workers([machine] * 3)
+    topology = Topology.of_workers([{**machine, "group": g} for g in ("a", "a", "b", "b")])
+    assert topology.workers == 4 and topology.processes == (2, 2)
+    master = MasterUsage.of_samples([3.0, 5.0, 13.0])
     with Store(tmp_path / "runs.db") as store:
-        distributed = store.save(make_run().model_copy(update={"topology": topology}))
+        distributed = store.save(make_run().model_copy(update={"topology": topology, "master": master}))
         alone = store.save(make_run(seed=1))
         assert store.get(distributed.id).topology == topology
-        assert store.get(alone.id).topology == Topology()
+        assert store.get(distributed.id).master == master == MasterUsage(cpu_mean=7.0, cpu_max=13.0, samples=3)
+        assert store.get(alone.id).topology == Topology() and store.get(alone.id).master is None

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import psutil
 from locust import LoadTestShape, events
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
@@ -160,6 +161,7 @@ def _on_test_start(environment, **_kwargs):
     gevent.spawn(_track_peak_users, environment)
     if isinstance(environment.runner, MasterRunner) and SETTINGS.identity:
         gevent.spawn(_watch_workers, environment, time.time())
+        gevent.spawn(_watch_master_cpu)
 
 
 _ending = False
@@ -179,6 +181,15 @@ def _watch_workers(environment, started: float) -> None:
                 lost.add(worker)
                 _meta.lost_workers.append((str(worker)[:200], round(time.time() - started, 1)))
         gevent.sleep(0.5)
+
+
+def _watch_master_cpu() -> None:
+    # The master is one thread taking every worker's reports: it saturates first, and is watched each second.
+    process = psutil.Process()
+    process.cpu_percent()
+    while not _ending and _meta.test_stop is None:
+        gevent.sleep(1.0)
+        _meta.master_cpu.append(round(process.cpu_percent(), 1))
 
 
 def _track_peak_users(environment) -> None:
@@ -227,8 +238,8 @@ def _on_quit(exit_code, **_kwargs):
     _meta.locust_failure_count = total.num_failures
     _meta.locust_exit_code = exit_code
     _meta.runner = type(runner).__name__
-    _meta.cpu_warning = bool(getattr(runner, "cpu_warning_emitted", False)
-                             or getattr(runner, "worker_cpu_warning_emitted", False))
+    _meta.cpu_warning = bool(getattr(runner, "cpu_warning_emitted", False))
+    _meta.worker_cpu_warning = bool(getattr(runner, "worker_cpu_warning_emitted", False))
     _meta.exceptions = len(runner.exceptions)
     # The locustfile's own verdict (the threshold pattern, locust-plugins' --check-*).
     _meta.process_exit_code = environment.process_exit_code
@@ -287,7 +298,8 @@ def _on_init(environment, **_kwargs):
     if SETTINGS.identity and isinstance(runner, MasterRunner):
         runner.register_message(HELLO_MESSAGE, _on_hello)
     elif SETTINGS.identity and isinstance(runner, WorkerRunner):
-        runner.send_message(HELLO_MESSAGE, {"identity": SETTINGS.identity, **fingerprint().model_dump()})
+        runner.send_message(HELLO_MESSAGE, {"identity": SETTINGS.identity, "group": SETTINGS.worker_group,
+                                            **fingerprint().model_dump()})
 
 
 # A distributed run: each worker says hello on connecting; the master keeps its machine's fingerprint (the run's
@@ -304,7 +316,7 @@ def _on_hello(environment, msg, **_kwargs):
         environment.runner.quit()
         gevent.spawn_later(1.0, os._exit, 1)
         return
-    machine = {k: str(data.get(k))[:200] for k in ("cpu_model", "cores", "os", "python", "locust")}
+    machine = {k: str(data.get(k))[:200] for k in ("group", "cpu_model", "cores", "os", "python", "locust")}
     _meta.worker_machines.append({"id": str(msg.node_id)[:200], **machine})
 
 
