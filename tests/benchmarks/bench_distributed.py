@@ -16,10 +16,10 @@ cell, the median over the runs (and the range) of:
 - bytes/s from the workers to the master, counted by a TCP relay of this benchmark's between them
   (ZeroMQ's frames pass through it unchanged), and those bytes per request.
 
-Then it fits, per variant, the master's CPU over all runs as ``a + b × workers + c × (requests/s / 1000)``
-(least squares) and projects how many workers one master takes before it reaches Locust's 90 % warning, for
-workers that each make as many requests/s as one worker did here alone. That projection is a straight-line
-extrapolation from at most 8 workers on one machine: a figure to size a fleet by, not a measurement.
+Then it projects, per variant, how many workers one master takes before it reaches Locust's 90 % warning:
+the master's CPU at the largest worker count scaled in a straight line, at the same requests/s per worker, and
+as requests/s in all. That is an extrapolation from at most 8 workers on one machine: a figure to size a fleet
+by, not a measurement (a master's cost also grows with the endpoints in each report).
 
 On a 2-core machine the workers, the master, the relay and the service share both cores, so the rate is
 the machine's, not the service's: what the comparison shows is what perfgate's recorder costs in CPU per
@@ -41,7 +41,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import psutil
 from bench_plugin_overhead import LOCUSTFILE, METER, cpu_model, start_server, steady_rps, stop_server
 
@@ -148,7 +147,7 @@ def run_once(workdir: Path, host: str, workers: int, seconds: float, variant: st
         expect_workers_max_wait=60.0, master_bind_host="127.0.0.1", master_bind_port=master_port)
     command = locust_command(profile)
     files = command.index("-f") + 1
-    env = _locust_env(profile, rundir)
+    env = _locust_env(profile, rundir, ())
     if variant == "perfgate":
         command[files] += f",{meter}"
         worker_env = {**_clean_env(), "PYTHONUNBUFFERED": "1", **PluginSettings(
@@ -242,20 +241,20 @@ def report(results: list[RunResult], counts: list[int]) -> str:
                          f"{statistics.median(added):+.1f} ({min(added):+.1f}–{max(added):+.1f}) |")
     lines += ["", "targets: perfgate's rate at least 0.95 of plain Locust's; master CPU added under 10 % of a core at "
               "8 workers", ""]
-    lines.append("How many workers one master takes (straight-line projection to Locust's 90 % warning):")
+    lines.append("How many workers one master takes (straight-line projection to Locust's 90 % warning, from the "
+                 "largest worker count):")
+    top = max(counts)
     for variant in VARIANTS:
-        runs = [r for r in results if r.variant == variant]
-        if len({r.workers for r in runs}) < 2:
+        cell = [r for r in results if r.workers == top and r.variant == variant]
+        if not cell:
             continue
-        x = np.array([[1.0, r.workers, r.rps / 1000] for r in runs])
-        (a, b, c), *_ = np.linalg.lstsq(x, np.array([r.master_cpu_pct for r in runs]), rcond=None)
-        alone = [r.rps for r in runs if r.workers == min(counts)]
-        per_worker = statistics.median(alone) / min(counts)
-        per_added = b + c * per_worker / 1000
-        take = (WARNING_PCT - a) / per_added if per_added > 0 else float("inf")
-        lines.append(f"- {variant}: master CPU ≈ {a:.1f} % + {b:.2f} % per worker + {c:.2f} % per 1,000 requests/s; "
-                     f"workers of {per_worker:,.0f} requests/s each: about {take:,.0f} workers "
-                     f"({take * per_worker / 1000:,.0f} k requests/s in all)")
+        cpu = statistics.median(r.master_cpu_pct for r in cell)
+        rps = statistics.median(r.rps for r in cell)
+        per_krps = cpu / (rps / 1000) if rps else float("inf")
+        take = top * WARNING_PCT / cpu if cpu > 0 else float("inf")
+        lines.append(f"- {variant}: {cpu:.1f} % of a core for {top} workers making {rps:,.0f} requests/s in all "
+                     f"({per_krps:.2f} % per 1,000 requests/s): about {take:,.0f} such workers, "
+                     f"{take / top * rps / 1000:,.0f} k requests/s in all")
     return "\n".join(lines)
 
 
