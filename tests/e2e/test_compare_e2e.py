@@ -25,9 +25,7 @@ def serve_command(*flags: str) -> str:
     return " ".join([shlex.quote(sys.executable), "-m", "perfgate.demo", "--port", "{port}", *map(shlex.quote, flags)])
 
 
-# Not ``quiet``: the slowdown it must find is 150 %, far beyond what tests beside it add, and the A/A's sides are
-# interleaved run by run, so that their noise falls on both alike; what neighbours add widens the intervals,
-# which can make the A/A inconclusive, never regressed. Holding the machine alone cost the suite a minute.
+@pytest.mark.quiet
 def test_compare_names_the_slowed_endpoint_and_passes_a_a(git_repo: Path) -> None:
     db = git_repo / "runs.db"
     # At the product's α of 0.05 an honest A/A is REGRESSED in up to 5 % of comparisons by design (the
