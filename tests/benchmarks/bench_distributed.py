@@ -29,6 +29,7 @@ request, the quantity that limits a worker. It prints figures and never asserts;
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import secrets
 import socket
@@ -42,7 +43,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-from bench_plugin_overhead import LOCUSTFILE, METER, cpu_model, start_server, steady_rps, stop_server
+from bench_plugin_overhead import (
+    LOCUSTFILE,
+    METER,
+    WARMUP_S,
+    cpu_model,
+    start_server,
+    steady_rps,
+    stop_server,
+    window_length,
+)
 
 from perfgate import __version__
 from perfgate.config import ResolvedProfile
@@ -135,8 +145,6 @@ def _at(samples: list[tuple[float, float, int]], when: float) -> tuple[float, in
 
 
 def run_once(workdir: Path, host: str, workers: int, seconds: float, variant: str, label: str) -> RunResult:
-    import json
-
     rundir = workdir / label
     rundir.mkdir()
     locustfile, meter = workdir / "bench_locustfile.py", workdir / "bench_meter.py"
@@ -156,7 +164,8 @@ def run_once(workdir: Path, host: str, workers: int, seconds: float, variant: st
     else:  # the same master without perfgate's plugin and variables; Locust's own -t ends it
         command[files] = f"{locustfile},{meter}"
         command[command.index("-t") + 1] = f"{seconds + 3:g}s"
-        env = worker_env = {k: v for k, v in env.items() if not k.startswith("PERFGATE_")}
+        env = {k: v for k, v in env.items() if not k.startswith("PERFGATE_")}
+        worker_env = dict(env)
     result_path = rundir / "meter.json"
     env["BENCH_METER_RESULT"] = str(result_path)
     relay = Relay(master_port)
@@ -170,9 +179,8 @@ def run_once(workdir: Path, host: str, workers: int, seconds: float, variant: st
         time.sleep(0.5)
         for number in range(workers):
             worker = worker_command(locustfile, PLUGIN_PATH, "127.0.0.1", relay.port)
-            worker[worker.index("-f") + 1] += f",{meter}"
-            if variant != "perfgate":
-                worker[worker.index("-f") + 1] = f"{locustfile},{meter}"
+            plugin = f",{PLUGIN_PATH}" if variant == "perfgate" else ""
+            worker[worker.index("-f") + 1] = f"{locustfile}{plugin},{meter}"
             with open(rundir / f"worker{number}.log", "wb") as log:
                 processes.append(subprocess.Popen(worker, cwd=workdir, env=worker_env, stdin=subprocess.DEVNULL,
                                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
@@ -199,8 +207,6 @@ def run_once(workdir: Path, host: str, workers: int, seconds: float, variant: st
     per_second = {int(k): v for k, v in data["per_second"].items()}
     rps = steady_rps(per_second, seconds)
     # The same window as the rate's (see bench_plugin_overhead.steady_rps).
-    from bench_plugin_overhead import WARMUP_S, window_length
-
     start = min(per_second) + 1 + WARMUP_S
     end = start + window_length(seconds)
     (cpu0, up0), (cpu1, up1) = _at(samples, start), _at(samples, end)
