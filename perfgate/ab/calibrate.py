@@ -29,7 +29,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from perfgate.ab.pairs import AbPlan, Pair, Session, Version
+from perfgate.ab.pairs import AbPlan, Pair, Session, Version, check_served
 from perfgate.ab.session import judge, settled_mode, spend_alpha
 from perfgate.ab.trees import Notify, fresh_trees, head_snapshot, run_setup
 from perfgate.config import (
@@ -230,11 +230,9 @@ def analyse(pairs: list[Pair], verdict: Verdict, profile: ResolvedProfile, looks
 def calibrate(loaded: LoadedConfig, settings: AbConfig, profile: ResolvedProfile, serve: ServeConfig | None,
               cwd: Path, pairs: int, store: Store, notify: Notify = lambda _: None) -> Calibration:
     """Run ``pairs`` A/A pairs of the current tree and analyse them."""
-    if serve is None:
-        raise UsageError("perfgate calibrate serves the service itself, fresh for every run: pass --serve CMD "
-                          "with a {port} placeholder and --ready-url (or set [serve] in the config)")
     if pairs < 3:
         raise UsageError(f"--pairs {pairs}: calibration needs at least 3 pairs (6 or more give steadier figures)")
+    serve = check_served(serve, profile, "calibrate", notify)
     settings = settled_mode(settings, profile, notify)
     store.check_writable()
     with ExitStack() as stack:

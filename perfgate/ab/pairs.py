@@ -8,6 +8,7 @@ own tree before every serve, and a note of the files its last run left there
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,12 +18,35 @@ from pathlib import Path
 
 from perfgate.ab.trees import Notify, run_reset
 from perfgate.config import AbMode, Budget, CompareConfig, ResolvedProfile, ServeConfig
-from perfgate.errors import RunNotStoredError, ServiceError
+from perfgate.errors import ConfigError, RunNotStoredError, ServiceError, UsageError
 from perfgate.measure.duet import DuetRequest, DuetSide, record_duet
 from perfgate.measure.record import RunRequest, record_run
 from perfgate.measure.treestate import TreeWatch
 from perfgate.records import RunPurpose, RunRecord
 from perfgate.store import Store
+
+_LOOPBACK_HOST = re.compile(r"^https?://(localhost|127(\.\d{1,3}){3}|\[::1\])(:|/|$)", re.IGNORECASE)
+
+
+def check_served(serve: ServeConfig | None, profile: ResolvedProfile, command: str, notify: Notify) -> ServeConfig:
+    """What ``ab`` and ``calibrate`` need to serve each version fresh on its own port, and where the load reaches
+    it: a serve command and a host with ``{port}``; with remote workers, a host they can reach (said when it is
+    loopback: fine for workers on this machine only)."""
+    if serve is None:
+        raise UsageError(f"perfgate {command} serves each version itself, fresh for every run: pass --serve CMD "
+                          "with a {port} placeholder and --ready-url (or set [serve] in the config)")
+    if "{port}" not in serve.command:
+        raise ConfigError(f"the serve command {serve.command!r} has no {{port}} placeholder; each version "
+                          "needs its own port: add {port} where the service takes its port")
+    if "{port}" not in profile.host:
+        raise ConfigError(f"the host {profile.host!r} has no {{port}}: perfgate {command} serves each version on "
+                          "a port of its own; write it as http://ADDRESS:{port} (or leave it out for "
+                          "http://127.0.0.1:{port})")
+    if profile.expect_workers and _LOOPBACK_HOST.match(profile.host):
+        notify(f"the load comes from {profile.expect_workers} worker(s), which reach the services at "
+               f"{profile.host}: a loopback address, so only workers on this machine can; for workers elsewhere "
+               "pass -H http://ADDRESS:{port} with an address of this machine they reach, and serve on it")
+    return serve
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from perfgate.ab.pairs import AbPlan, Pair, Session, Version
+from perfgate.ab.pairs import AbPlan, Pair, Session, Version, check_served
 from perfgate.ab.trees import Notify, fresh_trees, head_snapshot
 from perfgate.config import AbConfig, AbMode, Budget, LoadedConfig, ResolvedProfile, ServeConfig
 from perfgate.decide.compare import NO_BASELINE_NOTE, compare, withdraw
@@ -229,6 +229,8 @@ def settled_mode(settings: AbConfig, profile: ResolvedProfile, notify: Notify) -
     falls back to alternate pairs and says so."""
     what = unsplittable(profile) if settings.mode is AbMode.DUET else None
     if what is None:
+        if settings.mode is AbMode.DUET:
+            check_duet_profile(profile)  # the users split evenly between Locust's processes, before any setup
         return settings
     if "mode" in settings.model_fields_set:
         check_duet_profile(profile)
@@ -243,12 +245,7 @@ def settled_mode(settings: AbConfig, profile: ResolvedProfile, notify: Notify) -
 def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _: None) -> AbResult:
     """Check the base out beside the current tree, set both trees up, run the A/B, clean up."""
     loaded, settings = request.loaded, request.settings
-    if request.serve is None:
-        raise UsageError("perfgate ab serves each version itself: pass --serve CMD with a {port} placeholder "
-                          "and --ready-url (or set [serve] in the config)")
-    if "{port}" not in request.serve.command:
-        raise ConfigError(f"the serve command {request.serve.command!r} has no {{port}} placeholder; each version "
-                          "needs its own port: add {port} where the service takes its port")
+    serve = check_served(request.serve, request.profile, "ab", notify)
     repo = repository_root(request.cwd)
     if repo is None:
         raise UsageError(f"{request.cwd} is not inside a git repository with commits; perfgate ab compares "
@@ -263,7 +260,7 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
     head = read_git_info(repo)
     snapshot = head_snapshot(repo, store, notify)
     if base_commit is None:
-        return _budgets_alone(request, request.serve, store, notify, repo, snapshot.commit)
+        return _budgets_alone(request, serve, store, notify, repo, snapshot.commit)
     if snapshot.commit == base_commit:
         notify(f"base and head are the same commit ({base_commit[:10]}): this is an A/A comparison")
     looks = settings.planned_looks()
@@ -271,7 +268,7 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
     commits = {"base": base_commit, "head": snapshot.commit}
     with fresh_trees(repo, where, commits, settings.setup, notify) as trees:
         # The head's runs are recorded under the user's tree: its real commit, dirty when it is.
-        plan = AbPlan(profile=request.profile, serve=request.serve,
+        plan = AbPlan(profile=request.profile, serve=serve,
                       base=Version("base", trees["base"], trees["base"] / where, checkout=trees["base"]),
                       head=Version("head", repo, trees["head"] / where, checkout=trees["head"]),
                       compare=loaded.config.compare, looks=looks,

@@ -87,6 +87,13 @@ MasterBindHostOption = Annotated[str | None, typer.Option("--master-bind-host", 
                                                           "listens on for workers (default: every interface).")]
 MasterBindPortOption = Annotated[int | None, typer.Option("--master-bind-port", help="Port the master listens "
                                                           "on for workers (default 5557).")]
+WorkersOption = Annotated[int | None, typer.Option("--workers", min=1, help="Make the load with this many "
+                                                  "remote Locust workers (`perfgate worker --stay`, as processes): "
+                                                  "each run starts a master that waits for them; the services "
+                                                  "stay here.")]
+ServedHostOption = Annotated[str | None, typer.Option("-H", "--host", help="URL the load reaches each served "
+                                                      "version at, with {port} (default http://127.0.0.1:{port}; "
+                                                      "for workers on other machines an address of this one).")]
 ServeOption = Annotated[str | None, typer.Option("--serve", help="Command that starts the service (for ab: in "
                                                  "each version's tree); {port} is replaced by a free port.")]
 ReadyUrlOption = Annotated[str | None, typer.Option("--ready-url", help="URL answering 2xx once the service is "

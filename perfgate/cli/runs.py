@@ -38,6 +38,7 @@ from perfgate.cli.common import (
     budgets_from,
     load,
     load_profile,
+    notify,
     open_store,
     print_record,
     stderr,
@@ -183,6 +184,9 @@ def worker(
     processes: Annotated[int, typer.Option("--processes", min=1, max=256,
                                            help="Locust worker processes on this machine (Locust's --processes): "
                                            "each counts as one of the master's --expect-workers.")] = 1,
+    stay: Annotated[bool, typer.Option("--stay", help="After each run, wait for the master's next one (`perfgate "
+                                       "ab --workers` and `calibrate --workers` start a master per run); stop "
+                                       "when none comes within 5 minutes.")] = False,
     config: ConfigOption = None,
 ) -> None:
     """Make load for a distributed run: a Locust worker with perfgate's recorder, which ships every request to
@@ -195,4 +199,5 @@ def worker(
     # As for `perfgate run`: -f is relative to this folder, the config's locustfile to the config's folder.
     path = Path(locustfile) if locustfile else (
         loaded.root / loaded.config.locustfile if loaded.config.locustfile else Path("locustfile.py"))
-    raise typer.Exit(run_worker(path.resolve(), master_host, master_port, Path.cwd(), processes=processes))
+    raise typer.Exit(run_worker(path.resolve(), master_host, master_port, Path.cwd(), processes=processes, stay=stay,
+                                notify=notify))

@@ -24,6 +24,8 @@ from perfgate.cli.common import (
     JunitOption,
     LocustfileOption,
     MarkdownFileOption,
+    MasterBindHostOption,
+    MasterBindPortOption,
     OutputFormat,
     OutputOption,
     ProcessesOption,
@@ -32,6 +34,7 @@ from perfgate.cli.common import (
     ReadyUrlOption,
     ResetOption,
     RunTimeOption,
+    ServedHostOption,
     ServeOption,
     SetupOption,
     SpawnRateOption,
@@ -41,6 +44,8 @@ from perfgate.cli.common import (
     VerdictFormat,
     VerdictFormatOption,
     WarmupOption,
+    WorkersMaxWaitOption,
+    WorkersOption,
     app,
     budgets_from,
     load,
@@ -151,6 +156,11 @@ def ab(
     tags: TagsOption = None,
     exclude_tags: ExcludeTagsOption = None,
     processes: ProcessesOption = None,
+    host: ServedHostOption = None,
+    workers: WorkersOption = None,
+    expect_workers_max_wait: WorkersMaxWaitOption = None,
+    master_bind_host: MasterBindHostOption = None,
+    master_bind_port: MasterBindPortOption = None,
     serve: ServeOption = None,
     ready_url: ReadyUrlOption = None,
     ready_timeout: ReadyTimeoutOption = None,
@@ -194,7 +204,9 @@ def ab(
     loaded, serve_config, resolved = load_profile(
         config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, always_served=True,
         locustfile=locustfile, users=users, spawn_rate=spawn_rate, run_time=run_time, warmup=warmup, tags=tags,
-        exclude_tags=exclude_tags, processes=processes)
+        exclude_tags=exclude_tags, processes=processes, host=host, expect_workers=workers,
+        expect_workers_max_wait=expect_workers_max_wait, master_bind_host=master_bind_host,
+        master_bind_port=master_bind_port)
     settings = loaded.ab_settings(mode=mode, looks=looks, max_pairs=max_pairs, max_time=max_time, setup=setup,
                                   reset=reset, confirm=confirm, confirm_pairs=confirm_pairs)
     request = AbRequest(loaded=loaded, settings=settings, profile=resolved, serve=serve_config, cwd=Path.cwd(),
@@ -216,6 +228,11 @@ def calibrate(
     tags: TagsOption = None,
     exclude_tags: ExcludeTagsOption = None,
     processes: ProcessesOption = None,
+    host: ServedHostOption = None,
+    workers: WorkersOption = None,
+    expect_workers_max_wait: WorkersMaxWaitOption = None,
+    master_bind_host: MasterBindHostOption = None,
+    master_bind_port: MasterBindPortOption = None,
     serve: ServeOption = None,
     ready_url: ReadyUrlOption = None,
     ready_timeout: ReadyTimeoutOption = None,
@@ -242,7 +259,9 @@ def calibrate(
     loaded, serve_config, resolved = load_profile(
         config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, always_served=True,
         locustfile=locustfile, users=users, spawn_rate=spawn_rate, run_time=run_time, warmup=warmup, tags=tags,
-        exclude_tags=exclude_tags, processes=processes)
+        exclude_tags=exclude_tags, processes=processes, host=host, expect_workers=workers,
+        expect_workers_max_wait=expect_workers_max_wait, master_bind_host=master_bind_host,
+        master_bind_port=master_bind_port)
     if write:
         check_writable_config(loaded)  # before minutes of measuring, not after
     with open_store(loaded, db) as store:

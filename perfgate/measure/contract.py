@@ -47,6 +47,11 @@ ENV_IDENTITY = "PERFGATE_IDENTITY"
 """``perfgate VERSION, locustfile SHA-256``: a distributed run's master refuses a worker whose identity differs."""
 ENV_WORKER_GROUP = "PERFGATE_WORKER_GROUP"
 """A random id of one ``perfgate worker`` command, shared by the Locust processes it runs (``--processes``)."""
+ENV_WORKER_MARKER = "PERFGATE_WORKER_MARKER"
+"""A file a worker's plugin creates when its test starts: ``perfgate worker --stay`` knows a run came."""
+DUET_OPTION = "perfgate_duet"
+"""The plugin's Locust option holding :data:`ENV_DUET` on the master: Locust forwards custom options to its
+workers with each spawn, so a distributed run's workers learn the sides (a worker elsewhere has no such env)."""
 HELLO_MESSAGE = "perfgate_hello"
 """The message a worker sends the master on connecting: its identity and its machine's fingerprint."""
 SIDE_CONTEXT_KEY = "perfgate_side"
@@ -87,6 +92,8 @@ class PluginSettings:
     """See :data:`ENV_IDENTITY`; empty: not a distributed run."""
     worker_group: str = ""
     """See :data:`ENV_WORKER_GROUP`; empty on the master."""
+    worker_marker: Path | None = None
+    """See :data:`ENV_WORKER_MARKER`."""
 
     def to_env(self) -> dict[str, str]:
         env = {ENV_RUN_TIME: f"{self.run_time_s:g}"}
@@ -95,7 +102,9 @@ class PluginSettings:
         if self.worker_group:
             env[ENV_WORKER_GROUP] = self.worker_group
         if self.duet:
-            env[ENV_DUET] = ",".join(f"{side}={url}" for side, url in self.duet)
+            env[ENV_DUET] = encode_duet(self.duet)
+        if self.worker_marker is not None:
+            env[ENV_WORKER_MARKER] = str(self.worker_marker)
         if self.result_path is not None:
             env[ENV_RESULT] = str(self.result_path)
         if self.progress_path is not None:
@@ -107,12 +116,20 @@ class PluginSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> PluginSettings:
         result, progress, step = environ.get(ENV_RESULT), environ.get(ENV_PROGRESS), environ.get(ENV_STEP)
-        duet = tuple((side, url) for side, _, url in
-                     (item.partition("=") for item in (environ.get(ENV_DUET) or "").split(",") if item))
+        marker = environ.get(ENV_WORKER_MARKER)
         return cls(result_path=Path(result) if result else None, progress_path=Path(progress) if progress else None,
                    run_time_s=float(environ.get(ENV_RUN_TIME) or 0), step=StepLoad.decode(step) if step else None,
-                   duet=duet, identity=environ.get(ENV_IDENTITY) or "",
-                   worker_group=environ.get(ENV_WORKER_GROUP) or "")
+                   duet=decode_duet(environ.get(ENV_DUET) or ""), identity=environ.get(ENV_IDENTITY) or "",
+                   worker_group=environ.get(ENV_WORKER_GROUP) or "", worker_marker=Path(marker) if marker else None)
+
+
+def encode_duet(sides: tuple[tuple[str, str], ...]) -> str:
+    return ",".join(f"{side}={url}" for side, url in sides)
+
+
+def decode_duet(text: str) -> tuple[tuple[str, str], ...]:
+    """``side=URL,side=URL`` as ``(side, URL)`` pairs; empty: not a same-moment run."""
+    return tuple((side, url) for side, _, url in (item.partition("=") for item in text.split(",") if item))
 
 
 @dataclass(frozen=True)
@@ -247,6 +264,8 @@ class RecordingMeta:
     """A distributed run's workers lost during the test: id and seconds after the test's start."""
     worker_machines: list[dict[str, Any]] = field(default_factory=list)
     """A distributed run's workers as they said hello: ``id`` and their machine's fingerprint."""
+    side_users: dict[str, int] = field(default_factory=dict)
+    """A same-moment run: users bound to each side, over every process (each binds its own alternately)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -264,6 +283,7 @@ class RecordingMeta:
         values["unhandled_exceptions"] = [(str(kind), int(count))
                                           for kind, count in values.get("unhandled_exceptions") or ()]
         values["lost_workers"] = [(str(worker), float(at)) for worker, at in values.get("lost_workers") or ()]
+        values["side_users"] = {str(side): int(n) for side, n in dict(values.get("side_users") or {}).items()}
         return cls(**values, readiness_tracked="users_ready" in data)
 
 

@@ -92,11 +92,18 @@ def unsplittable(profile: ResolvedProfile) -> str | None:
 
 
 def check_duet_profile(profile: ResolvedProfile) -> None:
-    """A same-moment run doubles the profile's users: a load shape of its own cannot be split in two."""
+    """A same-moment run doubles the profile's users: a load shape of its own cannot be split in two, and
+    Locust's workers must each get a share of the users that splits evenly in all."""
     what = unsplittable(profile)
     if what is not None:
         raise ConfigError(f"the same-moment mode cannot run {what}: it hands each side half of the users; "
                           "run it with --mode alternate, or use a steady profile")
+    workers = profile.expect_workers or profile.processes
+    if workers > 1 and (2 * profile.users) % workers:
+        fits = next(u for u in range(profile.users, profile.users + workers + 1) if (2 * u) % workers == 0)
+        raise ConfigError(f"the same-moment mode runs 2 × {profile.users} users on {workers} worker processes, "
+                          "which Locust cannot share out evenly, and each process binds its own users to base "
+                          f"and head alternately: pass --users {fits} (twice the users must divide by {workers})")
 
 
 def record_duet(request: DuetRequest, store: Store, *,
@@ -168,6 +175,8 @@ def measure_duet(recording: Recording, profile: ResolvedProfile, labels: list[st
             reasons.append(f"requests of {', '.join(sideless[:3])} carry no side: the same-moment mode needs "
                            "Locust's HttpUser or FastHttpUser clients (which pass the user's context); "
                            "use --mode alternate")
+        if uneven := _uneven_users(recording.meta.side_users):
+            reasons.append(uneven)
         if m.total_requests < STARVED_SHARE * (theirs := measured[other].total_requests):
             reasons.append(f"the {label} side served {m.total_requests} requests against {theirs} "
                            f"of the {other} side, below {STARVED_SHARE:.0%}: its users starved or its service stalled")
@@ -179,6 +188,15 @@ def measure_duet(recording: Recording, profile: ResolvedProfile, labels: list[st
             endpoints.append(e)
         result[label] = replace(m, endpoints=endpoints, invalid_reasons=reasons)
     return result
+
+
+def _uneven_users(side_users: dict[str, int]) -> str | None:
+    """Why a same-moment run whose sides had different numbers of users is invalid; ``None``: they were even."""
+    if len(set(side_users.values())) <= 1:
+        return None
+    counts = ", ".join(f"{side} {n}" for side, n in side_users.items())
+    return (f"the users were bound unevenly to the sides ({counts}): each side must carry the same load; give "
+            "every User class a number of users that Locust's processes can split evenly")
 
 
 def _key(e: EndpointRecording) -> tuple[str, str]:

@@ -18,6 +18,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 from collections.abc import Callable
@@ -393,18 +394,44 @@ def run_locust(profile: ResolvedProfile, workdir: Path, *, cwd: Path | None = No
         raise LoadRunError(f"cannot read Locust's recording: {exc}") from None
 
 
-def run_worker(locustfile: Path, master_host: str, master_port: int, cwd: Path, *, processes: int = 1) -> int:
+def run_worker(locustfile: Path, master_host: str, master_port: int, cwd: Path, *, processes: int = 1,
+               stay: bool = False, notify: Callable[[str], None] = lambda _: None) -> int:
     """Run one worker in the foreground until Locust ends it; its exit code.
+
+    ``stay``: after each run the master ends, start again for the master's next run (``ab`` and ``calibrate``
+    start a master per run); stop, with 0, when a worker that ran before finds no master within Locust's
+    connection retries (5 min).
 
     Locust stays in this process's group, so that what stops the group (Ctrl-C in a terminal, a container's
     end, a kill of the group) stops it too; on an error here it is stopped by its own pid."""
     check_locustfile(locustfile)
     check_locust_config(cwd)
-    settings = PluginSettings(result_path=None, progress_path=None, identity=run_identity(locustfile, __version__),
-                              worker_group=secrets.token_hex(8))
-    env = {**_clean_env(), "PYTHONUNBUFFERED": "1", **settings.to_env()}
-    process = subprocess.Popen(worker_command(locustfile, PLUGIN_PATH, master_host, master_port, processes), cwd=cwd,
-                               env=env, stdin=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory(prefix="perfgate-worker-") as tmp:
+        marker = Path(tmp) / "ran"
+        settings = PluginSettings(result_path=None, progress_path=None,
+                                  identity=run_identity(locustfile, __version__), worker_group=secrets.token_hex(8),
+                                  worker_marker=marker)
+        env = {**_clean_env(), "PYTHONUNBUFFERED": "1", **settings.to_env()}
+        command = worker_command(locustfile, PLUGIN_PATH, master_host, master_port, processes)
+        runs = 0
+        while True:
+            code = _run_worker_once(command, cwd, env)
+            if not marker.exists():
+                # No run came: the master never showed up (or refused this worker before its test started).
+                if runs and stay:
+                    notify(f"no master started a run within Locust's connection retries after {runs} run(s): "
+                           "stopping")
+                    return 0
+                return code
+            runs += 1
+            marker.unlink()
+            if not stay:
+                return code
+            notify(f"run {runs} ended: waiting for the master's next run")
+
+
+def _run_worker_once(command: list[str], cwd: Path, env: dict[str, str]) -> int:
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL)
     try:
         return process.wait()
     finally:

@@ -221,3 +221,55 @@ def test_a_worker_lost_mid_run_makes_the_run_invalid_naming_it(tmp_path: Path) -
     assert not run["valid"] and len(lost) == 1 and "was lost" in lost[0], run["invalid_reasons"]
     seconds = float(lost[0].split(" was lost ")[1].split(" s ")[0])
     assert 2 <= seconds <= 11
+
+
+def test_ab_with_remote_workers_serves_both_versions_here_and_loads_them_from_the_workers(tmp_path: Path) -> None:
+    """`ab --workers 2`: each same-moment run starts a master that waits for the two `perfgate worker --stay`;
+    the workers learn the sides from the master, bind their users to base and head evenly, and stay for the
+    second run. A planted slowdown of one endpoint is found there."""
+    from perfgate.demo.walkthrough import make_demo_repo
+
+    from conftest import ab_env, assert_ab_cleaned_up
+
+    repo = tmp_path / "shop"
+    make_demo_repo(repo, slowdown_pct=80)
+    port = free_port()
+    db = tmp_path / "ab.db"
+    workers = [_worker(port, repo / "locustfile.py", repo, "--stay") for _ in range(2)]
+    try:
+        result = run_cli("ab", "--base", "main", "--mode", "duet", "--looks", "2", "--no-confirm", "-u", "20",
+                         "-r", "20", "-t", "8s", "--warmup", "2s", "--workers", "2", "--expect-workers-max-wait", "60s",
+                         "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--db", str(db),
+                         "--format", "json", cwd=repo, env=ab_env(tmp_path), timeout=400)
+        alive = [w.poll() is None for w in workers]  # --stay: still waiting for a next run
+    finally:
+        for worker in workers:
+            _stop(worker)
+    assert result.code == 1, result.stderr
+    assert alive == [True, True]
+    assert "a loopback address, so only workers on this machine can" in result.stderr
+    verdict = json.loads(result.stdout)
+    items = next(e for e in verdict["endpoints"] if e["endpoint"] == "GET /items")
+    p50 = next(t for t in items["tests"] if t["metric"] == "p50")
+    assert verdict["verdict"] == "regressed" and items["verdict"] == "regressed", verdict["headline"]
+    assert p50["method"] == "duet" and p50["change"] > 0.3, p50
+    assert verdict["sequential"]["pairs"] == 2
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("select valid, total_requests, topology from runs order by id").fetchall()
+    assert len(rows) == 4 and all(valid for valid, _, _ in rows), rows
+    assert all(json.loads(topology)["workers"] == 2 for _, _, topology in rows)
+    for base, head in (rows[0:2], rows[2:4]):  # one same-moment run: the users split evenly, so the load
+        assert base[1] > 100 and head[1] > 100 and 0.5 < base[1] / head[1] < 2
+    assert_ab_cleaned_up(repo, tmp_path)
+
+
+def test_calibrate_with_workers_that_never_come_says_how_many_came(tmp_path: Path) -> None:
+    from perfgate.demo.walkthrough import make_demo_repo
+
+    repo = tmp_path / "shop"
+    make_demo_repo(repo, slowdown_pct=0)
+    result = run_cli("calibrate", "--pairs", "3", "-t", "3s", "--workers", "2", "--expect-workers-max-wait", "2s",
+                     "--master-bind-host", "127.0.0.1", "--master-bind-port", str(free_port()),
+                     "--db", str(tmp_path / "cal.db"), cwd=repo, timeout=200)
+    assert result.code == 4, result.stderr
+    assert "0 of 2 worker(s) connected within 2 s" in result.stderr and "Traceback" not in result.stderr

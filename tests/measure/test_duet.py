@@ -82,3 +82,23 @@ def test_cpus_are_split_only_from_four_on_and_load_shapes_are_refused() -> None:
     with pytest.raises(ConfigError, match="step load"):
         check_duet_profile(profile(step={"step_users": 1, "step_time": 5}))
     assert np.isfinite(block_length(0, 12))
+
+
+def test_users_that_workers_cannot_split_evenly_are_refused_and_uneven_sides_are_invalid() -> None:
+    # 2 × 5 users on 4 worker processes: Locust gives 3, 3, 2, 2, and each binds its own alternately.
+    with pytest.raises(ConfigError, match=r"pass --users 6 \(twice the users must divide by 4\)"):
+        check_duet_profile(profile(users=5, expect_workers=4))
+    check_duet_profile(profile(users=6, expect_workers=4))
+    check_duet_profile(profile(users=3, expect_workers=2))  # 3 each: the second worker starts at the other side
+    with pytest.raises(ConfigError, match="divide by 3"):
+        check_duet_profile(profile(users=4, processes=3))
+
+    rec = _recording(_side("base", "/a", 800, 10.0), _side("head", "/a", 800, 10.0))
+    rec.meta.side_users = {"base": 6, "head": 4}
+    measured = measure_duet(rec, profile(run_time=16), LABELS)
+    for side in LABELS:
+        assert any("bound unevenly to the sides (base 6, head 4)" in r for r in measured[side].invalid_reasons)
+    rec.meta.side_users = {"base": 5, "head": 5}
+    assert all(m.invalid_reasons == [] for m in measure_duet(rec, profile(run_time=16), LABELS).values())
+    # The header of a recording keeps the counts.
+    assert RecordingMeta.from_dict(rec.meta.to_dict()).side_users == {"base": 5, "head": 5}

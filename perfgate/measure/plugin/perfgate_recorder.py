@@ -16,6 +16,7 @@ perfgate's runner; every name it shares with perfgate is in
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 import traceback
@@ -30,6 +31,8 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from perfgate.environment import fingerprint
 from perfgate.measure.contract import (
+    DUET_OPTION,
+    ENV_DUET,
     HELLO_MESSAGE,
     SIDE_CONTEXT_KEY,
     EndpointRecording,
@@ -38,6 +41,7 @@ from perfgate.measure.contract import (
     Recording,
     RecordingMeta,
     StepLoad,
+    decode_duet,
     describe_error,
     refusal_path,
     write_progress,
@@ -45,12 +49,15 @@ from perfgate.measure.contract import (
 )
 
 SETTINGS = PluginSettings.from_env(os.environ)
-_DUET = bool(SETTINGS.duet)
+_duet_sides = SETTINGS.duet
+"""The sides of a same-moment run: from the environment, or on a distributed run's worker from the master."""
+_DUET = bool(_duet_sides)
 
 # A worker's report to the master carries its requests, exception types and readiness under these keys.
 _REPORT_RECORDINGS = "perfgate"
 _REPORT_EXCEPTION_TYPES = "perfgate_exception_types"
 _REPORT_USERS_READY = "perfgate_users_ready"
+_REPORT_SIDE_USERS = "perfgate_side_users"
 
 _recordings: dict[tuple[str, str, str], EndpointRecording] = {}
 _meta = RecordingMeta(readiness_tracked=True)
@@ -133,6 +140,7 @@ def _on_report_to_master(client_id, data, **_kwargs):
     data[_REPORT_RECORDINGS] = [r.to_message() for r in _recordings.values() if len(r)]
     data[_REPORT_EXCEPTION_TYPES] = dict(_exception_types)
     data[_REPORT_USERS_READY] = _ready.at
+    data[_REPORT_SIDE_USERS] = dict(_side_users)
     _recordings.clear()
 
 
@@ -141,6 +149,8 @@ def _on_worker_report(client_id, data, **_kwargs):
     _exception_types.update(data.get(_REPORT_EXCEPTION_TYPES, {}))
     if _REPORT_USERS_READY in data:
         _worker_ready[client_id] = data[_REPORT_USERS_READY]
+    if data.get(_REPORT_SIDE_USERS):
+        _worker_side_users[client_id] = dict(data[_REPORT_SIDE_USERS])
     for message in data.get(_REPORT_RECORDINGS, ()):
         incoming = EndpointRecording.from_message(message)
         _recording(incoming.request_type, incoming.name, incoming.side).extend(incoming)
@@ -149,6 +159,7 @@ def _on_worker_report(client_id, data, **_kwargs):
 @events.test_start.add_listener
 def _on_test_start(environment, **_kwargs):
     if isinstance(environment.runner, WorkerRunner):
+        _on_worker_test_start(environment)
         return
     if _meta.test_start is None:
         _meta.test_start = time.time()
@@ -234,6 +245,8 @@ def _on_quit(exit_code, **_kwargs):
         _meta.users_ready = max(t for t in times if t is not None) if times and None not in times else None
     else:
         _meta.users_ready = _ready.at
+    if _DUET:
+        _meta.side_users = _count_side_users(runner)
     _meta.locust_request_count = total.num_requests
     _meta.locust_failure_count = total.num_failures
     _meta.locust_exit_code = exit_code
@@ -259,8 +272,12 @@ _environment: Any = None
 # A same-moment run: both versions are served at once and every user is bound to one of them, alternately per
 # User class (so that each class's users split evenly), the order set by perfgate (it swaps between repeats).
 # The user's host is set before its client is built, and its context names the side, which the request event
-# carries for every request of Locust's HTTP clients.
+# carries for every request of Locust's HTTP clients. Each process binds its own users; a worker starts at the
+# side of its index's parity, so that workers given an odd number of users each still split them evenly in all,
+# and the users bound to each side are counted over every process for the run to check.
 _handed_out: dict[str, int] = {}
+_side_users: dict[str, int] = {}
+_worker_side_users: dict[str, dict[str, int]] = {}
 
 
 def _bind_to_side(user_class: Any) -> None:
@@ -269,11 +286,12 @@ def _bind_to_side(user_class: Any) -> None:
         return
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        if not hasattr(self, "_perfgate_side"):
+        if _duet_sides and not hasattr(self, "_perfgate_side"):
             name = type(self).__name__
             number = _handed_out.get(name, 0)
             _handed_out[name] = number + 1
-            side, url = SETTINGS.duet[number % len(SETTINGS.duet)]
+            side, url = _duet_sides[(number + _worker_offset()) % len(_duet_sides)]
+            _side_users[side] = _side_users.get(side, 0) + 1
             self._perfgate_side = side
             self.host = url
             own_context = self.context
@@ -284,17 +302,45 @@ def _bind_to_side(user_class: Any) -> None:
     user_class.__init__ = __init__
 
 
+def _worker_offset() -> int:
+    runner = _environment.runner if _environment is not None else None
+    index = getattr(runner, "worker_index", 0) if isinstance(runner, WorkerRunner) else 0
+    return max(int(index), 0)
+
+
+def _count_side_users(runner: Any) -> dict[str, int]:
+    counts = [*_worker_side_users.values()] if isinstance(runner, MasterRunner) else [_side_users]
+    return {side: sum(c.get(side, 0) for c in counts) for side, _ in _duet_sides}
+
+
+def _on_worker_test_start(environment) -> None:
+    # A distributed run's worker learns the sides from the master's options, forwarded with the spawn message
+    # before this event (and before any user is made).
+    global _duet_sides, _DUET
+    if SETTINGS.identity:
+        _duet_sides = decode_duet(str(getattr(environment.parsed_options, DUET_OPTION, "") or ""))
+        _DUET = bool(_duet_sides)
+    if SETTINGS.worker_marker is not None:
+        SETTINGS.worker_marker.touch()
+
+
+@events.init_command_line_parser.add_listener
+def _on_parser(parser, **_kwargs):
+    parser.add_argument(f"--{DUET_OPTION.replace('_', '-')}", default=os.environ.get(ENV_DUET, ""),
+                        help=argparse.SUPPRESS)
+
+
 @events.init.add_listener
 def _on_init(environment, **_kwargs):
     global _environment
     _environment = environment
+    # Only a run perfgate started as a master with remote workers has an identity: the workers of --processes
+    # are forks of the master and part of one machine's run. A remote worker binds users once it knows the sides.
+    runner = environment.runner
     for user_class in environment.user_classes or ():
         _wrap_on_start(user_class)
-        if SETTINGS.duet:
+        if SETTINGS.duet or (SETTINGS.identity and isinstance(runner, WorkerRunner)):
             _bind_to_side(user_class)
-    # Only a run perfgate started as a master with remote workers has an identity: the workers of --processes
-    # are forks of the master and part of one machine's run.
-    runner = environment.runner
     if SETTINGS.identity and isinstance(runner, MasterRunner):
         runner.register_message(HELLO_MESSAGE, _on_hello)
     elif SETTINGS.identity and isinstance(runner, WorkerRunner):
