@@ -34,7 +34,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test under tests/e2e/ is marked ``e2e`` (and ``slow``): ``-m "not e2e"`` runs the fast ones.
 
     The files are then ordered longest first, as pytest-xdist hands them out (``--dist loadfile``) in
-    collection order: the files with a ``quiet`` test (which holds the machine alone), then the other
+    collection order (with ``--no-loadscope-reorder``: by default it hands out the files with the most tests
+    first, which left the quiet tests for the end, each holding the machine alone while the others waited):
+    the files with a ``quiet`` test (which holds the machine alone), then the other
     end-to-end files, then the rest, which fills the workers' last minutes instead of leaving one long
     file running alone at the end."""
     for item in items:

@@ -273,3 +273,47 @@ def test_calibrate_with_workers_that_never_come_says_how_many_came(tmp_path: Pat
                      "--db", str(tmp_path / "cal.db"), cwd=repo, timeout=200)
     assert result.code == 4, result.stderr
     assert "0 of 2 worker(s) connected within 2 s" in result.stderr and "Traceback" not in result.stderr
+
+
+BUSY_LOCUSTFILE = '''
+import time
+
+import gevent
+import locust.runners
+from locust import HttpUser, constant, task
+
+# Locust measures its CPU every 10 s; every second here, so that a short test sees its worker saturated.
+locust.runners.CPU_MONITOR_INTERVAL = 1.0
+
+
+class Busy(HttpUser):
+    wait_time = constant(0)
+
+    @task
+    def burn(self):
+        self.client.get("/a")
+        end = time.time() + 0.2
+        while time.time() < end:  # the worker's CPU, yielding so that its heartbeats still go out
+            sum(range(2_000))
+            gevent.sleep(0)
+'''
+
+
+def test_a_worker_above_90_percent_cpu_makes_the_run_invalid_as_generator_bound(tmp_path: Path) -> None:
+    locustfile = tmp_path / "locustfile.py"
+    locustfile.write_text(BUSY_LOCUSTFILE)
+    port = free_port()
+    with counting_service() as (host, served):
+        master, result = _start_master(tmp_path, locustfile, host, port, 1, "-u", "1", "-r", "1", "-t", "5s")
+        worker = _worker(port, locustfile, tmp_path)
+        try:
+            master.join(timeout=130)
+            worker.wait(timeout=60)
+        finally:
+            _stop(worker)
+    assert result and result[0].code == 3, result[0].stderr if result else "the master did not finish"
+    run = json.loads(result[0].stdout)
+    assert served.get("/a", 0) > 5 and not run["valid"]
+    saturated = [r for r in run["invalid_reasons"] if r.startswith("the load generator's CPU went above 90 %")]
+    assert len(saturated) == 1 and "on a worker" in saturated[0], run["invalid_reasons"]
+    assert not any("lost" in r for r in run["invalid_reasons"]), run["invalid_reasons"]
