@@ -276,30 +276,30 @@ def test_calibrate_with_workers_that_never_come_says_how_many_came(tmp_path: Pat
 
 
 BUSY_LOCUSTFILE = '''
-import time
+import sys
 
-import gevent
 import locust.runners
+import psutil
 from locust import HttpUser, constant, task
 
-# Locust measures its CPU every 10 s; every second here, so that a short test sees its worker saturated.
+# Locust measures a worker's CPU every 10 s with psutil and the master flags a worker above 90 %. Here every
+# second, and the worker's own reading is 95 %: a real saturation cannot be made to order on a shared machine
+# (the other tests take their share of its cores), what perfgate does with Locust's warning can.
 locust.runners.CPU_MONITOR_INTERVAL = 1.0
+if "--worker" in sys.argv:
+    psutil.Process.cpu_percent = lambda self, interval=None: 95.0
 
 
-class Busy(HttpUser):
-    wait_time = constant(0)
+class Steady(HttpUser):
+    wait_time = constant(0.05)
 
     @task
-    def burn(self):
+    def a(self):
         self.client.get("/a")
-        end = time.time() + 0.2
-        while time.time() < end:  # the worker's CPU, yielding so that its heartbeats still go out
-            sum(range(2_000))
-            gevent.sleep(0)
 '''
 
 
-def test_a_worker_above_90_percent_cpu_makes_the_run_invalid_as_generator_bound(tmp_path: Path) -> None:
+def test_a_worker_reading_above_90_percent_cpu_makes_the_run_invalid_as_generator_bound(tmp_path: Path) -> None:
     locustfile = tmp_path / "locustfile.py"
     locustfile.write_text(BUSY_LOCUSTFILE)
     port = free_port()
