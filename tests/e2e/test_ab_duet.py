@@ -77,6 +77,7 @@ def test_duet_finds_a_15_percent_slowdown_on_that_endpoint_only(tmp_path: Path) 
     _assert_cleaned_up(repo, tmp_path)
 
 
+@pytest.mark.quiet
 def test_duet_a_a_is_not_regressed(tmp_path: Path) -> None:
     repo = tmp_path / "shop"
     make_demo_repo(repo, slowdown_pct=0)
@@ -87,8 +88,9 @@ def test_duet_a_a_is_not_regressed(tmp_path: Path) -> None:
     assert verdict["verdict"] in ("unchanged", "inconclusive"), verdict["headline"]
     assert result.code in (0, 3), result.stderr
     p50 = _p50(verdict, SLOW_ENDPOINT)
-    # Within the p50 margin: one 8-s run beside the suite's other tests moves it by a few per cent; a side
-    # bound to the wrong service or a position bias would move it by far more.
+    # Within the p50 margin: a position bias or a side bound to the wrong service would move it by far more.
+    # Alone on the machine: beside the suite's other tests one 8-s run moved it by 5.2 and 5.9 % (two of six
+    # fresh-clone runs).
     assert p50["method"] == "duet" and abs(p50["change"]) < 0.05, p50
     _assert_cleaned_up(repo, tmp_path)
 
