@@ -37,15 +37,16 @@ def accept(store: Store, loaded: LoadedConfig, repo: Path, *, profile: str, reas
         raise UsageError(f"runs {', '.join(map(str, invalid))} are invalid and cannot become a baseline")
     envs = {environment_key(r.environment) for r in runs}
     params = {json.dumps(r.profile.load_parameters(), sort_keys=True) for r in runs}
-    if len(envs) > 1 or len(params) > 1:
-        raise UsageError("the runs differ in environment or load parameters; accept runs of one setting")
+    if len(envs) > 1 or len(params) > 1 or len({r.topology for r in runs}) > 1:
+        raise UsageError("the runs differ in environment, load parameters or load topology; accept runs of one "
+                         "setting")
     now = datetime.now(UTC).replace(microsecond=0)
     expiry = now + _lifetime(expires) if expires else None
     first = runs[0]
     pinned = PinnedBaseline(
         kind="accepted", profile=first.profile.name, commit=first.git.commit, accepted_by=user_identity(repo),
         accepted_at=now, reason=reason.strip(), expires=expiry, environment=first.environment,
-        load_parameters=first.profile.load_parameters(),
+        load_parameters=first.profile.load_parameters(), topology=first.topology,
         runs=[PinnedRun(run_id=r.id, started_at=r.started_at, endpoints={e.stats.key: e.stats for e in r.endpoints})
               for r in sorted(runs, key=lambda r: r.id or 0)],
     )

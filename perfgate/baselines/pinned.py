@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, ConfigDict, Field, ValidationError
 
 from perfgate.boundary import BoundaryModel, CommitSha
 from perfgate.config import LoadedConfig
+from perfgate.environment import Topology
 from perfgate.errors import BaselineError
 from perfgate.output import write_text_atomic
 from perfgate.records import EndpointStats, EnvironmentFingerprint
@@ -58,6 +59,8 @@ class PinnedBaseline(BoundaryModel):
     expires: AwareDatetime | None = None
     environment: EnvironmentFingerprint | None = None
     load_parameters: dict | None = None
+    topology: Topology | None = None
+    """Where the accepted runs' load came from; ``None``: a file written before perfgate kept it (not checked)."""
     runs: list[PinnedRun] = Field(default_factory=list)
     """Per-run statistics of the accepted runs: the run-level spread the decision needs."""
     expected: dict[str, Expectation] = Field(default_factory=dict)

@@ -59,7 +59,8 @@ def pinned_side(path: Path, pinned: PinnedBaseline) -> Side:
                     runs=len(runs), newest_run_at=pinned.accepted_at, environment=pinned.environment,
                     baseline_file=str(path), accepted_by=pinned.accepted_by, reason=pinned.reason)
     return Side(info=info, profile=pinned.profile, load_parameters=pinned.load_parameters or {},
-                environment=pinned.environment, runs=runs)
+                environment=pinned.environment, runs=runs,
+                topologies=set() if pinned.topology is None else {pinned.topology})
 
 
 def expected_budgets(pinned: PinnedBaseline, margins: dict[str, float]) -> list[Budget]:

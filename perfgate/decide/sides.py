@@ -71,6 +71,13 @@ def side_from_runs(label: str, runs: list[RunRecord]) -> Side:
                 all_histograms=_pooled(runs), topologies={r.topology for r in runs})
 
 
+def load_of(*topologies: Topology | None) -> str | None:
+    """What a side's reports say of where its load came from: ``None`` for this machine alone (or not known);
+    the topologies in turn when its runs mix them (such a comparison is invalid)."""
+    known = sorted({t.describe() for t in topologies if t is not None})
+    return None if known in ([], [Topology().describe()]) else " and ".join(known)
+
+
 def _pooled(runs: Iterable[RunRecord]) -> dict[str, LatencyHistogram]:
     per_endpoint: dict[str, list[LatencyHistogram]] = {}
     for run in runs:
@@ -80,9 +87,11 @@ def _pooled(runs: Iterable[RunRecord]) -> dict[str, LatencyHistogram]:
 
 
 def with_validity(side: Side) -> SideInfo:
-    """The side's provenance with its runs' validity counted: what :func:`head_broke` decides on."""
+    """The side's provenance with its runs' validity counted (what :func:`head_broke` decides on) and where its
+    load came from."""
     own_fault = [reasons for r in side.runs if (reasons := own_fault_reasons(r.valid, r.invalid_reasons))]
     return side.info.model_copy(update={
+        "topology": load_of(*side.topologies),
         "runs": len(side.runs), "invalid_runs": sum(not r.valid for r in side.runs),
         "own_fault_runs": len(own_fault), "own_fault_reasons": sorted({x for reasons in own_fault for x in reasons})})
 

@@ -227,6 +227,8 @@ class SideInfo(BoundaryModel):
     """Those runs' reasons, each once."""
     newest_run_at: AwareDatetime | None = None
     environment: EnvironmentFingerprint | None = None
+    topology: str | None = Field(default=None, max_length=1000)
+    """Where the side's load came from when not from this machine alone: ``3 worker(s): 3 × CPU, N cores, OS``."""
     baseline_file: str | None = None
     accepted_by: str | None = None
     reason: str | None = None

@@ -301,16 +301,22 @@ def _environment(env: EnvironmentFingerprint) -> list[Part]:
 
 
 def environment_lines(verdict: Verdict) -> list[Line]:
-    """Where each side ran: one line when both ran on the same fingerprint, a line per side when not."""
+    """Where each side ran, and where its load came from when not from that machine alone (remote workers):
+    one line when both sides share it, a line per side when not."""
     head = verdict.head.environment
     base = verdict.base.environment if verdict.base is not None else None
+    lines: list[Line] = []
     if head is not None and base is not None and head == base:
-        return [(word("environment (both sides): "), *_environment(head))]
-    lines = []
-    for role, env in (("head", head), ("baseline", base)):
-        if env is not None:
-            lines.append((word(f"{role} environment: "), *_environment(env)))
-    return lines
+        lines.append((word("environment (both sides): "), *_environment(head)))
+    else:
+        for role, env in (("head", head), ("baseline", base)):
+            if env is not None:
+                lines.append((word(f"{role} environment: "), *_environment(env)))
+    loads = {"head": verdict.head.topology, "baseline": verdict.base.topology if verdict.base is not None else None}
+    if loads["head"] and loads["head"] == loads["baseline"]:
+        return [*lines, (word("load (both sides) from "), field(loads["head"], textsafety.TEXT_CHARS))]
+    return lines + [(word(f"{role} load from "), field(load, textsafety.TEXT_CHARS))
+                    for role, load in loads.items() if load]
 
 
 def margins_text(margins: dict[str, float]) -> list[Part]:

@@ -306,3 +306,31 @@ def test_a_pinned_baseline_with_a_non_finite_number_is_refused_in_one_line(git_r
     shown = run_cli("baseline", "show", cwd=git_repo)
     assert shown.code == 2 and "not a number a baseline can hold" in shown.stderr
     assert len(shown.stderr.strip().splitlines()) == 1 and "Traceback" not in shown.stderr
+
+
+def test_a_pinned_baseline_keeps_its_load_topology_and_a_head_from_elsewhere_is_invalid(git_repo: Path) -> None:
+    from perfgate.decide.compare import compare
+    from perfgate.environment import Topology
+
+    db = git_repo / "r.db"
+    main_sha = git(git_repo, "rev-parse", "HEAD")
+    three = Topology.of_workers([{"cpu_model": "AMD EPYC", "cores": 2, "os": "Linux 6.1"}] * 3)
+    with Store(db) as store:
+        for seed in range(3):
+            store.save(make_run(commit=main_sha, seed=seed).model_copy(update={"topology": three}))
+        mixed = store.save(make_run(commit=main_sha, seed=9)).id  # from this machine alone
+    loaded = load_config(start=git_repo)
+    with Store(db) as store, pytest.raises(UsageError, match="load topology"):
+        accept(store, loaded, git_repo, profile="smoke", reason="r", run_ids=[1, mixed])
+    with Store(db) as store:
+        path = accept(store, loaded, git_repo, profile="smoke", reason="fleet of three", run_ids=[1, 2, 3])
+    assert read_pinned(path).topology == three
+    git(git_repo, "checkout", "-q", "-b", "local")
+    head_sha = commit(git_repo, "local")
+    save_runs(db, head_sha)  # this machine alone
+    chosen = choose(git_repo, db, pinned=True)
+    verdict = compare(chosen.base, chosen.head, loaded.config.compare)
+    assert chosen.base.info.label == "pinned baseline" and verdict.outcome.value == "invalid"
+    assert verdict.reasons == ["different load topologies (baseline vs head): 3 worker(s): 3 × AMD EPYC, 2 cores, "
+                               "Linux 6.1 vs this machine alone"]
+    assert verdict.base.topology == three.describe() and verdict.head.topology is None  # type: ignore[union-attr]

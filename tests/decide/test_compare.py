@@ -242,3 +242,28 @@ def test_different_load_topologies_are_invalid_with_the_difference_named() -> No
     reasons = compare(replace(base, topologies={six}), replace(head, topologies={paired}), CONFIG).reasons
     assert reasons == ["different load topologies (baseline vs head): 6 worker(s): 6 × AMD EPYC, 2 cores, Linux 6.1"
                        " vs 6 worker process(es) from 3 `perfgate worker`, 2 each: 6 × AMD EPYC, 2 cores, Linux 6.1"]
+
+
+def test_where_the_load_came_from_is_in_every_report_once_per_side_or_for_both() -> None:
+    from dataclasses import replace
+
+    from perfgate.environment import Topology
+    from perfgate.reports.content import environment_lines
+    from perfgate.reports.markdown import render_markdown
+
+    rng = np.random.default_rng(17)
+    machine = {"cpu_model": "AMD EPYC <b>|x|</b>", "cores": 2, "os": "Linux 6.1"}
+    three = Topology.of_workers([machine] * 3)
+    base = replace(synthetic_side(rng, runs=5, label="base"), topologies={three})
+    head = replace(synthetic_side(rng, runs=5, shift={0: 1.0}), topologies={three})
+    verdict = compare(base, head, CONFIG)
+    assert verdict.head.topology == verdict.base.topology == three.describe()  # type: ignore[union-attr]
+    lines = ["".join(part.text for part in line) for line in environment_lines(verdict)]
+    assert lines[-1] == "load (both sides) from 3 worker(s): 3 × AMD EPYC <b>|x|</b>, 2 cores, Linux 6.1"
+    markdown = render_markdown(verdict)
+    assert "load (both sides) from 3 worker(s)" in markdown and "<b>|x|</b>" not in markdown  # escaped
+    alone = compare(replace(base, topologies={Topology()}), replace(head, topologies={Topology()}), CONFIG)
+    assert alone.head.topology is None and "load" not in "".join(
+        part.text for line in environment_lines(alone) for part in line)
+    split = compare(replace(base, topologies={Topology()}), head, CONFIG)  # INVALID, and each side says its own
+    assert ["".join(p.text for p in line) for line in environment_lines(split)][-1].startswith("head load from 3 ")
