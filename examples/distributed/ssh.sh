@@ -3,6 +3,7 @@
 # of the same commit (the same locustfile and perfgate; a worker with another one is refused).
 #   examples/distributed/ssh.sh http://10.0.0.5:8080 10.0.0.2 load1 load2 load3
 # The workers stop when the master ends the run (and, by Locust's own limits, a minute after losing it).
+# Each worker's output goes to worker-HOST.log in this folder; the script exits with the master's exit code.
 set -euo pipefail
 target=$1 master_address=$2
 shift 2
