@@ -113,6 +113,22 @@ def _start_master(tmp_path: Path, locustfile: Path, host: str, port: int, worker
     return thread, result
 
 
+def _one_worker_run(tmp_path: Path, master_file: Path, worker_file: Path, *load: str) -> tuple[CliResult | None,
+                                                                                             dict[str, int]]:
+    """A master expecting one worker and that worker (with its own locustfile), against a counting service:
+    the master's result (``None`` if it never finished) and what the service served."""
+    port = free_port()
+    with counting_service() as (host, served):
+        master, result = _start_master(tmp_path, master_file, host, port, 1, *load)
+        worker = _worker(port, worker_file, tmp_path)
+        try:
+            master.join(timeout=130)
+            worker.wait(timeout=60)
+        finally:
+            _stop(worker)
+    return (result[0] if result else None), served
+
+
 def test_a_master_and_three_workers_store_every_request_served(tmp_path: Path) -> None:
     locustfile = tmp_path / "locustfile.py"
     locustfile.write_text(LOCUSTFILE)
@@ -176,17 +192,9 @@ def test_a_worker_with_another_locustfile_is_refused_by_name(tmp_path: Path) -> 
     locustfile.write_text(LOCUSTFILE)
     other = tmp_path / "other.py"
     other.write_text(LOCUSTFILE + "\n# edited\n")
-    port = free_port()
-    with counting_service() as (host, _served):
-        master, result = _start_master(tmp_path, locustfile, host, port, 1, "-t", "4s")
-        worker = _worker(port, other, tmp_path)
-        try:
-            master.join(timeout=130)
-            worker.wait(timeout=60)
-        finally:
-            _stop(worker)
-    assert result and result[0].code == 2, result[0].stderr if result else "the master did not finish"
-    line = result[0].stderr.strip().splitlines()[-1]
+    result, _served = _one_worker_run(tmp_path, locustfile, other, "-t", "4s")
+    assert result is not None and result.code == 2, result.stderr if result else "the master did not finish"
+    line = result.stderr.strip().splitlines()[-1]
     assert "the run was stopped: worker " in line and "locustfile sha256" in line and "Traceback" not in line
     db = tmp_path / "runs.db"
     if db.exists():  # nothing of the stopped run is stored
@@ -302,17 +310,9 @@ class Steady(HttpUser):
 def test_a_worker_reading_above_90_percent_cpu_makes_the_run_invalid_as_generator_bound(tmp_path: Path) -> None:
     locustfile = tmp_path / "locustfile.py"
     locustfile.write_text(BUSY_LOCUSTFILE)
-    port = free_port()
-    with counting_service() as (host, served):
-        master, result = _start_master(tmp_path, locustfile, host, port, 1, "-u", "1", "-r", "1", "-t", "5s")
-        worker = _worker(port, locustfile, tmp_path)
-        try:
-            master.join(timeout=130)
-            worker.wait(timeout=60)
-        finally:
-            _stop(worker)
-    assert result and result[0].code == 3, result[0].stderr if result else "the master did not finish"
-    run = json.loads(result[0].stdout)
+    result, served = _one_worker_run(tmp_path, locustfile, locustfile, "-u", "1", "-r", "1", "-t", "5s")
+    assert result is not None and result.code == 3, result.stderr if result else "the master did not finish"
+    run = json.loads(result.stdout)
     assert served.get("/a", 0) > 5 and not run["valid"]
     saturated = [r for r in run["invalid_reasons"] if r.startswith("the load generator's CPU went above 90 %")]
     assert len(saturated) == 1 and "on a worker" in saturated[0], run["invalid_reasons"]
