@@ -54,23 +54,26 @@ def test_duet_finds_a_15_percent_slowdown_on_that_endpoint_only(tmp_path: Path) 
     # knob of 21 % is about +15 % in p50 (the verdict's own estimate is checked below).
     make_demo_repo(repo, slowdown_pct=21)
     db = tmp_path / "ab.db"
-    result = run_cli("ab", "--base", "main", *DUET, "-t", "8s", "--looks", "2", "--db", str(db), "--format", "json",
-                     cwd=repo, env=_env(tmp_path), timeout=600)
-    assert result.code == 1, result.stderr
-    verdict = json.loads(result.stdout)
+    # Looks at 2 and 4 runs, as a user would plan them: in two of five fresh-clone suite runs two 8-s runs on
+    # the shared VM left this +15 % INCONCLUSIVE, and the A/B then measures on instead of giving up.
+    result = run_cli("ab", "--base", "main", *DUET, "-t", "8s", "--looks", "2,4", "--db", str(db), "--format",
+                     "json", cwd=repo, env=_env(tmp_path), timeout=600)
+    verdict = json.loads(result.stdout) if result.stdout.strip() else {}
+    p50 = _p50(verdict, SLOW_ENDPOINT) if verdict else {}
+    assert result.code == 1, f"{verdict.get('headline')}; {SLOW_ENDPOINT} p50: {p50}; {result.stderr}"
     regressed = [e["endpoint"] for e in verdict["endpoints"] if e["verdict"] == "regressed"]
     assert verdict["verdict"] == "regressed" and regressed == [SLOW_ENDPOINT], verdict["headline"]
-    p50 = _p50(verdict, SLOW_ENDPOINT)
     assert p50["method"] == "duet" and 0.08 < p50["change"] < 0.25, p50
-    assert verdict["sequential"]["mode"] == "duet" and verdict["sequential"]["pairs"] == 2
+    pairs = verdict["sequential"]["pairs"]
+    assert verdict["sequential"]["mode"] == "duet" and pairs in (2, 4)
 
     runs = _runs(db)
     main_sha, head_sha = git(repo, "rev-parse", "main"), git(repo, "rev-parse", "HEAD")
-    assert [r["purpose"] for r in runs] == ["duet"] * 4
+    assert [r["purpose"] for r in runs] == ["duet"] * 2 * pairs
     for pair_id in {r["pair_id"] for r in runs}:
         assert sorted(r["commit_sha"] for r in runs if r["pair_id"] == pair_id) == sorted([main_sha, head_sha])
     # The sides swap: base first in the first run, head first in the second.
-    assert [r["commit_sha"] for r in runs][::2] == [main_sha, head_sha]
+    assert [r["commit_sha"] for r in runs][::2][:2] == [main_sha, head_sha]
     with sqlite3.connect(db) as conn:
         blocks = [json.loads(b) for (b,) in conn.execute("select blocks from endpoints")]
     assert all(b["s"] > 0 and len(b["blocks"]) >= 8 for b in blocks)
