@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, ConfigDict, Field
 
 from perfgate.boundary import BoundaryModel, CommitSha
 from perfgate.config import LoadParameters, ResolvedProfile
+from perfgate.config.schema import METRIC_NAME
 from perfgate.environment import EnvironmentFingerprint, Topology  # noqa: F401 - re-exported; they live where NumPy is not
 from perfgate.samples import LatencyHistogram
 
@@ -181,6 +182,54 @@ class MasterUsage(BoundaryModel):
         return cls(cpu_mean=round(statistics.fmean(values), 1), cpu_max=round(max(values), 1), samples=len(values))
 
 
+MAX_METRIC_SERIES = 50
+"""Series kept per run: a service's endpoint can expose thousands (a label per user id, say)."""
+MAX_METRIC_SAMPLES = 7200
+"""Samples kept per series: two hours at one a second."""
+
+
+class MetricSeries(BoundaryModel):
+    """One series of the service's own metrics (a name and its labels), scraped once a second."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(pattern=METRIC_NAME)
+    labels: dict[str, str] = Field(default_factory=dict, max_length=20)
+    kind: str = Field(default="unknown", max_length=20)
+    """The family's type as the endpoint declares it: ``gauge``, ``counter``, ``unknown``…"""
+    samples: list[tuple[float, float]] = Field(default_factory=list, max_length=MAX_METRIC_SAMPLES)
+    """``(seconds since the first scrape, value)``."""
+
+    @property
+    def key(self) -> str:
+        """``name{label="value",…}``, as Prometheus writes a series."""
+        inner = ",".join(f'{k}="{v}"' for k, v in sorted(self.labels.items()))
+        return f"{self.name}{{{inner}}}" if inner else self.name
+
+    @property
+    def growth(self) -> float | None:
+        """Last value minus first; ``None`` without two samples."""
+        return self.samples[-1][1] - self.samples[0][1] if len(self.samples) >= 2 else None
+
+
+class ServiceMetrics(BoundaryModel):
+    """The service's own metrics endpoint during a run: what was asked for and what it answered."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str = Field(max_length=2000)
+    scrapes: int = Field(ge=0)
+    """Scrapes attempted."""
+    failed: int = Field(ge=0)
+    """Scrapes that got no answer, a non-2xx answer, or text the parser refused."""
+    last_error: str | None = Field(default=None, max_length=500)
+    missing: list[str] = Field(default_factory=list, max_length=MAX_METRIC_SERIES)
+    """Series names asked for that the endpoint never exposed."""
+    dropped: int = Field(default=0, ge=0)
+    """Matching series beyond :data:`MAX_METRIC_SERIES`, not kept."""
+    series: list[MetricSeries] = Field(default_factory=list, max_length=MAX_METRIC_SERIES)
+
+
 class RunRecord(BoundaryModel):
     """One load run, as stored."""
 
@@ -221,6 +270,8 @@ class RunRecord(BoundaryModel):
     """Where the load came from: a distributed run's workers (none: this machine alone)."""
     master: MasterUsage | None = None
     """A distributed run's master CPU (none: not distributed, or recorded before it was kept)."""
+    metrics: ServiceMetrics | None = None
+    """The service's own metrics (none: no metrics URL was given, or recorded before they were kept)."""
 
     @property
     def load_parameters(self) -> LoadParameters:

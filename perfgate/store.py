@@ -50,6 +50,7 @@ from perfgate.records import (
     RunPurpose,
     RunRecord,
     SecondBucket,
+    ServiceMetrics,
     ServiceUsage,
 )
 from perfgate.samples import LatencyHistogram, SampleDecodeError
@@ -62,7 +63,7 @@ DEFAULT_BUSY_TIMEOUT_S = 60.0
 _POLL_S = 0.25
 """One SQLite-level wait for a lock; between two, perfgate checks its deadline and its signals."""
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _create_v1(db: Database) -> None:
@@ -105,8 +106,13 @@ def _add_master_v6(db: Database) -> None:
     db.table("runs").add_column("master", str)
 
 
+def _add_metrics_v7(db: Database) -> None:
+    db.table("runs").add_column("metrics", str)
+
+
 MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _create_v1, 2: _add_purpose_v2, 3: _add_warmup_v3,
-                                                     4: _add_blocks_v4, 5: _add_topology_v5, 6: _add_master_v6}
+                                                     4: _add_blocks_v4, 5: _add_topology_v5, 6: _add_master_v6,
+                                                     7: _add_metrics_v7}
 """Version N's step, applied to a file at version N - 1 (0 is an empty file)."""
 
 
@@ -270,6 +276,7 @@ class Store:
             "warmup_end_s": run.warmup_end_s, "warnings": json.dumps(run.warnings),
             "topology": run.topology.model_dump_json() if run.topology.workers else None,
             "master": run.master.model_dump_json() if run.master else None,
+            "metrics": run.metrics.model_dump_json() if run.metrics else None,
         }
         endpoint_rows = [
             {**e.stats.model_dump(exclude={"failures_by_type"}),
@@ -379,6 +386,7 @@ class Store:
                 warmup_end_s=row.get("warmup_end_s"), warnings=_json(row.get("warnings"), []),
                 topology=Topology.model_validate(_json(row["topology"])) if row.get("topology") else Topology(),
                 master=MasterUsage.model_validate(_json(row["master"])) if row.get("master") else None,
+                metrics=ServiceMetrics.model_validate(_json(row["metrics"])) if row.get("metrics") else None,
             )
             _require_finite(run.model_dump(exclude={"endpoints"}))
         except (ValueError, TypeError, KeyError, OverflowError) as exc:  # ValidationError is a ValueError

@@ -94,6 +94,13 @@ WorkersOption = Annotated[int | None, typer.Option("--workers", min=1, help="Mak
 ServedHostOption = Annotated[str | None, typer.Option("-H", "--host", help="URL the load reaches each served "
                                                       "version at, with {port} (default http://127.0.0.1:{port}; "
                                                       "for workers on other machines an address of this one).")]
+MetricsUrlOption = Annotated[str | None, typer.Option("--metrics-url", help="The service's Prometheus or "
+                                                      "OpenMetrics endpoint, scraped once a second during the "
+                                                      "run ({port}: the served port), e.g. "
+                                                      "http://127.0.0.1:{port}/metrics.")]
+MetricOption = Annotated[list[str] | None, typer.Option("--metric", help="A series to keep besides resident "
+                                                        "memory, CPU seconds and open files, e.g. "
+                                                        "app_db_queries_total (repeatable).")]
 ServeOption = Annotated[str | None, typer.Option("--serve", help="Command that starts the service (for ab: in "
                                                  "each version's tree); {port} is replaced by a free port.")]
 ReadyUrlOption = Annotated[str | None, typer.Option("--ready-url", help="URL answering 2xx once the service is "

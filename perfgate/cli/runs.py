@@ -22,6 +22,8 @@ from perfgate.cli.common import (
     MasterBindHostOption,
     MasterBindPortOption,
     MasterOption,
+    MetricOption,
+    MetricsUrlOption,
     OutputFormat,
     ProcessesOption,
     ProfileOption,
@@ -69,6 +71,8 @@ def run(
     serve: ServeOption = None,
     ready_url: ReadyUrlOption = None,
     ready_timeout: ReadyTimeoutOption = None,
+    metrics_url: MetricsUrlOption = None,
+    metric: MetricOption = None,
     junit: JunitOption = None,
     json_path: JsonFileOption = None,
     budget: BudgetOption = None,
@@ -96,10 +100,11 @@ def run(
     if master and not resolved.expect_workers:
         raise UsageError("--master needs the number of workers to wait for: --expect-workers N "
                          "(or expect_workers in the profile)")
+    metrics = loaded.metrics(metrics_url, metric)
     with open_store(loaded, db) as store:
         with progress_display(stderr) as on_progress:
             recorded = record_run(RunRequest(profile=resolved, repo_dir=Path.cwd(), serve=serve_config,
-                                             serve_cwd=Path.cwd(), ignore=loaded.own_paths()),
+                                             serve_cwd=Path.cwd(), ignore=loaded.own_paths(), metrics=metrics),
                                   store, on_progress=on_progress)
     budgets = run_budgets(recorded, loaded.config.budgets, command_line_budgets)
     run_json = json.dumps({**json.loads(recorded.model_dump_json()),

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from perfgate.boundary import BoundaryModel
 from perfgate.config.messages import flag_message, validation_message
 from perfgate.config.profiles import Overrides, resolve_profile
-from perfgate.config.schema import AbConfig, PerfgateConfig, ResolvedProfile, ServeConfig
+from perfgate.config.schema import AbConfig, MetricsConfig, PerfgateConfig, ResolvedProfile, ServeConfig
 from perfgate.errors import ConfigError
 
 CONFIG_FILENAME = "perfgate.toml"
@@ -86,6 +86,23 @@ class LoadedConfig(BoundaryModel):
             return ServeConfig.model_validate({**kept, **typed})
         except ValidationError as exc:
             raise ConfigError(flag_message(exc, typed, SERVE_FLAGS, self.source, "serve")) from None
+
+    def metrics(self, url: str | None = None, series: list[str] | None = None) -> MetricsConfig | None:
+        """The config's ``[metrics]`` with ``--metrics-url`` and ``--metric`` on top; ``None``: not scraped."""
+        if self.config.metrics is None and url is None:
+            if series:
+                raise ConfigError("--metric needs --metrics-url (or [metrics] url in the config)")
+            return None
+        kept = self.config.metrics.model_dump() if self.config.metrics is not None else {}
+        merged = {**kept, **({"url": url} if url is not None else {})}
+        merged["series"] = [*kept.get("series", []), *(series or [])]
+        try:
+            return MetricsConfig.model_validate(merged)
+        except ValidationError as exc:
+            item = exc.errors()[0]
+            where = "--metrics-url / --metric" if url is not None or series else f"{self.source}: metrics"
+            raise ConfigError(f"{where}: {item['msg']} ({item.get('input')!r:.80}); give an http(s) URL such as "
+                              "http://127.0.0.1:{port}/metrics and Prometheus metric names") from None
 
 
 def find_config_file(start: Path) -> Path | None:

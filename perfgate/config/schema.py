@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    StringConstraints,
     field_validator,
     model_serializer,
     model_validator,
@@ -157,6 +158,23 @@ class ServeConfig(BoundaryModel):
     """Fixed port for ``{port}``; a free one is chosen when unset."""
 
 
+METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$"
+"""A Prometheus metric name."""
+
+
+class MetricsConfig(BoundaryModel):
+    """The service's own Prometheus or OpenMetrics endpoint, scraped once a second during each run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://")
+    """``{port}`` allowed: the served service's port."""
+    series: list[Annotated[str, StringConstraints(pattern=METRIC_NAME)]] = Field(default_factory=list,
+                                                                                max_length=40)
+    """Series kept besides the defaults (resident memory, CPU seconds, open file descriptors), e.g.
+    ``app_db_queries_total``."""
+
+
 class AbMode(StrEnum):
     """How ``perfgate ab`` measures the two versions."""
 
@@ -239,6 +257,7 @@ class PerfgateConfig(BoundaryModel):
     host: str | None = None
     """Default host for every profile."""
     serve: ServeConfig | None = None
+    metrics: MetricsConfig | None = None
     profiles: dict[str, ProfileOverlay] = Field(default_factory=dict)
     compare: CompareConfig = CompareConfig()
     ab: AbConfig = AbConfig()

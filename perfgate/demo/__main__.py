@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--slow-kind", default=None, choices=("wait", "cpu"),
                         help="wait: the added time is awaited; cpu: it is computed [env PERFGATE_DEMO_SLOW_KIND]")
+    parser.add_argument("--leak-kb", type=_number, default=None, metavar="KB",
+                        help="each request keeps this many KiB for good, a leak GET /metrics shows "
+                        "[env PERFGATE_DEMO_LEAK_KB]")
     return parser
 
 
@@ -101,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("--slow-endpoint", "slow_endpoint"),
         ("--slow-tail-fraction", "slow_tail_fraction"),
         ("--slow-kind", "slow_kind"),
+        ("--leak-kb", "leak_kb"),
     ):
         value = getattr(args, field)
         if value is None:

@@ -28,6 +28,7 @@ from itertools import islice
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, ProcessCollector, generate_latest
 from pydantic import BaseModel, Field
 
 from perfgate.demo.settings import (
@@ -184,8 +185,18 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
     rng = random.Random()
     rng_lock = threading.Lock()
 
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    handled = Counter("demo_requests", "Requests handled, /health and /metrics excepted.", registry=registry)
+    kept: list[bytearray] = []
+    """What the leak knob keeps: never freed while the service runs."""
+
     async def work(endpoint: str) -> None:
         """Await the endpoint's simulated service time, scaled by the slowdown knob."""
+        if endpoint != "GET /health":
+            handled.inc()
+            if settings.leak_kb:
+                kept.append(bytearray(b"x" * int(settings.leak_kb * 1024)))  # written, so resident
         with rng_lock:
             factor = settings.multiplier(endpoint, rng)
             fails = endpoint != "GET /health" and rng.random() * 100.0 < settings.failure_pct
@@ -212,6 +223,12 @@ def create_app(settings: DemoSettings | None = None) -> FastAPI:
     async def health() -> dict[str, str]:
         await work("GET /health")
         return {"status": "ok"}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        """The process's own metrics (resident memory, CPU seconds, open files) and the requests handled, in the
+        Prometheus text format."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/ping")
     async def ping() -> dict[str, str]:

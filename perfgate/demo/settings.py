@@ -58,7 +58,8 @@ Slowdown knob
 Settings come from the environment variables ``PERFGATE_DEMO_SLOWDOWN_PCT``,
 ``PERFGATE_DEMO_SLOW_ENDPOINT``, ``PERFGATE_DEMO_SLOW_TAIL_FRACTION``, ``PERFGATE_DEMO_SLOW_KIND`` and
 ``PERFGATE_DEMO_FAILURE_PCT``
-(that percent of requests, ``/health`` excepted, answer 500)
+(that percent of requests, ``/health`` excepted, answer 500) and ``PERFGATE_DEMO_LEAK_KB`` (each request keeps
+that many KiB for good, a leak that ``GET /metrics`` shows in ``process_resident_memory_bytes``)
 (:meth:`DemoSettings.from_env`) or from the flags of ``python -m perfgate.demo``.
 """
 
@@ -74,6 +75,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 __all__ = [
     "ENV_FAILURE_PCT",
+    "ENV_LEAK_KB",
     "ENV_SLOWDOWN_PCT",
     "ENV_SLOW_ENDPOINT",
     "ENV_SLOW_KIND",
@@ -113,6 +115,7 @@ ENV_SLOW_ENDPOINT = "PERFGATE_DEMO_SLOW_ENDPOINT"
 ENV_SLOW_TAIL_FRACTION = "PERFGATE_DEMO_SLOW_TAIL_FRACTION"
 ENV_FAILURE_PCT = "PERFGATE_DEMO_FAILURE_PCT"
 ENV_SLOW_KIND = "PERFGATE_DEMO_SLOW_KIND"
+ENV_LEAK_KB = "PERFGATE_DEMO_LEAK_KB"
 
 
 def normalise_endpoint(value: str) -> str:
@@ -148,6 +151,15 @@ class DemoSettings(BaseModel):
     """``wait``: the added time is awaited (I/O); ``cpu``: it is spent computing, holding the process's CPU."""
     failure_pct: float = 0.0
     """Percent of requests (all endpoints but ``/health``) answered with a 500: a broken build."""
+    leak_kb: float = 0.0
+    """KiB of memory each request (but ``/health`` and ``/metrics``) keeps for good: a leak, seen in ``/metrics``."""
+
+    @field_validator("leak_kb")
+    @classmethod
+    def _check_leak(cls, v: float) -> float:
+        if not math.isfinite(v) or not 0.0 <= v <= 1024.0:
+            raise ValueError("must be a number of KiB between 0 and 1024")
+        return v
 
     @field_validator("failure_pct")
     @classmethod
@@ -190,6 +202,7 @@ class DemoSettings(BaseModel):
             ("slow_tail_fraction", ENV_SLOW_TAIL_FRACTION, _number),
             ("slow_kind", ENV_SLOW_KIND, str),
             ("failure_pct", ENV_FAILURE_PCT, _number),
+            ("leak_kb", ENV_LEAK_KB, _number),
         ):
             raw = env.get(name)
             if key in overrides or raw is None or raw.strip() == "":

@@ -12,18 +12,21 @@ from __future__ import annotations
 import math
 import shlex
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from perfgate.config import ResolvedProfile, ServeConfig
+from perfgate.config import MetricsConfig, ResolvedProfile, ServeConfig
 from perfgate.environment import fingerprint
-from perfgate.errors import Interrupted, PerfgateError, RunNotStoredError
+from perfgate.errors import ConfigError, Interrupted, PerfgateError, RunNotStoredError
 from perfgate.git import read_git_info
 from perfgate.measure.locust import ProgressCallback, prepare, run_locust
+from perfgate.measure.metrics import MetricsScraper
 from perfgate.measure.service import serve
 from perfgate.measure.summary import Measurement, measure
-from perfgate.records import GitInfo, RunPurpose, RunRecord, ServiceUsage
+from perfgate.records import GitInfo, RunPurpose, RunRecord, ServiceMetrics, ServiceUsage
 from perfgate.spill import write_spill
 from perfgate.store import Store
 
@@ -43,6 +46,8 @@ class RunRequest:
     """One of :class:`RunPurpose` (a plain string too, for the callers that pass one)."""
     ignore: tuple[Path, ...] = ()
     """perfgate's own config files: their edits do not make the tree dirty."""
+    metrics: MetricsConfig | None = None
+    """The service's own metrics endpoint, scraped once a second during the run."""
 
 
 def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallback | None = None) -> RunRecord:
@@ -50,24 +55,61 @@ def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallba
     profile = prepare(request.profile, Path.cwd())
     store.check_writable()
     git = read_git_info(request.repo_dir, request.ignore)
+    if request.metrics is not None and request.serve is None and "{port}" in request.metrics.url:
+        raise ConfigError(f"the metrics URL {request.metrics.url!r} has {{port}}, but perfgate serves nothing "
+                          "here: give the service's own port, or let perfgate serve it with --serve")
     with tempfile.TemporaryDirectory(prefix="perfgate-") as tmp:
         workdir = Path(tmp)
         service_usage = None
         if request.serve is None:
-            recording = run_locust(profile, workdir, on_progress=on_progress)
+            with _scraping(request.metrics, None) as scraped:
+                recording = run_locust(profile, workdir, on_progress=on_progress)
         else:
             spec = request.serve
             with serve(spec.command, spec.ready_url, port=spec.port, ready_timeout_s=spec.ready_timeout,
                        log_path=workdir / "service.log", cwd=request.serve_cwd) as service:
                 profile = profile.model_copy(update={"host": profile.host.replace("{port}", str(service.port))})
-                recording = run_locust(profile, workdir, on_progress=on_progress)
+                with _scraping(request.metrics, service.port) as scraped:
+                    recording = run_locust(profile, workdir, on_progress=on_progress)
                 service.check_alive()
                 service_usage = service.usage()
     if profile.load_shape and recording.meta.peak_users:
         profile = profile.model_copy(update={"users": int(recording.meta.peak_users)})
     measured = measure(recording, profile)
     run = measured_run(measured, profile, git, service_usage, request.pair_id, request.trial_id, request.purpose)
+    if scraped:
+        run = with_metrics(run, scraped[0], request.metrics.series if request.metrics else [])
     return store_run(store, run)
+
+
+@contextmanager
+def _scraping(metrics: MetricsConfig | None, port: int | None) -> Iterator[list[ServiceMetrics]]:
+    """Scrape the service's metrics while the block runs; the list holds what was kept once it ends."""
+    kept: list[ServiceMetrics] = []
+    if metrics is None:
+        yield kept
+        return
+    url = metrics.url if port is None else metrics.url.replace("{port}", str(port))
+    scraper = MetricsScraper(url, metrics.series)
+    scraper.start()
+    try:
+        yield kept
+    finally:
+        kept.append(scraper.finish())
+
+
+def with_metrics(run: RunRecord, metrics: ServiceMetrics, named: list[str]) -> RunRecord:
+    """The run with the service's metrics, and a warning for what the endpoint never gave."""
+    warnings = list(run.warnings)
+    if metrics.scrapes and metrics.failed == metrics.scrapes:
+        warnings.append(f"the service's metrics were not recorded: every scrape of {metrics.url} failed "
+                        f"({metrics.last_error}); check --metrics-url")
+    elif missing := sorted(set(named) & set(metrics.missing)):
+        warnings.append(f"the service's metrics endpoint never exposed {', '.join(missing[:5])}; check the names")
+    if metrics.dropped:
+        warnings.append(f"{metrics.dropped} more matching metric series were not kept (at most "
+                        f"{len(metrics.series)} a run); name fewer series")
+    return run.model_copy(update={"metrics": metrics, "warnings": warnings})
 
 
 def measured_run(measured: Measurement, profile: ResolvedProfile, git: GitInfo, service: ServiceUsage | None,

@@ -134,9 +134,37 @@ def print_run(console: Console, run: RunRecord, min_requests: int | None = None)
         s = run.service
         console.print(f"service: CPU mean {s.cpu_mean:.0f} % (max {s.cpu_max:.0f} %), "
                       f"RSS mean {s.rss_mean_mb:.0f} MB (max {s.rss_max_mb:.0f} MB, growth {s.rss_growth_mb:+.1f} MB)")
+    if run.metrics is not None:
+        for line in metrics_lines(run):
+            console.print(escape(line), highlight=False)
     for sparse in sparse_endpoints(run, min_requests) if min_requests else []:
         console.print(f"[yellow]too few requests to compare:[/] {escape(sparse.endpoint)} had {sparse.requests}, "
                       f"compare needs {min_requests} a run; -t {sparse.run_time_s:.0f}s would give it enough")
+
+
+def metrics_lines(run: RunRecord) -> list[str]:
+    """The service's own metrics of a run, a line per series: first → last value, and a counter's growth per
+    request."""
+    m = run.metrics
+    if m is None:
+        return []
+    lines = [f"service metrics from {textsafety.plain_text(m.url, 200)}: {m.scrapes - m.failed} of {m.scrapes} "
+             "scrapes answered"]
+    for series in m.series[:20]:
+        name = textsafety.plain_text(series.key, 200)
+        first, last = series.samples[0][1], series.samples[-1][1]
+        growth = last - first
+        if series.name.endswith("_bytes"):
+            text = f"{first / 2**20:.1f} MB → {last / 2**20:.1f} MB ({growth / 2**20:+.1f} MB)"
+        elif series.kind == "counter" or series.name.endswith("_total"):
+            per = f", {growth / run.locust_request_count:.3g} per request" if run.locust_request_count else ""
+            text = f"{growth:+,.6g} over the run{per}"
+        else:
+            text = f"{first:,.6g} → {last:,.6g}"
+        lines.append(f"  {name}: {text}")
+    if len(m.series) > 20:
+        lines.append(f"  … {len(m.series) - 20} more series (perfgate show --format json has them all)")
+    return lines
 
 
 def print_budgets(console: Console, budgets: list[BudgetResult], *, notes: bool = True) -> None:
