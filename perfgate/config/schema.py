@@ -61,6 +61,22 @@ class EndpointSettings(BoundaryModel):
     margins: Margins = Margins()
 
 
+METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$"
+"""A Prometheus metric name."""
+
+
+class MetricGate(BoundaryModel):
+    """A service metric judged by ``compare``: its growth per request during a run (resident memory that does not
+    come back, a counter such as database queries), head against base."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    margin: RelativeMargin = 0.5
+    """How much more than the baseline's growth per request the head may show, relative."""
+    floor: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    """And absolute, in the series' unit per request (bytes for memory): growth this small is never a finding."""
+
+
 class CompareConfig(BoundaryModel):
     """How ``perfgate compare`` decides."""
 
@@ -78,6 +94,9 @@ class CompareConfig(BoundaryModel):
     strict: bool = False
     """Inconclusive or invalid comparisons fail (exit 3)."""
     baselines_dir: str = "baselines"
+    metric_gates: dict[Annotated[str, StringConstraints(pattern=METRIC_NAME)], MetricGate] = Field(
+        default_factory=dict, max_length=40)
+    """Service metrics (``[metrics]``) judged per request, by series name, e.g. ``process_resident_memory_bytes``."""
 
     def margin(self, endpoint: str, metric: str) -> float:
         override = self.endpoints.get(endpoint)
@@ -156,10 +175,6 @@ class ServeConfig(BoundaryModel):
     """Seconds to wait for the ready URL."""
     port: int | None = Field(default=None, ge=1, le=65535)
     """Fixed port for ``{port}``; a free one is chosen when unset."""
-
-
-METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$"
-"""A Prometheus metric name."""
 
 
 class MetricsConfig(BoundaryModel):

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 
 from perfgate.config import Budget, CompareConfig
 from perfgate.decide.budgets import COMMAND_LINE_SOURCE, check_budgets, summarize_checks
+from perfgate.decide.metric_gates import judge_metric_gates
 from perfgate.decide.rules import (
     endpoint_outcome,
     head_broke,
@@ -363,19 +364,21 @@ def compare(base: Side | None, head: Side, config: CompareConfig, *, budgets: It
     else:
         reasons += problems
     outcome = overall_outcome(endpoints, reasons, head_info, base_info)
+    gates = judge_metric_gates(base, head, config.metric_gates) if outcome is not Outcome.INVALID else []
     notes = list(notes)
     for side in (s for s in (base, head) if s is not None):
         for run in side.runs:
             notes += [f"{side.info.label} run {run.run_id}: {w}" for w in run.warnings
                       if f"{side.info.label} run {run.run_id}: {w}" not in notes]
     return Verdict(
-        outcome=outcome, headline=headline(outcome, endpoints, reasons, budget_results, checks),
+        outcome=outcome, headline=headline(outcome, endpoints, reasons, budget_results, checks, gates),
         profile=head.profile, base=base_info, head=head_info,
         load_parameters=head.load_parameters,
         settings=Settings(alpha=config.alpha, margins=config.default_margins(),
                           endpoint_margins=_endpoint_margins(config), min_requests=config.min_requests,
                           p99_min_requests=config.p99_min_requests, strict=config.strict),
-        endpoints=endpoints, budgets=budget_results, checks=checks, reasons=reasons, notes=list(notes),
+        endpoints=endpoints, budgets=budget_results, checks=checks, metric_gates=gates, reasons=reasons,
+        notes=list(notes),
         family_size=family_size,
         created_at=datetime.now(UTC),
     )

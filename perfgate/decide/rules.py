@@ -10,7 +10,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from perfgate.decide.verdict import BudgetResult, CheckSummary, EndpointVerdict, Metric, MetricTest, Outcome, SideInfo
+from perfgate.decide.verdict import (
+    BudgetResult,
+    CheckSummary,
+    EndpointVerdict,
+    Metric,
+    MetricGateResult,
+    MetricTest,
+    Outcome,
+    SideInfo,
+)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -112,10 +121,14 @@ def check_passed(failures: int) -> bool:
 
 
 def headline(outcome: Outcome, endpoints: list[EndpointVerdict], reasons: list[str],
-              budgets: list[BudgetResult], checks: list[CheckSummary]) -> str:
+              budgets: list[BudgetResult], checks: list[CheckSummary],
+              gates: list[MetricGateResult] | None = None) -> str:
     failed_budgets = [b for b in budgets if not b.passed]
     failed_checks = [c for c in checks if not c.passed]
+    failed_gates = [g for g in gates or [] if not g.passed]
     extra = []
+    if failed_gates:
+        extra.append(f"service metric grew per request: {', '.join(g.series for g in failed_gates[:3])}")
     if failed_budgets:
         extra.append(f"{len(failed_budgets)} budget(s) exceeded")
     if failed_checks:

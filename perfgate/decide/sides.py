@@ -30,6 +30,9 @@ class RunValues:
     """Doubts that do not invalidate the run (latency drifting in its measured window)."""
     blocks: dict[str, tuple[float, list[Block]]] = field(default_factory=dict)
     """Per endpoint of a same-moment run, the block length and the blocks (aligned with the other side's)."""
+    metric_growth: dict[str, float] = field(default_factory=dict)
+    """The service's metrics: each series name's growth over the run per request (its label sets summed); a
+    name the run did not record is absent."""
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,23 @@ def side_from_runs(label: str, runs: list[RunRecord]) -> Side:
     values = [RunValues(run_id=r.id, pair_id=r.pair_id, valid=r.valid, invalid_reasons=r.invalid_reasons,
                         endpoints={e.stats.key: e.stats for e in r.endpoints}, checks=r.checks,
                         warnings=r.warnings,
-                        blocks={e.stats.key: (e.block_s, e.blocks) for e in r.endpoints if e.block_s is not None})
+                        blocks={e.stats.key: (e.block_s, e.blocks) for e in r.endpoints if e.block_s is not None},
+                        metric_growth=metric_growth(r))
               for r in runs]
     return Side(info=info, profile=first.profile.name, load_parameters=first.profile.load_parameters(),
                 environment=first.environment, runs=values, histograms=_pooled(r for r in runs if r.valid),
                 all_histograms=_pooled(runs), topologies={r.topology for r in runs})
+
+
+def metric_growth(run: RunRecord) -> dict[str, float]:
+    """Each recorded series name's growth over the run per request Locust counted, label sets summed."""
+    if run.metrics is None or not run.locust_request_count:
+        return {}
+    grown: dict[str, float] = {}
+    for series in run.metrics.series:
+        if series.growth is not None:
+            grown[series.name] = grown.get(series.name, 0.0) + series.growth
+    return {name: value / run.locust_request_count for name, value in grown.items()}
 
 
 def load_of(*topologies: Topology | None) -> str | None:

@@ -191,6 +191,22 @@ class BudgetResult(BoundaryModel):
     """Why the budget failed without a value (its endpoint pattern matches no endpoint of the head)."""
 
 
+class MetricGateResult(BoundaryModel):
+    """A service metric's growth per request, head against base (``[compare.metric_gates]``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    series: str = Field(max_length=200)
+    base: float | None
+    """The baseline's largest growth per request over its valid runs; ``None``: not recorded there."""
+    head: float | None
+    """The head's smallest: every head run grew more than ``limit`` when the gate fails on values."""
+    limit: float | None
+    passed: bool
+    note: str = Field(default="", max_length=500)
+    """Why the gate failed without values."""
+
+
 class CheckSummary(BoundaryModel):
     """A correctness check over the head's runs."""
 
@@ -364,6 +380,7 @@ class Verdict(BoundaryModel):
     endpoints: list[EndpointVerdict] = Field(default_factory=list)
     budgets: list[BudgetResult] = Field(default_factory=list)
     checks: list[CheckSummary] = Field(default_factory=list)
+    metric_gates: list[MetricGateResult] = Field(default_factory=list, max_length=40)
     reasons: list[str] = Field(default_factory=list)
     """Why the whole comparison is invalid."""
     notes: list[str] = Field(default_factory=list)
@@ -395,10 +412,10 @@ class Verdict(BoundaryModel):
 
 
 def exit_code(verdict: Verdict, *, strict: bool) -> ExitCode:
-    """0 pass; 1 regression, a broken head, a failed budget or check; 3 invalid (always) or inconclusive
-    under ``strict``: a gate that cannot tell never passes as if it could."""
+    """0 pass; 1 regression, a broken head, a failed budget, check or service-metric gate; 3 invalid (always)
+    or inconclusive under ``strict``: a gate that cannot tell never passes as if it could."""
     if verdict.outcome in (Outcome.REGRESSED, Outcome.BROKEN) or not verdict.budgets_passed \
-            or not verdict.checks_passed:
+            or not verdict.checks_passed or not all(g.passed for g in verdict.metric_gates):
         return ExitCode.REGRESSION
     if verdict.outcome is Outcome.INVALID or (strict and verdict.outcome is Outcome.INCONCLUSIVE):
         return ExitCode.UNDECIDED

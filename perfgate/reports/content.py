@@ -6,6 +6,9 @@ escaped and bounded by each renderer for its medium), code (a commit or a path) 
 provenance of a verdict (each side, the load, the settings, the A/B's course, the environment), its baseline
 and gate-input changes, and its failure lines are written here and nowhere else, with the number formats
 that every report shares. Nothing here computes a statistic.
+
+Over 450 lines: it is every sentence the three renderers share, kept in one module so that they cannot drift
+apart (a test renders each verdict in all three and compares their provenance and failure lines).
 """
 
 from __future__ import annotations
@@ -347,7 +350,30 @@ def provenance_lines(verdict: Verdict) -> list[Line]:
                       *margins_text(margins)))
     if reach := detectable_ranges(verdict):
         lines.append((word(f"smallest change these runs can call a regression (80 % power): {reach}"),))
-    return lines + environment_lines(verdict)
+    return lines + metric_gate_lines(verdict) + environment_lines(verdict)
+
+
+def _per_request(series: str, value: float | None) -> str:
+    if value is None:
+        return "not recorded"
+    if series.endswith("_bytes"):
+        return f"{value / 1024:+,.1f} KiB"
+    return f"{value:+.3g}"
+
+
+def metric_gate_lines(verdict: Verdict) -> list[Line]:
+    """Each service-metric gate: its growth per request on both sides, the limit, and whether it held."""
+    lines: list[Line] = []
+    for gate in verdict.metric_gates:
+        held = strong("held") if gate.passed else strong("FAILED")
+        if gate.limit is None:
+            detail = [word(": "), field(gate.note)]
+        else:
+            detail = [word(f": {_per_request(gate.series, gate.head)} per request on the head (its smallest run) "
+                           f"against {_per_request(gate.series, gate.base)} on the baseline (its largest), limit "
+                           f"{_per_request(gate.series, gate.limit)}")]
+        lines.append((word("service metric "), field(gate.series, textsafety.NAME_CHARS), word(" "), held, *detail))
+    return lines
 
 
 BASELINE_CHANGE_KINDS = {

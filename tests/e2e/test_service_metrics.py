@@ -57,3 +57,44 @@ def test_bad_metrics_settings_are_one_line_and_exit_2(tmp_path: Path) -> None:
         result = run_cli("run", "-f", str(LOCUSTFILES / "demo.py"), "-H", "http://127.0.0.1:9", "-t", "3s", *args,
                          "--db", str(tmp_path / "runs.db"), cwd=tmp_path)
         assert result.code == 2 and said in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_compare_fails_a_head_that_leaks_memory_per_request_naming_the_series(git_repo: Path) -> None:
+    from conftest import git
+
+    config = ('[metrics]\nurl = "http://127.0.0.1:{port}/metrics"\n\n[compare.metric_gates]\n'
+              'process_resident_memory_bytes = { margin = "50%", floor = 8192 }\n\n'
+              '[serve]\ncommand = "' + DEMO_SERVE.replace('"', '\\\\"') + '{leak}"\nready_url = "' + DEMO_READY + '"\n')
+    load = ("run", "-f", str(LOCUSTFILES / "demo.py"), "-u", "10", "-r", "10", "-t", "6s", "--warmup", "1s",
+            "--db", str(git_repo / "runs.db"))
+    (git_repo / "perfgate.toml").write_text(config.replace("{leak}", ""))
+    git(git_repo, "add", "perfgate.toml")
+    git(git_repo, "commit", "-qm", "gate on memory")
+    assert run_cli(*load, cwd=git_repo).code == 0
+    git(git_repo, "checkout", "-qb", "leaky")
+    (git_repo / "perfgate.toml").write_text(config.replace("{leak}", " --leak-kb 64"))
+    git(git_repo, "commit", "-qam", "keep 64 KiB a request")
+    assert run_cli(*load, cwd=git_repo).code == 0
+
+    result = run_cli("compare", "--base", "main", "--db", str(git_repo / "runs.db"), "--format", "json",
+                     cwd=git_repo)
+    assert result.code == 1, result.stdout + result.stderr
+    verdict = json.loads(result.stdout)
+    (gate,) = verdict["metric_gates"]
+    assert gate["series"] == "process_resident_memory_bytes" and not gate["passed"], gate
+    assert gate["head"] > 0.6 * 64 * 1024 and gate["head"] > gate["limit"] > gate["base"], gate
+    assert "service metric grew per request: process_resident_memory_bytes" in verdict["headline"]
+    text = run_cli("compare", "--base", "main", "--db", str(git_repo / "runs.db"), cwd=git_repo)
+    assert text.code == 1 and "service metric process_resident_memory_bytes FAILED" in text.stdout, text.stdout
+    markdown = run_cli("compare", "--base", "main", "--db", str(git_repo / "runs.db"), "--format", "markdown",
+                       cwd=git_repo)
+    assert "service metric process\\_resident\\_memory\\_bytes **FAILED**: +" in markdown.stdout, markdown.stdout
+
+    # The same head without the leak holds the gate.
+    (git_repo / "perfgate.toml").write_text(config.replace("{leak}", ""))
+    git(git_repo, "commit", "-qam", "no leak after all")
+    assert run_cli(*load, cwd=git_repo).code == 0
+    fixed = run_cli("compare", "--base", "main", "--db", str(git_repo / "runs.db"), "--format", "json",
+                    cwd=git_repo)
+    (held,) = json.loads(fixed.stdout)["metric_gates"]
+    assert held["passed"], held
