@@ -48,14 +48,15 @@ def _p50(verdict: dict, endpoint: str) -> dict:
 
 
 @pytest.mark.quiet
-def test_duet_finds_a_15_percent_slowdown_on_that_endpoint_only(tmp_path: Path) -> None:
+def test_duet_finds_a_25_percent_slowdown_on_that_endpoint_only(tmp_path: Path) -> None:
     repo = tmp_path / "shop"
     # The knob slows the simulated service time; GET /items measures about 1.4 times it under this load, so a
-    # knob of 21 % is about +15 % in p50 (the verdict's own estimate is checked below).
-    make_demo_repo(repo, slowdown_pct=21)
+    # knob of 35 % is about +25 % in p50 (the verdict's own estimate is checked below). At +15 % (a knob of 21 %)
+    # the test failed in three of seven fresh-clone suite runs: 8-s runs on the shared VM could see 16 % at best
+    # after four runs there; how small a change the duet sees is the benchmarks' question, not this test's.
+    make_demo_repo(repo, slowdown_pct=35)
     db = tmp_path / "ab.db"
-    # Looks at 2 and 4 runs, as a user would plan them: in two of five fresh-clone suite runs two 8-s runs on
-    # the shared VM left this +15 % INCONCLUSIVE, and the A/B then measures on instead of giving up.
+    # Looks at 2 and 4 runs, as a user would plan them: when two runs leave it INCONCLUSIVE, the A/B measures on.
     result = run_cli("ab", "--base", "main", *DUET, "-t", "8s", "--looks", "2,4", "--db", str(db), "--format",
                      "json", cwd=repo, env=_env(tmp_path), timeout=600)
     verdict = json.loads(result.stdout) if result.stdout.strip() else {}
@@ -63,7 +64,7 @@ def test_duet_finds_a_15_percent_slowdown_on_that_endpoint_only(tmp_path: Path) 
     assert result.code == 1, f"{verdict.get('headline')}; {SLOW_ENDPOINT} p50: {p50}; {result.stderr}"
     regressed = [e["endpoint"] for e in verdict["endpoints"] if e["verdict"] == "regressed"]
     assert verdict["verdict"] == "regressed" and regressed == [SLOW_ENDPOINT], verdict["headline"]
-    assert p50["method"] == "duet" and 0.08 < p50["change"] < 0.25, p50
+    assert p50["method"] == "duet" and 0.15 < p50["change"] < 0.4, p50
     pairs = verdict["sequential"]["pairs"]
     assert verdict["sequential"]["mode"] == "duet" and pairs in (2, 4)
 
