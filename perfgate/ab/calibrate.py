@@ -253,7 +253,8 @@ def calibrate(loaded: LoadedConfig, settings: AbConfig, profile: ResolvedProfile
                                                     settings.setup, notify))
             first, second = (Version(label, repo, trees[label] / where, checkout=trees[label]) for label in "AB")
         plan = AbPlan(profile=profile, serve=serve, base=first, head=second, compare=loaded.config.compare,
-                      looks=[pairs], max_time_s=math.inf, reset=settings.reset, mode=settings.mode)
+                      looks=[pairs], max_time_s=math.inf, reset=settings.reset, mode=settings.mode,
+                      metrics=loaded.metrics())
         session = Session(plan, store, notify)
         measured = [session.pair(n, RunPurpose.CALIBRATE) for n in range(1, pairs + 1)]
     verdict = judge(plan, measured, loaded.config.compare.alpha)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from perfgate.ab.trees import Notify, run_reset
-from perfgate.config import AbMode, Budget, CompareConfig, ResolvedProfile, ServeConfig
+from perfgate.config import AbMode, Budget, CompareConfig, MetricsConfig, ResolvedProfile, ServeConfig
 from perfgate.errors import ConfigError, RunNotStoredError, ServiceError, UsageError
 from perfgate.measure.duet import DuetRequest, DuetSide, record_duet
 from perfgate.measure.record import RunRequest, record_run
@@ -82,6 +82,8 @@ class AbPlan:
     reset: str | None = None
     """Shell command run in each version's serve folder before every serve."""
     mode: AbMode = AbMode.ALTERNATE
+    metrics: MetricsConfig | None = None
+    """The service's own metrics endpoint, scraped in every run of either version."""
 
     @property
     def min_pairs(self) -> int:
@@ -146,7 +148,8 @@ class Session:
     def _record(self, version: Version, pair_id: str, purpose: RunPurpose) -> RunRecord:
         self._prepare(version)
         request = RunRequest(profile=self.plan.profile, repo_dir=version.tree, serve=self.plan.serve,
-                             serve_cwd=version.serve_cwd, pair_id=pair_id, trial_id=self.id, purpose=purpose)
+                             serve_cwd=version.serve_cwd, pair_id=pair_id, trial_id=self.id, purpose=purpose,
+                             metrics=self.plan.metrics)
         with _stopping_at(version, pair_id):
             run = record_run(request, self.store)
         self._served(version, run)
@@ -158,7 +161,7 @@ class Session:
             self._prepare(version)
         request = DuetRequest(profile=self.plan.profile, serve=self.plan.serve,
                               sides=tuple(DuetSide(v.label, v.tree, v.serve_cwd) for v in order),  # type: ignore[arg-type]
-                              pair_id=pair_id, trial_id=self.id,
+                              pair_id=pair_id, trial_id=self.id, metrics=self.plan.metrics,
                               # Measured beside another service: never a baseline, whatever it was run for.
                               purpose=purpose if purpose is RunPurpose.CONFIRM else RunPurpose.DUET)
         with _stopping_at(order[0], pair_id, both=order):

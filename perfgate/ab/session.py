@@ -40,7 +40,7 @@ from pydantic import ValidationError
 
 from perfgate.ab.pairs import AbPlan, Pair, Session, Version, check_served
 from perfgate.ab.trees import Notify, fresh_trees, head_snapshot
-from perfgate.config import AbConfig, AbMode, Budget, LoadedConfig, ResolvedProfile, ServeConfig
+from perfgate.config import AbConfig, AbMode, Budget, LoadedConfig, MetricsConfig, ResolvedProfile, ServeConfig
 from perfgate.decide.compare import NO_BASELINE_NOTE, compare, withdraw
 from perfgate.decide.sides import Side, side_from_runs
 from perfgate.decide.verdict import Confirmation, Metric, Outcome, Sequential, StopReason, Verdict
@@ -209,6 +209,8 @@ class AbRequest:
     """One-off budgets given with ``--budget``."""
     main: MainLine | None = None
     """Where the current tree stands against the main branch, when the caller has asked git already."""
+    metrics: MetricsConfig | None = None
+    """The service's own metrics endpoint, scraped in every run."""
 
 
 def _base_commit(repo: Path, loaded: LoadedConfig, base_ref: str | None, *, budgets_alone: bool = False,
@@ -275,7 +277,7 @@ def ab_in_repository(request: AbRequest, store: Store, notify: Notify = lambda _
                       max_time_s=settings.max_time, budgets=loaded.config.budgets,
                       command_line_budgets=request.command_line_budgets,
                       confirm_pairs=settings.confirm_pairs if settings.confirm else None, reset=settings.reset,
-                      mode=settings.mode)
+                      mode=settings.mode, metrics=request.metrics)
         unit = "same-moment runs" if settings.mode is AbMode.DUET else "pairs"
         notify(f"A/B of base {base_commit[:10]} and head {(head.commit or '')[:10]}"
                f"{' with uncommitted changes' if head.dirty else ''}: up to {looks[-1]} {unit}, "
@@ -301,7 +303,7 @@ def _budgets_alone(request: AbRequest, serve: ServeConfig, store: Store, notify:
         plan = AbPlan(profile=request.profile, serve=serve, base=head, head=head,
                       compare=loaded.config.compare, looks=[runs], max_time_s=settings.max_time,
                       budgets=loaded.config.budgets, command_line_budgets=request.command_line_budgets,
-                      reset=settings.reset)
+                      reset=settings.reset, metrics=request.metrics)
         session = Session(plan, store, notify)
         try:
             recorded = []

@@ -26,6 +26,8 @@ from perfgate.cli.common import (
     MarkdownFileOption,
     MasterBindHostOption,
     MasterBindPortOption,
+    MetricOption,
+    MetricsUrlOption,
     OutputFormat,
     OutputOption,
     ProcessesOption,
@@ -164,6 +166,8 @@ def ab(
     serve: ServeOption = None,
     ready_url: ReadyUrlOption = None,
     ready_timeout: ReadyTimeoutOption = None,
+    metrics_url: MetricsUrlOption = None,
+    metric: MetricOption = None,
     base: Annotated[str | None, typer.Option("--base", help="Base commit or ref (default: the merge-base "
                                              "with the main branch).")] = None,
     setup: SetupOption = None,
@@ -210,7 +214,8 @@ def ab(
     settings = loaded.ab_settings(mode=mode, looks=looks, max_pairs=max_pairs, max_time=max_time, setup=setup,
                                   reset=reset, confirm=confirm, confirm_pairs=confirm_pairs)
     request = AbRequest(loaded=loaded, settings=settings, profile=resolved, serve=serve_config, cwd=Path.cwd(),
-                        base_ref=base, command_line_budgets=command_line_budgets)
+                        base_ref=base, command_line_budgets=command_line_budgets,
+                        metrics=loaded.metrics(metrics_url, metric))
     with open_store(loaded, db) as store:
         result = ab_gate(request, store, notify)
     deliver(result, loaded, output_format, output, strict, html_path,

@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from perfgate.config import ResolvedProfile, ServeConfig
+from perfgate.config import MetricsConfig, ResolvedProfile, ServeConfig
 from perfgate.errors import ConfigError
 from perfgate.git import read_git_info
 from perfgate.measure.contract import CHECK_REQUEST_TYPE, EndpointRecording, Recording
 from perfgate.measure.locust import ProgressCallback, prepare, run_locust
-from perfgate.measure.record import measured_run, store_run
+from perfgate.measure.record import measured_run, scraping, store_run, with_metrics
 from perfgate.measure.service import serve
 from perfgate.measure.summary import Measurement, measure
 from perfgate.records import Block, RunPurpose, RunRecord
@@ -71,6 +71,8 @@ class DuetRequest:
     pair_id: str | None = None
     trial_id: str | None = None
     purpose: RunPurpose = RunPurpose.DUET
+    metrics: MetricsConfig | None = None
+    """Each side's own metrics endpoint (``{port}``: that side's port), scraped during the run."""
 
 
 def cpu_sets(count: int | None = None) -> tuple[frozenset[int], frozenset[int], frozenset[int]] | None:
@@ -111,6 +113,10 @@ def record_duet(request: DuetRequest, store: Store, *,
     """Serve both sides, run the load once, store one run per side; returns them by label."""
     profile = prepare(request.profile, Path.cwd())
     check_duet_profile(profile)
+    if request.metrics is not None and "{port}" not in request.metrics.url:
+        raise ConfigError(f"the metrics URL {request.metrics.url!r} has no {{port}}: in the same-moment mode both "
+                          "versions run at once, each on its own port, and each one's metrics must be its own; "
+                          "serve them on the service's port, or use --mode alternate")
     store.check_writable()
     gits = {side.label: read_git_info(side.repo_dir) for side in request.sides}
     sets = cpu_sets()
@@ -118,11 +124,13 @@ def record_duet(request: DuetRequest, store: Store, *,
     with tempfile.TemporaryDirectory(prefix="perfgate-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         services = {}
+        scraped = {}
         for number, side in enumerate(request.sides):
             services[side.label] = stack.enter_context(serve(
                 request.serve.command, request.serve.ready_url, port=None, ready_timeout_s=request.serve.ready_timeout,
                 log_path=workdir / f"service-{side.label}.log", cwd=side.serve_cwd,
                 cpus=None if sets is None else sets[number]))
+            scraped[side.label] = stack.enter_context(scraping(request.metrics, services[side.label].port))
         hosts = tuple((label, profile.host.replace("{port}", str(s.port))) for label, s in services.items())
         load = profile.model_copy(update={"users": 2 * profile.users, "spawn_rate": 2 * profile.spawn_rate,
                                           "host": hosts[0][1]})
@@ -132,9 +140,12 @@ def record_duet(request: DuetRequest, store: Store, *,
             service.check_alive(f"the {label} service")
             usage[label] = service.usage()
     measured = measure_duet(recording, profile, [side.label for side in request.sides])
-    runs = {label: store_run(store, measured_run(m, profile, gits[label], usage.get(label), request.pair_id,
-                                                 request.trial_id, request.purpose))
-            for label, m in measured.items()}
+    series = request.metrics.series if request.metrics else []
+    runs = {}
+    for label, m in measured.items():
+        run = measured_run(m, profile, gits[label], usage.get(label), request.pair_id, request.trial_id,
+                           request.purpose)
+        runs[label] = store_run(store, with_metrics(run, scraped[label][0], series) if scraped[label] else run)
     return runs
 
 

@@ -62,14 +62,14 @@ def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallba
         workdir = Path(tmp)
         service_usage = None
         if request.serve is None:
-            with _scraping(request.metrics, None) as scraped:
+            with scraping(request.metrics, None) as scraped:
                 recording = run_locust(profile, workdir, on_progress=on_progress)
         else:
             spec = request.serve
             with serve(spec.command, spec.ready_url, port=spec.port, ready_timeout_s=spec.ready_timeout,
                        log_path=workdir / "service.log", cwd=request.serve_cwd) as service:
                 profile = profile.model_copy(update={"host": profile.host.replace("{port}", str(service.port))})
-                with _scraping(request.metrics, service.port) as scraped:
+                with scraping(request.metrics, service.port) as scraped:
                     recording = run_locust(profile, workdir, on_progress=on_progress)
                 service.check_alive()
                 service_usage = service.usage()
@@ -83,7 +83,7 @@ def record_run(request: RunRequest, store: Store, *, on_progress: ProgressCallba
 
 
 @contextmanager
-def _scraping(metrics: MetricsConfig | None, port: int | None) -> Iterator[list[ServiceMetrics]]:
+def scraping(metrics: MetricsConfig | None, port: int | None) -> Iterator[list[ServiceMetrics]]:
     """Scrape the service's metrics while the block runs; the list holds what was kept once it ends."""
     kept: list[ServiceMetrics] = []
     if metrics is None:

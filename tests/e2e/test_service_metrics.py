@@ -4,6 +4,7 @@ Locust run, a real store."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from conftest import DEMO_READY, DEMO_SERVE, LOCUSTFILES, run_cli
@@ -98,3 +99,28 @@ def test_compare_fails_a_head_that_leaks_memory_per_request_naming_the_series(gi
                     cwd=git_repo)
     (held,) = json.loads(fixed.stdout)["metric_gates"]
     assert held["passed"], held
+
+
+def test_ab_scrapes_each_version_at_its_own_port_and_gates_a_leaking_head(tmp_path: Path) -> None:
+    from perfgate.demo.walkthrough import make_demo_repo
+
+    from conftest import BREAK_DEMO, ab_env, git
+
+    repo = tmp_path / "shop"
+    make_demo_repo(repo, slowdown_pct=0)  # the head is branch `slower`, here without a slowdown
+    with (repo / "perfgate.toml").open("a") as config:
+        config.write('\n[metrics]\nurl = "http://127.0.0.1:{port}/metrics"\n\n[compare.metric_gates]\n'
+                     'process_resident_memory_bytes = { margin = "50%", floor = 8192 }\n')
+    service = repo / "service.py"
+    service.write_text(BREAK_DEMO.replace("FAILURE_PCT", "LEAK_KB").replace('"75"', '"64"') + service.read_text())
+    git(repo, "commit", "-qam", "a head that keeps 64 KiB a request; metrics gated")
+    result = run_cli("ab", "--base", "main", "--mode", "duet", "--looks", "1", "--no-confirm", "-u", "10", "-r", "10",
+                     "-t", "6s", "--warmup", "1s", "--db", str(tmp_path / "ab.db"), "--format", "json",
+                     cwd=repo, env=ab_env(tmp_path), timeout=300)
+    assert result.code == 1, result.stderr
+    verdict = json.loads(result.stdout)
+    (gate,) = verdict["metric_gates"]
+    assert not gate["passed"] and gate["head"] > 0.6 * 64 * 1024 > gate["base"], gate
+    with sqlite3.connect(tmp_path / "ab.db") as conn:
+        urls = [json.loads(m)["url"] for (m,) in conn.execute("select metrics from runs order by id")]
+    assert len(urls) == 2 and len(set(urls)) == 2, urls  # each side scraped at its own service's port

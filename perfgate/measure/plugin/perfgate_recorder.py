@@ -140,7 +140,8 @@ def _on_report_to_master(client_id, data, **_kwargs):
     data[_REPORT_RECORDINGS] = [r.to_message() for r in _recordings.values() if len(r)]
     data[_REPORT_EXCEPTION_TYPES] = dict(_exception_types)
     data[_REPORT_USERS_READY] = _ready.at
-    data[_REPORT_SIDE_USERS] = dict(_side_users)
+    if _side_users:
+        data[_REPORT_SIDE_USERS] = dict(_side_users)
     _recordings.clear()
 
 
