@@ -150,11 +150,12 @@ def run_action(inputs: dict[str, str], workspace: Path, runner: dict[str, str]) 
 @pytest.mark.slow
 def test_the_action_gates_a_pull_request_and_posts_one_comment(tmp_path: Path) -> None:
     repo = tmp_path / "shop"
-    # GET /items p50 38.7 → 129 ms (+234 %, one run): seen at the first look however busy the machine, so this
-    # test needs the machine not alone.
+    # GET /items p50 about +150 % beside the rest of the suite. One look keeps the test short; at four pairs,
+    # not three: with 15 tests under Holm, three pairs' 2 degrees of freedom left +149 % [+56, +298] INCONCLUSIVE
+    # on a busy machine, where the per-pair ratios spread widely.
     make_demo_repo(repo, slowdown_pct=300)
     with (repo / "perfgate.toml").open("a") as config:
-        config.write("\n[ab]\nlooks = [3]\n")  # one look at three pairs keeps the test short
+        config.write("\n[ab]\nlooks = [4]\n")
     head = git(repo, "rev-parse", "HEAD")
     runner_temp = tmp_path / "runner"
     runner_temp.mkdir()
