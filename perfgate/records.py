@@ -284,3 +284,67 @@ class RunRecord(BoundaryModel):
 
     def endpoint(self, key: str) -> EndpointResult | None:
         return next((e for e in self.endpoints if e.stats.key == key), None)
+
+
+MAX_CAPACITY_STEPS = 200
+"""The most steps one capacity search may hold (a search plans far fewer)."""
+
+
+class CapacityStep(BoundaryModel):
+    """One step of a capacity search: a steady arrival rate offered for a while, and what came of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    offered: float = Field(gt=0)
+    """Iterations of the locustfile's tasks started per second, on a fixed schedule (open loop)."""
+    achieved: float = Field(ge=0)
+    """Requests per second measured (an iteration may make several)."""
+    requests: int = Field(ge=0)
+    failures: int = Field(ge=0)
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    """Over every endpoint's successful requests, in ms, each from the moment its iteration was due."""
+    service_cpu: float | None = None
+    """The served service's mean CPU during the step, in % of one core (none: perfgate did not serve it)."""
+    repeat: int = Field(default=0, ge=0)
+    """0: the search up to the first broken objective; 1…: the refinements near the knee."""
+    valid: bool = True
+    invalid_reasons: list[str] = Field(default_factory=list, max_length=50)
+    """Why the step says nothing about the service (the generator could not offer the rate): never a limit."""
+    broken: list[str] = Field(default_factory=list, max_length=200)
+    """The objectives the step broke, each as ``objective: what was measured``."""
+
+    @property
+    def passed(self) -> bool:
+        return self.valid and not self.broken
+
+
+class CapacityRecord(BoundaryModel):
+    """A capacity search: the highest arrival rate meeting every objective, with its interval and its steps."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int | None = None
+    started_at: AwareDatetime
+    duration_s: float = Field(ge=0)
+    profile: ResolvedProfile
+    """The load of one step: locustfile, run time, warm-up (its users and rate change from step to step)."""
+    git: GitInfo
+    environment: EnvironmentFingerprint
+    objectives: list[str] = Field(min_length=1, max_length=50)
+    capacity: float | None = None
+    """The estimate, in iterations per second; ``None``: the search could not tell (see ``reasons``)."""
+    low: float | None = None
+    high: float | None = None
+    """The interval around ``capacity``."""
+    repeats: list[float] = Field(default_factory=list, max_length=50)
+    """Each refinement's own estimate: the centre of its final bracket."""
+    brackets: list[tuple[float, float]] = Field(default_factory=list, max_length=50)
+    """Each refinement's final bracket: the highest rate that met every objective, the lowest that broke one."""
+    first_broken: str | None = None
+    """The objective the first failing step broke first."""
+    steps: list[CapacityStep] = Field(default_factory=list, max_length=MAX_CAPACITY_STEPS)
+    valid: bool = True
+    reasons: list[str] = Field(default_factory=list, max_length=50)
+    """Why there is no capacity, or why it is only a bound."""

@@ -41,6 +41,7 @@ from perfgate.environment import Topology, environment_key
 from perfgate.errors import RunNotFoundError, StoreBusyError, StoreDiskError, StoreError, StoreNotFoundError
 from perfgate.records import (
     Block,
+    CapacityRecord,
     CheckResult,
     EndpointResult,
     EndpointStats,
@@ -63,7 +64,7 @@ DEFAULT_BUSY_TIMEOUT_S = 60.0
 _POLL_S = 0.25
 """One SQLite-level wait for a lock; between two, perfgate checks its deadline and its signals."""
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def _create_v1(db: Database) -> None:
@@ -110,9 +111,17 @@ def _add_metrics_v7(db: Database) -> None:
     db.table("runs").add_column("metrics", str)
 
 
+def _add_capacity_v8(db: Database) -> None:
+    db.table("capacity").create({
+        "id": int, "started_at": str, "commit_sha": str, "branch": str, "dirty": int, "profile": str,
+        "env_key": str, "record": str,
+    }, pk="id", not_null={"started_at", "profile", "record"})
+    db.table("capacity").create_index(["commit_sha", "profile"])
+
+
 MIGRATIONS: dict[int, Callable[[Database], None]] = {1: _create_v1, 2: _add_purpose_v2, 3: _add_warmup_v3,
                                                      4: _add_blocks_v4, 5: _add_topology_v5, 6: _add_master_v6,
-                                                     7: _add_metrics_v7}
+                                                     7: _add_metrics_v7, 8: _add_capacity_v8}
 """Version N's step, applied to a file at version N - 1 (0 is an empty file)."""
 
 
@@ -299,6 +308,53 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise _store_error(self.path, exc) from None
         return run.model_copy(update={"id": run_id})
+
+    def save_capacity(self, record: CapacityRecord) -> CapacityRecord:
+        """Store a capacity search (its steps inside it) in one transaction; returns it with its id."""
+        row = {"started_at": record.started_at.isoformat(), "commit_sha": record.git.commit,
+               "branch": record.git.branch, "dirty": int(record.git.dirty), "profile": record.profile.name,
+               "env_key": environment_key(record.environment),
+               "record": record.model_dump_json(exclude={"id"})}
+
+        def insert() -> int:
+            record_id = self.db.table("capacity").insert(row).last_pk
+            if record_id is None:
+                raise sqlite3.DatabaseError("the capacity search's row got no id")
+            return int(record_id)
+        try:
+            record_id = self._write(insert)
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(self.path, exc) from None
+        return record.model_copy(update={"id": record_id})
+
+    def capacity_records(self, *, commit: str | None = None, profile: str | None = None,
+                         limit: int | None = None) -> list[CapacityRecord]:
+        """Capacity searches matching every filter given, newest first (a commit may be a SHA prefix)."""
+        clauses, params = [], []
+        if commit:
+            clauses.append("commit_sha like ?")
+            params.append(commit + "%")
+        if profile:
+            clauses.append("profile = ?")
+            params.append(profile)
+        where = " and ".join(clauses) or None
+        try:
+            rows = self._patiently(lambda: list(self.db.table("capacity").rows_where(
+                where, params, order_by="id desc", limit=limit)))
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(self.path, exc) from None
+        records = []
+        for row in rows:
+            try:
+                record = CapacityRecord.model_validate({**_json(row["record"]), "id": row["id"]})
+                if record.started_at.tzinfo is None:
+                    raise ValueError("started_at has no time zone")
+                _require_finite(record.model_dump())
+            except (ValueError, TypeError, KeyError, OverflowError) as exc:
+                raise StoreError(f"{self.path}: capacity search {row.get('id')} is damaged ({_reason(exc)}); "
+                                 "delete it from the store or pass --db with another store") from None
+            records.append(record)
+        return records
 
     def find_same(self, run: RunRecord) -> int | None:
         """The id of a stored run with the same start time, commit and profile as ``run``, if any."""

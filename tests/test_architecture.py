@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("measure",),
     ("decide",),
     ("baselines",),
-    ("ab",),
+    ("ab", "capacity"),
     ("gate",),
     ("reports",),
     ("publish",),

@@ -18,14 +18,14 @@ from typing import Annotated
 import typer
 
 from perfgate import __version__, interrupts
-from perfgate.cli import baselines, forges, runs, setup, verdicts  # noqa: F401 - each registers its commands
+from perfgate.cli import baselines, capacity, forges, runs, setup, verdicts  # noqa: F401 - each registers its commands
 from perfgate.cli.common import app, locust_args, split_locust_style, stderr
 from perfgate.errors import ExitCode, Interrupted, PerfgateError
 
 __all__ = ["app", "main", "split_locust_style"]
 
-HELP_ORDER = ("run", "worker", "runs", "import", "show", "compare", "ab", "calibrate", "report", "github", "comment",
-              "gitlab", "history", "init", "demo")
+HELP_ORDER = ("run", "worker", "runs", "import", "show", "compare", "ab", "calibrate", "capacity", "report", "github",
+              "comment", "gitlab", "history", "init", "demo")
 """The order ``perfgate --help`` lists the commands in: the order of the work, not of the modules."""
 app.registered_commands.sort(key=lambda command: HELP_ORDER.index(command.name or getattr(command.callback,
                                                                                          "__name__", "")))

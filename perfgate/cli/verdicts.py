@@ -82,6 +82,8 @@ def compare(
     junit: JunitOption = None,
     json_path: JsonFileOption = None,
     markdown_path: MarkdownFileOption = None,
+    capacity: Annotated[bool, typer.Option("--capacity", help="Compare the capacity searches (`perfgate "
+                                           "capacity`) of head and base instead of their runs.")] = False,
     db: DbOption = None,
     config: ConfigOption = None,
     output_format: VerdictFormatOption = VerdictFormat.text,
@@ -89,6 +91,9 @@ def compare(
     """Compare the head's runs with the baseline's: per endpoint and metric, regressed, unchanged or inconclusive."""
     from perfgate.gate import Comparison, compare_stored
 
+    if capacity:
+        compare_capacity(profile, head, base, strict, output, json_path, markdown_path, db, config, output_format)
+        return
     what = Comparison(profile=profile, head_ref=head, head_run_ids=head_run or [], base_ref=base,
                       base_run_ids=base_run or [], pinned=pinned, command_line_budgets=budgets_from(budget))
     loaded = load(config)
@@ -96,6 +101,37 @@ def compare(
         result = compare_stored(loaded, store, Path.cwd(), what)
     deliver(result, loaded, output_format, output, strict, html_path,
             files=VerdictFiles(junit=junit, json=json_path, markdown=markdown_path), command="compare")
+
+
+def compare_capacity(profile: str | None, head: str | None, base: str | None, strict: bool | None,
+                     output: Path | None, json_path: Path | None, markdown_path: Path | None, db: Path | None,
+                     config: Path | None, output_format: VerdictFormat) -> None:
+    """``compare --capacity``: the head's capacity against the baseline's, rendered, exiting by the verdict."""
+    from perfgate.capacity.judge import judge_capacity, select_capacity
+    from perfgate.reports.capacity import capacity_markdown, print_capacity_verdict
+
+    loaded = load(config)
+    settings = loaded.capacity_settings()
+    name = profile or loaded.config.profile
+    with open_store(loaded, db, create=False) as store:
+        heads, head_label, bases, base_label = select_capacity(store, Path.cwd(), name, loaded.config.main_branch,
+                                                               head_ref=head, base_ref=base)
+    verdict = judge_capacity(bases, heads, base_label=base_label, head_label=head_label, margin=settings.margin,
+                             alpha=loaded.config.compare.alpha)
+    as_json, as_markdown = verdict.model_dump_json(indent=2) + "\n", capacity_markdown(verdict)
+    if json_path is not None:
+        write_text_atomic(json_path, as_json)
+    if markdown_path is not None:
+        write_text_atomic(markdown_path, as_markdown)
+    if output is not None:
+        write_text_atomic(output, as_json if output_format is VerdictFormat.json else as_markdown)
+    if output_format is VerdictFormat.json:
+        print(as_json, end="")
+    elif output_format is VerdictFormat.markdown:
+        print(as_markdown, end="")
+    else:
+        print_capacity_verdict(stdout, verdict)
+    raise typer.Exit(verdict.exit_code(strict=bool(strict)))
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from perfgate.config.schema import (
     METRICS,
     AbConfig,
     AbMode,
+    CapacityConfig,
     CompareConfig,
     EndpointSettings,
     FailureMargin,
@@ -63,7 +64,8 @@ from perfgate.config.units import (
 __all__ = [
     "AB_FLAGS", "BUDGET_FLAG", "BUILTIN_PROFILES", "CONFIG_FILENAME", "DEFAULT_DB", "DEFAULT_LOCUSTFILE",
     "DEFAULT_LOOKS", "DEFAULT_MARGINS", "DEFAULT_SERVED_HOST", "EVERY_CORE", "MAX_DURATION_S", "MAX_FAILURE_MARGIN",
-    "MAX_RELATIVE_MARGIN", "METRICS", "SERVE_FLAGS", "AbConfig", "AbMode", "Budget", "CompareConfig", "Duration",
+    "MAX_RELATIVE_MARGIN", "METRICS", "SERVE_FLAGS", "AbConfig", "AbMode", "Budget", "CapacityConfig",
+    "CompareConfig", "Duration",
     "EndpointSettings", "FailureMargin", "Fraction", "LoadedConfig", "Margins", "MetricsConfig", "Milliseconds",
     "Overrides", "LoadParameters", "PerfgateConfig", "Processes", "ProfileOverlay", "RelativeMargin", "ReportConfig",
     "ResolvedProfile",

@@ -31,19 +31,20 @@ class Budget(BoundaryModel):
 BUDGET_FLAG = "--budget"
 _CONDITION = re.compile(r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_]*|p\(\d+\))\s*(?P<op><=|>=|<|>)\s*(?P<value>\S+)\s*$")
 _BUDGET_METRICS = {"p50": "p50", "p(50)": "p50", "p95": "p95", "p(95)": "p95", "p99": "p99", "p(99)": "p99",
-                   "failure_rate": "failure_rate", "rps": "rps"}
+                   "failure_rate": "failure_rate", "failures": "failure_rate", "rps": "rps"}
 _BUDGET_SYNTAX = "such as 'GET /items*: p95<100ms, failure_rate<1%, rps>20'"
 
 
-def parse_budget(text: str) -> Budget:
+def parse_budget(text: str, flag: str = BUDGET_FLAG) -> Budget:
     """A :class:`Budget` from its command-line form ``[ENDPOINT:] METRIC<LIMIT, ...``.
 
     Latencies (``p50``, ``p95``, ``p99``; k6's ``p(95)`` too) and ``failure_rate`` take ``<`` or ``<=``,
     ``rps`` takes ``>`` or ``>=``; the limit itself passes either way, as in the config file. Limits take the
     config's units: ``100ms``, ``0.1s`` or a bare number of ms; ``1%`` or ``0.01``; requests per second.
-    Without ``ENDPOINT:`` the budget covers every endpoint. Raises :class:`ConfigError`, one line.
+    Without ``ENDPOINT:`` the budget covers every endpoint. ``failures`` is ``failure_rate``'s other name.
+    ``flag`` names where the text came from in messages. Raises :class:`ConfigError`, one line.
     """
-    where = f"{BUDGET_FLAG} {text!r}"
+    where = f"{flag} {text!r}"
     endpoint, colon, conditions = text.rpartition(":")
     endpoint = endpoint.strip() if colon else "*"
     if colon and not endpoint:

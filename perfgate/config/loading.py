@@ -11,7 +11,14 @@ from pydantic import ValidationError
 from perfgate.boundary import BoundaryModel
 from perfgate.config.messages import flag_message, validation_message
 from perfgate.config.profiles import Overrides, resolve_profile
-from perfgate.config.schema import AbConfig, MetricsConfig, PerfgateConfig, ResolvedProfile, ServeConfig
+from perfgate.config.schema import (
+    AbConfig,
+    CapacityConfig,
+    MetricsConfig,
+    PerfgateConfig,
+    ResolvedProfile,
+    ServeConfig,
+)
 from perfgate.errors import ConfigError
 
 CONFIG_FILENAME = "perfgate.toml"
@@ -19,6 +26,9 @@ CONFIG_FILENAME = "perfgate.toml"
 AB_FLAGS = {"mode": "--mode", "looks": "--looks", "max_pairs": "--max-pairs", "max_time": "--max-time",
             "setup": "--setup", "reset": "--reset", "confirm": "--confirm", "confirm_pairs": "--confirm-pairs"}
 """The command-line flag of each ``[ab]`` setting."""
+CAPACITY_FLAGS = {"start_rate": "--start-rate", "growth": "--growth", "max_rate": "--max-rate",
+                  "repeats": "--repeats", "resolution": "--resolution", "margin": "--margin"}
+"""The command-line flag of each ``[capacity]`` setting."""
 SERVE_FLAGS = {"command": "--serve", "ready_url": "--ready-url", "ready_timeout": "--ready-timeout"}
 """The command-line flag of each ``[serve]`` setting."""
 
@@ -70,6 +80,14 @@ class LoadedConfig(BoundaryModel):
             return AbConfig.model_validate({**self.config.ab.model_dump(exclude_unset=True), **values})
         except ValidationError as exc:
             raise ConfigError(flag_message(exc, typed, AB_FLAGS, self.source, "ab")) from None
+
+    def capacity_settings(self, **given: Any) -> CapacityConfig:
+        """The config's ``[capacity]`` with command-line values on top (a wrong one named by its flag)."""
+        typed = {k: v for k, v in given.items() if v is not None}
+        try:
+            return CapacityConfig.model_validate({**self.config.capacity.model_dump(exclude_unset=True), **typed})
+        except ValidationError as exc:
+            raise ConfigError(flag_message(exc, typed, CAPACITY_FLAGS, self.source, "capacity")) from None
 
     def serve(self, command: str | None = None, ready_url: str | None = None,
               ready_timeout: str | float | None = None) -> ServeConfig | None:

@@ -190,6 +190,23 @@ class MetricsConfig(BoundaryModel):
     ``app_db_queries_total``."""
 
 
+class CapacityConfig(BoundaryModel):
+    """``perfgate capacity``: the objectives a step must meet and how the search steps the arrival rate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    slo: list[Annotated[str, StringConstraints(min_length=1, max_length=500)]] = Field(default_factory=list,
+                                                                                       max_length=50)
+    """Objectives in the budgets' syntax: ``"p95<60ms"``, ``"failures<1%"``, ``"GET /items*: p99<200ms"``."""
+    start_rate: float = Field(default=10.0, gt=0, le=1_000_000, allow_inf_nan=False)
+    growth: float = Field(default=1.5, gt=1.05, le=10, allow_inf_nan=False)
+    max_rate: float = Field(default=2000.0, gt=0, le=1_000_000, allow_inf_nan=False)
+    repeats: int = Field(default=3, ge=1, le=10)
+    resolution: Annotated[float, BeforeValidator(parse_fraction), Field(ge=0.01, le=0.5)] = 0.05
+    margin: RelativeMargin = 0.10
+    """A capacity drop smaller than this is not a regression."""
+
+
 class AbMode(StrEnum):
     """How ``perfgate ab`` measures the two versions."""
 
@@ -277,6 +294,7 @@ class PerfgateConfig(BoundaryModel):
     compare: CompareConfig = CompareConfig()
     ab: AbConfig = AbConfig()
     report: ReportConfig = ReportConfig()
+    capacity: CapacityConfig = CapacityConfig()
     budgets: list[Budget] = Field(default_factory=list)
 
 
@@ -317,6 +335,9 @@ class ResolvedProfile(BoundaryModel):
     """``-t`` was given on the command line: it also bounds a locustfile's own LoadTestShape."""
     load_shape: str | None = None
     """The locustfile's own LoadTestShape class; ``users`` is then the peak it reached."""
+    arrival_rate: float | None = Field(default=None, gt=0)
+    """Open loop (``perfgate capacity``): task iterations started per second on a fixed schedule, ``users`` being
+    the pool that takes them; ``None``: Locust's closed loop."""
 
     def load_parameters(self) -> dict[str, Any]:
         """The parameters that must match for two runs to be comparable, as a plain dict.

@@ -49,6 +49,12 @@ ENV_WORKER_GROUP = "PERFGATE_WORKER_GROUP"
 """A random id of one ``perfgate worker`` command, shared by the Locust processes it runs (``--processes``)."""
 ENV_WORKER_MARKER = "PERFGATE_WORKER_MARKER"
 """A file a worker's plugin creates when its test starts: ``perfgate worker --stay`` knows a run came."""
+ENV_ARRIVAL_RATE = "PERFGATE_ARRIVAL_RATE"
+"""Open-loop pacing: task iterations per second this process starts on a fixed schedule, whatever the answers'
+speed (``perfgate capacity``); unset: Locust's own closed loop."""
+PACING_TOLERANCE_S = 0.010
+"""A paced iteration that starts later than this after its time, although a user was waiting for it, is late:
+the load generator fell behind its schedule."""
 DUET_OPTION = "perfgate_duet"
 """The plugin's Locust option holding :data:`ENV_DUET` on the master: Locust forwards custom options to its
 workers with each spawn, so a distributed run's workers learn the sides (a worker elsewhere has no such env)."""
@@ -94,9 +100,13 @@ class PluginSettings:
     """See :data:`ENV_WORKER_GROUP`; empty on the master."""
     worker_marker: Path | None = None
     """See :data:`ENV_WORKER_MARKER`."""
+    arrival_rate: float = 0.0
+    """See :data:`ENV_ARRIVAL_RATE`; 0: closed loop."""
 
     def to_env(self) -> dict[str, str]:
         env = {ENV_RUN_TIME: f"{self.run_time_s:g}"}
+        if self.arrival_rate:
+            env[ENV_ARRIVAL_RATE] = repr(float(self.arrival_rate))
         if self.identity:
             env[ENV_IDENTITY] = self.identity
         if self.worker_group:
@@ -120,7 +130,8 @@ class PluginSettings:
         return cls(result_path=Path(result) if result else None, progress_path=Path(progress) if progress else None,
                    run_time_s=float(environ.get(ENV_RUN_TIME) or 0), step=StepLoad.decode(step) if step else None,
                    duet=decode_duet(environ.get(ENV_DUET) or ""), identity=environ.get(ENV_IDENTITY) or "",
-                   worker_group=environ.get(ENV_WORKER_GROUP) or "", worker_marker=Path(marker) if marker else None)
+                   worker_group=environ.get(ENV_WORKER_GROUP) or "", worker_marker=Path(marker) if marker else None,
+                   arrival_rate=float(environ.get(ENV_ARRIVAL_RATE) or 0))
 
 
 def encode_duet(sides: tuple[tuple[str, str], ...]) -> str:
@@ -266,6 +277,13 @@ class RecordingMeta:
     """A distributed run's workers as they said hello: ``id`` and their machine's fingerprint."""
     side_users: dict[str, int] = field(default_factory=dict)
     """A same-moment run: users bound to each side, over every process (each binds its own alternately)."""
+    paced: int = 0
+    """Open-loop pacing: iterations started on the schedule (0: not paced)."""
+    paced_late: int = 0
+    """Of those, started late although a user was waiting for them: the generator fell behind."""
+    paced_backlog: int = 0
+    """Of those, started late because every user was still busy: the service's answers held them (their wait is
+    part of their first request's latency, as a client arriving on time would see it)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -306,7 +306,7 @@ def plugin_settings(profile: ResolvedProfile, workdir: Path,
         users=profile.users, spawn_rate=profile.spawn_rate, step_users=profile.step.step_users,
         step_time_s=profile.step.step_time, run_time_s=profile.run_time)
     return PluginSettings(result_path=workdir / RECORDING_FILENAME, progress_path=workdir / PROGRESS_FILENAME,
-                          run_time_s=profile.run_time, step=step, duet=duet,
+                          run_time_s=profile.run_time, step=step, duet=duet, arrival_rate=profile.arrival_rate or 0.0,
                           identity=run_identity(Path(profile.locustfile), __version__) if profile.expect_workers
                           else "")
 

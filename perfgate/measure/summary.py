@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perfgate.config import ResolvedProfile
-from perfgate.measure.contract import CHECK_REQUEST_TYPE, EndpointRecording, Recording
+from perfgate.measure.contract import CHECK_REQUEST_TYPE, PACING_TOLERANCE_S, EndpointRecording, Recording
 from perfgate.records import CheckResult, EndpointResult, EndpointStats, MasterUsage, SecondBucket, Topology
 from perfgate.samples import LatencyHistogram
 
@@ -35,9 +35,15 @@ LOAD_GENERATOR_SATURATED = "the load generator's CPU went above 90 %"
 """Start of the one invalidity reason that is the machine's doing rather than the service's."""
 
 
+LOAD_GENERATOR_BEHIND = "the load generator fell behind its schedule"
+"""Start of the reason an open-loop run is invalid when its paced iterations started late with users waiting."""
+PACED_LATE_SHARE = 0.05
+"""Paced iterations late by the generator's own fault in more than this share make an open-loop run invalid."""
+
+
 def blames_the_machine(reason: str) -> bool:
     """Whether an invalidity reason is the load generator's doing (not the measured service's)."""
-    return reason.startswith(LOAD_GENERATOR_SATURATED)
+    return reason.startswith((LOAD_GENERATOR_SATURATED, LOAD_GENERATOR_BEHIND))
 
 
 def own_fault_reasons(valid: bool, reasons: list[str]) -> list[str]:
@@ -190,6 +196,10 @@ def measure(recording: Recording, profile: ResolvedProfile) -> Measurement:
     if meta.worker_cpu_warning:
         reasons.append(f"{LOAD_GENERATOR_SATURATED} on a worker: its timings are not trustworthy; "
                        "use fewer users per worker, or more workers")
+    if meta.paced and meta.paced_late > PACED_LATE_SHARE * meta.paced:
+        reasons.append(f"{LOAD_GENERATOR_BEHIND}: {meta.paced_late} of {meta.paced} paced iterations started over "
+                       f"{PACING_TOLERANCE_S * 1000:g} ms late with a user waiting for them, so the rate offered was "
+                       "not the rate planned; offer less, or run the load from a machine with room to spare")
     for worker, at in meta.lost_workers[:5]:
         reasons.append(f"worker {worker} was lost {at:.1f} s into the test (it disconnected or stopped sending "
                        "heartbeats): its users and their requests are missing from the rest of the run")

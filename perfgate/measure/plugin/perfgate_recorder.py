@@ -34,6 +34,7 @@ from perfgate.measure.contract import (
     DUET_OPTION,
     ENV_DUET,
     HELLO_MESSAGE,
+    PACING_TOLERANCE_S,
     SIDE_CONTEXT_KEY,
     EndpointRecording,
     PluginSettings,
@@ -81,6 +82,9 @@ def _on_request(request_type, name, response_time, exception=None, start_time=No
     if recording is None:
         recording = _recording(request_type, name, side)
     recording.start_times.append(start_time if start_time is not None else time.time())
+    if _waits:
+        # Open-loop pacing: the first request of an iteration that started late carries the wait.
+        response_time = (response_time or 0.0) + _waits.pop(gevent.getcurrent(), 0.0)
     recording.latencies_ms.append(response_time or 0.0)
     recording.outcomes.append(0 if exception is None else recording.failure_code(describe_error(exception)))
 
@@ -117,6 +121,8 @@ def _wrap_on_start(user_class: Any) -> None:
         original(self)
         _ready.users += 1
         _check_ready()
+        if SETTINGS.arrival_rate:
+            _await_slot()
 
     _wrapped.add(on_start)
     user_class.on_start = on_start
@@ -132,6 +138,52 @@ def _check_ready() -> None:
 def _on_spawning_complete(user_count, **_kwargs):
     _ready.spawned = True
     _check_ready()
+
+
+# Open-loop pacing (perfgate capacity): iterations start on a fixed schedule, one every 1/rate seconds, whatever
+# the answers' speed, so that queueing shows in the latencies instead of slowing the load (coordinated omission).
+# Each user, before its first iteration and after each one, takes the next slot of the schedule and sleeps until
+# it. A slot already past when taken found every user busy: its wait (from the slot's time to the actual start)
+# is added to the first request the iteration makes, the latency a client arriving on time would have seen.
+@dataclass
+class _Schedule:
+    start: float | None = None
+    next_slot: int = 0
+
+
+_schedule = _Schedule()
+_waits: dict[Any, float] = {}
+"""Greenlet → milliseconds its iteration started after its slot (open-loop pacing)."""
+
+
+def _await_slot() -> float:
+    rate = SETTINGS.arrival_rate
+    now = time.time()
+    if _schedule.start is None:
+        _schedule.start = now
+    slot = _schedule.start + _schedule.next_slot / rate
+    _schedule.next_slot += 1
+    _meta.paced += 1
+    if slot > now:
+        gevent.sleep(slot - now)
+        late = time.time() - slot
+        if late > PACING_TOLERANCE_S:
+            _meta.paced_late += 1
+    else:
+        late = now - slot
+        if late > PACING_TOLERANCE_S:
+            _meta.paced_backlog += 1
+    if late > 0:
+        _waits[gevent.getcurrent()] = late * 1000.0
+    return 0.0
+
+
+def _pace(user_class: Any) -> None:
+    # The class's own wait_time is replaced; on_start (already wrapped for readiness) takes the first slot.
+    def wait_time(self: Any) -> float:
+        return _await_slot()
+
+    user_class.wait_time = wait_time
 
 
 @events.report_to_master.add_listener
@@ -340,6 +392,8 @@ def _on_init(environment, **_kwargs):
     runner = environment.runner
     for user_class in environment.user_classes or ():
         _wrap_on_start(user_class)
+        if SETTINGS.arrival_rate:
+            _pace(user_class)
         if SETTINGS.duet or (SETTINGS.identity and isinstance(runner, WorkerRunner)):
             _bind_to_side(user_class)
     if SETTINGS.identity and isinstance(runner, MasterRunner):

@@ -1,0 +1,98 @@
+"""``perfgate capacity``: search the highest arrival rate meeting the objectives, store it by commit, print it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from perfgate.cli.common import (
+    ConfigOption,
+    DbOption,
+    ExcludeTagsOption,
+    FormatOption,
+    JsonFileOption,
+    LocustfileOption,
+    OutputFormat,
+    ProfileOption,
+    ReadyTimeoutOption,
+    ReadyUrlOption,
+    ServeOption,
+    TagsOption,
+    WarmupOption,
+    app,
+    load_profile,
+    notify,
+    open_store,
+    stdout,
+)
+from perfgate.errors import ExitCode
+from perfgate.output import write_text_atomic
+
+DEFAULT_STEP_TIME = "10s"
+DEFAULT_STEP_WARMUP = "2s"
+
+
+@app.command()
+def capacity(
+    slo: Annotated[list[str] | None, typer.Option("--slo", help="An objective every step must meet, in the "
+                                                  "budgets' syntax: 'p95<60ms', 'failures<1%', "
+                                                  "'GET /items*: p99<200ms' (repeatable).")] = None,
+    profile: ProfileOption = None,
+    locustfile: LocustfileOption = None,
+    host: Annotated[str | None, typer.Option("-H", "--host", help="Base URL of the service under test.")] = None,
+    run_time: Annotated[str | None, typer.Option("-t", "--run-time", help="Each step's length, e.g. 10s "
+                                                 f"(default {DEFAULT_STEP_TIME}).")] = None,
+    warmup: WarmupOption = None,
+    tags: TagsOption = None,
+    exclude_tags: ExcludeTagsOption = None,
+    start_rate: Annotated[float | None, typer.Option("--start-rate", help="The first rate offered, task "
+                                                     "iterations per second (default 10).")] = None,
+    growth: Annotated[float | None, typer.Option("--growth", help="Each climbing step offers this many times "
+                                                 "the last (default 1.5).")] = None,
+    max_rate: Annotated[float | None, typer.Option("--max-rate", help="The most the search offers "
+                                                   "(default 2000/s).")] = None,
+    repeats: Annotated[int | None, typer.Option("--repeats", help="Refinements of the knee; their spread "
+                                                "makes the interval (default 3).")] = None,
+    resolution: Annotated[str | None, typer.Option("--resolution", help="A refinement stops when its bracket "
+                                                   "is this narrow, e.g. 5% (default).")] = None,
+    serve: ServeOption = None,
+    ready_url: ReadyUrlOption = None,
+    ready_timeout: ReadyTimeoutOption = None,
+    json_path: JsonFileOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    output_format: FormatOption = OutputFormat.text,
+) -> None:
+    """Find the service's capacity: the highest arrival rate (open loop: iterations start on a schedule, however
+    slowly the service answers) at which every objective holds, with an interval, and store it by commit.
+
+    Exits 0 with a capacity, 3 when the search could not tell (the generator could not offer a rate, or the
+    capacity lies outside the rates searched). Compare two commits with `perfgate compare --capacity`.
+    """
+    from perfgate.capacity.search import SearchPlan
+    from perfgate.capacity.steps import CapacityRequest, objectives_of, run_capacity
+    from perfgate.reports.capacity import print_capacity, step_line
+
+    loaded, serve_config, resolved = load_profile(
+        config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, locustfile=locustfile,
+        host=host, run_time=run_time or DEFAULT_STEP_TIME, warmup=warmup or DEFAULT_STEP_WARMUP, tags=tags,
+        exclude_tags=exclude_tags)
+    settings = loaded.capacity_settings(start_rate=start_rate, growth=growth, max_rate=max_rate, repeats=repeats,
+                                        resolution=resolution)
+    objectives = objectives_of(settings.slo, slo or [], str(loaded.source or "the config"))
+    plan = SearchPlan(start=settings.start_rate, growth=settings.growth, max_rate=settings.max_rate,
+                      repeats=settings.repeats, resolution=settings.resolution)
+    request = CapacityRequest(profile=resolved, objectives=objectives, plan=plan, repo_dir=Path.cwd(),
+                              serve=serve_config, serve_cwd=Path.cwd(), ignore=loaded.own_paths())
+    with open_store(loaded, db) as store:
+        record = run_capacity(request, store, on_step=lambda step: notify(step_line(step)))
+    text = record.model_dump_json(indent=2)
+    if json_path is not None:
+        write_text_atomic(json_path, text + "\n")
+    if output_format is OutputFormat.json:
+        print(text)
+    else:
+        print_capacity(stdout, record)
+    raise typer.Exit(ExitCode.OK if record.valid and record.capacity is not None else ExitCode.UNDECIDED)
