@@ -34,9 +34,10 @@ from perfgate.records import CapacityRecord, CapacityStep, GitInfo, RunPurpose
 from perfgate.samples import LatencyHistogram
 from perfgate.store import Store
 
-POOL_SECONDS = 1.0
-"""The user pool takes this many seconds of arrivals: enough that only a service answering slower than a second
-holds every user (and then each late start counts in the latency)."""
+POOL_SECONDS = (0.1, 1.0)
+"""The user pool takes this many seconds of arrivals: four times the largest latency objective, within these
+bounds (a second without one). A service slower than that holds every user, and each late start then counts in
+the latency, which breaks the objective anyway; a bigger pool would only cost the generator its users' on_start."""
 MAX_POOL = 5000
 SETTLE_S = 1.0
 """A pause between steps, for the service to finish what the last step left queued."""
@@ -84,9 +85,16 @@ class CapacityRequest:
 StepCallback = Callable[[CapacityStep], None]
 
 
-def step_profile(profile: ResolvedProfile, rate: float) -> ResolvedProfile:
+def pool_seconds(objectives: list[Objective]) -> float:
+    """How many seconds of arrivals the user pool takes (see :data:`POOL_SECONDS`)."""
+    limits = [limit for o in objectives for limit in (o.budget.p50, o.budget.p95, o.budget.p99) if limit]
+    low, high = POOL_SECONDS
+    return min(high, max(low, 4 * max(limits) / 1000)) if limits else high
+
+
+def step_profile(profile: ResolvedProfile, rate: float, seconds: float = POOL_SECONDS[1]) -> ResolvedProfile:
     """The profile of one step at ``rate`` iterations per second: a pool of users, all spawned at once."""
-    pool = min(MAX_POOL, math.ceil(rate * POOL_SECONDS) + 10)
+    pool = min(MAX_POOL, math.ceil(rate * seconds) + 10)
     return profile.model_copy(update={"users": pool, "spawn_rate": float(pool), "arrival_rate": rate,
                                       "step": None, "target_rps": None})
 
@@ -94,7 +102,7 @@ def step_profile(profile: ResolvedProfile, rate: float) -> ResolvedProfile:
 def measure_step(request: CapacityRequest, profile: ResolvedProfile, git: GitInfo, rate: float, repeat: int,
                  service: RunningService | None) -> CapacityStep:
     """Offer ``rate`` for one step and judge it."""
-    step = step_profile(profile, rate)
+    step = step_profile(profile, rate, pool_seconds(request.objectives))
     if service is not None:
         service.start_sampling()
     with tempfile.TemporaryDirectory(prefix="perfgate-") as tmp:
@@ -108,19 +116,22 @@ def measure_step(request: CapacityRequest, profile: ResolvedProfile, git: GitInf
     storm = [r for r in measured.invalid_reasons if "error storm" in r]
     other = [r for r in measured.invalid_reasons if r not in machine and r not in storm]
     broken = [f"failures: {r}" for r in storm]
-    if not machine and not other:
+    if measured.endpoints:
         side = side_from_runs("step", [run])
         for objective in request.objectives:
             for result in check_budgets(side, [objective.budget], "--slo"):
                 if not result.passed:
                     broken.append(f"{objective.text}: {_measured(result.endpoint, str(result.metric), result.value)}")
+    # A broken objective outweighs what else went wrong (users whose on_start waited for a saturated service),
+    # unless the generator is to blame: its timings are then no evidence either way.
+    invalid = machine or ([] if broken else other)
     histogram = LatencyHistogram.merge_all(e.histogram for e in measured.endpoints)
     p50, p95, p99 = histogram.quantiles([0.5, 0.95, 0.99]) if histogram.count else (None, None, None)
     return CapacityStep(
         offered=rate, achieved=round(measured.achieved_rps, 3), requests=measured.total_requests,
         failures=measured.total_failures, p50=_ms(p50), p95=_ms(p95), p99=_ms(p99),
         service_cpu=usage.cpu_mean if usage is not None else None, repeat=repeat,
-        valid=not machine and not other, invalid_reasons=(machine + other)[:50], broken=broken[:200])
+        valid=not invalid, invalid_reasons=invalid[:50], broken=[] if machine else broken[:200])
 
 
 def _ms(value: float | None) -> float | None:

@@ -55,6 +55,8 @@ speed (``perfgate capacity``); unset: Locust's own closed loop."""
 PACING_TOLERANCE_S = 0.010
 """A paced iteration that starts later than this after its time, although a user was waiting for it, is late:
 the load generator fell behind its schedule."""
+MAX_LATE_SLOTS = 100_000
+"""The late iterations whose times a recording keeps."""
 DUET_OPTION = "perfgate_duet"
 """The plugin's Locust option holding :data:`ENV_DUET` on the master: Locust forwards custom options to its
 workers with each spawn, so a distributed run's workers learn the sides (a worker elsewhere has no such env)."""
@@ -281,6 +283,9 @@ class RecordingMeta:
     """Open-loop pacing: iterations started on the schedule (0: not paced)."""
     paced_late: int = 0
     """Of those, started late although a user was waiting for them: the generator fell behind."""
+    paced_late_at: list[float] = field(default_factory=list)
+    """The epoch seconds each late one was due (the first :data:`MAX_LATE_SLOTS`): only those in the measured
+    window count against the run."""
     paced_backlog: int = 0
     """Of those, started late because every user was still busy: the service's answers held them (their wait is
     part of their first request's latency, as a client arriving on time would see it)."""
@@ -302,6 +307,7 @@ class RecordingMeta:
                                           for kind, count in values.get("unhandled_exceptions") or ()]
         values["lost_workers"] = [(str(worker), float(at)) for worker, at in values.get("lost_workers") or ()]
         values["side_users"] = {str(side): int(n) for side, n in dict(values.get("side_users") or {}).items()}
+        values["paced_late_at"] = [float(at) for at in list(values.get("paced_late_at") or ())[:MAX_LATE_SLOTS]]
         return cls(**values, readiness_tracked="users_ready" in data)
 
 

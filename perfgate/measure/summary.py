@@ -196,8 +196,10 @@ def measure(recording: Recording, profile: ResolvedProfile) -> Measurement:
     if meta.worker_cpu_warning:
         reasons.append(f"{LOAD_GENERATOR_SATURATED} on a worker: its timings are not trustworthy; "
                        "use fewer users per worker, or more workers")
-    if meta.paced and meta.paced_late > PACED_LATE_SHARE * meta.paced:
-        reasons.append(f"{LOAD_GENERATOR_BEHIND}: {meta.paced_late} of {meta.paced} paced iterations started over "
+    due = (profile.arrival_rate or 0.0) * duration_s
+    late = sum(1 for at in meta.paced_late_at if measure_from <= at <= test_stop)
+    if meta.paced and due and late > PACED_LATE_SHARE * due:
+        reasons.append(f"{LOAD_GENERATOR_BEHIND}: {late} of {due:.0f} paced iterations started over "
                        f"{PACING_TOLERANCE_S * 1000:g} ms late with a user waiting for them, so the rate offered was "
                        "not the rate planned; offer less, or run the load from a machine with room to spare")
     for worker, at in meta.lost_workers[:5]:

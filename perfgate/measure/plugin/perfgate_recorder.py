@@ -34,6 +34,7 @@ from perfgate.measure.contract import (
     DUET_OPTION,
     ENV_DUET,
     HELLO_MESSAGE,
+    MAX_LATE_SLOTS,
     PACING_TOLERANCE_S,
     SIDE_CONTEXT_KEY,
     EndpointRecording,
@@ -169,6 +170,8 @@ def _await_slot() -> float:
         late = time.time() - slot
         if late > PACING_TOLERANCE_S:
             _meta.paced_late += 1
+            if len(_meta.paced_late_at) < MAX_LATE_SLOTS:
+                _meta.paced_late_at.append(round(slot, 4))
     else:
         late = now - slot
         if late > PACING_TOLERANCE_S:
