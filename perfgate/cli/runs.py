@@ -47,7 +47,7 @@ from perfgate.cli.common import (
     stdout,
 )
 from perfgate.config.schema import DEFAULT_MASTER_PORT
-from perfgate.errors import UsageError
+from perfgate.errors import ExitCode, UsageError
 from perfgate.output import write_text_atomic
 
 
@@ -86,8 +86,9 @@ def run(
     Extra Locust arguments go after --; they are recorded and must match across a comparison.
     """
     from perfgate.decide.budgets import run_budgets, run_exit_code
+    from perfgate.decide.endurance import judge_endurance
     from perfgate.measure.record import RunRequest, record_run
-    from perfgate.reports.console import print_budgets, progress_display
+    from perfgate.reports.console import print_budgets, print_endurance, progress_display
     from perfgate.reports.junit import run_junit
 
     command_line_budgets = budgets_from(budget)
@@ -107,8 +108,11 @@ def run(
                                              serve_cwd=Path.cwd(), ignore=loaded.own_paths(), metrics=metrics),
                                   store, on_progress=on_progress)
     budgets = run_budgets(recorded, loaded.config.budgets, command_line_budgets)
+    endurance = judge_endurance(recorded, loaded.config.endurance)
     run_json = json.dumps({**json.loads(recorded.model_dump_json()),
-                           "budgets": [b.model_dump(mode="json") for b in budgets]}, indent=2)
+                           "budgets": [b.model_dump(mode="json") for b in budgets],
+                           **({"endurance": [f.model_dump(mode="json") for f in endurance]} if endurance else {})},
+                          indent=2)
     if json_path is not None:
         write_text_atomic(json_path, run_json + "\n")
     if junit is not None:
@@ -118,7 +122,9 @@ def run(
     else:
         print_record(recorded, output_format, loaded.config.compare.min_requests)
         print_budgets(stdout, budgets)
-    raise typer.Exit(run_exit_code(recorded, budgets))
+        print_endurance(stdout, endurance)
+    code = run_exit_code(recorded, budgets)
+    raise typer.Exit(ExitCode.REGRESSION if any(not f.passed for f in endurance) else code)
 
 
 @app.command()

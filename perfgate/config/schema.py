@@ -207,6 +207,21 @@ class CapacityConfig(BoundaryModel):
     """A capacity drop smaller than this is not a regression."""
 
 
+class EnduranceConfig(BoundaryModel):
+    """What a run of an endurance profile must hold over its length: memory that stops growing, latency that does
+    not drift."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profiles: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
+        default_factory=lambda: ["endurance"], max_length=50)
+    """The profiles whose runs are judged so."""
+    memory_mb_per_min: float = Field(default=1.0, ge=0, le=10_000, allow_inf_nan=False)
+    """The service's memory may grow at most this fast (MB a minute) over the measured window."""
+    latency_drift: RelativeMargin = 0.20
+    """The last fifth of the window's p50 may be at most this much above the first fifth's."""
+
+
 class AbMode(StrEnum):
     """How ``perfgate ab`` measures the two versions."""
 
@@ -295,6 +310,7 @@ class PerfgateConfig(BoundaryModel):
     ab: AbConfig = AbConfig()
     report: ReportConfig = ReportConfig()
     capacity: CapacityConfig = CapacityConfig()
+    endurance: EnduranceConfig = EnduranceConfig()
     budgets: list[Budget] = Field(default_factory=list)
 
 

@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from perfgate import textsafety
+from perfgate.decide.endurance import EnduranceFinding
 from perfgate.decide.verdict import BudgetResult, EndpointTrend, Outcome, Verdict
 from perfgate.measure.locust import Progress, ProgressCallback
 from perfgate.records import RunRecord, median_of_runs
@@ -175,6 +176,26 @@ def print_budgets(console: Console, budgets: list[BudgetResult], *, notes: bool 
         source = "" if budget.source == "config" else f" ({escape(budget.source)})"
         console.print(f"{mark} {escape(budget.endpoint)} {escape(budget.metric)} {budget_comparison(budget)}{source}"
                       + (f": {escape(budget.note)}" if budget.note and notes else ""))
+
+
+def endurance_line(finding: EnduranceFinding) -> str:
+    """One endurance finding, plain (the caller escapes it)."""
+    status = "held" if finding.passed else "FAILED"
+    if finding.value is None:
+        return f"endurance {finding.name}: undecided: {finding.note}"
+    if finding.name == "memory slope":
+        measured = (f"{finding.value:+.2f} MB/min [{finding.low:+.2f}, {finding.high:+.2f}] from {finding.source}, "
+                    f"limit {finding.limit:g} MB/min")
+    else:
+        measured = (f"last fifth's p50 {finding.value:+.1%} [{finding.low:+.1%}, {finding.high:+.1%}] against the "
+                    f"first fifth's, limit {finding.limit:+.0%}")
+    return f"endurance {finding.name} {status}: {measured}"
+
+
+def print_endurance(console: Console, findings: list[EnduranceFinding]) -> None:
+    for finding in findings:
+        style = "" if finding.passed or finding.value is None else "[bold red]"
+        console.print(style + escape(endurance_line(finding)) + ("[/]" if style else ""))
 
 
 def runs_table(runs: list[RunRecord]) -> Table:

@@ -126,7 +126,27 @@ def _load_and_service_charts(sides: list[tuple[str, str, list[RunRecord]]]) -> l
                                          width=1.0))
                 rss.series.append(Series(name, color, downsample([(s.t, s.rss_mb) for s in run.service.samples]),
                                          width=1.0))
-    return [render(c) for c in (rps, fails, cpu, rss)]
+    return [render(c) for c in (rps, fails, cpu, rss, *_metric_charts(sides))]
+
+
+MAX_METRIC_CHARTS = 12
+"""Charts of the service's own metrics in one report: one per series key, the first this many by name."""
+
+
+def _metric_charts(sides: list[tuple[str, str, list[RunRecord]]]) -> list[Chart]:
+    """One chart per series of the service's own metrics (a name and its labels), every run of both sides on it."""
+    charts: dict[str, Chart] = {}
+    keys = sorted({s.key for _, _, runs in sides for r in runs if r.metrics for s in r.metrics.series})
+    for key in keys[:MAX_METRIC_CHARTS]:
+        charts[key] = Chart(f"Service metric {textsafety.plain_text(key, textsafety.NAME_CHARS)}",
+                            "seconds since the first scrape", "value", y_from_zero=False)
+    for label, color, runs in sides:
+        for run in runs:
+            for series in run.metrics.series if run.metrics else ():
+                if series.key in charts:
+                    charts[series.key].series.append(Series(f"{label} · run {run.id}", color,
+                                                            downsample(list(series.samples)), width=1.0))
+    return list(charts.values())
 
 
 def _history_charts(history: list[EndpointTrend]) -> list[Markup]:

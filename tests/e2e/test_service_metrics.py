@@ -39,6 +39,13 @@ def test_a_leaking_service_shows_its_memory_and_its_counter_in_the_run(tmp_path:
     assert "service metrics from http://127.0.0.1:" in text.stdout
     assert "process_resident_memory_bytes:" in text.stdout and " MB (+" in text.stdout
     assert "demo_requests_total: +" in text.stdout and "per request" in text.stdout
+    # The HTML report charts each series: one point per scrape (up to the charts' 120).
+    report = tmp_path / "report.html"
+    assert run_cli("report", str(run["id"]), "-o", str(report), "--db", str(db), cwd=tmp_path).code == 0
+    html = report.read_text()
+    for name, recorded in series.items():
+        chart = html.split(f"Service metric {name}</text>", 1)[1].split("</svg>", 1)[0]
+        assert chart.count("<circle") == min(len(recorded["samples"]), 120), name
 
 
 def test_metrics_that_never_answer_leave_the_run_valid_with_a_warning(tmp_path: Path) -> None:

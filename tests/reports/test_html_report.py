@@ -21,7 +21,7 @@ from perfgate.config import Budget, CompareConfig
 from perfgate.decide.compare import compare
 from perfgate.decide.sides import side_from_runs
 from perfgate.decide.verdict import EndpointTrend, TrendPoint
-from perfgate.records import CheckResult, ResourceSample, SecondBucket, ServiceUsage
+from perfgate.records import CheckResult, MetricSeries, ResourceSample, SecondBucket, ServiceMetrics, ServiceUsage
 from perfgate.reports.html import findings, render_html
 
 from fakes.synthetic import make_run, synthetic_side
@@ -178,3 +178,21 @@ def test_perfgate_report_writes_the_comparison_or_one_run(git_repo: Path) -> Non
     assert "perfgate · run 2" in one and "GET /orders" in one
     missing = run_cli("report", "99", "--db", str(db), cwd=git_repo)
     assert missing.code == 2 and "no run 99" in missing.stderr
+
+
+def test_each_service_metric_series_is_a_chart_of_both_sides_with_its_labels_escaped() -> None:
+    base, head = _runs("b" * 40, range(1, 3), 1.0), _runs("e" * 40, range(11, 13), 1.0)
+
+    def with_metrics(run, growth: float):
+        series = [MetricSeries(name="process_resident_memory_bytes", kind="gauge",
+                               samples=[(float(t), 5e7 + growth * t) for t in range(30)]),
+                  MetricSeries(name="app_queries_total", labels={"db": HOSTILE[:200]}, kind="counter",
+                               samples=[(float(t), 3.0 * t) for t in range(10)])]
+        return run.model_copy(update={"metrics": ServiceMetrics(url="http://127.0.0.1:1/metrics", scrapes=30, failed=0,
+                                                                series=series)})
+    base = [with_metrics(r, 0) for r in base]
+    head = [with_metrics(r, 1e5) for r in head]
+    html = render_html(verdict=None, base=base, head=head)
+    memory = html.split("Service metric process_resident_memory_bytes</text>", 1)[1].split("</svg>", 1)[0]
+    assert memory.count("<circle") == 4 * 30  # two runs a side, every scrape a point
+    assert "Service metric app_queries_total{db=" in html and "<script>alert" not in html
