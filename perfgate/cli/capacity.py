@@ -12,6 +12,7 @@ from perfgate.cli.common import (
     DbOption,
     ExcludeTagsOption,
     FormatOption,
+    HtmlOption,
     JsonFileOption,
     LocustfileOption,
     OutputFormat,
@@ -61,6 +62,7 @@ def capacity(
     ready_url: ReadyUrlOption = None,
     ready_timeout: ReadyTimeoutOption = None,
     json_path: JsonFileOption = None,
+    html_path: HtmlOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
     output_format: FormatOption = OutputFormat.text,
@@ -73,7 +75,7 @@ def capacity(
     """
     from perfgate.capacity.search import SearchPlan
     from perfgate.capacity.steps import CapacityRequest, objectives_of, run_capacity
-    from perfgate.reports.capacity import print_capacity, step_line
+    from perfgate.reports.capacity import capacity_html, print_capacity, step_line
 
     loaded, serve_config, resolved = load_profile(
         config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, locustfile=locustfile,
@@ -91,8 +93,51 @@ def capacity(
     text = record.model_dump_json(indent=2)
     if json_path is not None:
         write_text_atomic(json_path, text + "\n")
+    if html_path is not None:
+        write_text_atomic(html_path, capacity_html(record))
     if output_format is OutputFormat.json:
         print(text)
     else:
         print_capacity(stdout, record)
     raise typer.Exit(ExitCode.OK if record.valid and record.capacity is not None else ExitCode.UNDECIDED)
+
+
+def ab_capacity_command(*, config: Path | None, profile: str | None, locustfile: str | None, host: str | None,
+                        run_time: str | None, warmup: str | None, tags: list[str] | None,
+                        exclude_tags: list[str] | None, serve: str | None, ready_url: str | None,
+                        ready_timeout: str | None, slo: list[str] | None, base: str | None, setup: str | None,
+                        db: Path | None, strict: bool | None, output_format: str, json_path: Path | None,
+                        markdown_path: Path | None) -> None:
+    """``perfgate ab --capacity``: search base and head in fresh trees, judge, exit by the verdict."""
+    from perfgate.capacity.ab import ab_capacity
+    from perfgate.capacity.search import SearchPlan
+    from perfgate.capacity.steps import CapacityRequest, objectives_of
+    from perfgate.reports.capacity import capacity_markdown, print_capacity_verdict, step_line
+
+    loaded, serve_config, resolved = load_profile(
+        config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, always_served=True,
+        locustfile=locustfile, host=host, run_time=run_time or DEFAULT_STEP_TIME,
+        warmup=warmup or DEFAULT_STEP_WARMUP, tags=tags, exclude_tags=exclude_tags)
+    settings = loaded.capacity_settings()
+    objectives = objectives_of(settings.slo, slo or [], str(loaded.source or "the config"))
+    plan = SearchPlan(start=settings.start_rate, growth=settings.growth, max_rate=settings.max_rate,
+                      repeats=settings.repeats, resolution=settings.resolution)
+    request = CapacityRequest(profile=resolved, objectives=objectives, plan=plan, repo_dir=Path.cwd(),
+                              serve=serve_config, serve_cwd=Path.cwd(), ignore=loaded.own_paths())
+    with open_store(loaded, db) as store:
+        verdict, _, _ = ab_capacity(request, store, notify, base_ref=base, main_branch=loaded.config.main_branch,
+                                    setup=setup or loaded.config.ab.setup, margin=settings.margin,
+                                    alpha=loaded.config.compare.alpha,
+                                    on_step=lambda side, step: notify(f"{side} {step_line(step)}"))
+    as_json, as_markdown = verdict.model_dump_json(indent=2) + "\n", capacity_markdown(verdict)
+    if json_path is not None:
+        write_text_atomic(json_path, as_json)
+    if markdown_path is not None:
+        write_text_atomic(markdown_path, as_markdown)
+    if output_format == "json":
+        print(as_json, end="")
+    elif output_format == "markdown":
+        print(as_markdown, end="")
+    else:
+        print_capacity_verdict(stdout, verdict)
+    raise typer.Exit(verdict.exit_code(strict=bool(strict)))

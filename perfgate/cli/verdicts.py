@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from perfgate.cli.capacity import ab_capacity_command
 from perfgate.cli.common import (
     BudgetOption,
     ConfigOption,
@@ -58,6 +59,7 @@ from perfgate.cli.common import (
     stdout,
 )
 from perfgate.config import AbMode, LoadedConfig
+from perfgate.errors import UsageError
 from perfgate.output import write_text_atomic
 
 # The statistics (SciPy) load only for the commands that decide: the others start fast.
@@ -222,6 +224,11 @@ def ab(
     confirm_pairs: Annotated[int | None, typer.Option("--confirm-pairs", min=2, help="Pairs of the "
                                                       "confirmation.")] = None,
     budget: BudgetOption = None,
+    capacity: Annotated[bool, typer.Option("--capacity", help="Search the capacity of base and head instead "
+                                           "(objectives from --slo and [capacity]; -t is each step's "
+                                           "length), and judge head/base.")] = False,
+    slo: Annotated[list[str] | None, typer.Option("--slo", help="With --capacity: an objective every step must "
+                                                  "meet, e.g. 'p95<60ms' (repeatable).")] = None,
     strict: StrictOption = None,
     output: OutputOption = None,
     html_path: HtmlOption = None,
@@ -233,12 +240,28 @@ def ab(
     output_format: VerdictFormatOption = VerdictFormat.text,
 ) -> None:
     """Measure base and head in this job, at the same moments by default (or in alternate pairs), and decide per
-    endpoint.
+    endpoint; with --capacity, search each one's capacity and judge head/base.
 
     Extra Locust arguments go after --.
     """
     from perfgate.ab.session import AbRequest
     from perfgate.gate import ab as ab_gate
+
+    latency_only = {"-u": users, "-r": spawn_rate, "--processes": processes, "--workers": workers, "--mode": mode,
+                    "--looks": looks, "--max-pairs": max_pairs, "--max-time": max_time, "--confirm": confirm,
+                    "--confirm-pairs": confirm_pairs, "--budget": budget, "--metrics-url": metrics_url,
+                    "--reset": reset, "--html": html_path, "--junit": junit}
+    if capacity and (given := [flag for flag, value in latency_only.items() if value]):
+        raise UsageError(f"{', '.join(given)} do(es) not apply with --capacity: a capacity search sets its own "
+                         "users and rates (see perfgate capacity --help)")
+    if slo and not capacity:
+        raise UsageError("--slo applies with --capacity only; latency changes are judged by margins and --budget")
+    if capacity:
+        ab_capacity_command(config=config, profile=profile, locustfile=locustfile, host=host, run_time=run_time,
+                            warmup=warmup, tags=tags, exclude_tags=exclude_tags, serve=serve, ready_url=ready_url,
+                            ready_timeout=ready_timeout, slo=slo, base=base, setup=setup, db=db, strict=strict,
+                            output_format=output_format.value, json_path=json_path, markdown_path=markdown_path)
+        return
 
     command_line_budgets = budgets_from(budget)
     loaded, serve_config, resolved = load_profile(

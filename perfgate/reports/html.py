@@ -261,7 +261,7 @@ def html_line(line: Line) -> Markup:
 
 
 @lru_cache(maxsize=1)
-def _html_environment() -> jinja2.Environment:
+def html_environment() -> jinja2.Environment:
     """Autoescaping on: endpoint names, branches and reasons come from users."""
     env = jinja2.Environment(loader=jinja2.PackageLoader("perfgate.reports", "templates"), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
@@ -287,7 +287,7 @@ def render_html(*, verdict: Verdict | None, base: list[RunRecord], head: list[Ru
     sections = [_endpoint_section(endpoint, outcome, base, head, labels) for endpoint, outcome in order]
     sides = [(labels[0], BASE_COLOR, base), (labels[1], HEAD_COLOR, head)]
     history = history if history is not None else (verdict.history if verdict is not None else [])
-    template = _html_environment().get_template("report.html.j2")
+    template = html_environment().get_template("report.html.j2")
     return template.render(
         v=verdict, title=title or (f"perfgate · {textsafety.plain_text(verdict.profile, textsafety.NAME_CHARS)} · "
                                   f"{content.outcome_label(verdict).lower()}" if verdict else "perfgate run"),

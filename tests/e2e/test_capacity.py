@@ -4,6 +4,7 @@ time), from a real git repository: the capacity found, its interval, and `compar
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -54,8 +55,8 @@ def _search(tree: Path, db: Path) -> subprocess.Popen[str]:
     serve = f"{sys.executable} service.py --port {{port}} --limit {LIMIT} --service-ms {ms}"
     return subprocess.Popen([sys.executable, "-m", "perfgate", "capacity", "-f", "locustfile.py", "--serve", serve,
                              "--ready-url", "http://127.0.0.1:{port}/health", "-t", "3s", "--warmup", "1s",
-                             "--db", str(db), "--format", "json"], cwd=tree, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                             "--db", str(db), "--format", "json", "--html", "capacity.html"], cwd=tree,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_capacity_is_found_within_15_percent_and_a_slower_head_is_regressed(tmp_path: Path) -> None:
@@ -80,6 +81,10 @@ def test_capacity_is_found_within_15_percent_and_a_slower_head_is_regressed(tmp_
         climb = [s for s in record["steps"] if s["repeat"] == 0]
         assert [bool(s["broken"]) for s in climb] == [False] * (len(climb) - 1) + [True], climb
     assert found["base"]["git"]["commit"] == git(repo, "rev-parse", "main")
+    # The HTML report draws latency against the offered rate: p50, p95 and p99 of every valid step.
+    html = (repo / "capacity.html").read_text()
+    chart = html.split("Latency against the offered rate (each step)</text>", 1)[1].split("</svg>", 1)[0]
+    assert chart.count("<circle") == 3 * len(found["base"]["steps"])
 
     verdict = subprocess.run([sys.executable, "-m", "perfgate", "compare", "--capacity", "--db", str(db),
                               "--format", "json"], cwd=head_tree, capture_output=True, text=True, timeout=120)
@@ -90,3 +95,28 @@ def test_capacity_is_found_within_15_percent_and_a_slower_head_is_regressed(tmp_
     text = subprocess.run([sys.executable, "-m", "perfgate", "compare", "--capacity", "--db", str(db)],
                           cwd=head_tree, capture_output=True, text=True, timeout=120)
     assert text.returncode == 1 and text.stdout.startswith("REGRESSED: capacity -"), text.stdout
+
+
+def test_ab_capacity_searches_base_and_head_in_fresh_trees_and_regresses_the_slower_head(tmp_path: Path) -> None:
+    _repo(tmp_path)
+    head_tree = tmp_path / "head"
+    # One refinement to 20 % keeps it short; the edit leaves the head's tree dirty, served as it is.
+    (head_tree / "perfgate.toml").write_text(CONFIG.replace("repeats = 2", "repeats = 1")
+                                             .replace('"11%"', '"20%"'))
+    serve = f"{sys.executable} service.py --port {{port}} --limit {LIMIT} --service-ms $(cat service_ms)"
+    (tmp_path / "tmp").mkdir()
+    done = subprocess.run([sys.executable, "-m", "perfgate", "ab", "--capacity", "--base", "main", "-f",
+                           "locustfile.py", "--serve", serve, "--ready-url", "http://127.0.0.1:{port}/health",
+                           "-t", "3s", "--warmup", "1s", "--db", str(tmp_path / "ab.db"), "--format", "json"],
+                          cwd=head_tree, capture_output=True, text=True, timeout=400,
+                          env={**os.environ, "TMPDIR": str(tmp_path / "tmp")})
+    assert done.returncode == 1, done.stdout + done.stderr[-3000:]
+    verdict = json.loads(done.stdout)
+    assert verdict["outcome"] == "regressed", verdict
+    assert verdict["base"]["label"].startswith("base ") and verdict["head"]["label"].startswith("head ")
+    assert verdict["head"]["capacity"] < 0.9 * verdict["base"]["capacity"]
+    assert "capacity of the base" in done.stderr and "head climb: 40/s offered" in done.stderr
+    assert list((tmp_path / "tmp").iterdir()) == []  # both worktrees are gone
+    bad = subprocess.run([sys.executable, "-m", "perfgate", "ab", "--capacity", "-u", "5"], cwd=head_tree,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "-u do(es) not apply with --capacity" in bad.stderr, bad.stderr

@@ -131,3 +131,19 @@ def test_ab_scrapes_each_version_at_its_own_port_and_gates_a_leaking_head(tmp_pa
     with sqlite3.connect(tmp_path / "ab.db") as conn:
         urls = [json.loads(m)["url"] for (m,) in conn.execute("select metrics from runs order by id")]
     assert len(urls) == 2 and len(set(urls)) == 2, urls  # each side scraped at its own service's port
+
+
+def test_an_endurance_run_of_a_leaking_service_fails_its_memory_slope(tmp_path: Path) -> None:
+    # A short "soak" profile judged as an endurance run; the demo keeps 16 KiB a request, for good.
+    (tmp_path / "perfgate.toml").write_text('[profiles.soak]\nextends = "endurance"\nusers = 10\nspawn_rate = 10\n'
+                                            'run_time = "16s"\nwarmup = "2s"\n\n[endurance]\nprofiles = ["soak"]\n')
+    common = ("run", "-p", "soak", "-f", str(LOCUSTFILES / "demo.py"), "--ready-url", DEMO_READY,
+              "--metrics-url", "http://127.0.0.1:{port}/metrics", "--db", str(tmp_path / "runs.db"))
+    leaking = run_cli(*common, "--serve", DEMO_SERVE + " --leak-kb 16", "--format", "json", cwd=tmp_path)
+    assert leaking.code == 1, leaking.stderr
+    found = {f["name"]: f for f in json.loads(leaking.stdout)["endurance"]}
+    memory = found["memory slope"]
+    assert not memory["passed"] and memory["low"] > 1.0 and memory["source"].endswith("process_resident_memory_bytes")
+    steady = run_cli(*common, "--serve", DEMO_SERVE, cwd=tmp_path)
+    assert steady.code == 0, steady.stdout + steady.stderr
+    assert "endurance memory slope held" in steady.stdout and "endurance latency drift" in steady.stdout
