@@ -98,14 +98,26 @@ def _log_moments(records: list[CapacityRecord]) -> tuple[float, float, int]:
 def judge_capacity(base: list[CapacityRecord], head: list[CapacityRecord], *, base_label: str = "base",
                    head_label: str = "head", margin: float = DEFAULT_CAPACITY_MARGIN,
                    alpha: float = 0.05) -> CapacityVerdict:
-    """The head's capacity against the baseline's (each: its stored searches, newest first)."""
+    """The head's capacity against the baseline's (each: its stored searches, newest first).
+
+    Only searches like the head's newest are pooled (the same objectives, the same steps' length and warm-up):
+    a commit searched under other objectives measured another capacity."""
+    def kind(record: CapacityRecord) -> tuple[list[str], float, float]:
+        return sorted(record.objectives), record.profile.run_time, record.profile.warmup
+
+    wanted = kind(head[0])
+    head = [r for r in head if kind(r) == wanted]
+    alike = [r for r in base if kind(r) == wanted]
+    if alike:
+        base = alike
     base_side, head_side = _side(base_label, base), _side(head_label, head)
     objectives = list(head[0].objectives)
     common = dict(objectives=objectives, head=head_side, base=base_side, margin=margin, alpha=alpha)
     reasons = []
-    if sorted(base[0].objectives) != sorted(objectives):
-        reasons.append(f"the searches judged other objectives: base {', '.join(base[0].objectives)}; head "
-                       f"{', '.join(objectives)}; search again with the same --slo")
+    if not alike:
+        reasons.append(f"the baseline has no search like the head's (objectives {', '.join(objectives)}; steps of "
+                       f"{wanted[1]:g} s, {wanted[2]:g} s warm-up): its searches judged "
+                       f"{', '.join(base[0].objectives)}; search it again with the same --slo and -t")
     if environment_key(base[0].environment) != environment_key(head[0].environment):
         reasons.append("the searches ran on different machines: capacity is a property of the machine too; "
                        "search both on one")

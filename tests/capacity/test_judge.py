@@ -56,7 +56,11 @@ def test_a_30_percent_slower_head_is_regressed_and_the_same_capacity_unchanged()
 def test_searches_that_cannot_be_compared_are_invalid_and_a_head_below_its_first_step_regressed() -> None:
     base = [search_of([80.0, 81.0, 79.0])]
     other = judge_capacity(base, [search_of([80.0], commit="c" * 40, objectives=("p99<100ms",))])
-    assert other.outcome is Outcome.INVALID and "other objectives" in other.reasons[0]
+    assert other.outcome is Outcome.INVALID and "the baseline has no search like the head's" in other.reasons[0]
+    # A baseline searched under both: only its searches like the head's are pooled.
+    mixed = judge_capacity([search_of([200.0], objectives=("p99<100ms",)), *base],
+                           [search_of([80.5], commit="c" * 40)])
+    assert mixed.outcome is Outcome.UNCHANGED and mixed.base.estimates == [80.0, 81.0, 79.0]
     assert other.exit_code() is ExitCode.UNDECIDED
     machine = judge_capacity(base, [search_of([80.0], commit="c" * 40,
                                               environment=ENVIRONMENT.model_copy(update={"cores": 64}))])
