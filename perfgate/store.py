@@ -330,14 +330,7 @@ class Store:
     def capacity_records(self, *, commit: str | None = None, profile: str | None = None,
                          limit: int | None = None) -> list[CapacityRecord]:
         """Capacity searches matching every filter given, newest first (a commit may be a SHA prefix)."""
-        clauses, params = [], []
-        if commit:
-            clauses.append("commit_sha like ?")
-            params.append(commit + "%")
-        if profile:
-            clauses.append("profile = ?")
-            params.append(profile)
-        where = " and ".join(clauses) or None
+        where, params = _filters(commit=commit, profile=profile)
         try:
             rows = self._patiently(lambda: list(self.db.table("capacity").rows_where(
                 where, params, order_by="id desc", limit=limit)))
@@ -372,17 +365,7 @@ class Store:
 
         ``endpoints=False`` leaves each run's endpoints empty and reads no samples: for listings.
         """
-        clauses, params = [], []
-        if commit:
-            clauses.append("commit_sha like ?")
-            params.append(commit + "%")
-        if branch:
-            clauses.append("branch = ?")
-            params.append(branch)
-        if profile:
-            clauses.append("profile = ?")
-            params.append(profile)
-        where = " and ".join(clauses) or None
+        where, params = _filters(commit=commit, branch=branch, profile=profile)
         try:
             rows = self._patiently(lambda: list(self.db.table("runs").rows_where(where, params, order_by="id desc",
                                                                             limit=limit)))
@@ -470,6 +453,22 @@ class Store:
             raise StoreError(f"{where} is damaged ({_reason(exc)}); delete the run from the store "
                              "or pass --db with another store") from None
         return result
+
+
+def _filters(*, commit: str | None = None, branch: str | None = None,
+             profile: str | None = None) -> tuple[str | None, list[str]]:
+    """The ``where`` clause and its parameters of a listing: a commit SHA prefix, a branch, a profile."""
+    clauses, params = [], []
+    if commit:
+        clauses.append("commit_sha like ?")
+        params.append(commit + "%")
+    if branch:
+        clauses.append("branch = ?")
+        params.append(branch)
+    if profile:
+        clauses.append("profile = ?")
+        params.append(profile)
+    return " and ".join(clauses) or None, params
 
 
 def _text(value: object) -> str:

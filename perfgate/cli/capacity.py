@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -28,8 +28,13 @@ from perfgate.cli.common import (
     open_store,
     stdout,
 )
+from perfgate.config import CapacityConfig, LoadedConfig, ResolvedProfile, ServeConfig
 from perfgate.errors import ExitCode
 from perfgate.output import write_text_atomic
+
+if TYPE_CHECKING:
+    from perfgate.capacity.judge import CapacityVerdict
+    from perfgate.capacity.steps import CapacityRequest
 
 DEFAULT_STEP_TIME = "10s"
 DEFAULT_STEP_WARMUP = "2s"
@@ -73,8 +78,7 @@ def capacity(
     Exits 0 with a capacity, 3 when the search could not tell (the generator could not offer a rate, or the
     capacity lies outside the rates searched). Compare two commits with `perfgate compare --capacity`.
     """
-    from perfgate.capacity.search import SearchPlan
-    from perfgate.capacity.steps import CapacityRequest, objectives_of, run_capacity
+    from perfgate.capacity.steps import run_capacity
     from perfgate.reports.capacity import capacity_html, print_capacity, step_line
 
     loaded, serve_config, resolved = load_profile(
@@ -83,11 +87,7 @@ def capacity(
         exclude_tags=exclude_tags)
     settings = loaded.capacity_settings(start_rate=start_rate, growth=growth, max_rate=max_rate, repeats=repeats,
                                         resolution=resolution)
-    objectives = objectives_of(settings.slo, slo or [], str(loaded.source or "the config"))
-    plan = SearchPlan(start=settings.start_rate, growth=settings.growth, max_rate=settings.max_rate,
-                      repeats=settings.repeats, resolution=settings.resolution)
-    request = CapacityRequest(profile=resolved, objectives=objectives, plan=plan, repo_dir=Path.cwd(),
-                              serve=serve_config, serve_cwd=Path.cwd(), ignore=loaded.own_paths())
+    request = capacity_request(loaded, settings, serve_config, resolved, slo)
     with open_store(loaded, db) as store:
         record = run_capacity(request, store, on_step=lambda step: notify(step_line(step)))
     text = record.model_dump_json(indent=2)
@@ -110,30 +110,48 @@ def ab_capacity_command(*, config: Path | None, profile: str | None, locustfile:
                         markdown_path: Path | None) -> None:
     """``perfgate ab --capacity``: search base and head in fresh trees, judge, exit by the verdict."""
     from perfgate.capacity.ab import ab_capacity
-    from perfgate.capacity.search import SearchPlan
-    from perfgate.capacity.steps import CapacityRequest, objectives_of
-    from perfgate.reports.capacity import capacity_markdown, print_capacity_verdict, step_line
+    from perfgate.reports.capacity import step_line
 
     loaded, serve_config, resolved = load_profile(
         config, profile, serve=serve, ready_url=ready_url, ready_timeout=ready_timeout, always_served=True,
         locustfile=locustfile, host=host, run_time=run_time or DEFAULT_STEP_TIME,
         warmup=warmup or DEFAULT_STEP_WARMUP, tags=tags, exclude_tags=exclude_tags)
     settings = loaded.capacity_settings()
-    objectives = objectives_of(settings.slo, slo or [], str(loaded.source or "the config"))
-    plan = SearchPlan(start=settings.start_rate, growth=settings.growth, max_rate=settings.max_rate,
-                      repeats=settings.repeats, resolution=settings.resolution)
-    request = CapacityRequest(profile=resolved, objectives=objectives, plan=plan, repo_dir=Path.cwd(),
-                              serve=serve_config, serve_cwd=Path.cwd(), ignore=loaded.own_paths())
+    request = capacity_request(loaded, settings, serve_config, resolved, slo)
     with open_store(loaded, db) as store:
         verdict, _, _ = ab_capacity(request, store, notify, base_ref=base, main_branch=loaded.config.main_branch,
                                     setup=setup or loaded.config.ab.setup, margin=settings.margin,
                                     alpha=loaded.config.compare.alpha,
                                     on_step=lambda side, step: notify(f"{side} {step_line(step)}"))
+    deliver_capacity(verdict, output_format, strict, json_path=json_path, markdown_path=markdown_path)
+
+
+def capacity_request(loaded: LoadedConfig, settings: CapacityConfig, serve_config: ServeConfig | None,
+                     resolved: ResolvedProfile, slo: list[str] | None) -> CapacityRequest:
+    """What to search, from the config's ``[capacity]`` with the command line on top."""
+    from perfgate.capacity.search import SearchPlan
+    from perfgate.capacity.steps import CapacityRequest, objectives_of
+
+    objectives = objectives_of(settings.slo, slo or [], str(loaded.source or "the config"))
+    plan = SearchPlan(start=settings.start_rate, growth=settings.growth, max_rate=settings.max_rate,
+                      repeats=settings.repeats, resolution=settings.resolution)
+    return CapacityRequest(profile=resolved, objectives=objectives, plan=plan, repo_dir=Path.cwd(),
+                           serve=serve_config, serve_cwd=Path.cwd(), ignore=loaded.own_paths())
+
+
+def deliver_capacity(verdict: CapacityVerdict, output_format: str, strict: bool | None, *,
+                     json_path: Path | None = None, markdown_path: Path | None = None,
+                     output: Path | None = None) -> None:
+    """Print a capacity verdict, write it to the files asked for, and exit by it."""
+    from perfgate.reports.capacity import capacity_markdown, print_capacity_verdict
+
     as_json, as_markdown = verdict.model_dump_json(indent=2) + "\n", capacity_markdown(verdict)
     if json_path is not None:
         write_text_atomic(json_path, as_json)
     if markdown_path is not None:
         write_text_atomic(markdown_path, as_markdown)
+    if output is not None:
+        write_text_atomic(output, as_json if output_format == "json" else as_markdown)
     if output_format == "json":
         print(as_json, end="")
     elif output_format == "markdown":

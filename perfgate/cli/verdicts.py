@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from perfgate.cli.capacity import ab_capacity_command
+from perfgate.cli.capacity import ab_capacity_command, deliver_capacity
 from perfgate.cli.common import (
     BudgetOption,
     ConfigOption,
@@ -110,7 +110,6 @@ def compare_capacity(profile: str | None, head: str | None, base: str | None, st
                      config: Path | None, output_format: VerdictFormat) -> None:
     """``compare --capacity``: the head's capacity against the baseline's, rendered, exiting by the verdict."""
     from perfgate.capacity.judge import judge_capacity, select_capacity
-    from perfgate.reports.capacity import capacity_markdown, print_capacity_verdict
 
     loaded = load(config)
     settings = loaded.capacity_settings()
@@ -120,20 +119,8 @@ def compare_capacity(profile: str | None, head: str | None, base: str | None, st
                                                                head_ref=head, base_ref=base)
     verdict = judge_capacity(bases, heads, base_label=base_label, head_label=head_label, margin=settings.margin,
                              alpha=loaded.config.compare.alpha)
-    as_json, as_markdown = verdict.model_dump_json(indent=2) + "\n", capacity_markdown(verdict)
-    if json_path is not None:
-        write_text_atomic(json_path, as_json)
-    if markdown_path is not None:
-        write_text_atomic(markdown_path, as_markdown)
-    if output is not None:
-        write_text_atomic(output, as_json if output_format is VerdictFormat.json else as_markdown)
-    if output_format is VerdictFormat.json:
-        print(as_json, end="")
-    elif output_format is VerdictFormat.markdown:
-        print(as_markdown, end="")
-    else:
-        print_capacity_verdict(stdout, verdict)
-    raise typer.Exit(verdict.exit_code(strict=bool(strict)))
+    deliver_capacity(verdict, output_format.value, strict, json_path=json_path, markdown_path=markdown_path,
+                     output=output)
 
 
 @dataclass(frozen=True)
