@@ -73,8 +73,14 @@ def memory_slope(points: list[tuple[float, float]], start: float, end: float) ->
     spread = sum(e * e for e in residuals)
     r = sum(a * b for a, b in zip(residuals, residuals[1:], strict=False)) / spread if spread > 0 else 0.0
     r = min(max(r, 0.0), 0.9)
-    half = float(stats.t.ppf((1 + LEVEL) / 2, len(blocks) - 2)) * float(fit.stderr) * math.sqrt((1 + r) / (1 - r))
-    return fit.slope * 60, (fit.slope - half) * 60, (fit.slope + half) * 60
+    stderr = float(fit.stderr)
+    if not math.isfinite(stderr) or not math.isfinite(float(fit.slope)):
+        if spread > 0:
+            return None
+        stderr = 0.0  # memory that did not move at all: SciPy's error of a perfect line is not a number
+    half = float(stats.t.ppf((1 + LEVEL) / 2, len(blocks) - 2)) * stderr * math.sqrt((1 + r) / (1 - r))
+    slope = float(fit.slope) if math.isfinite(float(fit.slope)) else 0.0
+    return slope * 60, (slope - half) * 60, (slope + half) * 60
 
 
 def latency_drift(p50s: list[tuple[float, float]], start: float, end: float) -> tuple[float, float, float] | None:

@@ -69,3 +69,11 @@ def test_other_profiles_are_not_judged_and_too_few_samples_are_undecided() -> No
     assert latency_drift([(1.0, 10.0)], 0, 600) is None
     short = {f.name: f for f in judge_endurance(_run(seconds=4), EnduranceConfig())}
     assert all(f.passed and f.value is None and f.note for f in short.values())
+
+
+def test_memory_that_never_moves_is_a_flat_slope_not_a_crash() -> None:
+    # The demo's resident memory, scraped each second, can stay on one value for a whole short run.
+    assert memory_slope([(float(t), 50.0) for t in range(60)], 0, 60) == (0.0, 0.0, 0.0)
+    steps = [(float(t), 50.0 + (t >= 30)) for t in range(60)]  # one step up: a slope with a finite interval
+    slope, low, high = memory_slope(steps, 0, 60)
+    assert all(math.isfinite(v) for v in (slope, low, high)) and low < slope < high
